@@ -1,0 +1,1 @@
+"""Comptoir's shared library: settings, ports and their backends, and the domain."""

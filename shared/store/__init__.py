@@ -1,0 +1,32 @@
+"""The document-store port and the factory that picks a backend from ``STORE_URL``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.exceptions import ConfigError
+from shared.store.base import Doc, Expect, Page, Store
+
+BACKENDS = {
+    "sqlite": "shared.store.sqlite:SQLiteStore",
+    "dynamodb": "shared.store.dynamodb:DynamoDBStore",
+    "firestore": "shared.store.firestore:FirestoreStore",
+}
+
+
+def open_store(url: str, **clients: Any) -> Store:
+    """Open the backend named by the URL's scheme; SDK clients may be injected (tests)."""
+    scheme = url.split(":", 1)[0]
+    target = BACKENDS.get(scheme)
+    if target is None:
+        raise ConfigError(
+            f"STORE_URL: unsupported scheme {scheme!r} (expected one of {', '.join(BACKENDS)})"
+        )
+    module_name, class_name = target.split(":")
+    # Lazy: only the backend in use pays for its SDK import.
+    module = __import__(module_name, fromlist=[class_name])
+    store: Store = getattr(module, class_name).from_url(url, **clients)
+    return store
+
+
+__all__ = ["Doc", "Expect", "Page", "Store", "open_store"]
