@@ -1,0 +1,843 @@
+"""Catalogue and FAQ import into the document store.
+
+Formats are told apart by content, not by file name:
+
+* Text starting with ``[`` or ``{`` is JSON. Its products are the list itself or the list under
+  ``"products"``. If any item has a ``handle`` key the file is Shopify's ``products.json``
+  (storefront ``/products.json`` or an Admin API ``products`` response); otherwise every item is
+  a Comptoir ``Product`` document (``id``, ``title``, ``variants[].price``...) in which
+  ``currency`` and the variants' ``id`` may be left out.
+* Anything else is a Shopify product CSV export: one row per variant and/or image, rows grouped
+  by ``Handle``, the first row of a handle carrying the product fields. The classic headers
+  (``Variant Price``) and the 2024 ones (``Price``, ``URL handle``...) are both read.
+
+Parsing never writes. A file that cannot be read at all raises ImportFileError; a malformed row
+or item is reported as a RowError and skipped while the rest is imported. Every id is stable (the
+handle; the variant's SKU or options; the FAQ's id or question), so importing a file again
+updates documents instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.exceptions import AlreadyExistsError, ImportFileError
+from shared.models import FaqEntry, Product, Shop, Variant
+from shared.store import Store
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
+
+_BATCH = 100  # ids per get_many: DynamoDB's BatchGetItem takes at most 100 keys
+_UNPOSITIONED = 1 << 30  # an image without a position sorts after every positioned one
+_KEY_REFUSED = re.compile(r"[^A-Za-z0-9._:@+=~-]+")  # characters a store id may not hold
+
+# Shopify's 2024 CSV export renamed these columns; the classic names are the ones used below.
+_SHOPIFY_ALIASES = {
+    "url handle": "handle",
+    "description": "body (html)",
+    "published on online store": "published",
+    "sku": "variant sku",
+    "price": "variant price",
+    "compare-at price": "variant compare at price",
+    "inventory tracker": "variant inventory tracker",
+    "inventory quantity": "variant inventory qty",
+    "continue selling when out of stock": "variant inventory policy",
+    "image source": "image src",
+}
+# Filled only on the first row of a handle: tells a title-less product row from a continuation.
+_PRODUCT_COLUMNS = (
+    "body (html)",
+    "vendor",
+    "product category",
+    "type",
+    "tags",
+    "published",
+    "status",
+    "option1 name",
+)
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A rejected part of a file: a CSV ``line`` (physical, the header is line 1) or a JSON
+    ``item`` (1-based position in the list)."""
+
+    message: str
+    line: int | None = None
+    item: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else f"item {self.item}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ImportResult:
+    products: list[Product] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    skipped: int = 0  # draft, archived or unpublished products: left out on purpose
+
+
+@dataclass
+class FaqImportResult:
+    entries: list[FaqEntry] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    collection: str
+    created: int
+    updated: int
+    unchanged: int  # identical to the stored document, so not rewritten
+    skipped: int
+    errors: list[RowError]
+    catalog_version: int
+
+    def summary(self) -> str:
+        skipped = f", {self.skipped} not published" if self.skipped else ""
+        return (
+            f"{self.collection}: {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged{skipped}, {len(self.errors)} rejected; "
+            f"catalog version {self.catalog_version}"
+        )
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    catalog: ImportReport
+    faq: ImportReport
+
+    @property
+    def errors(self) -> list[RowError]:
+        return [*self.catalog.errors, *self.faq.errors]
+
+    def summary(self) -> str:
+        return f"{self.catalog.summary()}\n{self.faq.summary()}"
+
+
+class _MalformedError(Exception):
+    """A row, item or variant is malformed; the message says why."""
+
+
+# --- parsing: products -------------------------------------------------------------------------
+
+
+def load_products(path: str | Path, *, currency: str, shop_url: str = "") -> ImportResult:
+    """Parse a catalogue file (see the module docstring for the formats) without writing."""
+    path = Path(path)
+    text = _read_text(path)
+    shop_url = shop_url.rstrip("/")
+    if not _is_json(text):
+        return _load_shopify_csv(text, path.name, currency, shop_url)
+    data = _parse_json(text, path.name)
+    items = data.get("products") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ImportFileError(
+            f'{path.name}: expected a JSON list of products or an object with a "products" list'
+        )
+    parse: Callable[[Mapping[str, Any], list[str]], Product | None]
+    if any(isinstance(item, dict) and "handle" in item for item in items):
+        parse = partial(_from_shopify_json, currency=currency, shop_url=shop_url)
+    else:
+        parse = partial(_from_own_json, currency=currency)
+    return _load_json_items(items, parse)
+
+
+@dataclass
+class _Draft:
+    """A product being assembled from its CSV rows."""
+
+    handle: str
+    line: int
+    title: str
+    body_html: str
+    vendor: str
+    category: str
+    tags: list[str]
+    option_names: list[str]
+    variants: dict[str, Variant] = field(default_factory=dict)
+    images: list[tuple[int, int, str]] = field(default_factory=list)  # (position, order, src)
+
+
+def _load_shopify_csv(text: str, name: str, currency: str, shop_url: str) -> ImportResult:
+    result = ImportResult()
+    drafts: dict[str, _Draft] = {}
+    ignored: set[str] = set()  # handles whose product row was left out: drop their other rows
+    for row in _csv_rows(text, name, ("Handle", "Title", "Variant Price"), _SHOPIFY_ALIASES):
+        handle = row.get("handle")
+        if not handle:
+            result.errors.append(RowError("the row has no Handle", line=row.line))
+            continue
+        draft = drafts.get(handle)
+        if draft is None:
+            if handle in ignored:
+                continue
+            if not row.get("title"):
+                if any(row.get(column) for column in _PRODUCT_COLUMNS):
+                    ignored.add(handle)
+                    message = f"product {handle!r} has no Title"
+                else:
+                    message = f"row for {handle!r} comes before any row with that product's Title"
+                result.errors.append(RowError(message, line=row.line))
+                continue
+            if not _listed(row.get("status"), row.get("published")):
+                ignored.add(handle)
+                result.skipped += 1
+                continue
+            draft = drafts[handle] = _Draft(
+                handle=handle,
+                line=row.line,
+                title=row.get("title"),
+                body_html=row.get("body (html)"),
+                vendor=row.get("vendor"),
+                category=row.get("type") or row.get("product category").rsplit(">", 1)[-1].strip(),
+                tags=_tags(row.get("tags")),
+                option_names=[row.get(f"option{i} name") for i in (1, 2, 3)],
+            )
+        _add_csv_row(draft, row, result.errors)
+
+    ids: set[str] = set()
+    for draft in drafts.values():
+        if not draft.variants:
+            result.errors.append(
+                RowError(f"product {draft.handle!r} skipped: no valid variant", line=draft.line)
+            )
+            continue
+        product = _shopify_product(
+            draft.handle,
+            title=draft.title,
+            body_html=draft.body_html,
+            vendor=draft.vendor,
+            category=draft.category,
+            tags=draft.tags,
+            images=draft.images,
+            variants=list(draft.variants.values()),
+            currency=currency,
+            shop_url=shop_url,
+        )
+        if product.id in ids:  # two handles that fold to one id, e.g. "robe-été" and "robe-ete"
+            result.errors.append(
+                RowError(f"product {draft.handle!r}: duplicate id {product.id!r}", line=draft.line)
+            )
+            continue
+        ids.add(product.id)
+        result.products.append(product)
+    result.errors.sort(key=lambda error: error.line or 0)  # stable: a line's errors keep order
+    return result
+
+
+def _add_csv_row(draft: _Draft, row: _Row, errors: list[RowError]) -> None:
+    src = row.get("image src")
+    if src:
+        position = row.get("image position")
+        draft.images.append(
+            (int(position) if position.isdigit() else _UNPOSITIONED, len(draft.images), src)
+        )
+    values = [row.get(f"option{i} value") for i in (1, 2, 3)]
+    if not (row.get("variant price") or row.get("variant sku") or any(values)):
+        return  # an image-only row
+    try:
+        qty = _integer(row.get("variant inventory qty"), "Variant Inventory Qty")
+        variant = _variant(
+            _key(draft.handle),
+            sku=row.get("variant sku"),
+            options=_options(draft.option_names, values),
+            price=_money(row.get("variant price"), "Variant Price"),
+            compare_at=_optional_money(
+                row.get("variant compare at price"), "Variant Compare At Price"
+            ),
+            available=_in_stock(
+                tracked=bool(row.get("variant inventory tracker")),
+                continues=row.get("variant inventory policy").lower() in ("continue", "true"),
+                qty=qty,
+            ),
+            inventory=qty,
+        )
+    except _MalformedError as exc:
+        errors.append(RowError(f"product {draft.handle!r}: {exc}", line=row.line))
+        return
+    if variant.id in draft.variants:
+        errors.append(
+            RowError(
+                f"product {draft.handle!r}: a variant with the same SKU or options comes earlier",
+                line=row.line,
+            )
+        )
+        return
+    draft.variants[variant.id] = variant
+
+
+def _load_json_items(
+    items: Sequence[object],
+    parse: Callable[[Mapping[str, Any], list[str]], Product | None],
+) -> ImportResult:
+    result = ImportResult()
+    seen: set[str] = set()
+    for number, raw in enumerate(items, 1):
+        messages: list[str] = []
+        try:
+            if not isinstance(raw, dict):
+                raise _MalformedError("not a JSON object")
+            product = parse(raw, messages)
+        except _MalformedError as exc:
+            messages.append(str(exc))
+        else:
+            if product is None:
+                result.skipped += 1
+            elif product.id in seen:
+                messages.append(f"duplicate product id {product.id!r}: an earlier item has it")
+            else:
+                seen.add(product.id)
+                result.products.append(product)
+        result.errors.extend(RowError(message, item=number) for message in messages)
+    return result
+
+
+def _from_shopify_json(
+    raw: Mapping[str, Any], messages: list[str], *, currency: str, shop_url: str
+) -> Product | None:
+    """A product of Shopify's products.json; None when it is not on sale (draft, unpublished)."""
+    status = _text(raw.get("status")).lower()
+    if status not in ("", "active") or ("published_at" in raw and raw["published_at"] is None):
+        return None
+    handle = _text(raw.get("handle"))
+    if not handle:
+        raise _MalformedError("the product has no handle")
+    title = _text(raw.get("title"))
+    if not title:
+        raise _MalformedError(f"product {handle!r} has no title")
+    options = raw.get("options")
+    options = options if isinstance(options, list) else []
+    names = [_text(o.get("name")) if isinstance(o, dict) else "" for o in options]
+    names = [*names, "", "", ""][:3]
+    product_id = _key(handle)
+
+    def build(v: Mapping[str, Any]) -> Variant:
+        qty = v.get("inventory_quantity")
+        qty = qty if isinstance(qty, int) and not isinstance(qty, bool) else None
+        available = v.get("available")  # the storefront's products.json says it outright
+        if not isinstance(available, bool):
+            available = _in_stock(
+                tracked=bool(v.get("inventory_management")),
+                continues=v.get("inventory_policy") == "continue",
+                qty=qty,
+            )
+        title = _text(v.get("title"))
+        return _variant(
+            product_id,
+            variant_id=_id_text(v.get("id")),
+            title=None if title in ("", "Default Title") else title,
+            sku=_text(v.get("sku")),
+            options=_options(names, [_text(v.get(f"option{i}")) for i in (1, 2, 3)]),
+            price=_money(v.get("price"), "price"),
+            compare_at=_optional_money(v.get("compare_at_price"), "compare_at_price"),
+            available=available,
+            inventory=qty,
+        )
+
+    images = raw.get("images")
+    return _shopify_product(
+        handle,
+        title=title,
+        body_html=_text(raw.get("body_html")),
+        vendor=_text(raw.get("vendor")),
+        category=_text(raw.get("product_type")),
+        tags=_tags(raw.get("tags")),
+        images=[
+            (_position(image.get("position")), order, _text(image.get("src")))
+            for order, image in enumerate(images if isinstance(images, list) else [])
+            if isinstance(image, dict) and _text(image.get("src"))
+        ],
+        variants=_json_variants(raw.get("variants"), build, messages, f"product {handle!r}"),
+        currency=currency,
+        shop_url=shop_url,
+    )
+
+
+def _from_own_json(raw: Mapping[str, Any], messages: list[str], *, currency: str) -> Product:
+    product_id = _id_text(raw.get("id"))
+    if not product_id:
+        raise _MalformedError('the product has no "id"')
+    product_id = _key(product_id)
+    label = f"product {product_id!r}"
+
+    def build(v: Mapping[str, Any]) -> Variant:
+        price = _money(v.get("price"), "price")
+        compare_at = _optional_money(v.get("compare_at_price"), "compare_at_price")
+        try:  # the model checks the other fields' types; the id is derived below if missing
+            parsed = Variant.model_validate(
+                {**v, "id": "-", "price": price, "compare_at_price": compare_at}
+            )
+        except ValidationError as exc:
+            raise _MalformedError(_validation_message(exc)) from None
+        return _variant(
+            product_id,
+            variant_id=_id_text(v.get("id")),
+            title=parsed.title or None,
+            sku=parsed.sku or "",
+            options=parsed.options,
+            price=price,
+            compare_at=compare_at,
+            available=parsed.available,
+            inventory=parsed.inventory,
+        )
+
+    variants = _json_variants(raw.get("variants"), build, messages, label)
+    try:
+        return Product.model_validate(
+            {
+                **raw,
+                "id": product_id,
+                "currency": raw.get("currency") or currency,
+                "tags": _tags(raw.get("tags")),
+                "variants": variants,
+            }
+        )
+    except ValidationError as exc:
+        raise _MalformedError(f"{label}: {_validation_message(exc)}") from None
+
+
+def _json_variants(
+    raws: object,
+    build: Callable[[Mapping[str, Any]], Variant],
+    messages: list[str],
+    label: str,
+) -> list[Variant]:
+    """The valid variants; a broken one is reported in ``messages`` and left out."""
+    if not isinstance(raws, list):
+        raise _MalformedError(f'{label}: "variants" is not a list')
+    variants: dict[str, Variant] = {}
+    for number, raw in enumerate(raws, 1):
+        try:
+            if not isinstance(raw, dict):
+                raise _MalformedError("not a JSON object")
+            variant = build(raw)
+        except _MalformedError as exc:
+            messages.append(f"{label}: variant {number}: {exc}")
+            continue
+        if variant.id in variants:
+            messages.append(f"{label}: variant {number}: duplicate variant id {variant.id!r}")
+            continue
+        variants[variant.id] = variant
+    if not variants:
+        raise _MalformedError(f"{label} skipped: no valid variant")
+    return list(variants.values())
+
+
+def _shopify_product(
+    handle: str,
+    *,
+    title: str,
+    body_html: str,
+    vendor: str,
+    category: str,
+    tags: list[str],
+    images: Iterable[tuple[int, int, str]],
+    variants: list[Variant],
+    currency: str,
+    shop_url: str,
+) -> Product:
+    return Product(
+        id=_key(handle),
+        title=title,
+        description=html_to_text(body_html),
+        vendor=vendor,
+        category=category,
+        tags=tags,
+        url=f"{shop_url}/products/{handle}" if shop_url else "",
+        image=min(images, default=(0, 0, ""))[2],  # the first by position, then file order
+        currency=currency,
+        variants=variants,
+    )
+
+
+def _variant(
+    product_id: str,
+    *,
+    sku: str,
+    options: dict[str, str],
+    price: Decimal,
+    compare_at: Decimal | None,
+    available: bool,
+    inventory: int | None,
+    variant_id: str = "",
+    title: str | None = None,
+) -> Variant:
+    """A variant; without a given id, one derived from the SKU or the options, stable across
+    re-imports."""
+    derived = f"{product_id}:{_key(sku or '-'.join(options.values()) or 'default')}"
+    return Variant(
+        id=variant_id or derived,
+        title=" / ".join(options.values()) if title is None else title,
+        sku=sku or None,
+        price=price,
+        # A compare-at price not above the price is no discount; quoting it would mislead.
+        compare_at_price=compare_at if compare_at is not None and compare_at > price else None,
+        available=available,
+        inventory=inventory,
+        options=options,
+    )
+
+
+def _options(names: Sequence[str], values: Sequence[str]) -> dict[str, str]:
+    # Shopify gives a product without options a single option "Title" = "Default Title".
+    return {
+        name or f"Option{i}": value
+        for i, (name, value) in enumerate(zip(names, values, strict=True), 1)
+        if value and value != "Default Title"
+    }
+
+
+def _in_stock(*, tracked: bool, continues: bool, qty: int | None) -> bool:
+    """Shopify keeps selling an untracked variant, or one set to continue when out of stock."""
+    return not tracked or continues or qty is None or qty > 0
+
+
+def _listed(status: str, published: str) -> bool:
+    """Whether Shopify shows the product: active (or no Status column) and not unpublished."""
+    return status.lower() in ("", "active") and published.lower() not in ("false", "no", "0")
+
+
+# --- parsing: FAQ ------------------------------------------------------------------------------
+
+
+def load_faq(path: str | Path) -> FaqImportResult:
+    """Parse a FAQ file without writing: a JSON list of {question, answer, lang?, tags?, id?}
+    objects, or a CSV with columns question, answer and optionally lang, tags, id."""
+    path = Path(path)
+    text = _read_text(path)
+    records: list[tuple[int, object]]
+    if _is_json(text):
+        data = _parse_json(text, path.name)
+        if not isinstance(data, list):
+            raise ImportFileError(f"{path.name}: expected a JSON list of {{question, answer}}")
+        records, by_line = list(enumerate(data, 1)), False
+    else:
+        rows = _csv_rows(text, path.name, ("question", "answer"), {})
+        columns = ("question", "answer", "lang", "tags", "id")
+        records = [(row.line, {c: row.get(c) for c in columns}) for row in rows]
+        by_line = True
+
+    result = FaqImportResult()
+    seen: set[str] = set()
+    for number, raw in records:
+        try:
+            entry = _faq_entry(raw)
+            if entry.id in seen:
+                raise _MalformedError(f"duplicate FAQ id {entry.id!r}: an earlier entry has it")
+        except _MalformedError as exc:
+            error = RowError(str(exc), line=number) if by_line else RowError(str(exc), item=number)
+            result.errors.append(error)
+            continue
+        seen.add(entry.id)
+        result.entries.append(entry)
+    return result
+
+
+def _faq_entry(raw: object) -> FaqEntry:
+    if not isinstance(raw, dict):
+        raise _MalformedError("not a JSON object")
+    question, answer = _text(raw.get("question")), _text(raw.get("answer"))
+    if not question or not answer:
+        raise _MalformedError("question and answer must both be non-empty text")
+    given = _id_text(raw.get("id"))
+    return FaqEntry(
+        id=_key(given) if given else _question_id(question),
+        question=question,
+        answer=answer,
+        lang=_text(raw.get("lang")).lower() or "fr",
+        tags=_tags(raw.get("tags")),
+    )
+
+
+def _question_id(question: str) -> str:
+    # Case and spacing edits keep the id; rewording the question makes a new entry.
+    normalized = " ".join(question.casefold().split())
+    return "faq-" + hashlib.sha256(normalized.encode()).hexdigest()[:16]
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def import_catalog(
+    store: Store,
+    shop_id: str,
+    path: str | Path,
+    *,
+    shop_name: str | None = None,
+    currency: str | None = None,
+) -> ImportReport:
+    """Import a catalogue file into the shop's "products", creating the shop if it is missing.
+
+    ``shop_name`` and ``currency`` set up a new shop; ``currency`` (else the shop's) prices the
+    products. The whole file is parsed before anything is written.
+    """
+    shop, exists = _shop(store, shop_id, shop_name, currency)
+    parsed = load_products(path, currency=currency or shop.currency, shop_url=shop.url)
+    docs = [(p.id, p.to_doc()) for p in parsed.products]
+    return _save(store, shop, exists, "products", docs, parsed.errors, parsed.skipped)
+
+
+def import_faq(store: Store, shop_id: str, path: str | Path) -> ImportReport:
+    """Import a FAQ file into the shop's "faq", creating the shop if it is missing."""
+    shop, exists = _shop(store, shop_id, None, None)
+    parsed = load_faq(path)
+    docs = [(e.id, e.to_doc()) for e in parsed.entries]
+    return _save(store, shop, exists, "faq", docs, parsed.errors, 0)
+
+
+def seed_demo(store: Store, shop_id: str = "demo") -> SeedReport:
+    """Load the bundled demo shop (Maison Teranga); running it again changes nothing.
+
+    An existing shop keeps its settings.
+    """
+    settings = _parse_json(_read_text(DEMO_DIR / "shop.json"), "shop.json")
+    with contextlib.suppress(AlreadyExistsError):
+        store.create(
+            shop_id, "shops", shop_id, Shop.model_validate({**settings, "id": shop_id}).to_doc()
+        )
+    return SeedReport(
+        catalog=import_catalog(store, shop_id, DEMO_DIR / "catalog.csv"),
+        faq=import_faq(store, shop_id, DEMO_DIR / "faq.json"),
+    )
+
+
+def _shop(store: Store, shop_id: str, name: str | None, currency: str | None) -> tuple[Shop, bool]:
+    """The stored shop and True, or the shop to create and False."""
+    doc = store.get(shop_id, "shops", shop_id)
+    if doc is not None:
+        return Shop.from_doc(doc), True
+    shop = Shop(id=shop_id, name=name or shop_id)
+    return (shop.model_copy(update={"currency": currency}) if currency else shop), False
+
+
+def _save(
+    store: Store,
+    shop: Shop,
+    exists: bool,
+    collection: str,
+    docs: list[tuple[str, dict[str, Any]]],
+    errors: list[RowError],
+    skipped: int,
+) -> ImportReport:
+    if not exists:
+        with contextlib.suppress(AlreadyExistsError):  # a concurrent import created it
+            store.create(shop.id, "shops", shop.id, shop.to_doc())
+    created = updated = unchanged = 0
+    for start in range(0, len(docs), _BATCH):
+        batch = docs[start : start + _BATCH]
+        stored = store.get_many(shop.id, collection, [doc_id for doc_id, _ in batch])
+        for doc_id, data in batch:
+            old = stored.get(doc_id)
+            if old is not None and old.data == data:
+                unchanged += 1
+                continue
+            store.put(shop.id, collection, doc_id, data)
+            if old is None:
+                created += 1
+            else:
+                updated += 1
+    version = shop.catalog_version
+    if created or updated:  # caches key on the version: an import that changed nothing keeps it
+        version = store.increment(shop.id, "shops", shop.id, "catalog_version")
+    return ImportReport(collection, created, updated, unchanged, skipped, errors, version)
+
+
+# --- reading files -----------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImportFileError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8-sig")  # Excel writes a byte-order mark
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            f"{path.name}: not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
+        ) from exc
+    if not text.strip():
+        raise ImportFileError(f"{path.name}: the file is empty")
+    return text
+
+
+def _is_json(text: str) -> bool:
+    return text.lstrip()[:1] in ("[", "{")
+
+
+def _parse_json(text: str, name: str) -> Any:
+    try:
+        return json.loads(text, parse_float=Decimal)  # exact prices: never through float
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(
+            f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int  # the physical line the row starts on
+    cells: Sequence[str]
+    columns: Mapping[str, int]
+
+    def get(self, column: str) -> str:
+        index = self.columns.get(column)
+        return self.cells[index].strip() if index is not None and index < len(self.cells) else ""
+
+
+def _csv_rows(
+    text: str, name: str, required: Sequence[str], aliases: Mapping[str, str]
+) -> Iterator[_Row]:
+    """The non-blank data rows; column names are matched case-insensitively."""
+    first_line = text.split("\n", 1)[0]
+    # Excel in a French locale saves "CSV" with semicolons.
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    columns: dict[str, int] | None = None
+    line = 1  # a quoted cell may span lines, so rows and lines are counted apart
+    try:
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                if columns is None:
+                    columns = _header(cells, aliases)
+                    missing = [c for c in required if c.lower() not in columns]
+                    if missing:
+                        raise ImportFileError(f"{name}: missing column(s) {', '.join(missing)}")
+                else:
+                    yield _Row(line, cells, columns)
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise ImportFileError(f"{name}: line {line}: {exc}") from exc
+
+
+def _header(cells: Sequence[str], aliases: Mapping[str, str]) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for index, name in enumerate(cells):
+        key = " ".join(name.lower().split())
+        columns.setdefault(aliases.get(key, key), index)
+    return columns
+
+
+# --- small conversions -------------------------------------------------------------------------
+
+
+class _TextExtractor(HTMLParser):
+    _BLOCKS = frozenset(
+        {"p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6"}
+    )
+    _HIDDEN = frozenset({"script", "style", "template"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._HIDDEN:
+            self._hidden += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n- " if tag == "li" else "\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment: a line per block, "- " before list items, spaces
+    collapsed, entities decoded."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line not in ("", "-"))
+
+
+def _money(value: object, label: str) -> Decimal:
+    if isinstance(value, str):
+        value = value.strip()
+    if value is None or value == "":
+        raise _MalformedError(f"{label} is missing")
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise _MalformedError(f"{label} {value!r} is not a number")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise _MalformedError(f"{label} {value!r} is not a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise _MalformedError(f"{label} {value!r} is not a valid price")
+    return amount
+
+
+def _optional_money(value: object, label: str) -> Decimal | None:
+    empty = value is None or (isinstance(value, str) and not value.strip())
+    return None if empty else _money(value, label)
+
+
+def _integer(text: str, label: str) -> int | None:
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise _MalformedError(f"{label} {text!r} is not a whole number") from None
+
+
+def _position(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else _UNPOSITIONED
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _id_text(value: object) -> str:
+    """An id given as text or as a number (Shopify's ids are numbers)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(value)
+
+
+def _tags(value: object) -> list[str]:
+    parts = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
+    return list(dict.fromkeys(t.strip() for t in parts if isinstance(t, str) and t.strip()))
+
+
+def _key(text: str) -> str:
+    """``text`` as a store id: accents folded, other refused characters turned into '-'."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    key = _KEY_REFUSED.sub("-", folded).strip("-._:@+=~")[:200]
+    return key or "k-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'value'}: {error['msg']}"
+        for error in exc.errors()[:3]
+    )

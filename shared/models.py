@@ -1,0 +1,107 @@
+"""Domain models. Documents in the store are these models dumped to JSON-compatible dicts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.store import Doc
+
+Money = Decimal
+Role = Literal["user", "assistant"]
+Channel = Literal["web", "whatsapp", "telegram"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    def to_doc(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> Self:
+        return cls.model_validate({**doc.data, "id": doc.id})
+
+
+class Shop(Model):
+    """A shop's settings. ``id`` is the store scope of everything the shop owns."""
+
+    id: str
+    name: str
+    currency: str = "XOF"
+    languages: list[str] = Field(default_factory=lambda: ["fr", "en"])
+    phone_region: str = "SN"  # default region for parsing local phone numbers
+    contact: str = ""
+    url: str = ""
+    persona: str = "sales"
+    offer: str = ""  # what the assistant offers a hesitating customer
+    llm_provider: str | None = None  # overrides LLM_PROVIDER for this shop
+    llm_model: str | None = None
+    catalog_version: int = 0  # bumped by every import that changes something; caches key on it
+
+
+class Variant(Model):
+    id: str
+    title: str = ""
+    sku: str | None = None
+    price: Money
+    compare_at_price: Money | None = None
+    available: bool = True
+    inventory: int | None = None
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class Product(Model):
+    id: str  # Shopify's handle, or the importer's own id
+    title: str
+    description: str = ""
+    vendor: str = ""
+    category: str = ""
+    tags: list[str] = Field(default_factory=list)
+    url: str = ""
+    image: str = ""
+    currency: str
+    variants: list[Variant] = Field(min_length=1)
+
+    @property
+    def price(self) -> Money:
+        """The lowest variant price: what 'from X' means in a reply."""
+        return min(v.price for v in self.variants)
+
+    @property
+    def available(self) -> bool:
+        return any(v.available for v in self.variants)
+
+
+class FaqEntry(Model):
+    id: str
+    question: str
+    answer: str
+    lang: str = "fr"
+    tags: list[str] = Field(default_factory=list)
+
+
+class Conversation(Model):
+    id: str  # the session id: at least 128 random bits
+    channel: Channel = "web"
+    customer_id: str | None = None
+    state: Literal["bot", "human"] = "bot"
+    created_at: float
+    updated_at: float
+    last_inbound_at: float | None = None
+
+
+class Message(Model):
+    id: str  # sortable by time, so a conversation's messages read back in order
+    role: Role
+    text: str
+    at: float
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("message text is empty")
+        return text

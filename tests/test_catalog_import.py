@@ -1,0 +1,423 @@
+"""Catalogue and FAQ import: the three product formats, FAQ files, writes and the demo shop."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from shared.catalog.importer import (
+    DEMO_DIR,
+    ImportResult,
+    RowError,
+    html_to_text,
+    import_catalog,
+    import_faq,
+    load_faq,
+    load_products,
+    seed_demo,
+)
+from shared.exceptions import ImportFileError
+from shared.models import FaqEntry, Product, Shop
+from shared.store.sqlite import SQLiteStore
+
+DATA = Path(__file__).parent / "data"
+SHOPIFY_CSV = DATA / "catalog_shopify.csv"
+SHOP = "teranga"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "t.db")
+    yield store
+    store.close()
+
+
+def _by_id(result: ImportResult) -> dict[str, Product]:
+    return {p.id: p for p in result.products}
+
+
+def _errors(result: ImportResult) -> list[tuple[int | None, str]]:
+    return [(e.line if e.line is not None else e.item, e.message) for e in result.errors]
+
+
+def _products(store: SQLiteStore, shop: str = SHOP) -> dict[str, Product]:
+    docs = store.query(shop, "products", limit=500).items
+    return {d.id: Product.from_doc(d) for d in docs}
+
+
+def _shop(store: SQLiteStore, shop: str = SHOP) -> Shop:
+    doc = store.get(shop, "shops", shop)
+    assert doc is not None
+    return Shop.from_doc(doc)
+
+
+# --- Shopify CSV -------------------------------------------------------------------------------
+
+
+def test_shopify_csv_groups_variants_by_handle() -> None:
+    result = load_products(SHOPIFY_CSV, currency="XOF", shop_url="https://shop.example/")
+    products = _by_id(result)
+    assert list(products) == ["boubou-brode", "sac-en-raphia", "bougie-bissap"]
+
+    boubou = products["boubou-brode"]
+    assert boubou.title == "Boubou brodé"
+    assert boubou.vendor == "Maison Teranga"
+    assert boubou.category == "Boubou"
+    assert boubou.currency == "XOF"
+    assert boubou.url == "https://shop.example/products/boubou-brode"
+    assert boubou.tags == ["boubou", "brodé", "fête"]
+    assert boubou.description == "Boubou en bazin brodé main.\n- 100 % coton\n- Fait à Dakar"
+    # The image at position 1 is on the second row; position wins over row order.
+    assert boubou.image == "https://cdn.example/boubou-front.jpg"
+
+    small, medium = boubou.variants  # the L row has a broken price and is left out
+    assert small.id == "boubou-brode:BB-S-W"
+    assert small.title == "S / Blanc"
+    assert small.options == {"Taille": "S", "Couleur": "Blanc"}
+    assert small.sku == "BB-S-W"
+    assert small.inventory == 3
+    assert small.price == Decimal("45000.00")
+    assert small.compare_at_price == Decimal("52000.00")
+    assert medium.price == Decimal("45000.50")
+    assert str(medium.price) == "45000.50"  # exact, never through float
+    assert medium.compare_at_price is None
+    assert boubou.price == Decimal("45000.00")
+
+
+def test_shopify_csv_default_variant_and_stock_rules() -> None:
+    products = _by_id(load_products(SHOPIFY_CSV, currency="XOF"))
+
+    sac = products["sac-en-raphia"]
+    assert sac.url == ""  # no shop URL given
+    assert sac.description == "Sac & panier\ntressé"
+    assert sac.tags == ["raphia", "sac", "été"]
+    (variant,) = sac.variants
+    assert variant.id == "sac-en-raphia:default"
+    assert variant.title == ""
+    assert variant.options == {}
+    assert variant.sku is None
+    assert variant.available  # out of stock, but set to continue selling
+
+    (bougie,) = products["bougie-bissap"].variants
+    assert not bougie.available  # tracked, none left, policy deny
+    assert bougie.compare_at_price is None  # 8000 is below the price: no discount to quote
+
+
+def test_shopify_csv_reports_malformed_rows_with_their_physical_lines() -> None:
+    result = load_products(SHOPIFY_CSV, currency="XOF")
+    errors = _errors(result)
+    # Line numbers count the header as line 1 and the boubou's three-line Body cell.
+    assert [line for line, _ in errors] == [6, 11, 12, 13, 13, 17]
+    assert "Variant Price 'quarante mille' is not a number" in errors[0][1]
+    assert "fantome" in errors[1][1] and "before" in errors[1][1]
+    assert errors[2][1] == "product 'sans-titre' has no Title"
+    assert "'12,5.0' is not a number" in errors[3][1]
+    assert errors[4][1] == "product 'prix-casse' skipped: no valid variant"
+    assert errors[5][1] == "the row has no Handle"
+    assert all(isinstance(e, RowError) and e.item is None for e in result.errors)
+    assert str(result.errors[0]).startswith("line 6: ")
+    # The draft and the unpublished product are counted, not reported.
+    assert result.skipped == 2
+
+
+def test_shopify_2024_headers_and_semicolons(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "URL handle;Title;Description;Option1 name;Option1 value;SKU;Price;Compare-at price;"
+        "Image source;Image position;Status\n"
+        "pagne-tisse;Pagne tissé;<p>Tissé main</p>;Couleur;Indigo;PT-I;35000;39000;"
+        "https://cdn.example/pagne.jpg;1;Active\n",
+        encoding="utf-8",
+    )
+    (product,) = load_products(path, currency="XOF").products
+    assert product.id == "pagne-tisse"
+    assert product.description == "Tissé main"
+    assert product.image == "https://cdn.example/pagne.jpg"
+    (variant,) = product.variants
+    assert (variant.id, variant.price, variant.compare_at_price) == (
+        "pagne-tisse:PT-I",
+        Decimal("35000"),
+        Decimal("39000"),
+    )
+
+
+# --- products.json and own JSON ----------------------------------------------------------------
+
+
+def test_shopify_products_json() -> None:
+    result = load_products(
+        DATA / "catalog_shopify_products.json", currency="XOF", shop_url="https://shop.example"
+    )
+    products = _by_id(result)
+    assert list(products) == ["sandales-en-cuir", "coussin-wax"]
+
+    sandales = products["sandales-en-cuir"]
+    assert sandales.description == "Sandales cousues main."
+    assert sandales.category == "Chaussures"
+    assert sandales.tags == ["cuir", "sandales"]
+    assert sandales.image == "https://cdn.example/sandales-1.jpg"
+    assert sandales.url == "https://shop.example/products/sandales-en-cuir"
+    first, second = sandales.variants
+    assert first.id == "41001"  # Shopify's own variant id
+    assert first.options == {"Pointure": "38", "Couleur": "Naturel"}
+    assert first.title == "38 / Naturel"
+    assert first.price == Decimal("17500.00")
+    assert first.compare_at_price == Decimal("20000.00")
+    assert not second.available
+
+    coussin = products["coussin-wax"]
+    assert coussin.tags == ["maison", "wax"]
+    assert coussin.image == ""
+    (variant,) = coussin.variants  # the "abc" variant is reported and left out
+    assert (variant.id, variant.title, variant.options, variant.sku) == ("42001", "", {}, None)
+    assert not variant.available  # tracked, none left, policy deny
+
+    assert result.skipped == 1  # the draft
+    assert [e.item for e in result.errors] == [2, 4, 5, 5]
+    assert "variant 2" in result.errors[0].message and "'abc'" in result.errors[0].message
+    assert result.errors[1].message == "not a JSON object"
+    assert result.errors[2].message == "product 'sans-prix': variant 1: price is missing"
+    assert result.errors[3].message == "product 'sans-prix' skipped: no valid variant"
+    assert all(e.line is None for e in result.errors)
+
+
+def test_own_json() -> None:
+    result = load_products(DATA / "catalog_own.json", currency="EUR")
+    products = _by_id(result)
+    assert list(products) == ["bougie-parfumee-bissap", "the-kinkeliba"]
+
+    bougie = products["bougie-parfumee-bissap"]
+    assert bougie.currency == "XOF"  # the item's own currency wins
+    assert bougie.url == "https://maison-teranga.example/products/bougie-parfumee-bissap"
+    small, large = bougie.variants
+    assert (small.id, small.price) == ("bougie-180", Decimal("8500"))
+    assert large.id == "bougie-parfumee-bissap:BPB-300"  # derived: no id in the file
+    assert large.price == Decimal("12500.50")
+    assert large.compare_at_price == Decimal("14000.25")
+    assert large.inventory == 4
+
+    kinkeliba = products["the-kinkeliba"]
+    assert kinkeliba.currency == "EUR"  # filled from the import
+    (variant,) = kinkeliba.variants
+    assert variant.id == "the-kinkeliba:default"
+    assert not kinkeliba.available
+
+    assert [(e.item, e.message) for e in result.errors] == [
+        (3, 'the product has no "id"'),
+        (4, "product 'sans-variante' skipped: no valid variant"),
+    ]
+
+
+def test_load_products_round_trips_through_own_json(tmp_path: Path) -> None:
+    original = load_products(SHOPIFY_CSV, currency="XOF").products
+    path = tmp_path / "own.json"
+    path.write_text(json.dumps({"products": [p.to_doc() for p in original]}), encoding="utf-8")
+    again = load_products(path, currency="XOF")
+    assert again.errors == []
+    assert again.products == original
+
+
+def test_html_to_text() -> None:
+    html = (
+        "<h2>Titre</h2><p>Un <b>boubou</b>&nbsp;brodé &amp; co.</p><ul><li>coton</li>"
+        "<li>fait  main</li></ul><script>alert(1)</script><style>p {}</style>Fin<br/>ligne"
+    )
+    assert html_to_text(html) == "Titre\nUn boubou brodé & co.\n- coton\n- fait main\nFin\nligne"
+    assert html_to_text("texte simple") == "texte simple"
+
+
+# --- FAQ ---------------------------------------------------------------------------------------
+
+
+def test_faq_json() -> None:
+    result = load_faq(DATA / "catalog_faq.json")
+    first, second = result.entries
+    assert first == FaqEntry(
+        id="livraison-dakar",
+        question="Livrez-vous à Dakar ?",
+        answer="Oui, en 24 à 48 h.",
+        lang="fr",
+        tags=["livraison", "dakar"],
+    )
+    assert second.id.startswith("faq-")
+    assert second.lang == "en"
+    assert second.tags == ["payment", "wave"]
+    assert [(e.item, e.line) for e in result.errors] == [(3, None)]
+
+
+def test_faq_csv_and_stable_question_ids(tmp_path: Path) -> None:
+    result = load_faq(DATA / "catalog_faq.csv")
+    first, second = result.entries
+    assert first.answer == "Oui, en 24 à 48 h."
+    assert first.tags == ["livraison", "dakar"]
+    assert second.lang == "fr"  # the default when the cell is empty
+    assert [(e.line, e.item) for e in result.errors] == [(4, None)]
+
+    # The id comes from the question, so the same question keeps its id in any file.
+    path = tmp_path / "faq.json"
+    path.write_text(
+        json.dumps([{"question": "  quels sont vos  HORAIRES ?", "answer": "9 h - 18 h"}]),
+        encoding="utf-8",
+    )
+    (entry,) = load_faq(path).entries
+    assert entry.id == second.id
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def test_import_catalog_creates_the_shop_and_bumps_the_version(store: SQLiteStore) -> None:
+    report = import_catalog(store, SHOP, SHOPIFY_CSV, shop_name="Maison Teranga", currency="XOF")
+    assert (report.created, report.updated, report.unchanged, report.skipped) == (3, 0, 0, 2)
+    assert len(report.errors) == 6
+    assert report.summary() == (
+        "products: 3 created, 0 updated, 0 unchanged, 2 not published, 6 rejected; "
+        "catalog version 1"
+    )
+    shop = _shop(store)
+    assert (shop.name, shop.currency, shop.catalog_version) == ("Maison Teranga", "XOF", 1)
+    assert report.catalog_version == 1
+    products = _products(store)
+    assert set(products) == {"boubou-brode", "sac-en-raphia", "bougie-bissap"}
+    assert products["boubou-brode"].variants[1].price == Decimal("45000.50")
+
+
+def test_import_uses_an_existing_shop(store: SQLiteStore) -> None:
+    shop = Shop(id=SHOP, name="Teranga", currency="EUR", url="https://teranga.example")
+    store.put(SHOP, "shops", SHOP, shop.to_doc())
+    import_catalog(store, SHOP, SHOPIFY_CSV, shop_name="Ignored")
+    assert _shop(store).name == "Teranga"
+    product = _products(store)["sac-en-raphia"]
+    assert product.currency == "EUR"
+    assert product.url == "https://teranga.example/products/sac-en-raphia"
+
+
+def test_reimport_updates_and_never_duplicates(store: SQLiteStore, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    shutil.copy(SHOPIFY_CSV, path)
+    import_catalog(store, SHOP, path)
+
+    again = import_catalog(store, SHOP, path)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
+    assert again.catalog_version == 1  # nothing changed: caches stay valid
+
+    path.write_text(path.read_text(encoding="utf-8").replace("45000.50", "47000"), "utf-8")
+    changed = import_catalog(store, SHOP, path)
+    assert (changed.created, changed.updated, changed.unchanged) == (0, 1, 2)
+    assert changed.catalog_version == _shop(store).catalog_version == 2
+    products = _products(store)
+    assert len(products) == 3
+    assert [v.price for v in products["boubou-brode"].variants] == [
+        Decimal("45000.00"),
+        Decimal("47000"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "latin1.csv",
+            "Handle,Title,Variant Price\nrobe,Robe d\xe9t\xe9,1000\n".encode("latin-1"),
+            "not UTF-8",
+        ),
+        ("broken.json", b'{"products": [', "invalid JSON"),
+        ("not-a-list.json", b'{"products": {}}', 'a "products" list'),
+        ("huge.csv", b"Handle,Title,Variant Price\nrobe,%b,1\n" % (b"x" * 200_000), "line 2: "),
+        ("shape.json", b'{"items": []}', 'a "products" list'),
+        (
+            "columns.csv",
+            b"nom,prix\nrobe,1000\n",
+            "missing column(s) Handle, Title, Variant Price",
+        ),
+        ("empty.csv", b" \n", "empty"),
+    ],
+)
+def test_unreadable_file_raises_before_any_write(
+    store: SQLiteStore, tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImportFileError, match="^" + name) as caught:
+        import_catalog(store, SHOP, path)
+    assert message in str(caught.value)
+    assert store.get(SHOP, "shops", SHOP) is None
+    assert _products(store) == {}
+
+
+def test_missing_file_raises(store: SQLiteStore, tmp_path: Path) -> None:
+    with pytest.raises(ImportFileError, match="cannot read"):
+        import_catalog(store, SHOP, tmp_path / "absent.csv")
+    with pytest.raises(ImportFileError, match="cannot read"):
+        import_faq(store, SHOP, tmp_path / "absent.json")
+    assert store.get(SHOP, "shops", SHOP) is None
+
+
+def test_import_faq(store: SQLiteStore) -> None:
+    report = import_faq(store, SHOP, DATA / "catalog_faq.json")
+    assert (report.created, report.updated, len(report.errors)) == (2, 0, 1)
+    assert _shop(store).catalog_version == 1
+    docs = store.query(SHOP, "faq").items
+    assert {d.id for d in docs} >= {"livraison-dakar"}
+    assert import_faq(store, SHOP, DATA / "catalog_faq.json").unchanged == 2
+    assert len(store.query(SHOP, "faq").items) == 2
+
+
+# --- demo shop ---------------------------------------------------------------------------------
+
+
+def test_demo_csv_is_a_shopify_export() -> None:
+    header = (DEMO_DIR / "catalog.csv").read_text(encoding="utf-8").split("\n", 1)[0]
+    assert header.startswith("Handle,Title,Body (HTML),Vendor,Product Category,Type,Tags,")
+    assert header.endswith(",Status")
+
+
+def test_seed_demo(store: SQLiteStore) -> None:
+    report = seed_demo(store)
+    assert report.errors == []
+    assert report.catalog.skipped == 1  # the draft
+    assert report.summary().splitlines() == [
+        "products: 41 created, 0 updated, 0 unchanged, 1 not published, 0 rejected; "
+        "catalog version 1",
+        "faq: 18 created, 0 updated, 0 unchanged, 0 rejected; catalog version 2",
+    ]
+
+    shop = _shop(store, "demo")
+    assert (shop.name, shop.currency, shop.phone_region) == ("Maison Teranga", "XOF", "SN")
+    assert shop.url == "https://maison-teranga.example"
+    assert "Dakar" in shop.offer
+
+    products = _products(store, "demo")
+    assert len(products) >= 38
+    assert all(p.price > 0 and p.currency == "XOF" for p in products.values())
+    assert all(
+        p.url.startswith("https://maison-teranga.example/products/") for p in products.values()
+    )
+    titles = " | ".join(p.title for p in products.values())
+    for wanted in (
+        "Boubou brodé",
+        "Sac en raphia",
+        "Sandales en cuir",
+        "Bougie parfumée bissap",
+        "Coussin wax",
+    ):
+        assert wanted in titles
+    assert any(len(p.variants) > 1 for p in products.values())
+    assert any(v.compare_at_price for p in products.values() for v in p.variants)
+
+    entries = [FaqEntry.from_doc(d) for d in store.query("demo", "faq").items]
+    assert len(entries) >= 12
+    assert {e.lang for e in entries} == {"fr", "en"}
+
+    # Seeding again writes nothing and keeps the version.
+    version = shop.catalog_version
+    again = seed_demo(store)
+    assert again.catalog.created == again.catalog.updated == 0
+    assert again.faq.created == again.faq.updated == 0
+    assert _shop(store, "demo").catalog_version == version
+    assert len(_products(store, "demo")) == len(products)
