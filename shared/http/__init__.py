@@ -1,0 +1,226 @@
+"""Cloud-neutral HTTP functions.
+
+A function is a set of routes under one mount path (``/chat`` serves ``/chat`` and
+``/chat/history``). Adapters (``shared.http.aws``, ``shared.http.gcf``, the dev server) turn their
+trigger into a ``Request`` and a ``Response`` back. Errors become JSON responses here, in one
+place; every call is logged as one JSON line with no message text, phone number or secret.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.exceptions import (
+    ComptoirError,
+    InvalidInputError,
+    LLMError,
+    MessageTooLongError,
+    RateLimitedError,
+    StoreUnavailableError,
+    UnknownSessionError,
+    UnknownShopError,
+)
+from shared.log import log_request, log_unexpected
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
+    body: bytes = b""
+    source_ip: str = ""
+    request_id: str = field(default_factory=lambda: secrets.token_hex(8))
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes | Iterable[bytes] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    shop: str = ""  # for the access log only
+
+    def body_bytes(self) -> bytes:
+        """The whole body (adapters without streaming join a streamed body)."""
+        return self.body if isinstance(self.body, bytes) else b"".join(self.body)
+
+
+class HTTPError(Exception):
+    """An error answered to the client as ``{"error": {"code", "message"}}``."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+# Library errors and the responses they become: the one place they map to HTTP. The most
+# specific class comes first; 5xx messages are fixed (an exception's text may quote data).
+_ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
+    (MessageTooLongError, 413, "message_too_long", None),
+    (InvalidInputError, 400, "invalid_input", None),
+    (UnknownShopError, 404, "unknown_shop", None),
+    (UnknownSessionError, 404, "unknown_session", None),
+    (RateLimitedError, 429, "rate_limited", None),
+    (StoreUnavailableError, 503, "store_unavailable", "the store is unavailable, try again"),
+    (LLMError, 503, "llm_unavailable", "the assistant is unavailable, try again"),
+]
+
+
+def http_error_for(exc: ComptoirError) -> HTTPError | None:
+    for cls, status, code, fixed_message in _ERROR_STATUS:
+        if isinstance(exc, cls):
+            headers = (
+                {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
+            )
+            return HTTPError(status, code, fixed_message or str(exc), headers)
+    return None
+
+
+def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(
+        status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+    )
+
+
+def error_response(error: HTTPError) -> Response:
+    return json_response(
+        error.status, {"error": {"code": error.code, "message": error.message}}, error.headers
+    )
+
+
+def parse_json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or the 4xx that says what is wrong with it."""
+    if len(request.body) > MAX_BODY_BYTES:
+        raise HTTPError(413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes")
+    content_type = request.header("content-type").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise HTTPError(415, "unsupported_media_type", "send Content-Type: application/json")
+    try:
+        payload = json.loads(request.body)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPError(400, "malformed_json", "the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise HTTPError(400, "malformed_json", "the body must be a JSON object")
+    return payload
+
+
+RouteHandler = Callable[[Request], Response]
+Handler = Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class Cors:
+    """CORS for browser callers; ``allowed_origins`` is read per call so tests can change it."""
+
+    allowed_origins: Callable[[], tuple[str, ...]]
+    methods: str = "GET, POST, OPTIONS"
+    headers: str = "Content-Type, Accept"
+
+    def response_headers(self, request: Request) -> dict[str, str] | None:
+        """The headers that let ``request``'s origin read the answer, or None if it may not."""
+        origin = request.header("origin")
+        allowed = self.allowed_origins()
+        if "*" in allowed:
+            return {"Access-Control-Allow-Origin": "*"}
+        if origin and origin.rstrip("/") in allowed:
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return None
+
+    def preflight(self, request: Request) -> Response:
+        headers = self.response_headers(request)
+        if headers is None:
+            raise HTTPError(403, "origin_not_allowed", "this origin may not call the API")
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": self.methods,
+                "Access-Control-Allow-Headers": self.headers,
+                "Access-Control-Max-Age": "600",
+            }
+        )
+        return Response(204, b"", headers)
+
+
+class HTTPFunction:
+    """A deployable HTTP function: routes relative to ``mount``, CORS, errors, access log."""
+
+    def __init__(self, name: str, mount: str, *, cors: Cors | None = None) -> None:
+        self.name = name
+        self.mount = mount.rstrip("/")
+        self.cors = cors
+        self._routes: dict[str, dict[str, RouteHandler]] = {}
+
+    def route(self, path: str, *methods: str) -> Callable[[RouteHandler], RouteHandler]:
+        def register(handler: RouteHandler) -> RouteHandler:
+            for method in methods:
+                self._routes.setdefault(path, {})[method] = handler
+            return handler
+
+        return register
+
+    def relative_path(self, path: str) -> str:
+        """The path under the mount: AWS and the dev server pass ``/chat/history``, Google
+        Cloud Functions passes ``/history`` (the function's own URL is its mount)."""
+        path = "/" + path.strip("/")
+        if path == self.mount or path.startswith(self.mount + "/"):
+            path = path[len(self.mount) :] or "/"
+        return path
+
+    def __call__(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = self._dispatch(request)
+        except HTTPError as error:
+            response = error_response(error)
+        except ComptoirError as exc:
+            mapped = http_error_for(exc)
+            if mapped is None:
+                log_unexpected(self.name, request.request_id, exc)
+                mapped = HTTPError(500, "internal", "something went wrong")
+            response = error_response(mapped)
+        except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become a 500
+            log_unexpected(self.name, request.request_id, exc)
+            response = error_response(HTTPError(500, "internal", "something went wrong"))
+        if self.cors is not None and request.method != "OPTIONS":
+            response.headers.update(self.cors.response_headers(request) or {})
+        response.headers.setdefault("X-Request-Id", request.request_id)
+        relative = self.relative_path(request.path)
+        log_request(
+            function=self.name,
+            shop=response.shop,
+            request_id=request.request_id,
+            method=request.method,
+            # Only known routes are logged: a path is client input and may carry anything.
+            route=(self.mount + relative.rstrip("/")) if relative in self._routes else "unmatched",
+            status=response.status,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return response
+
+    def _dispatch(self, request: Request) -> Response:
+        methods = self._routes.get(self.relative_path(request.path))
+        if methods is None:
+            raise HTTPError(404, "not_found", "no such route")
+        if request.method == "OPTIONS" and self.cors is not None:
+            return self.cors.preflight(request)
+        handler = methods.get(request.method)
+        if handler is None:
+            allow = ", ".join(sorted({*methods, *(["OPTIONS"] if self.cors else [])}))
+            raise HTTPError(405, "method_not_allowed", f"use {allow}", headers={"Allow": allow})
+        return handler(request)

@@ -1,0 +1,31 @@
+"""Identifiers: unguessable session ids and time-sortable message ids."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+_lock = threading.Lock()
+_last_us = 0
+
+
+def new_session_id() -> str:
+    """192 random bits, URL-safe (32 characters)."""
+    return secrets.token_urlsafe(24)
+
+
+def is_session_id(value: object) -> bool:
+    return isinstance(value, str) and SESSION_ID_RE.match(value) is not None
+
+
+def new_sortable_id() -> str:
+    """Microseconds since the epoch, strictly increasing within a process, plus random bits so
+    ids from concurrent processes do not collide; lexical order is time order."""
+    global _last_us
+    with _lock:
+        _last_us = max(time.time_ns() // 1000, _last_us + 1)
+        now_us = _last_us
+    return f"{now_us:016d}-{secrets.token_hex(3)}"

@@ -1,0 +1,210 @@
+"""The chat contract, through both cloud adapters (AWS Lambda events and functions-framework)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from shared.app import App
+from shared.exceptions import LLMError
+from shared.llm import LLM, LLMReply, LLMRequest
+from tests.fixtures.app import Client, post_json
+
+ORIGIN = "https://maison-teranga.example"
+
+
+def test_a_turn_answers_from_the_catalogue(client: Client, app: App) -> None:
+    result = post_json(client, "/chat", {"message": "Avez-vous des sandales en cuir ?"})
+    assert result.status == 200, result.body
+    body = result.json()
+    assert set(body) == {"session_id", "reply", "products", "lead"}
+    assert len(body["session_id"]) >= 22
+    assert "Sandales en cuir" in body["reply"]
+    assert "15\u202f000 FCFA" in body["reply"]  # the catalogue's lowest variant price
+    card = body["products"][0]
+    assert card == {
+        "id": "sandales-cuir",
+        "title": "Sandales en cuir",
+        "price": 15000,
+        "currency": "XOF",
+        "url": "https://maison-teranga.example/products/sandales-cuir",
+        "image": "https://cdn.example/sandales.jpg",
+    }
+    assert body["lead"] is None
+
+
+def test_english_question_gets_an_english_answer(client: Client, app: App) -> None:
+    body = post_json(client, "/chat", {"message": "How much is the raffia bag?"}).json()
+    assert body["reply"].startswith("Here is what I found")
+    assert "Sac en raphia" in body["reply"]
+    assert "22,500 FCFA" in body["reply"]
+
+
+def test_faq_question(client: Client, app: App) -> None:
+    body = post_json(client, "/chat", {"message": "Quels sont les délais de livraison ?"}).json()
+    assert "24 h" in body["reply"]
+    assert body["products"] == []
+
+
+def test_session_continues_and_history_reloads(client: Client, app: App) -> None:
+    first = post_json(client, "/chat", {"message": "Bonjour"}).json()
+    sid = first["session_id"]
+    second = post_json(client, "/chat", {"message": "Le boubou brodé ?", "session_id": sid}).json()
+    assert second["session_id"] == sid
+    result = client.request("GET", "/chat/history", query={"session_id": sid})
+    assert result.status == 200
+    history = result.json()
+    assert history["session_id"] == sid
+    assert [(m["role"], m["text"]) for m in history["messages"]] == [
+        ("user", "Bonjour"),
+        ("assistant", first["reply"]),
+        ("user", "Le boubou brodé ?"),
+        ("assistant", second["reply"]),
+    ]
+    assert all(m["at"].endswith("Z") for m in history["messages"])
+
+
+def test_an_unknown_or_forged_session_id_gets_a_fresh_one(client: Client, app: App) -> None:
+    forged = "A" * 32
+    body = post_json(client, "/chat", {"message": "Bonjour", "session_id": forged}).json()
+    assert body["session_id"] != forged
+    assert (
+        len({post_json(client, "/chat", {"message": "x"}).json()["session_id"] for _ in range(5)})
+        == 5
+    )
+
+
+def test_messages_are_persisted_before_the_response(client: Client, app: App) -> None:
+    sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
+    docs = app.store.query("teranga", f"conversations/{sid}/messages").items
+    assert [d.data["role"] for d in docs] == ["user", "assistant"]
+
+
+class FailingLLM(LLM):
+    name = "failing"
+
+    def reply(self, request: LLMRequest) -> LLMReply:
+        raise LLMError("provider down")
+
+
+def test_llm_failure_keeps_the_message_and_answers_politely(client: Client, app: App) -> None:
+    app.__dict__["llm"] = FailingLLM()  # cached_property: replace the instance's LLM
+    app.__dict__.pop("chat", None)
+    body = post_json(client, "/chat", {"message": "Je veux le boubou brodé"}).json()
+    assert "Votre message est bien noté" in body["reply"]
+    docs = app.store.query("teranga", f"conversations/{body['session_id']}/messages").items
+    assert docs[0].data["text"] == "Je veux le boubou brodé"
+
+
+def _error(result_status: int, result_body: bytes) -> tuple[int, str]:
+    payload = json.loads(result_body)
+    assert set(payload) == {"error"}
+    assert isinstance(payload["error"]["message"], str) and payload["error"]["message"]
+    return result_status, payload["error"]["code"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"{not json", "application/json", (400, "malformed_json")),
+        (b"[1, 2]", "application/json", (400, "malformed_json")),
+        (b"{}", "application/json", (400, "invalid_message")),
+        (b'{"message": "   "}', "application/json", (400, "invalid_message")),
+        (b'{"message": 42}', "application/json", (400, "invalid_message")),
+        (b'{"message": "hi", "session_id": 7}', "application/json", (400, "invalid_session_id")),
+        (b'{"message": "hi"}', "text/plain", (415, "unsupported_media_type")),
+        (b"\xff\xfe", "application/json", (400, "malformed_json")),
+        (
+            json.dumps({"message": "x" * 4001}).encode(),
+            "application/json",
+            (413, "message_too_long"),
+        ),
+        (
+            json.dumps({"message": "x", "pad": "y" * 70_000}).encode(),
+            "application/json",
+            (413, "body_too_large"),
+        ),
+        (b'{"message": "hi", "shop": "nowhere"}', "application/json", (404, "unknown_shop")),
+        (b'{"message": "hi", "shop": "../etc"}', "application/json", (404, "unknown_shop")),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx(
+    client: Client, app: App, body: bytes, content_type: str, expected: tuple[int, str]
+) -> None:
+    result = client.request("POST", "/chat", headers={"content-type": content_type}, body=body)
+    assert _error(result.status, result.body) == expected
+    assert result.headers["content-type"].startswith("application/json")
+
+
+def test_nothing_is_written_for_rejected_input(client: Client, app: App) -> None:
+    client.request("POST", "/chat", headers={"content-type": "application/json"}, body=b"{}")
+    assert app.store.query("teranga", "conversations").items == []
+
+
+def test_wrong_method_is_405_with_allow(client: Client, app: App) -> None:
+    result = client.request("GET", "/chat")
+    assert _error(result.status, result.body) == (405, "method_not_allowed")
+    assert "POST" in result.headers["allow"]
+    result = client.request("DELETE", "/chat/history")
+    assert result.status == 405
+
+
+def test_history_errors(client: Client, app: App) -> None:
+    missing = client.request("GET", "/chat/history")
+    assert _error(missing.status, missing.body) == (400, "invalid_input")
+    unknown = client.request("GET", "/chat/history", query={"session_id": "B" * 32})
+    assert _error(unknown.status, unknown.body) == (404, "unknown_session")
+    odd = client.request("GET", "/chat/history", query={"session_id": "../../x"})
+    assert _error(odd.status, odd.body) == (404, "unknown_session")
+
+
+def test_history_is_scoped_by_shop(client: Client, app: App) -> None:
+    sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
+    app.store.put("other", "shops", "other", {"name": "Other", "currency": "EUR"})
+    result = client.request("GET", "/chat/history", query={"session_id": sid, "shop": "other"})
+    assert result.status == 404
+
+
+def test_rate_limit_per_session(client: Client, make_app: Callable[..., App]) -> None:
+    make_app(RATE_LIMIT_PER_MINUTE="3")
+    sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
+    statuses = [
+        post_json(client, "/chat", {"message": "Bonjour", "session_id": sid}).status
+        for _ in range(4)
+    ]
+    assert statuses == [200, 200, 200, 429]  # the first turn had no session id yet
+    last = post_json(client, "/chat", {"message": "Bonjour", "session_id": sid})
+    assert _error(last.status, last.body) == (429, "rate_limited")
+    assert 1 <= int(last.headers["retry-after"]) <= 61
+    # Another session from another client is not affected.
+    assert post_json(client, "/chat", {"message": "Bonjour"}).status == 200
+
+
+def test_cors_preflight_and_headers(client: Client, app: App) -> None:
+    preflight = client.request(
+        "OPTIONS",
+        "/chat",
+        headers={"origin": ORIGIN, "access-control-request-method": "POST"},
+    )
+    assert preflight.status == 204
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "Content-Type" in preflight.headers["access-control-allow-headers"]
+    ok = post_json(client, "/chat", {"message": "Bonjour"}, origin=ORIGIN)
+    assert ok.headers["access-control-allow-origin"] == ORIGIN
+    error = client.request(
+        "POST", "/chat", headers={"origin": ORIGIN, "content-type": "text/plain"}
+    )
+    assert error.headers["access-control-allow-origin"] == ORIGIN  # the widget can read errors
+    other = post_json(client, "/chat", {"message": "Bonjour"}, origin="https://evil.example")
+    assert "access-control-allow-origin" not in other.headers
+    refused = client.request("OPTIONS", "/chat", headers={"origin": "https://evil.example"})
+    assert refused.status == 403
+
+
+def test_healthz(client: Client, app: App) -> None:
+    result = client.request("GET", "/healthz")
+    assert result.status == 200
+    assert result.json() == {"status": "ok", "store": "sqlite", "llm": "offline"}
