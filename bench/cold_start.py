@@ -1,0 +1,107 @@
+"""Cold start per function: a fresh process imports the function and serves its first request.
+
+Compared, in the same run, with a baseline that first imports every provider SDK eagerly (what a
+function pays when the library imports boto3, google-cloud-firestore, openai and google-genai at
+the top). Embedded defaults: SQLite store seeded with the demo shop, offline responder.
+
+    .venv/bin/python bench/cold_start.py [--runs 7]
+
+Prints a Markdown table for bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EAGER_SDKS = "import boto3, google.cloud.firestore, openai, google.genai"
+# One first request per function, as API Gateway (HTTP API v2) would deliver it.
+FIRST_REQUESTS = {
+    "chat": ("POST", "/chat", {"message": "Avez-vous des sandales en cuir ?"}),
+    "health": ("GET", "/healthz", None),
+}
+PROGRAM = """
+import time, json, base64
+t0 = time.perf_counter()
+{eager}
+import functions.{module} as fn
+t1 = time.perf_counter()
+method, path, payload = json.loads({request!r})
+event = {{"version": "2.0", "rawPath": path, "rawQueryString": "",
+    "headers": {{"content-type": "application/json"}},
+    "requestContext": {{"http": {{"method": method, "path": path, "sourceIp": "127.0.0.1"}}}},
+    "body": base64.b64encode(json.dumps(payload).encode()).decode() if payload else "",
+    "isBase64Encoded": True}}
+out = fn.lambda_handler(event, None)
+t2 = time.perf_counter()
+assert out["statusCode"] == 200, out
+print(json.dumps({{"import": t1 - t0, "total": t2 - t0}}))
+"""
+
+
+def run_once(module: str, eager: bool, env: dict[str, str]) -> dict[str, float]:
+    program = PROGRAM.format(
+        eager=EAGER_SDKS if eager else "", module=module, request=json.dumps(FIRST_REQUESTS[module])
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "STORE_URL": f"sqlite:///{tmp}/bench.db",
+            "DEFAULT_SHOP": "demo",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONDONTWRITEBYTECODE": "0",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "shared", "seed-demo"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        print(
+            f"Cold start, median of {args.runs} fresh processes ({time.strftime('%Y-%m-%d')}, "
+            f"Python {sys.version.split()[0]}):\n"
+        )
+        print(
+            "| function | import (ms) | import + first request (ms) | eager SDKs (ms) | speed-up |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for module in FIRST_REQUESTS:
+            ours, base = [], []
+            for _ in range(args.runs):  # interleaved, so machine noise hits both alike
+                ours.append(run_once(module, False, env))
+                base.append(run_once(module, True, env))
+            imp = statistics.median(r["import"] for r in ours) * 1000
+            total = statistics.median(r["total"] for r in ours) * 1000
+            baseline = statistics.median(r["total"] for r in base) * 1000
+            print(
+                f"| {module} | {imp:.0f} | {total:.0f} | {baseline:.0f} | {baseline / total:.1f}x |"
+            )
+
+
+if __name__ == "__main__":
+    main()
