@@ -182,6 +182,12 @@ def test_rate_limit_per_session(client: Client, make_app: Callable[..., App]) ->
     assert post_json(client, "/chat", {"message": "Bonjour"}).status == 200
 
 
+def test_rate_limit_per_client(client: Client, make_app: Callable[..., App]) -> None:
+    make_app(CLIENT_RATE_LIMIT_PER_MINUTE="2")
+    statuses = [post_json(client, "/chat", {"message": "Bonjour"}).status for _ in range(3)]
+    assert statuses == [200, 200, 429]  # new sessions each time: the client address counts
+
+
 def test_cors_preflight_and_headers(client: Client, app: App) -> None:
     preflight = client.request(
         "OPTIONS",

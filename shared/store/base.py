@@ -189,8 +189,8 @@ class Store(ABC):
     def delete(
         self, shop: str, collection: str, doc_id: str, *, if_version: int | None = None
     ) -> bool:
-        """Delete a document; returns whether one was there. With ``if_version`` a changed
-        document raises PreconditionFailedError and is kept."""
+        """Delete a document; returns whether a live one was there. With ``if_version`` a
+        changed live document raises PreconditionFailedError and is kept."""
         return self._delete(self._key(shop, collection, doc_id), if_version)
 
     def query(
@@ -329,8 +329,19 @@ def is_live(doc: Doc | None, now: float) -> bool:
     return doc is not None and not _expired(doc, now)
 
 
+def _order_value(value: Any) -> tuple[int, Any]:
+    # One total order across types, as Firestore's: booleans, numbers, strings, then the rest.
+    if isinstance(value, bool):
+        return (0, value)
+    if isinstance(value, int | float):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, json.dumps(value, sort_keys=True))
+
+
 def sort_key(order_by: str | None, doc: Doc) -> tuple[Any, str]:
-    return (doc.data.get(order_by) if order_by else doc.id, doc.id)
+    return (_order_value(doc.data.get(order_by)) if order_by else doc.id, doc.id)
 
 
 def filter_and_page(docs: Sequence[Doc], spec: QuerySpec) -> list[Doc]:
@@ -344,7 +355,7 @@ def filter_and_page(docs: Sequence[Doc], spec: QuerySpec) -> list[Doc]:
     ]
     matching.sort(key=lambda d: sort_key(spec.order_by, d), reverse=spec.descending)
     if spec.after is not None:
-        after = (spec.after[0], spec.after[1])
+        after = (_order_value(spec.after[0]) if spec.order_by else spec.after[0], spec.after[1])
         matching = [
             d
             for d in matching

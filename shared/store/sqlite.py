@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS docs (
 
 class SQLiteStore(Store):
     backend = "sqlite"
-    max_document_bytes = 1_048_576  # the same limit as Firestore, so documents move freely
+    max_document_bytes = 1_046_528  # Firestore's limit less its overhead: documents move freely
 
     def __init__(self, path: str | Path, *, timeout: float = 10.0) -> None:
         self.path = str(path)
@@ -109,18 +110,19 @@ class SQLiteStore(Store):
     def _delete(self, key: Key, if_version: int | None) -> bool:
         with self._transaction() as conn:
             row = conn.execute(
-                "SELECT version FROM docs WHERE shop = ? AND coll = ? AND id = ?",
+                "SELECT version, expires_at FROM docs WHERE shop = ? AND coll = ? AND id = ?",
                 (key.shop, key.collection, key.id),
             ).fetchone()
             if row is None:
                 return False
-            if if_version is not None and row[0] != if_version:
+            live = row[1] is None or row[1] > time.time()
+            if live and if_version is not None and row[0] != if_version:
                 raise PreconditionFailedError(f"{key.collection}/{key.id} has changed")
             conn.execute(
                 "DELETE FROM docs WHERE shop = ? AND coll = ? AND id = ?",
                 (key.shop, key.collection, key.id),
             )
-        return True
+        return live
 
     def _query(self, spec: QuerySpec) -> list[Doc]:
         sql = [

@@ -96,6 +96,12 @@ def test_delete(store: Store) -> None:
     assert store.delete(SHOP, "faq", "f1") is False
 
 
+def test_delete_treats_an_expired_document_as_absent(store: Store) -> None:
+    old = store.put(SHOP, "faq", "gone", {"q": 1}, expires_at=time.time() - 1)
+    assert store.delete(SHOP, "faq", "gone", if_version=old.version + 5) is False
+    assert store.delete(SHOP, "faq", "gone") is False
+
+
 def test_expired_documents_are_invisible_and_replaceable(store: Store) -> None:
     past = time.time() - 1
     store.put(SHOP, "idempotency", "k-old", {"v": 1}, expires_at=past)
@@ -273,3 +279,12 @@ def test_stale_precondition_loses_and_nothing_is_half_written(store: Store) -> N
     by = final.data["by"]
     assert final.data == {"status": "paid", "by": by, "items": [by] * 3}
     assert final.version == base.version + 1
+
+
+def test_query_orders_mixed_types_without_failing(store: Store) -> None:
+    store.put(SHOP, "things", "a", {"x": "1"})
+    store.put(SHOP, "things", "b", {"x": 1})
+    store.put(SHOP, "things", "c", {"x": 2})
+    ids = [d.id for d in store.query(SHOP, "things", order_by="x").items]
+    assert ids[:2] == ["b", "c"]  # numbers before strings, as Firestore orders them
+    assert sorted(ids) == ["a", "b", "c"]
