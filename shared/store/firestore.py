@@ -5,6 +5,7 @@ Layout: a document lives at ``shops/{shop}/{collection}/{id}``; a nested collect
 so one conversation's messages are queried without touching the others. Its fields::
 
     d    map        the document's data (queries filter and order on ``d.<field>``)
+    k    string     the document id again: queries order on it (descending name scans fail)
     v    integer    version, +1 on every write
     exp  double     exact ``expires_at`` (epoch seconds); absent when the document does not expire
     ttl  timestamp  the same instant for a TTL policy on the field ``ttl`` (set one per
@@ -72,7 +73,7 @@ _PING_TIMEOUT = 2.0
 _MAX_ATTEMPTS = 8  # compare-and-swap rounds; each lost round means another writer won
 # Firestore's and its emulator's wording for a document over 1 MiB (InvalidArgument).
 _TOO_LARGE_RE = re.compile(r"maximum (allowed |entity )?size|longer than \d+ bytes", re.I)
-_FIELDS = ["d", "v", "exp", "ttl"]  # what a put sets or clears; nothing else is kept
+_FIELDS = ["d", "k", "v", "exp", "ttl"]  # what a put sets or clears; nothing else is kept
 
 
 class FirestoreStore(Store):
@@ -166,7 +167,7 @@ class FirestoreStore(Store):
             if expect is Expect.ANY:
                 from google.cloud.firestore import DELETE_FIELD, Increment
 
-                fields: dict[str, Any] = {"d": data, "v": Increment(1)}
+                fields: dict[str, Any] = {"d": data, "k": key.id, "v": Increment(1)}
                 fields.update(_expiry(expires_at) or {"exp": DELETE_FIELD, "ttl": DELETE_FIELD})
                 # Merging exactly these fields replaces ``d`` whole and raises ``v`` in place.
                 # (The SDK documents a list of paths for ``merge``; its hint says only bool.)
@@ -186,7 +187,7 @@ class FirestoreStore(Store):
                     if current.version != if_version:
                         raise PreconditionFailedError(f"{key.collection}/{key.id} has changed")
                 version = (current.version if current else 0) + 1
-                if self._swap(ref, snapshot, _fields(data, version, expires_at)):
+                if self._swap(ref, snapshot, _fields(key, data, version, expires_at)):
                     return Doc(key.id, data, version, expires_at)
         raise StoreUnavailableError(f"firestore: {key.collection}/{key.id} kept changing")
 
@@ -226,10 +227,12 @@ class FirestoreStore(Store):
             if spec.order_by not in spec.where:  # an equality already excludes null
                 query = query.where(filter=FieldFilter(order, "!=", None))
             query = query.order_by(order, direction=direction)
-        query = query.order_by("__name__", direction=direction)
+        # The id is also stored as the field ``k``: ordering on it works both ways, where
+        # descending scans of document names do not (the emulator refuses them).
+        query = query.order_by("k", direction=direction)
 
         def cursor(value: Any, doc_id: str) -> dict[str, Any]:
-            position: dict[str, Any] = {"__name__": collection.document(doc_id)}
+            position: dict[str, Any] = {"k": doc_id}
             if order is not None:
                 position[order] = value
             return position
@@ -273,7 +276,7 @@ class FirestoreStore(Store):
                     return int(_number(result.transform_results[0]))
                 # Missing or expired: restart the counter, unless somebody else just did.
                 version = (current.version if current else 0) + 1
-                if self._swap(ref, snapshot, _fields({field: amount}, version, expires_at)):
+                if self._swap(ref, snapshot, _fields(key, {field: amount}, version, expires_at)):
                     return amount
         raise StoreUnavailableError(f"firestore: counter {key.collection}/{key.id} kept racing")
 
@@ -322,8 +325,10 @@ def _doc(snapshot: DocumentSnapshot[DocumentReference]) -> Doc | None:
     )
 
 
-def _fields(data: dict[str, Any], version: int, expires_at: float | None) -> dict[str, Any]:
-    return {"d": data, "v": version, **(_expiry(expires_at) or {})}
+def _fields(
+    key: Key, data: dict[str, Any], version: int, expires_at: float | None
+) -> dict[str, Any]:
+    return {"d": data, "k": key.id, "v": version, **(_expiry(expires_at) or {})}
 
 
 def _expiry(expires_at: float | None) -> dict[str, Any] | None:

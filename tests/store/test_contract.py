@@ -142,11 +142,19 @@ def test_query_equality_and_order(store: Store) -> None:
     assert [d.id for d in store.query(SHOP, "leads", where={"vip": False}).items] == ["u02", "u04"]
     everyone = store.query(SHOP, "leads")  # by id
     assert [d.id for d in everyone.items] == [f"u0{i}" for i in range(1, 9)]
+    newest = store.query(SHOP, "leads", descending=True, limit=3)  # the last three ids
+    assert [d.id for d in newest.items] == ["u08", "u07", "u06"]
 
 
 def test_query_pages_with_a_cursor(store: Store) -> None:
     _seed_people(store)
-    for order_by, descending in [(None, False), ("age", False), ("age", True), ("name", True)]:
+    for order_by, descending in [
+        (None, False),
+        (None, True),
+        ("age", False),
+        ("age", True),
+        ("name", True),
+    ]:
         seen: list[str] = []
         cursor = None
         pages = 0

@@ -33,9 +33,14 @@ def test_nested_collection_is_a_subcollection_of_its_document(
     firestore_store.put(SHOP, "products", "p1", {"title": "b"})
     assert _raw(firestore_store, f"shops/{SHOP}/conversations/c1/messages/m1") == {
         "d": {"text": "a"},
+        "k": "m1",
         "v": 1,
     }
-    assert _raw(firestore_store, f"shops/{SHOP}/products/p1") == {"d": {"title": "b"}, "v": 1}
+    assert _raw(firestore_store, f"shops/{SHOP}/products/p1") == {
+        "d": {"title": "b"},
+        "k": "p1",
+        "v": 1,
+    }
     # The parents are only paths: nothing is written at them.
     assert _raw(firestore_store, f"shops/{SHOP}/conversations/c1") is None
     assert _raw(firestore_store, f"shops/{SHOP}") is None
@@ -49,7 +54,7 @@ def test_expiry_is_written_as_a_ttl_timestamp_and_cleared(firestore_store: Fires
     assert raw["exp"] == expires_at
     assert raw["ttl"] == datetime.fromtimestamp(expires_at, tz=UTC)
     firestore_store.put(SHOP, "idempotency", "k", {"v": 2})
-    assert _raw(firestore_store, f"shops/{SHOP}/idempotency/k") == {"d": {"v": 2}, "v": 2}
+    assert _raw(firestore_store, f"shops/{SHOP}/idempotency/k") == {"d": {"v": 2}, "k": "k", "v": 2}
 
 
 def test_size_refused_by_the_server_is_document_too_large(
