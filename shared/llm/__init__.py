@@ -1,25 +1,96 @@
-"""The LLM port and the factory that picks a provider from settings."""
+"""The LLM port and the factory that picks a provider (and its fallbacks) from settings."""
 
 from __future__ import annotations
 
-from shared.exceptions import ConfigError
-from shared.llm.base import LLM, LLMReply, LLMRequest
+from dataclasses import dataclass
+from typing import Any
 
-PROVIDERS = {
-    "offline": "shared.llm.offline:OfflineResponder",
+from shared.exceptions import ConfigError
+from shared.llm.base import (
+    LLM,
+    ChatMessage,
+    Completion,
+    Image,
+    Retrieved,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+
+
+@dataclass(frozen=True)
+class Provider:
+    target: str  # "module:Class", imported only when the provider is used
+    base_url: str | None  # None: the SDK's own default
+    key_variable: str  # the provider's usual environment variable for its key
+    default_model: str
+
+
+_OPENAI_COMPAT = "shared.llm.openai_compat:OpenAICompatLLM"
+PROVIDERS: dict[str, Provider] = {
+    "offline": Provider("shared.llm.offline:OfflineResponder", None, "", "offline"),
+    "openai": Provider(
+        _OPENAI_COMPAT, "https://api.openai.com/v1", "OPENAI_API_KEY", "gpt-4o-mini"
+    ),
+    "deepseek": Provider(
+        _OPENAI_COMPAT, "https://api.deepseek.com", "DEEPSEEK_API_KEY", "deepseek-chat"
+    ),
+    "qwen": Provider(
+        _OPENAI_COMPAT,
+        "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+        "DASHSCOPE_API_KEY",
+        "qwen-plus",
+    ),
+    "mistral": Provider(
+        _OPENAI_COMPAT, "https://api.mistral.ai/v1", "MISTRAL_API_KEY", "mistral-small-latest"
+    ),
+    "ollama": Provider(_OPENAI_COMPAT, "http://127.0.0.1:11434/v1", "", "llama3.1"),
+    "zai": Provider(_OPENAI_COMPAT, "https://api.z.ai/api/paas/v4", "ZAI_API_KEY", "glm-4.5-flash"),
+    "gemini": Provider("shared.llm.gemini:GeminiLLM", None, "GEMINI_API_KEY", "gemini-2.5-flash"),
 }
 
 
-def open_llm(provider: str) -> LLM:
-    target = PROVIDERS.get(provider)
-    if target is None:
+@dataclass(frozen=True)
+class LLMConfig:
+    provider: str
+    model: str = ""  # empty: the provider's default model
+    api_key: str | None = None
+    base_url: str | None = None  # None: the provider's default
+    timeout: float = 30.0
+
+
+def open_llm(config: LLMConfig, **clients: Any) -> LLM:
+    """Build one provider's LLM; an SDK client may be injected (tests)."""
+    provider = PROVIDERS.get(config.provider)
+    if provider is None:
         raise ConfigError(
-            f"LLM_PROVIDER: {provider!r} is not available yet (have: {', '.join(PROVIDERS)})"
+            f"LLM_PROVIDER: unknown provider {config.provider!r} (have: {', '.join(PROVIDERS)})"
         )
-    module_name, class_name = target.split(":")
+    module_name, class_name = provider.target.split(":")
     module = __import__(module_name, fromlist=[class_name])  # lazy: only the provider in use
-    llm: LLM = getattr(module, class_name)()
+    llm: LLM = getattr(module, class_name)(
+        provider=config.provider,
+        model=config.model or provider.default_model,
+        api_key=config.api_key,
+        base_url=config.base_url or provider.base_url,
+        timeout=config.timeout,
+        **clients,
+    )
     return llm
 
 
-__all__ = ["LLM", "LLMReply", "LLMRequest", "open_llm"]
+__all__ = [
+    "LLM",
+    "PROVIDERS",
+    "ChatMessage",
+    "Completion",
+    "Image",
+    "LLMConfig",
+    "Retrieved",
+    "TextDelta",
+    "ToolCall",
+    "ToolSpec",
+    "Usage",
+    "open_llm",
+]

@@ -1,0 +1,92 @@
+"""Retries with backoff, then the next provider: ``LLM_FALLBACKS`` made real.
+
+A retryable failure (timeout, 429, 5xx, unreachable) is retried on the same provider with
+exponential backoff and full jitter; a request the provider refuses (4xx) moves on at once.
+When every provider has failed, the last error is raised and the caller answers with a holding
+reply. A stream that fails after its first piece of text is not replayed elsewhere (the
+customer has seen part of it): the error goes to the caller, which replaces the text.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar
+
+from shared.exceptions import LLMError
+from shared.llm.base import LLM, ChatMessage, Completion, Retrieved, TextDelta, ToolSpec
+
+
+class ResilientLLM(LLM):
+    name: ClassVar[str] = "resilient"
+
+    def __init__(
+        self,
+        chain: Sequence[LLM],
+        *,
+        retries: int = 2,
+        base_delay: float = 0.25,
+        max_delay: float = 4.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not chain:
+            raise ValueError("at least one provider")
+        self.chain = list(chain)
+        self.retries = retries
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+        self.model = chain[0].model
+        self.supports_images = chain[0].supports_images
+
+    def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        retrieved: Retrieved | None = None,
+    ) -> Completion:
+        events = self._attempts(messages, tools, retrieved, streaming=False)
+        completion = next(e for e in events if isinstance(e, Completion))
+        return completion
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        retrieved: Retrieved | None = None,
+    ) -> Iterator[TextDelta | Completion]:
+        return self._attempts(messages, tools, retrieved, streaming=True)
+
+    def _attempts(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        retrieved: Retrieved | None,
+        *,
+        streaming: bool,
+    ) -> Iterator[TextDelta | Completion]:
+        last_error: LLMError | None = None
+        for llm in self.chain:
+            for attempt in range(self.retries + 1):
+                started = False
+                try:
+                    if not streaming:
+                        yield llm.complete(messages, tools, retrieved=retrieved)
+                        return
+                    for event in llm.stream(messages, tools, retrieved=retrieved):
+                        started = started or isinstance(event, TextDelta)
+                        yield event
+                    return
+                except LLMError as error:
+                    if started:
+                        raise
+                    last_error = error
+                    if not error.retryable or attempt == self.retries:
+                        break
+                    delay = min(self.max_delay, self.base_delay * 2**attempt)
+                    self._sleep(random.uniform(0, delay))
+        assert last_error is not None
+        raise last_error

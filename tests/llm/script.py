@@ -1,0 +1,81 @@
+"""What a loopback model server answers: a queue of scripted steps, shared by every protocol.
+
+A protocol server (OpenAI Chat Completions, Gemini generateContent) pops the next step for each
+request and renders it in its own wire format, streamed when the request asks for streaming. When
+the queue is empty it calls ``responder`` (if set) with the neutral view of the request, so a test
+can play a whole conversation. Every request is recorded for assertions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str = ""
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, args)
+    prompt_tokens: int = 11
+    completion_tokens: int = 7
+    chunks: int = 3  # how many pieces the text is cut into when streamed
+
+
+@dataclass(frozen=True)
+class Fail:
+    status: int  # 429, 500, 503, 400, 401...
+    message: str = "scripted failure"
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Answer ``then`` only after ``seconds``: long enough for the client to time out."""
+
+    seconds: float
+    then: Reply = field(default_factory=Reply)
+
+
+Step = Reply | Fail | Stall
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """A neutral view of what the client sent."""
+
+    path: str
+    model: str
+    stream: bool
+    messages: list[dict[str, Any]]  # [{"role", "text", "images": int, "tool_calls", ...}]
+    tools: list[str]  # tool names offered
+    headers: dict[str, str]
+    raw: dict[str, Any]
+
+
+@dataclass
+class Script:
+    steps: deque[Step] = field(default_factory=deque)
+    responder: Callable[[SeenRequest], Step] | None = None
+    seen: list[SeenRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def then(self, *steps: Step) -> Script:
+        self.steps.extend(steps)
+        return self
+
+    def next_step(self, request: SeenRequest) -> Step:
+        with self.lock:
+            self.seen.append(request)
+            if self.steps:
+                return self.steps.popleft()
+        if self.responder is not None:
+            return self.responder(request)
+        return Fail(500, "the test script has no step left")
+
+    def reset(self) -> None:
+        with self.lock:
+            self.steps.clear()
+            self.seen.clear()
+            self.responder = None

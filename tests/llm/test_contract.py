@@ -1,0 +1,179 @@
+"""The LLM port contract, for every wire provider, through the real SDK over loopback."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from shared.exceptions import (
+    LLMRateLimitedError,
+    LLMRequestError,
+    LLMTimeoutError,
+    LLMUnavailableError,
+)
+from shared.llm import ChatMessage, Completion, Image, TextDelta, ToolCall, ToolSpec, Usage
+from tests.llm.conftest import ProviderUnderTest
+from tests.llm.script import Fail, Reply, Stall
+
+SEARCH = ToolSpec(
+    name="search_products",
+    description="Search the shop's catalogue.",
+    parameters={
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "description": "what the customer looks for"},
+            "max_price": {"type": "number"},
+        },
+        "required": ["query"],
+    },
+)
+CONVERSATION = [
+    ChatMessage("system", "You are the sales assistant of Maison Teranga."),
+    ChatMessage("user", "Bonjour, avez-vous des sandales ?"),
+]
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8ffff3f0005fe02fea7d605e40000000049454e44ae426082"
+)
+
+
+def test_text_completion_with_usage(provider: ProviderUnderTest) -> None:
+    provider.script.then(
+        Reply("Bonjour ! Oui, nous en avons.", prompt_tokens=42, completion_tokens=9)
+    )
+    completion = provider.make().complete(CONVERSATION)
+    assert completion.text == "Bonjour ! Oui, nous en avons."
+    assert completion.tool_calls == ()
+    assert completion.usage == Usage(42, 9)
+    assert completion.model
+    seen = provider.script.seen[0]
+    assert seen.stream is False
+    assert [(m["role"], m["text"]) for m in seen.messages] == [
+        ("system", "You are the sales assistant of Maison Teranga."),
+        ("user", "Bonjour, avez-vous des sandales ?"),
+    ]
+    assert provider.api_key in " ".join(seen.headers.values())
+
+
+def test_model_is_sent(provider: ProviderUnderTest) -> None:
+    provider.script.then(Reply("ok"))
+    provider.make(model="model-under-test").complete(CONVERSATION)
+    assert provider.script.seen[0].model == "model-under-test"
+
+
+def test_tool_call_round_trip(provider: ProviderUnderTest) -> None:
+    llm = provider.make()
+    provider.script.then(
+        Reply(tool_calls=[("search_products", {"query": "sandales", "max_price": 20000})]),
+        Reply("Nous avons des sandales en cuir à 15 000 FCFA."),
+    )
+    first = llm.complete(CONVERSATION, [SEARCH])
+    assert len(first.tool_calls) == 1
+    call = first.tool_calls[0]
+    assert call.name == "search_products"
+    assert call.arguments == {"query": "sandales", "max_price": 20000}
+    assert call.id
+    assert provider.script.seen[0].tools == ["search_products"]
+
+    follow_up = [
+        *CONVERSATION,
+        ChatMessage("assistant", first.text, tool_calls=first.tool_calls),
+        ChatMessage(
+            "tool",
+            '{"products": [{"id": "sandales-cuir", "price": 15000}]}',
+            tool_call_id=call.id,
+            tool_name=call.name,
+        ),
+    ]
+    second = llm.complete(follow_up, [SEARCH])
+    assert second.text == "Nous avons des sandales en cuir à 15 000 FCFA."
+    sent = provider.script.seen[1].messages
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool"]
+    assert sent[2]["tool_calls"] == ["search_products"]
+    assert "sandales-cuir" in sent[3]["text"]
+
+
+def test_streaming_text(provider: ProviderUnderTest) -> None:
+    provider.script.then(Reply("Voici nos sandales en cuir, faites main.", chunks=4))
+    events = list(provider.make().stream(CONVERSATION))
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    final = events[-1]
+    assert isinstance(final, Completion)
+    assert len(deltas) >= 2
+    assert (
+        "".join(d.text for d in deltas) == final.text == "Voici nos sandales en cuir, faites main."
+    )
+    assert final.usage == Usage(11, 7)
+    assert provider.script.seen[0].stream is True
+
+
+def test_streaming_tool_call(provider: ProviderUnderTest) -> None:
+    provider.script.then(Reply(tool_calls=[("search_products", {"query": "boubou"})]))
+    events = list(provider.make().stream(CONVERSATION, [SEARCH]))
+    final = events[-1]
+    assert isinstance(final, Completion)
+    assert [(c.name, c.arguments) for c in final.tool_calls] == [
+        ("search_products", {"query": "boubou"})
+    ]
+
+
+def test_images_reach_the_model(provider: ProviderUnderTest) -> None:
+    provider.script.then(Reply("C'est un boubou brodé."))
+    llm = provider.make()
+    assert llm.supports_images
+    llm.complete([ChatMessage("user", "Vous avez ceci ?", images=(Image("image/png", PNG),))])
+    assert provider.script.seen[0].messages[0]["images"] == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (429, LLMRateLimitedError),
+        (500, LLMUnavailableError),
+        (503, LLMUnavailableError),
+        (400, LLMRequestError),
+        (401, LLMRequestError),
+    ],
+)
+def test_errors_are_translated_and_not_retried_by_the_sdk(
+    provider: ProviderUnderTest, status: int, error: type[Exception]
+) -> None:
+    provider.script.then(Fail(status), Reply("too late"))
+    with pytest.raises(error):
+        provider.make().complete(CONVERSATION)
+    assert len(provider.script.seen) == 1  # retries are ours (with fallbacks), not the SDK's
+
+
+def test_streaming_errors_are_translated(provider: ProviderUnderTest) -> None:
+    provider.script.then(Fail(429))
+    with pytest.raises(LLMRateLimitedError):
+        list(provider.make().stream(CONVERSATION))
+
+
+def test_timeout(provider: ProviderUnderTest) -> None:
+    provider.script.then(Stall(3.0))
+    started = time.monotonic()
+    with pytest.raises(LLMTimeoutError):
+        provider.make(timeout=0.5).complete(CONVERSATION)
+    assert time.monotonic() - started < 2.5
+
+
+def test_unreachable_provider(provider: ProviderUnderTest) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed as soon as the block ends: nothing listens
+    base_url = provider.base_url.replace(provider.base_url.split("/")[2], f"127.0.0.1:{port}")
+    with pytest.raises(LLMUnavailableError):
+        provider.make(base_url=base_url, timeout=2).complete(CONVERSATION)
+
+
+def test_tool_call_ids_are_unique(provider: ProviderUnderTest) -> None:
+    provider.script.then(
+        Reply(tool_calls=[("search_products", {"query": "a"}), ("search_products", {"query": "b"})])
+    )
+    calls = provider.make().complete(CONVERSATION, [SEARCH]).tool_calls
+    assert [c.arguments["query"] for c in calls] == ["a", "b"]
+    assert len({c.id for c in calls}) == 2
+    assert all(isinstance(c, ToolCall) for c in calls)

@@ -1,0 +1,81 @@
+"""What only Gemini's wire shows; the contract suite (test_contract.py) covers the rest."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from shared.llm import ChatMessage, ToolSpec
+from tests.fixtures.gemini_server import signature_of
+from tests.llm.conftest import ProviderUnderTest
+from tests.llm.script import Reply
+
+ROOT = Path(__file__).resolve().parents[2]
+SEARCH = ToolSpec("search_products", "Search the catalogue.", {"type": "object", "properties": {}})
+SYSTEM = ChatMessage("system", "You are the sales assistant of Maison Teranga.")
+ASK = ChatMessage("user", "Des sandales ?")
+
+
+def test_system_prompt_goes_to_system_instruction(gemini_provider: ProviderUnderTest) -> None:
+    gemini_provider.script.then(Reply("Bonjour !"))
+    gemini_provider.make().complete([SYSTEM, ASK])
+    raw = gemini_provider.script.seen[0].raw
+    assert raw["systemInstruction"]["parts"] == [{"text": SYSTEM.text}]
+    assert [c["role"] for c in raw["contents"]] == ["user"]
+
+
+def test_tool_results_are_function_responses_named_after_the_tool(
+    gemini_provider: ProviderUnderTest,
+) -> None:
+    gemini_provider.script.then(
+        Reply(tool_calls=[("search_products", {"query": "a"}), ("get_faq", {"topic": "b"})]),
+        Reply("Voilà."),
+    )
+    llm = gemini_provider.make()
+    calls = llm.complete([SYSTEM, ASK], [SEARCH]).tool_calls
+    llm.complete(
+        [
+            SYSTEM,
+            ASK,
+            ChatMessage("assistant", tool_calls=calls),
+            ChatMessage(
+                "tool", '{"products": []}', tool_call_id=calls[0].id, tool_name=calls[0].name
+            ),
+            ChatMessage(
+                "tool", "Livraison en 48 h.", tool_call_id=calls[1].id, tool_name=calls[1].name
+            ),
+        ],
+        [SEARCH],
+    )
+    contents = gemini_provider.script.seen[1].raw["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user"]  # both results, one content
+    assert [p["functionResponse"] for p in contents[2]["parts"]] == [
+        {"name": "search_products", "response": {"products": []}},
+        {"name": "get_faq", "response": {"result": "Livraison en 48 h."}},  # not a JSON object
+    ]
+
+
+def test_thought_signatures_go_back_with_their_calls(gemini_provider: ProviderUnderTest) -> None:
+    gemini_provider.script.then(Reply(tool_calls=[("search_products", {})]), Reply("a"), Reply("b"))
+    llm = gemini_provider.make()
+    calls = llm.complete([ASK], [SEARCH]).tool_calls
+    history = [
+        ASK,
+        ChatMessage("assistant", tool_calls=calls),
+        ChatMessage("tool", "{}", tool_call_id=calls[0].id, tool_name=calls[0].name),
+    ]
+    llm.complete(history, [SEARCH])
+    gemini_provider.make().complete(history, [SEARCH])  # another process: signature unknown
+
+    sent = [seen.raw["contents"][1]["parts"][0] for seen in gemini_provider.script.seen[1:]]
+    assert sent[0]["thoughtSignature"] == signature_of("search_products")
+    assert sent[1]["thoughtSignature"] == "skip_thought_signature_validator"  # Google's placeholder
+
+
+def test_module_import_does_not_load_the_sdk() -> None:
+    probe = "import sys, shared.llm.gemini; print('google.genai' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
