@@ -6,6 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.store import Store
 
 from shared.exceptions import ComptoirError
 
@@ -31,6 +35,17 @@ def _parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("seed-demo", help="create the demo shop, its catalogue and FAQ")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
 
+    cmd = commands.add_parser("leads", help="list the leads, newest first")
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    cmd.add_argument("--status", help="only leads with this status (new, contacted, won...)")
+    cmd.add_argument("--format", choices=["json", "csv"], default="json", help="default: json")
+
+    cmd = commands.add_parser(
+        "release", help="give a conversation handed to a person back to the bot"
+    )
+    cmd.add_argument("session_id", metavar="SESSION_ID")
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+
     cmd = commands.add_parser("serve", help="serve every HTTP function and web/ on one port")
     cmd.add_argument("--host", help="default: HOST")
     cmd.add_argument("--port", type=int, help="default: PORT")
@@ -46,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         shop = getattr(args, "shop", None) or app.settings.default_shop
         if args.command == "serve":
             return _serve(args.host or app.settings.host, args.port or app.settings.port)
+        if args.command == "leads":
+            return _leads(app.store, shop, args.status, args.format)
+        if args.command == "release":
+            return _release(app.store, shop, args.session_id)
         from shared.catalog import importer
 
         report: importer.ImportReport | importer.SeedReport
@@ -77,4 +96,63 @@ def _serve(host: str, port: int) -> int:
         pass
     finally:
         server.server_close()
+    return 0
+
+
+LEAD_COLUMNS = [
+    "id",
+    "created_at",
+    "status",
+    "name",
+    "phone",
+    "address",
+    "product_id",
+    "product_title",
+    "variant",
+    "quantity",
+    "unit_price",
+    "total",
+    "currency",
+]
+
+
+def _leads(store: Store, shop: str, status: str | None, fmt: str) -> int:
+    import csv
+    import json
+    from datetime import UTC, datetime
+    from typing import get_args
+
+    from shared.crm import lead_json, list_leads
+    from shared.exceptions import InvalidInputError
+    from shared.models import LeadStatus
+
+    statuses: tuple[LeadStatus, ...] = get_args(LeadStatus)
+    if status is not None and status not in statuses:
+        raise InvalidInputError(f"--status must be one of {', '.join(statuses)}")
+    wanted = next((s for s in statuses if s == status), None)
+    rows = []
+    for lead in list_leads(store, shop, wanted):
+        created = datetime.fromtimestamp(lead.created_at, UTC).isoformat(timespec="seconds")
+        row = {**lead_json(lead), "created_at": created}
+        rows.append({column: row[column] for column in LEAD_COLUMNS})
+    if fmt == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    writer = csv.DictWriter(sys.stdout, fieldnames=LEAD_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        # Customers typed these: a leading "=" must not become a formula in a spreadsheet.
+        writer.writerow({**row, "name": _cell(row["name"]), "address": _cell(row["address"])})
+    return 0
+
+
+def _cell(text: str) -> str:
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _release(store: Store, shop: str, session_id: str) -> int:
+    from shared.crm import set_state
+
+    set_state(store, shop, session_id, "bot")
+    print(f"released {session_id}: the assistant answers again")
     return 0

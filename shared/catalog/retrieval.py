@@ -1,4 +1,5 @@
-"""Lexical retrieval (BM25) over a shop's products and FAQ, accent- and case-insensitive.
+"""Lexical retrieval (BM25) over a shop's products and FAQ, accent- and case-insensitive and
+tolerant of small typos.
 
 Indexes are built once per warm instance and per catalogue version: a turn only pays for the
 search, and a re-import (which bumps ``Shop.catalog_version``) is picked up on the next turn.
@@ -6,13 +7,18 @@ search, and a re-import (which bumps ``Shop.catalog_version``) is picked up on t
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import threading
 import unicodedata
+from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import cached_property
+from itertools import islice
 
 from shared.models import FaqEntry, Product, Shop
 from shared.store import Store
@@ -27,10 +33,17 @@ STOPWORDS = frozenset(
     please the this to what which with you your cost costs price
     """.split()
 )
+# Typo tolerance: words shorter than this are too ambiguous to correct ("sac" is one edit from
+# "sel"); from _LONG_WORD characters on, two edits are tolerated.
+_MIN_CORRECTED = 4
+_LONG_WORD = 8
+CORRECTED_WEIGHT = 0.5  # a corrected word is a guess: it counts for less than one typed right
 
 
 def fold(text: str) -> str:
     """Lower-case without accents: 'Brodé' and 'brode' are the same word."""
+    if text.isascii():  # most text: NFKD would change nothing
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -41,38 +54,129 @@ def tokens(text: str) -> list[str]:
     return [w[:-1] if len(w) > 3 and w[-1] in "sx" else w for w in words if w not in STOPWORDS]
 
 
+def _max_edits(length: int) -> int:
+    return 0 if length < _MIN_CORRECTED else 1 if length < _LONG_WORD else 2
+
+
+def _deletes(word: str, edits: int) -> set[str]:
+    """``word`` and every string made from it by removing up to ``edits`` characters."""
+    found = frontier = {word}
+    for _ in range(edits):
+        frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
+        found = found | frontier
+    return found
+
+
+def edit_distance(a: str, b: str, bound: int) -> int:
+    """Optimal string alignment distance (an adjacent swap counts as one edit), or ``bound + 1``
+    as soon as it is known to exceed ``bound``."""
+    if abs(len(a) - len(b)) > bound:
+        return bound + 1
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        # A swap reaches back two rows: stop only once two rows in a row exceed the bound.
+        if min(current) > bound and min(previous) > bound:
+            return bound + 1
+        before, previous = previous, current
+    return min(previous[-1], bound + 1)
+
+
+class Speller:
+    """Maps a word missing from an index to the nearest indexed words.
+
+    Symmetric delete: every indexed word is stored under each string obtained by deleting up to
+    one or two of its characters, so two words within that many edits share a key and a lookup
+    is a few dictionary probes plus a distance check on the few candidates, at any catalogue size.
+    """
+
+    def __init__(self, words: Iterable[str]) -> None:
+        # key -> the words under it, space-separated: one string per key keeps a large
+        # vocabulary small in memory (most keys hold one word).
+        self._by_key: dict[str, str] = {}
+        for word in words:
+            if word.isalpha():  # numbers (sizes, prices) are never corrected
+                # One more character on the query side may allow one more edit.
+                for key in _deletes(word, _max_edits(len(word) + 1)):
+                    held = self._by_key.get(key)
+                    self._by_key[key] = word if held is None else f"{held} {word}"
+
+    def nearest(self, word: str) -> list[str]:
+        edits = _max_edits(len(word))
+        if not edits or not word.isalpha():
+            return []
+        candidates = {c for key in _deletes(word, edits) for c in self._by_key.get(key, "").split()}
+        distances = {c: edit_distance(word, c, edits) for c in candidates}
+        best = min(distances.values(), default=edits + 1)
+        if best > edits:
+            return []
+        return sorted(c for c, d in distances.items() if d == best)
+
+
 class BM25:
-    """Okapi BM25 over short documents."""
+    """Okapi BM25 over short documents; a query word missing from the index counts as its
+    nearest indexed spellings."""
 
     def __init__(self, documents: Sequence[tuple[str, str]], k1: float = 1.2, b: float = 0.75):
         self.ids = [doc_id for doc_id, _ in documents]
-        self._terms = [Counter(tokens(text)) for _, text in documents]
-        self._lengths = [sum(t.values()) for t in self._terms]
-        self._avg = (sum(self._lengths) / len(self._lengths)) if self._lengths else 0.0
-        self._k1, self._b = k1, b
-        postings: dict[str, list[int]] = {}
-        for i, terms in enumerate(self._terms):
-            for term in terms:
-                postings.setdefault(term, []).append(i)
+        postings: dict[str, tuple[array[int], array[int]]] = {}  # term -> documents, counts
+        lengths: list[int] = []
+        for i, (_, text) in enumerate(documents):
+            words = tokens(text)
+            lengths.append(len(words))
+            for term, tf in Counter(words).items():
+                docs, counts = postings.setdefault(term, (array("l"), array("l")))
+                docs.append(i)
+                counts.append(tf)
         n = len(documents)
-        self._postings = postings
-        self._idf = {
-            t: math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
-            for t, docs in postings.items()
-        }
+        average = (sum(lengths) / n) if n else 0.0
+        # Each (term, document) weight is computed here once, so a search only adds them up;
+        # typed arrays hold them in a fraction of the memory of Python lists.
+        self._postings: dict[str, tuple[array[int], array[float]]] = {}
+        for term, (docs, counts) in postings.items():
+            idf = math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
+            weights = (
+                idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[i] / (average or 1)))
+                for i, tf in zip(docs, counts, strict=True)
+            )
+            self._postings[term] = (docs, array("d", weights))
+        self._speller = Speller(self._postings)
 
-    def search(self, query: str, limit: int) -> list[tuple[str, float]]:
+    def search(
+        self, query: str, limit: int, keep: Callable[[str], bool] | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``limit`` best documents for ``query`` among those ``keep`` accepts."""
         scores: dict[int, float] = {}
-        for term in set(tokens(query)):
-            idf = self._idf.get(term)
-            if idf is None:
-                continue
-            for i in self._postings[term]:
-                tf = self._terms[i][term]
-                norm = self._k1 * (1 - self._b + self._b * self._lengths[i] / (self._avg or 1))
-                scores[i] = scores.get(i, 0.0) + idf * tf * (self._k1 + 1) / (tf + norm)
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
-        return [(self.ids[i], score) for i, score in best]
+        for term, factor in self.terms(query).items():
+            docs, weights = self._postings[term]
+            for i, weight in zip(docs, weights, strict=True):
+                scores[i] = scores.get(i, 0.0) + factor * weight
+        # Best first, ties in document order; ``keep`` is asked only until ``limit`` are kept.
+        ranked = [(-score, i) for i, score in scores.items()]
+        heapq.heapify(ranked)
+        best: list[tuple[str, float]] = []
+        while ranked and len(best) < limit:
+            negated, i = heapq.heappop(ranked)
+            if keep is None or keep(self.ids[i]):
+                best.append((self.ids[i], -negated))
+        return best
+
+    def terms(self, query: str) -> dict[str, float]:
+        """The indexed terms a query stands for, typos corrected, with the weight of each."""
+        found: dict[str, float] = {}
+        for word in set(tokens(query)):
+            if word in self._postings:
+                found[word] = 1.0
+            else:
+                for term in self._speller.nearest(word):
+                    found.setdefault(term, CORRECTED_WEIGHT)
+        return found
 
 
 def product_text(product: Product) -> str:
@@ -97,11 +201,48 @@ class CatalogIndex:
     product_index: BM25
     faq_index: BM25
 
-    def search_products(self, query: str, limit: int = 3) -> list[tuple[Product, float]]:
-        return [(self.products[i], s) for i, s in self.product_index.search(query, limit)]
+    def search_products(
+        self,
+        query: str,
+        limit: int = 3,
+        *,
+        max_price: Decimal | None = None,
+        category: str | None = None,
+    ) -> list[tuple[Product, float]]:
+        """The best matches for ``query``, filtered on the lowest variant price and on a
+        category (or tag). A query with no searchable word lists the filtered products,
+        cheapest first."""
+        wanted = frozenset(tokens(category or ""))
+        if max_price is None and not wanted:
+            keep = None
+        else:
+
+            def keep(product_id: str) -> bool:
+                product = self.products[product_id]
+                return (max_price is None or product.price <= max_price) and (
+                    not wanted or any(wanted <= label for label in self._labels[product_id])
+                )
+
+        if tokens(query) or keep is None:
+            found = self.product_index.search(query, limit, keep)
+            return [(self.products[i], s) for i, s in found]
+        listed = (p for p in self._cheapest_first if keep(p.id))
+        return [(p, 0.0) for p in islice(listed, limit)]
 
     def search_faq(self, query: str, limit: int = 2) -> list[tuple[FaqEntry, float]]:
         return [(self.faq[i], s) for i, s in self.faq_index.search(query, limit)]
+
+    @cached_property
+    def _cheapest_first(self) -> list[Product]:
+        return sorted(self.products.values(), key=lambda p: (p.price, p.title))
+
+    @cached_property
+    def _labels(self) -> dict[str, list[frozenset[str]]]:
+        """Each product's category and tags as word sets, for the category filter."""
+        return {
+            p.id: [frozenset(tokens(label)) for label in [p.category, *p.tags]]
+            for p in self.products.values()
+        }
 
 
 def _all(store: Store, shop: str, collection: str) -> Iterator[dict[str, object]]:
@@ -117,11 +258,19 @@ def _all(store: Store, shop: str, collection: str) -> Iterator[dict[str, object]
 def build_index(store: Store, shop: str) -> CatalogIndex:
     products = {p.id: p for p in (Product.model_validate(d) for d in _all(store, shop, "products"))}
     faq = {f.id: f for f in (FaqEntry.model_validate(d) for d in _all(store, shop, "faq"))}
+    return index_catalog(products.values(), faq.values())
+
+
+def index_catalog(products: Iterable[Product], faq: Iterable[FaqEntry] = ()) -> CatalogIndex:
+    by_id = {p.id: p for p in products}
+    faq_by_id = {f.id: f for f in faq}
     return CatalogIndex(
-        products=products,
-        faq=faq,
-        product_index=BM25([(p.id, product_text(p)) for p in products.values()]),
-        faq_index=BM25([(f.id, f"{f.question} {f.question} {f.answer}") for f in faq.values()]),
+        products=by_id,
+        faq=faq_by_id,
+        product_index=BM25([(p.id, product_text(p)) for p in by_id.values()]),
+        faq_index=BM25(
+            [(f.id, f"{f.question} {f.question} {f.answer}") for f in faq_by_id.values()]
+        ),
     )
 
 

@@ -1,0 +1,20 @@
+"""The tools the assistant may call, by name. Adding a tool: write its module, list it here."""
+
+from __future__ import annotations
+
+from shared.llm import ToolSpec
+from shared.tools.base import Tool
+from shared.tools.capture_lead import CaptureLead
+from shared.tools.get_product import GetProduct
+from shared.tools.remember import Remember
+from shared.tools.request_human import RequestHuman
+from shared.tools.search_products import SearchProducts
+
+TOOLS: dict[str, Tool] = {
+    tool.name: tool
+    for tool in [SearchProducts(), GetProduct(), CaptureLead(), RequestHuman(), Remember()]
+}
+
+
+def tool_specs() -> list[ToolSpec]:
+    return [tool.spec() for tool in TOOLS.values()]

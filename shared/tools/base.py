@@ -1,0 +1,58 @@
+"""Tools the assistant can call: one module each, a fixed contract, registered in
+``shared.tools``.
+
+A tool declares its arguments as a pydantic model (the one definition every provider's schema is
+derived from) and returns a JSON-able dict. Anything it wants the turn to show or record (product
+cards, a captured lead, a handoff) goes on the ``TurnContext``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from shared.catalog.retrieval import CatalogIndex
+from shared.llm import ToolSpec
+from shared.models import Channel, Conversation, Product, Shop
+from shared.store import Store
+
+
+@dataclass
+class TurnContext:
+    shop: Shop
+    store: Store
+    catalog: CatalogIndex
+    conversation: Conversation
+    channel: Channel
+    lang: str
+    # Filled by tools during the turn:
+    products: dict[str, Product] = field(
+        default_factory=dict
+    )  # seen by the model, for cards and the price guard
+    lead: dict[str, Any] | None = None  # the lead captured this turn, as the API returns it
+    handoff_reason: str | None = None  # set when the customer asked for a human
+
+    def show(self, *products: Product) -> None:
+        for product in products:
+            self.products.setdefault(product.id, product)
+
+
+class Tool(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Args: ClassVar[type[BaseModel]]
+
+    def spec(self) -> ToolSpec:
+        schema = self.Args.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return ToolSpec(self.name, self.description, schema)
+
+    @abstractmethod
+    def run(self, ctx: TurnContext, args: Any) -> dict[str, Any]:
+        """Do the work; ``args`` is an instance of ``Args``. Raise ``ToolError`` for a failure the
+        model should read and recover from."""

@@ -1,0 +1,166 @@
+"""``capture_lead``: record an order in the making in the CRM.
+
+Every field the model passes is checked, and each error names the field so the model can ask the
+customer for exactly that. Prices come from the catalogue, never from the model.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared import crm
+from shared.catalog.retrieval import fold
+from shared.exceptions import InvalidPhoneError, ToolError
+from shared.ids import new_sortable_id
+from shared.models import Lead, Product, Variant
+from shared.tools.base import Tool, TurnContext
+
+NAME_CHARS = 100
+ADDRESS_CHARS = 300
+NOTES_CHARS = 500
+MAX_QUANTITY = 100
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+class CaptureLeadArgs(BaseModel):
+    name: str = Field(description="The customer's name.")
+    phone: str = Field(description="The customer's phone number, local or international form.")
+    address: str = Field(description="The delivery address.")
+    product_id: str = Field(description="A product id returned by search_products.")
+    variant: str | None = Field(
+        None, description="The chosen variant: its id, title or option value (size, colour...)."
+    )
+    # Bounds shown to the model; checked in run() so an error names the field.
+    quantity: int = Field(
+        1, description="How many.", json_schema_extra={"minimum": 1, "maximum": MAX_QUANTITY}
+    )
+    notes: str | None = Field(None, description="Anything else the shop should know.")
+
+
+def _text(value: str, field: str, limit: int) -> str:
+    text = " ".join(value.split())
+    if not text:
+        raise ToolError(f"{field} is empty: ask the customer for it")
+    if len(text) > limit:
+        raise ToolError(f"{field} is too long (at most {limit} characters)")
+    return text
+
+
+def _words(text: str) -> str:
+    """Order-, case- and accent-insensitive form: '40 / Noir' and 'noir 40' are the same."""
+    return " ".join(sorted(_WORD_RE.findall(fold(text))))
+
+
+def _names(variant: Variant) -> set[str]:
+    """Every way a customer may name a variant: id, title, options together or one value."""
+    options = variant.options.items()
+    return {
+        _words(variant.id),
+        _words(variant.title),
+        _words(" ".join(variant.options.values())),
+        *(_words(value) for _, value in options),
+        *(_words(f"{option} {value}") for option, value in options),
+    }
+
+
+def pick_variant(product: Product, wanted: str) -> Variant:
+    key = _words(wanted)
+    matches = [v for v in product.variants if key in _names(v)] if key else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(product.variants) == 1:
+        raise ToolError(
+            f"variant: {product.title} comes in one version only; leave variant empty and put "
+            "the customer's wish in notes"
+        )
+    choices = ", ".join(repr(v.title or v.id) for v in product.variants)
+    problem = "matches several variants" if matches else "matches no variant"
+    raise ToolError(f"variant {wanted!r} {problem} of {product.id}; choose one of: {choices}")
+
+
+def _label(product: Product, variant: Variant | None) -> str | None:
+    """How the customer and the shop name the variant; None when there was nothing to choose."""
+    if variant is None or len(product.variants) == 1:
+        return None
+    return variant.title or " / ".join(variant.options.values()) or variant.id
+
+
+class CaptureLead(Tool):
+    name = "capture_lead"
+    description = (
+        "Record the customer's order once you have their name, phone number, delivery address, "
+        "the product and, if it has several variants, the variant. The shop confirms by phone. "
+        "Repeat the returned total to the customer."
+    )
+    Args = CaptureLeadArgs
+
+    def run(self, ctx: TurnContext, args: CaptureLeadArgs) -> dict[str, Any]:
+        name = _text(args.name, "name", NAME_CHARS)
+        address = _text(args.address, "address", ADDRESS_CHARS)
+        try:
+            phone = crm.normalise_phone(args.phone, ctx.shop.phone_region)
+        except InvalidPhoneError as exc:
+            raise ToolError(f"phone: {exc}; ask the customer for their number again") from exc
+        product = ctx.catalog.products.get(args.product_id)
+        if product is None:
+            raise ToolError(
+                f"product_id: unknown product {args.product_id!r}; use an id from search_products"
+            )
+        if not 1 <= args.quantity <= MAX_QUANTITY:
+            raise ToolError(f"quantity must be between 1 and {MAX_QUANTITY}")
+        notes = [" ".join(args.notes.split())[:NOTES_CHARS]] if args.notes else []
+
+        variant = None
+        if args.variant and args.variant.strip():
+            variant = pick_variant(product, args.variant)
+        elif len(product.variants) == 1:
+            variant = product.variants[0]
+        if variant is not None and not variant.available:
+            raise ToolError(f"variant: {variant.title or product.title} is out of stock")
+        if not product.available:
+            raise ToolError(f"product_id: {product.title} is out of stock")
+        if variant is None:
+            # Allowed, to be settled when the shop calls back: priced at the lowest available.
+            unit_price = min(v.price for v in product.variants if v.available)
+            notes.insert(0, "variant not chosen yet")
+        else:
+            unit_price = variant.price
+
+        customer, ctx.conversation = crm.link_customer(
+            ctx.store, ctx.shop.id, ctx.conversation, phone, name
+        )
+        now = time.time()
+        lead = crm.save_lead(
+            ctx.store,
+            ctx.shop.id,
+            Lead(
+                id=new_sortable_id(),
+                customer_id=customer.id,
+                conversation_id=ctx.conversation.id,
+                channel=ctx.channel,
+                name=name,
+                phone=phone,
+                address=address,
+                product_id=product.id,
+                product_title=product.title,
+                variant_id=variant.id if variant else None,
+                variant_title=_label(product, variant),
+                quantity=args.quantity,
+                unit_price=unit_price,
+                currency=product.currency,
+                total=unit_price * args.quantity,
+                notes="; ".join(notes),
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        ctx.show(product)
+        ctx.lead = crm.lead_json(lead)
+        result: dict[str, Any] = {**ctx.lead, "confirmation": True}
+        if variant is None:
+            result["note"] = "no variant chosen: the lowest price is shown; ask which one"
+        return result
