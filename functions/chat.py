@@ -18,6 +18,7 @@ from shared.http import (
     Response,
     json_response,
     parse_json_body,
+    sse_response,
 )
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
@@ -37,9 +38,13 @@ def post_chat(request: Request) -> Response:
         raise HTTPError(400, "invalid_shop", "'shop' must be a string or null")
     chat = get_app().chat
     shop = chat.shop(shop_id)
+    text = chat.validate(message)
     chat.check_rate(shop, session_id, request.source_ip or "unknown")
-    result = chat.turn(shop, session_id, message)
-    response = json_response(200, result.to_json())
+    if "text/event-stream" in request.header("accept"):
+        events = chat.stream(shop, session_id, text)
+        response = sse_response((e.kind, e.data) for e in events)
+    else:
+        response = json_response(200, chat.turn(shop, session_id, text))
     response.shop = shop.id
     return response
 

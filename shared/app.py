@@ -1,4 +1,4 @@
-"""The services a warm instance keeps: settings, store, LLM and the chat service.
+"""The services a warm instance keeps: settings, store, LLMs and the chat service.
 
 Built on first use from the environment and kept for the life of the instance; tests install
 their own with ``use_app``.
@@ -7,12 +7,14 @@ their own with ``use_app``.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from shared import log
 from shared.chat import ChatService
 from shared.llm import LLM, open_llm
+from shared.llm.resilient import ResilientLLM
+from shared.models import Shop
 from shared.settings import Settings
 from shared.store import Store, open_store
 
@@ -20,22 +22,37 @@ from shared.store import Store, open_store
 @dataclass
 class App:
     settings: Settings
+    llm_override: LLM | None = None  # answers every shop when set (tests: a scripted provider)
+    _llms: dict[tuple[str | None, str | None], LLM] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
     def store(self) -> Store:
         return open_store(self.settings.store_url)
 
     @cached_property
-    def llm(self) -> LLM:
-        return open_llm(self.settings.llm_provider)
-
-    @cached_property
     def chat(self) -> ChatService:
-        return ChatService(self.settings, self.store, self.llm)
+        return ChatService(self.settings, self.store, self.llm_for)
 
     @property
     def store_backend(self) -> str:
         return self.settings.store_url.split(":", 1)[0]
+
+    def llm_for(self, shop: Shop | None = None) -> LLM:
+        """The shop's provider and model (its override, else the settings'), with the
+        fallbacks; built once per warm instance."""
+        if self.llm_override is not None:
+            return self.llm_override
+        key = (shop.llm_provider, shop.llm_model) if shop else (None, None)
+        llm = self._llms.get(key)
+        if llm is None:
+            with self._lock:
+                llm = self._llms.get(key)
+                if llm is None:
+                    chain = [open_llm(c) for c in self.settings.llm_chain(*key)]
+                    llm = ResilientLLM(chain, retries=self.settings.llm_retries)
+                    self._llms[key] = llm
+        return llm
 
 
 _lock = threading.Lock()

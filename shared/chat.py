@@ -1,16 +1,24 @@
-"""A chat turn: load the conversation, retrieve, prompt, reply, persist.
+"""A chat turn: conversation, retrieval, prompt, agent loop with tools, price guard, persistence.
 
-The customer's message is written before the model is called, so a model or store failure
-after that point never loses it.
+The customer's message is written before any model call, so a model, tool or channel failure
+after that point never loses it. A turn streams events (``delta``, ``replace``, ``done``); the
+JSON API simply waits for ``done``.
+
+Store operations on a typical turn: 2 rate-limit counters, 1 conversation read (it carries the
+recent messages), 1 inbound write, 1 outbound write, 1 conversation write. The shop is cached
+per warm instance for a few seconds; the catalogue index per catalogue version.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from shared.agent import Agent, AgentResult, Replace
 from shared.catalog.retrieval import CatalogCache, fold
 from shared.exceptions import (
     AlreadyExistsError,
@@ -18,31 +26,35 @@ from shared.exceptions import (
     InvalidKeyError,
     LLMError,
     MessageTooLongError,
+    PreconditionFailedError,
     RateLimitedError,
     UnknownSessionError,
     UnknownShopError,
 )
 from shared.ids import is_session_id, new_session_id, new_sortable_id
-from shared.llm import LLM, LLMReply, LLMRequest
-from shared.models import Channel, Conversation, Message, Product, Shop
+from shared.llm import LLM, ChatMessage, Retrieved, TextDelta
+from shared.models import Channel, Conversation, Customer, Message, Product, Shop
 from shared.money import format_price, price_number
 from shared.prompts import render
 from shared.settings import Settings
 from shared.store import Store
 from shared.store.base import check_shop
+from shared.tools import TOOLS
+from shared.tools.base import TurnContext
 
 HISTORY_LIMIT = 200
-PRODUCTS_PER_TURN = 3
+RECENT_KEPT = 20  # messages kept on the conversation document for the next turn's context
+PRODUCTS_PER_TURN = 4
 FAQ_PER_TURN = 2
+SHOP_CACHE_SECONDS = 5.0
 HOLDING_REPLY = {
     "fr": "Désolé, je rencontre un petit souci. Votre message est bien noté, je reviens vers vous.",
     "en": "Sorry, I'm having a small problem. Your message is saved and I'll get back to you.",
 }
 _FRENCH_HINTS = frozenset(
     """
-    bonjour bonsoir salut je j vous tu est avez combien prix quel quelle quels livraison
-    merci oui non des les une un pour avec sans votre mon ma mes acheter commander voudrais
-    veux
+    bonjour bonsoir salut je j vous tu est avez combien prix quel quelle quels livraison merci
+    oui non des les une un pour avec sans votre mon ma mes acheter commander voudrais veux
     """.split()
 )
 _ENGLISH_HINTS = frozenset(
@@ -58,7 +70,6 @@ class TurnResult:
     session_id: str
     reply: str
     products: list[Product]
-    lang: str
     lead: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -68,6 +79,12 @@ class TurnResult:
             "products": [product_card(p) for p in self.products],
             "lead": self.lead,
         }
+
+
+@dataclass(frozen=True)
+class TurnEvent:
+    kind: Literal["delta", "replace", "done"]
+    data: dict[str, Any]
 
 
 def product_card(product: Product) -> dict[str, Any]:
@@ -90,18 +107,27 @@ def detect_language(text: str, shop: Shop) -> str:
 
 
 class ChatService:
-    def __init__(self, settings: Settings, store: Store, llm: LLM) -> None:
+    def __init__(self, settings: Settings, store: Store, llm_for: Callable[[Shop], LLM]) -> None:
         self.settings = settings
         self.store = store
-        self.llm = llm
+        self.llm_for = llm_for
         self.catalog = CatalogCache(store)
+        self._shops: dict[str, tuple[float, Shop]] = {}
+        self._shops_lock = threading.Lock()
 
     def shop(self, shop_id: str | None) -> Shop:
         shop_id = shop_id or self.settings.default_shop
+        now = time.monotonic()
+        cached = self._shops.get(shop_id)
+        if cached is not None and now - cached[0] < SHOP_CACHE_SECONDS:
+            return cached[1]
         doc = self.store.get(shop_id, "shops", shop_id) if _valid_shop_id(shop_id) else None
         if doc is None:
             raise UnknownShopError(f"unknown shop {shop_id!r}")
-        return Shop.from_doc(doc)
+        shop = Shop.from_doc(doc)
+        with self._shops_lock:
+            self._shops[shop_id] = (now, shop)
+        return shop
 
     def check_rate(self, shop: Shop, session_id: str | None, client: str) -> None:
         """Fixed one-minute windows per session and per client, counted in the store so every
@@ -118,33 +144,45 @@ class ChatService:
             )
             if count > limit:
                 raise RateLimitedError(
-                    "too many messages, wait a moment", int(expires - 60 - now) + 1
+                    "too many messages, wait a moment", int((window + 1) * 60 - now) + 1
                 )
 
-    def turn(
-        self,
-        shop: Shop,
-        session_id: str | None,
-        text: str,
-        *,
-        channel: Channel = "web",
-    ) -> TurnResult:
+    def validate(self, text: str) -> str:
         text = text.strip()
         if not text:
             raise InvalidInputError("message is empty")
         if len(text) > self.settings.max_message_chars:
             raise MessageTooLongError(f"message over {self.settings.max_message_chars} characters")
+        return text
+
+    def turn(
+        self, shop: Shop, session_id: str | None, text: str, *, channel: Channel = "web"
+    ) -> dict[str, Any]:
+        """The whole turn at once: the reply as the JSON API returns it."""
+        events = self.stream(shop, session_id, text, channel=channel)
+        return next(e for e in events if e.kind == "done").data
+
+    def stream(
+        self, shop: Shop, session_id: str | None, text: str, *, channel: Channel = "web"
+    ) -> Iterator[TurnEvent]:
+        text = self.validate(text)
         now = time.time()
-        conversation = self._open_conversation(shop, session_id, channel, now)
-        collection = f"conversations/{conversation.id}/messages"
-        history = self._recent_messages(shop, collection, self.settings.context_message_limit)
+        conversation, version = self._open_conversation(shop, session_id, channel, now)
         inbound = Message(id=new_sortable_id(), role="user", text=text, at=now)
-        self.store.put(shop.id, collection, inbound.id, inbound.to_doc())
+        self.store.put(shop.id, _messages(conversation.id), inbound.id, inbound.to_doc())
+
+        if conversation.state == "human":  # handed to the shop: the bot stays silent
+            self._save_conversation(shop, conversation, version, [inbound], now)
+            yield TurnEvent("done", TurnResult(conversation.id, "", []).to_json())
+            return
 
         lang = detect_language(text, shop)
         index = self.catalog.get(shop)
-        products = [(p, s) for p, s in index.search_products(text, PRODUCTS_PER_TURN)]
+        products = index.search_products(text, PRODUCTS_PER_TURN)
         faq = index.search_faq(text, FAQ_PER_TURN)
+        ctx = TurnContext(shop, self.store, index, conversation, channel, lang)
+        ctx.show(*(p for p, _ in products))
+        customer = self._customer(shop, conversation)
         system = render(
             shop.persona,
             channel,
@@ -152,25 +190,55 @@ class ChatService:
             lang=lang,
             products=products,
             faq=faq,
+            customer=customer,
             price=lambda p: format_price(p.price, p.currency, lang),
         )
-        request = LLMRequest(shop, system, history, text, lang, products, faq)
-        try:
-            reply = self.llm.reply(request)
-        except LLMError:
-            reply = LLMReply(HOLDING_REPLY[lang])
-        outbound = Message(id=new_sortable_id(), role="assistant", text=reply.text, at=time.time())
-        self.store.put(shop.id, collection, outbound.id, outbound.to_doc())
-        self.store.put(
-            shop.id,
-            "conversations",
-            conversation.id,
-            conversation.model_copy(
-                update={"updated_at": outbound.at, "last_inbound_at": now}
-            ).to_doc(),
+        limit = self.settings.context_message_limit
+        history = conversation.recent[-limit:] if limit else []
+        messages = [
+            ChatMessage("system", system),
+            *(ChatMessage(m.role, m.text) for m in history),
+            ChatMessage("user", text),
+        ]
+        retrieved = Retrieved(
+            products=products,
+            faq=faq,
+            lang=lang,
+            shop_name=shop.name,
+            contact=shop.contact or shop.url,
+            offer=shop.offer,
+            phone_region=shop.phone_region,
         )
-        shown = [index.products[i] for i in reply.product_ids if i in index.products]
-        return TurnResult(conversation.id, reply.text, shown, lang)
+        agent = Agent(self.llm_for(shop), TOOLS, max_steps=self.settings.llm_max_steps)
+        result = AgentResult(text="")
+        sent_text = False
+        try:
+            for event in agent.run(ctx, messages, retrieved, [entry for entry, _ in faq]):
+                if isinstance(event, TextDelta):
+                    sent_text = True
+                    yield TurnEvent("delta", {"text": event.text})
+                elif isinstance(event, Replace):
+                    yield TurnEvent("replace", {"text": event.text})
+                else:
+                    result = event
+        except LLMError:
+            # Every provider failed: the message is saved; answer politely, mark for retry.
+            result = AgentResult(text=HOLDING_REPLY.get(lang, HOLDING_REPLY["en"]))
+            ctx.conversation = ctx.conversation.model_copy(update={"pending_retry": True})
+            yield TurnEvent("replace" if sent_text else "delta", {"text": result.text})
+
+        outbound = Message(
+            id=new_sortable_id(),
+            role="assistant",
+            text=result.text,
+            at=time.time(),
+            tokens_in=result.usage.prompt_tokens,
+            tokens_out=result.usage.completion_tokens,
+        )
+        self.store.put(shop.id, _messages(conversation.id), outbound.id, outbound.to_doc())
+        self._save_conversation(shop, ctx.conversation, version, [inbound, outbound], now)
+        cards = _mentioned(result.text, list(ctx.products.values()))
+        yield TurnEvent("done", TurnResult(conversation.id, result.text, cards, ctx.lead).to_json())
 
     def history(self, shop: Shop, session_id: str) -> list[Message]:
         if (
@@ -178,31 +246,82 @@ class ChatService:
             or self.store.get(shop.id, "conversations", session_id) is None
         ):
             raise UnknownSessionError("unknown session")
-        return self._recent_messages(shop, f"conversations/{session_id}/messages", HISTORY_LIMIT)
+        page = self.store.query(
+            shop.id, _messages(session_id), descending=True, limit=HISTORY_LIMIT
+        )
+        return [Message.from_doc(d) for d in reversed(page.items)]
 
     def _open_conversation(
         self, shop: Shop, session_id: str | None, channel: Channel, now: float
-    ) -> Conversation:
+    ) -> tuple[Conversation, int]:
         if session_id is not None and is_session_id(session_id):
             doc = self.store.get(shop.id, "conversations", session_id)
             if doc is not None:
-                return Conversation.from_doc(doc)
+                return Conversation.from_doc(doc), doc.version
         # Unknown or malformed ids get a fresh random one: a client cannot choose its session id.
         while True:
             conversation = Conversation(
                 id=new_session_id(), channel=channel, created_at=now, updated_at=now
             )
             try:
-                self.store.create(shop.id, "conversations", conversation.id, conversation.to_doc())
+                doc = self.store.create(
+                    shop.id, "conversations", conversation.id, conversation.to_doc()
+                )
             except AlreadyExistsError:  # 192 random bits: practically never
                 continue
-            return conversation
+            return conversation, doc.version
 
-    def _recent_messages(self, shop: Shop, collection: str, limit: int) -> list[Message]:
-        if limit == 0:
-            return []
-        page = self.store.query(shop.id, collection, descending=True, limit=limit)
-        return [Message.from_doc(d) for d in reversed(page.items)]
+    def _save_conversation(
+        self,
+        shop: Shop,
+        conversation: Conversation,
+        version: int,
+        new_messages: list[Message],
+        inbound_at: float,
+    ) -> None:
+        """Append this turn's messages to the conversation's recent list, without losing a
+        concurrent turn's (optimistic concurrency, re-read on conflict)."""
+        while True:
+            recent = [*conversation.recent, *new_messages][-RECENT_KEPT:]
+            updated = conversation.model_copy(
+                update={"recent": recent, "updated_at": time.time(), "last_inbound_at": inbound_at}
+            )
+            try:
+                self.store.update(
+                    shop.id, "conversations", conversation.id, updated.to_doc(), if_version=version
+                )
+                return
+            except PreconditionFailedError:
+                doc = self.store.get(shop.id, "conversations", conversation.id)
+                if doc is None:
+                    return
+                stored = Conversation.from_doc(doc)
+                # Keep what the other turn wrote, and this turn's own changes to state.
+                conversation = stored.model_copy(
+                    update={
+                        k: getattr(conversation, k)
+                        for k in ("state", "handoff_reason", "customer_id", "pending_retry")
+                        if getattr(conversation, k) != getattr(stored, k)
+                    }
+                )
+                version = doc.version
+
+    def _customer(self, shop: Shop, conversation: Conversation) -> Customer | None:
+        if conversation.customer_id is None:
+            return None
+        doc = self.store.get(shop.id, "customers", conversation.customer_id)
+        return Customer.from_doc(doc) if doc else None
+
+
+def _messages(conversation_id: str) -> str:
+    return f"conversations/{conversation_id}/messages"
+
+
+def _mentioned(text: str, products: list[Product]) -> list[Product]:
+    """The products the reply names, in the order it names them: they become cards."""
+    folded = fold(text)
+    positions = [(folded.find(fold(p.title)), p) for p in products]
+    return [p for position, p in sorted(positions, key=lambda x: x[0]) if position >= 0]
 
 
 def _digest(value: str) -> str:

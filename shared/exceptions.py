@@ -51,6 +51,10 @@ class InvalidInputError(ComptoirError):
     """The caller's input is unacceptable; the message says why and is safe to show."""
 
 
+class InvalidPhoneError(InvalidInputError):
+    """Not a valid phone number for the region given."""
+
+
 class MessageTooLongError(InvalidInputError):
     """The message is longer than the configured maximum."""
 
@@ -64,7 +68,38 @@ class RateLimitedError(ComptoirError):
 
 
 class LLMError(ComptoirError):
-    """The language model failed or timed out; the turn may be retried."""
+    """The language model failed. ``retryable`` says whether trying again (or another
+    provider) may help."""
+
+    retryable = False
+
+
+class LLMTimeoutError(LLMError):
+    """The provider did not answer in time."""
+
+    retryable = True
+
+
+class LLMRateLimitedError(LLMError):
+    """The provider answered 429 (or its equivalent)."""
+
+    retryable = True
+
+
+class LLMUnavailableError(LLMError):
+    """The provider failed on its side (5xx) or could not be reached."""
+
+    retryable = True
+
+
+class LLMRequestError(LLMError):
+    """The provider refused the request itself (bad request, auth, unknown model): retrying the
+    same request will not help, another provider may."""
+
+
+class ToolError(ComptoirError):
+    """A tool could not do what was asked; the message goes back to the model, which can fix
+    its arguments or tell the customer."""
 
 
 class ImportFileError(ComptoirError):

@@ -83,21 +83,13 @@ class FaqEntry(Model):
     tags: list[str] = Field(default_factory=list)
 
 
-class Conversation(Model):
-    id: str  # the session id: at least 128 random bits
-    channel: Channel = "web"
-    customer_id: str | None = None
-    state: Literal["bot", "human"] = "bot"
-    created_at: float
-    updated_at: float
-    last_inbound_at: float | None = None
-
-
 class Message(Model):
     id: str  # sortable by time, so a conversation's messages read back in order
     role: Role
     text: str
     at: float
+    tokens_in: int | None = None  # usage of the model call that wrote an assistant message
+    tokens_out: int | None = None
 
     @field_validator("text")
     @classmethod
@@ -105,3 +97,58 @@ class Message(Model):
         if not text.strip():
             raise ValueError("message text is empty")
         return text
+
+
+class Conversation(Model):
+    id: str  # the session id: at least 128 random bits
+    channel: Channel = "web"
+    customer_id: str | None = None
+    state: Literal["bot", "human"] = "bot"  # "human": handed to the shop; the bot stays silent
+    handoff_reason: str = ""
+    pending_retry: bool = False  # every provider failed on the last turn: answer it again
+    recent: list[Message] = Field(default_factory=list)  # the last messages, read with the doc
+    created_at: float
+    updated_at: float
+    last_inbound_at: float | None = None
+
+
+class Customer(Model):
+    """One person across channels: the same phone on WhatsApp and in a widget lead is one
+    customer."""
+
+    id: str
+    name: str = ""
+    phone: str | None = None  # E.164
+    identities: list[str] = Field(default_factory=list)  # "web:<session>", "whatsapp:<wa_id>"...
+    memory: list[str] = Field(default_factory=list)  # facts the assistant was asked to keep
+    summary: str = ""  # consolidated long-term memory
+    marketing_opt_out: bool = False
+    created_at: float
+    updated_at: float
+
+
+LeadStatus = Literal["new", "contacted", "won", "lost", "paid", "cancelled"]
+
+
+class Lead(Model):
+    """An order in the making, in the CRM."""
+
+    id: str
+    customer_id: str
+    conversation_id: str
+    channel: Channel
+    name: str
+    phone: str  # E.164
+    address: str
+    product_id: str
+    product_title: str
+    variant_id: str | None = None
+    variant_title: str | None = None
+    quantity: int = Field(ge=1)
+    unit_price: Money
+    currency: str
+    total: Money
+    notes: str = ""
+    status: LeadStatus = "new"
+    created_at: float
+    updated_at: float

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from shared.exceptions import ConfigError
+from shared.llm import PROVIDERS, LLMConfig
 
 STORE_SCHEMES = ("sqlite", "dynamodb", "firestore")
 LLMProvider = Literal["offline", "openai", "deepseek", "qwen", "mistral", "ollama", "zai", "gemini"]
@@ -26,6 +27,19 @@ class Settings(BaseModel):
     store_url: str = Field("sqlite:///.data/comptoir.db", alias="STORE_URL")
     default_shop: str = Field("demo", alias="DEFAULT_SHOP", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     llm_provider: LLMProvider = Field("offline", alias="LLM_PROVIDER")
+    llm_model: str = Field("", alias="LLM_MODEL")
+    llm_api_key: SecretStr | None = Field(None, alias="LLM_API_KEY")
+    llm_base_url: str | None = Field(None, alias="LLM_BASE_URL", pattern=r"^https?://")
+    llm_timeout: float = Field(30.0, alias="LLM_TIMEOUT", gt=0, le=300)
+    llm_fallbacks: tuple[str, ...] = Field((), alias="LLM_FALLBACKS")
+    llm_retries: int = Field(2, alias="LLM_RETRIES", ge=0, le=5)
+    llm_max_steps: int = Field(4, alias="LLM_MAX_STEPS", ge=1, le=10)
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    deepseek_api_key: SecretStr | None = Field(None, alias="DEEPSEEK_API_KEY")
+    dashscope_api_key: SecretStr | None = Field(None, alias="DASHSCOPE_API_KEY")
+    mistral_api_key: SecretStr | None = Field(None, alias="MISTRAL_API_KEY")
+    zai_api_key: SecretStr | None = Field(None, alias="ZAI_API_KEY")
+    gemini_api_key: SecretStr | None = Field(None, alias="GEMINI_API_KEY")
     allowed_origins: tuple[str, ...] = Field(("*",), alias="ALLOWED_ORIGINS")
     rate_limit_per_minute: int = Field(20, alias="RATE_LIMIT_PER_MINUTE", ge=1)
     client_rate_limit_per_minute: int = Field(60, alias="CLIENT_RATE_LIMIT_PER_MINUTE", ge=1)
@@ -42,6 +56,48 @@ class Settings(BaseModel):
         if "://" not in url or scheme not in STORE_SCHEMES:
             raise ValueError(f"expected a URL starting with one of {', '.join(STORE_SCHEMES)}://")
         return url
+
+    @field_validator("llm_fallbacks", mode="before")
+    @classmethod
+    def _fallback_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(entry.strip() for entry in value.split(",") if entry.strip())
+        for entry in value if isinstance(value, tuple | list) else ():
+            provider = entry.split("@", 1)[0].split(":", 1)[0]
+            if provider not in get_args(LLMProvider):
+                raise ValueError(f"unknown provider {provider!r} in {entry!r}")
+        return value
+
+    def llm_chain(self, provider: str | None = None, model: str | None = None) -> list[LLMConfig]:
+        """The primary provider (a shop's override first) and the fallbacks, in order."""
+        primary = provider or self.llm_provider
+        chain = [
+            LLMConfig(
+                provider=primary,
+                model=model or (self.llm_model if primary == self.llm_provider else ""),
+                api_key=_secret(self.llm_api_key) or self.provider_key(primary),
+                base_url=self.llm_base_url if primary == self.llm_provider else None,
+                timeout=self.llm_timeout,
+            )
+        ]
+        for entry in self.llm_fallbacks:
+            spec, _, base_url = entry.partition("@")
+            name, _, fallback_model = spec.partition(":")
+            chain.append(
+                LLMConfig(
+                    provider=name,
+                    model=fallback_model,
+                    api_key=self.provider_key(name),
+                    base_url=base_url or None,
+                    timeout=self.llm_timeout,
+                )
+            )
+        return chain
+
+    def provider_key(self, provider: str) -> str | None:
+        variable = PROVIDERS[provider].key_variable if provider in PROVIDERS else ""
+        field = next((n for n, f in Settings.model_fields.items() if f.alias == variable), None)
+        return _secret(getattr(self, field)) if field else None
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -65,6 +121,8 @@ class Settings(BaseModel):
                 raise ConfigError(f"{env_file}: unknown variable(s) {', '.join(unknown)}")
             values.update({k: v for k, v in file_values.items() if k in aliases})
         values.update({k: v for k, v in environ.items() if k in aliases})
+        # An empty value means "not set" (as .env.example lists them), so the default applies.
+        values = {k: v for k, v in values.items() if v != ""}
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
@@ -84,6 +142,10 @@ _OTHER_KNOWN_VARIABLES = frozenset(
         "FIRESTORE_EMULATOR_HOST",
     }
 )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def read_env_file(path: Path) -> dict[str, str]:

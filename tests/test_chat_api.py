@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from shared.app import App
-from shared.exceptions import LLMError
-from shared.llm import LLM, LLMReply, LLMRequest
 from tests.fixtures.app import Client, post_json
+from tests.llm.fakes import ScriptedLLM
+from tests.llm.script import Fail, Script
 
 ORIGIN = "https://maison-teranga.example"
 
@@ -82,20 +82,14 @@ def test_messages_are_persisted_before_the_response(client: Client, app: App) ->
     assert [d.data["role"] for d in docs] == ["user", "assistant"]
 
 
-class FailingLLM(LLM):
-    name = "failing"
-
-    def reply(self, request: LLMRequest) -> LLMReply:
-        raise LLMError("provider down")
-
-
 def test_llm_failure_keeps_the_message_and_answers_politely(client: Client, app: App) -> None:
-    app.__dict__["llm"] = FailingLLM()  # cached_property: replace the instance's LLM
-    app.__dict__.pop("chat", None)
+    app.llm_override = ScriptedLLM(Script().then(*[Fail(503)] * 3))
     body = post_json(client, "/chat", {"message": "Je veux le boubou brodé"}).json()
     assert "Votre message est bien noté" in body["reply"]
     docs = app.store.query("teranga", f"conversations/{body['session_id']}/messages").items
     assert docs[0].data["text"] == "Je veux le boubou brodé"
+    conversation = app.store.get("teranga", "conversations", body["session_id"])
+    assert conversation is not None and conversation.data["pending_retry"] is True
 
 
 def _error(result_status: int, result_body: bytes) -> tuple[int, str]:

@@ -12,8 +12,8 @@ import pytest
 
 from shared import log
 from shared.app import App, use_app
-from shared.llm import LLM, LLMReply, LLMRequest
 from tests.fixtures.app import Client, make_settings, post_json
+from tests.llm.fakes import ScriptedLLM
 
 PHONE = "+221 77 123 45 67"
 SECRET = "sk-live-THISISASECRET0123456789"
@@ -61,20 +61,17 @@ def test_requests_are_logged_as_json_without_customer_data(
         assert forbidden not in text
 
 
-class BrokenLLM(LLM):
+class BrokenLLM(ScriptedLLM):
     """A provider with a bug: it raises something the library does not expect."""
 
-    name = "broken"
-
-    def reply(self, request: LLMRequest) -> LLMReply:
-        raise ValueError(f"cannot parse {request.text}")
+    def stream(self, messages, tools=(), *, retrieved=None):  # type: ignore[no-untyped-def]
+        raise ValueError(f"cannot parse {messages[-1].text}")
 
 
 def test_unexpected_errors_log_the_type_not_the_message(
     client: Client, app: App, captured: io.StringIO
 ) -> None:
-    app.__dict__["llm"] = BrokenLLM()
-    app.__dict__.pop("chat", None)
+    app.llm_override = BrokenLLM()
     result = post_json(client, "/chat", {"message": f"Bonjour {PHONE}"})
     assert result.status == 500
     assert result.json()["error"]["code"] == "internal"

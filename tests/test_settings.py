@@ -62,6 +62,12 @@ def test_malformed_env_file_line_names_the_line(tmp_path: Path) -> None:
         Settings.from_env({}, env_file=env_file)
 
 
+def test_env_example_copied_to_env_gives_the_defaults(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text((Path(__file__).resolve().parents[1] / ".env.example").read_text())
+    assert Settings.from_env({}, env_file=env_file) == Settings.from_env({}, env_file=None)
+
+
 def test_every_setting_is_documented_in_env_example() -> None:
     example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
     for field in Settings.model_fields.values():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,34 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
     return Response(
         status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
     )
+
+
+def sse_response(events: Iterable[tuple[str, Any]]) -> Response:
+    """A Server-Sent Events stream. An error once the stream has started cannot change the
+    status any more: it becomes an ``error`` event carrying the usual error JSON."""
+
+    def encode() -> Iterator[bytes]:
+        try:
+            for name, data in events:
+                yield _sse(name, data)
+        except ComptoirError as exc:
+            error = http_error_for(exc) or HTTPError(500, "internal", "something went wrong")
+            yield _sse("error", {"error": {"code": error.code, "message": error.message}})
+
+    return Response(
+        200,
+        encode(),
+        {
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        },
+    )
+
+
+def _sse(name: str, data: Any) -> bytes:
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {name}\ndata: {payload}\n\n".encode()
 
 
 def error_response(error: HTTPError) -> Response:

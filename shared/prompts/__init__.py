@@ -26,8 +26,17 @@ def _environment() -> jinja2.Environment:
     )
 
 
+# Channels that read like another: Telegram is plain text, as WhatsApp.
+_TEMPLATE_CHANNEL = {"telegram": "whatsapp"}
+
+
+def template_name(persona: str, channel: str) -> str:
+    """``{persona}.{channel}.j2``, else the persona's web template; an unknown persona is a
+    configuration error, reported by Jinja2 as a missing template."""
+    name = f"{persona}.{_TEMPLATE_CHANNEL.get(channel, channel)}.j2"
+    return name if (FOLDER / name).is_file() else f"{persona}.web.j2"
+
+
 def render(persona: str, channel: str, **context: Any) -> str:
-    name = f"{persona}.{channel}.j2"
-    if not (FOLDER / name).is_file():
-        name = f"{persona}.web.j2"
-    return _environment().get_template(name).render(**context).strip()
+    template = _environment().get_template(template_name(persona, channel))
+    return template.render(channel_name=channel.capitalize(), **context).strip()

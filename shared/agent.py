@@ -1,0 +1,144 @@
+"""The agent loop: the model answers or calls tools, the tools run, the model reads their
+results; bounded by ``max_steps``. Then the price guard checks the answer.
+
+A tool's failure goes back to the model as the tool's result (it can fix its arguments or tell
+the customer), never up as a crash. Events stream out as they happen: text deltas, and a
+``Replace`` when the price guard had to change text the customer may already have seen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared import log
+from shared.exceptions import ToolError
+from shared.llm import LLM, ChatMessage, Completion, Retrieved, TextDelta, ToolCall, Usage
+from shared.models import FaqEntry
+from shared.price_guard import allowed_amounts, correction, invented_amounts, safe_answer
+from shared.tools.base import Tool, TurnContext
+
+
+@dataclass(frozen=True)
+class Replace:
+    """The text sent so far is wrong: show this instead."""
+
+    text: str
+
+
+@dataclass
+class AgentResult:
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    steps: int = 0
+    tools_called: list[str] = field(default_factory=list)
+    guard_failures: int = 0  # 0: clean; 1: fixed by the rewrite; 2: replaced by the safe answer
+
+
+AgentEvent = TextDelta | Replace | AgentResult
+
+
+class Agent:
+    def __init__(self, llm: LLM, tools: dict[str, Tool], *, max_steps: int = 4) -> None:
+        self.llm = llm
+        self.tools = tools
+        self.max_steps = max_steps
+
+    def run(
+        self,
+        ctx: TurnContext,
+        messages: Sequence[ChatMessage],
+        retrieved: Retrieved,
+        faq: Sequence[FaqEntry] = (),
+    ) -> Iterator[AgentEvent]:
+        """Stream the turn; the last event is the AgentResult."""
+        conversation = list(messages)
+        specs = [tool.spec() for tool in self.tools.values()]
+        result = AgentResult(text="")
+        text = ""
+        for step in range(self.max_steps + 1):
+            # The last step offers no tools: the model must answer in words.
+            offered = specs if step < self.max_steps else []
+            completion: Completion | None = None
+            for event in self.llm.stream(conversation, offered, retrieved=retrieved):
+                if isinstance(event, TextDelta):
+                    text += event.text
+                    yield event
+                else:
+                    completion = event
+            assert completion is not None
+            result.steps += 1
+            result.usage += completion.usage
+            if not completion.tool_calls:
+                break
+            conversation.append(
+                ChatMessage("assistant", completion.text, tool_calls=completion.tool_calls)
+            )
+            for call in completion.tool_calls:
+                result.tools_called.append(call.name)
+                conversation.append(
+                    ChatMessage(
+                        "tool",
+                        json.dumps(self._run_tool(ctx, call), ensure_ascii=False, default=str),
+                        tool_call_id=call.id,
+                        tool_name=call.name,
+                    )
+                )
+        result.text = text.strip()
+        yield from self._guard(ctx, conversation, retrieved, faq, result)
+
+    def _run_tool(self, ctx: TurnContext, call: ToolCall) -> dict[str, Any]:
+        tool = self.tools.get(call.name)
+        if tool is None:
+            return {"error": f"unknown tool {call.name!r}; use one of {', '.join(self.tools)}"}
+        if "_raw" in call.arguments:  # the provider could not parse the model's arguments
+            return {"error": "the arguments were not a valid JSON object; call the tool again"}
+        try:
+            return tool.run(ctx, tool.Args.model_validate(call.arguments))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            return {"error": f"invalid arguments: {problems}"}
+        except ToolError as exc:
+            return {"error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - a tool bug must not lose the customer's turn
+            log.log_unexpected(f"tool:{call.name}", "", exc)
+            return {"error": "the tool failed; tell the customer and offer the shop's contact"}
+
+    def _guard(
+        self,
+        ctx: TurnContext,
+        conversation: list[ChatMessage],
+        retrieved: Retrieved,
+        faq: Sequence[FaqEntry],
+        result: AgentResult,
+    ) -> Iterator[AgentEvent]:
+        products = list(ctx.products.values())
+        lead_total = [Decimal(str(ctx.lead["total"]))] if ctx.lead else []
+        allowed = allowed_amounts(products, faq, [ctx.shop.offer], lead_total)
+        invented = invented_amounts(result.text, allowed)
+        if invented:
+            result.guard_failures = 1
+            log.log_event("price_guard", outcome="rewrite", invented=len(invented))
+            retry = [
+                *conversation,
+                ChatMessage("assistant", result.text),
+                ChatMessage("user", correction(invented, products, ctx.lang)),
+            ]
+            rewrite = self.llm.complete(retry, (), retrieved=retrieved)
+            result.usage += rewrite.usage
+            text = rewrite.text.strip()
+            if not text or invented_amounts(text, allowed):
+                result.guard_failures = 2
+                log.log_event("price_guard", outcome="safe_answer")
+                text = safe_answer(products, ctx.lang, ctx.shop.contact or ctx.shop.url)
+            result.text = text
+            yield Replace(text)
+        yield result
