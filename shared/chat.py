@@ -165,27 +165,48 @@ class ChatService:
     def stream(
         self, shop: Shop, session_id: str | None, text: str, *, channel: Channel = "web"
     ) -> Iterator[TurnEvent]:
+        """A web turn: store the message, then answer it."""
         text = self.validate(text)
         now = time.time()
         conversation, version = self._open_conversation(shop, session_id, channel, now)
         inbound = Message(id=new_sortable_id(), role="user", text=text, at=now)
         self.store.put(shop.id, _messages(conversation.id), inbound.id, inbound.to_doc())
+        yield from self.respond(shop, conversation, version, [inbound], stored_in_recent=False)
 
+    def respond(
+        self,
+        shop: Shop,
+        conversation: Conversation,
+        version: int,
+        pending: list[Message],
+        *,
+        stored_in_recent: bool,
+    ) -> Iterator[TurnEvent]:
+        """Answer the customer's ``pending`` messages (already stored) in one reply.
+
+        A channel worker calls this with every message that arrived since the last answer, so
+        two quick messages get one coherent reply. ``stored_in_recent`` says whether they are
+        already on the conversation's ``recent`` list (the webhooks put them there).
+        """
+        inbound_at = pending[-1].at
+        new_messages = [] if stored_in_recent else list(pending)
         if conversation.state == "human":  # handed to the shop: the bot stays silent
-            self._save_conversation(shop, conversation, version, [inbound], now)
+            self._save_conversation(shop, conversation, version, new_messages, inbound_at)
             yield TurnEvent("done", TurnResult(conversation.id, "", []).to_json())
             return
-
+        pending_ids = {m.id for m in pending}
+        earlier = [m for m in conversation.recent if m.id not in pending_ids]
+        text = "\n".join(m.text for m in pending)
         lang = detect_language(text, shop)
         index = self.catalog.get(shop)
         products = index.search_products(text, PRODUCTS_PER_TURN)
         faq = index.search_faq(text, FAQ_PER_TURN)
-        ctx = TurnContext(shop, self.store, index, conversation, channel, lang)
+        ctx = TurnContext(shop, self.store, index, conversation, conversation.channel, lang)
         ctx.show(*(p for p, _ in products))
         customer = self._customer(shop, conversation)
         system = render(
             shop.persona,
-            channel,
+            conversation.channel,
             shop=shop,
             lang=lang,
             products=products,
@@ -194,11 +215,10 @@ class ChatService:
             price=lambda p: format_price(p.price, p.currency, lang),
         )
         limit = self.settings.context_message_limit
-        history = conversation.recent[-limit:] if limit else []
         messages = [
             ChatMessage("system", system),
-            *(ChatMessage(m.role, m.text) for m in history),
-            ChatMessage("user", text),
+            *(ChatMessage(m.role, m.text) for m in (earlier[-limit:] if limit else [])),
+            *(ChatMessage("user", m.text) for m in pending),
         ]
         retrieved = Retrieved(
             products=products,
@@ -236,7 +256,8 @@ class ChatService:
             tokens_out=result.usage.completion_tokens,
         )
         self.store.put(shop.id, _messages(conversation.id), outbound.id, outbound.to_doc())
-        self._save_conversation(shop, ctx.conversation, version, [inbound, outbound], now)
+        new_messages.append(outbound)
+        self._save_conversation(shop, ctx.conversation, version, new_messages, inbound_at)
         cards = _mentioned(result.text, list(ctx.products.values()))
         yield TurnEvent("done", TurnResult(conversation.id, result.text, cards, ctx.lead).to_json())
 

@@ -1,0 +1,60 @@
+"""Which model answers: settings, a shop's own choice (the admin model switch), fallbacks;
+and which prompt: personas and channels are templates, a persona is data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared.app import App
+from shared.llm.gemini import GeminiLLM
+from shared.llm.offline import OfflineResponder
+from shared.llm.openai_compat import OpenAICompatLLM
+from shared.llm.resilient import ResilientLLM
+from shared.models import Shop
+from shared.prompts import render, template_name
+from tests.fixtures.app import SHOP
+
+
+def test_settings_choose_the_provider_and_fallbacks(make_app: Callable[..., App]) -> None:
+    app = make_app(
+        LLM_PROVIDER="deepseek",
+        DEEPSEEK_API_KEY="ds-key",
+        LLM_MODEL="deepseek-reasoner",
+        LLM_FALLBACKS="gemini:gemini-2.5-flash,offline",
+        GEMINI_API_KEY="gm-key",
+    )
+    llm = app.llm_for(app.chat.shop(None))
+    assert isinstance(llm, ResilientLLM)
+    primary, gemini, offline = llm.chain
+    assert isinstance(primary, OpenAICompatLLM)
+    assert (primary.provider, primary.model) == ("deepseek", "deepseek-reasoner")
+    assert str(primary._client.base_url).startswith("https://api.deepseek.com")
+    assert isinstance(gemini, GeminiLLM)
+    assert gemini.model == "gemini-2.5-flash"
+    assert isinstance(offline, OfflineResponder)
+
+
+def test_a_shop_can_switch_its_own_model(make_app: Callable[..., App]) -> None:
+    app = make_app(OPENAI_API_KEY="sk-key")
+    default = app.llm_for(app.chat.shop(None))
+    switched = Shop.model_validate({**SHOP, "llm_provider": "openai", "llm_model": "gpt-4.1-mini"})
+    llm = app.llm_for(switched)
+    assert isinstance(default, ResilientLLM) and isinstance(default.chain[0], OfflineResponder)
+    assert isinstance(llm, ResilientLLM)
+    assert isinstance(llm.chain[0], OpenAICompatLLM)
+    assert llm.chain[0].model == "gpt-4.1-mini"
+    assert app.llm_for(switched) is llm  # built once per warm instance
+
+
+def test_personas_and_channels_are_templates() -> None:
+    assert template_name("sales", "web") == "sales.web.j2"
+    assert template_name("sales", "whatsapp") == "sales.whatsapp.j2"
+    assert template_name("sales", "telegram") == "sales.whatsapp.j2"
+    assert template_name("tutor", "whatsapp") == "tutor.web.j2"
+    shop = Shop.model_validate({**SHOP, "persona": "tutor"})
+    common = {"shop": shop, "lang": "en", "products": [], "faq": [], "customer": None, "price": str}
+    tutor = render("tutor", "web", **common)
+    sales = render("sales", "whatsapp", **common)
+    assert "tutor" in tutor and "step by step" in tutor
+    assert "plain text without markdown" in sales and "WhatsApp" in sales
+    assert "never invent a price" in tutor and "never invent a price" in sales
