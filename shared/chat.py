@@ -88,6 +88,8 @@ class TurnEvent:
 
 
 def product_card(product: Product) -> dict[str, Any]:
+    # Shopify's own variant id (numeric, from products.json) lets the widget add to the cart.
+    variant = next((v for v in product.variants if v.available), product.variants[0])
     return {
         "id": product.id,
         "title": product.title,
@@ -95,6 +97,7 @@ def product_card(product: Product) -> dict[str, Any]:
         "currency": product.currency,
         "url": product.url,
         "image": product.image,
+        "variant_id": variant.id if variant.id.isdigit() else None,
     }
 
 

@@ -102,5 +102,23 @@ class ToolError(ComptoirError):
     its arguments or tell the customer."""
 
 
+class QueueError(ComptoirError):
+    """The queue refused the work or could not be reached."""
+
+
+class ChannelError(ComptoirError):
+    """A channel API (WhatsApp Graph API, Telegram Bot API) failed. ``retryable`` says whether
+    trying again may help; ``code`` is the provider's error code when it gave one."""
+
+    def __init__(self, message: str, *, retryable: bool, code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+
+
+class SignatureError(ComptoirError):
+    """A webhook's signature or secret is missing or wrong."""
+
+
 class ImportFileError(ComptoirError):
     """A catalogue or FAQ file cannot be read at all (unknown shape, bad encoding)."""

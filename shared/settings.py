@@ -45,6 +45,24 @@ class Settings(BaseModel):
     client_rate_limit_per_minute: int = Field(60, alias="CLIENT_RATE_LIMIT_PER_MINUTE", ge=1)
     max_message_chars: int = Field(4000, alias="MAX_MESSAGE_CHARS", ge=1, le=4000)
     context_message_limit: int = Field(12, alias="CONTEXT_MESSAGE_LIMIT", ge=0, le=100)
+    queue_url: str = Field("inprocess://", alias="QUEUE_URL", pattern=r"^(inprocess|sqs|pubsub)://")
+    worker_max_attempts: int = Field(5, alias="WORKER_MAX_ATTEMPTS", ge=1, le=20)
+    public_base_url: str = Field("http://127.0.0.1:8080", alias="PUBLIC_BASE_URL", pattern=r"^https?://")
+    whatsapp_verify_token: SecretStr | None = Field(None, alias="WHATSAPP_VERIFY_TOKEN")
+    whatsapp_app_secret: SecretStr | None = Field(None, alias="WHATSAPP_APP_SECRET")
+    whatsapp_access_token: SecretStr | None = Field(None, alias="WHATSAPP_ACCESS_TOKEN")
+    whatsapp_phone_number_id: str | None = Field(None, alias="WHATSAPP_PHONE_NUMBER_ID")
+    whatsapp_api_base: str = Field(
+        "https://graph.facebook.com/v21.0", alias="WHATSAPP_API_BASE", pattern=r"^https?://"
+    )
+    whatsapp_operator: str | None = Field(None, alias="WHATSAPP_OPERATOR")
+    telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_api_base: str = Field(
+        "https://api.telegram.org", alias="TELEGRAM_API_BASE", pattern=r"^https?://"
+    )
+    telegram_operator_chat_id: str | None = Field(None, alias="TELEGRAM_OPERATOR_CHAT_ID")
+    media_max_bytes: int = Field(16 * 1024 * 1024, alias="MEDIA_MAX_BYTES", ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     port: int = Field(8080, alias="PORT", ge=1, le=65535)
     host: str = Field("127.0.0.1", alias="HOST")

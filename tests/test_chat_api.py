@@ -31,6 +31,7 @@ def test_a_turn_answers_from_the_catalogue(client: Client, app: App) -> None:
         "currency": "XOF",
         "url": "https://maison-teranga.example/products/sandales-cuir",
         "image": "https://cdn.example/sandales.jpg",
+        "variant_id": None,  # not a Shopify variant id: the test shop was not imported from Shopify
     }
     assert body["lead"] is None
 
