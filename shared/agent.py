@@ -58,7 +58,7 @@ class Agent:
     ) -> Iterator[AgentEvent]:
         """Stream the turn; the last event is the AgentResult."""
         conversation = list(messages)
-        specs = [tool.spec() for tool in self.tools.values()]
+        specs = [tool.spec for tool in self.tools.values()]
         result = AgentResult(text="")
         text = ""
         for step in range(self.max_steps + 1):

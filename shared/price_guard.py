@@ -19,8 +19,10 @@ from shared.money import format_price
 MAX_QUANTITY = 20
 _NUMBER = r"\d{1,3}(?:[ \u202f\u00a0.,']\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
 # Letters may not touch a currency word: "Sacré-Coeur 3" holds "EUR 3" but no price.
-_CURRENCY_AFTER = r"(?:F\s?CFA|FCFA|CFA|XOF|XAF|francs?|F|€|EUR|euros?|\$|USD|£|GBP)(?![A-Za-z])"
-_CURRENCY_BEFORE = r"(?<![A-Za-z])(?:€|\$|£|EUR|USD|XOF)"
+_CURRENCY_AFTER = (
+    r"\(?(?:F\s?CFA|FCFA|CFA|XOF|XAF|francs?|frs?\.?|F|€|EUR|euros?|\$|USD|£|GBP)(?![A-Za-z])"
+)
+_CURRENCY_BEFORE = r"(?<![A-Za-z])(?:€|\$|£|EUR|USD|XOF|XAF|F\s?CFA|FCFA|CFA)"
 _AMOUNT_RE = re.compile(
     rf"(?<![\w.,])({_NUMBER})\s?{_CURRENCY_AFTER}|{_CURRENCY_BEFORE}\s?({_NUMBER})(?![\d])",
     re.IGNORECASE,

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from shared.exceptions import ConfigError
 from shared.llm import PROVIDERS, LLMConfig
+from shared.store import BACKENDS as STORE_BACKENDS
 
-STORE_SCHEMES = ("sqlite", "dynamodb", "firestore")
 LLMProvider = Literal["offline", "openai", "deepseek", "qwen", "mistral", "ollama", "zai", "gemini"]
 
 
@@ -47,7 +47,9 @@ class Settings(BaseModel):
     context_message_limit: int = Field(12, alias="CONTEXT_MESSAGE_LIMIT", ge=0, le=100)
     queue_url: str = Field("inprocess://", alias="QUEUE_URL", pattern=r"^(inprocess|sqs|pubsub)://")
     worker_max_attempts: int = Field(5, alias="WORKER_MAX_ATTEMPTS", ge=1, le=20)
-    public_base_url: str = Field("http://127.0.0.1:8080", alias="PUBLIC_BASE_URL", pattern=r"^https?://")
+    public_base_url: str = Field(
+        "http://127.0.0.1:8080", alias="PUBLIC_BASE_URL", pattern=r"^https?://"
+    )
     whatsapp_verify_token: SecretStr | None = Field(None, alias="WHATSAPP_VERIFY_TOKEN")
     whatsapp_app_secret: SecretStr | None = Field(None, alias="WHATSAPP_APP_SECRET")
     whatsapp_access_token: SecretStr | None = Field(None, alias="WHATSAPP_ACCESS_TOKEN")
@@ -71,8 +73,8 @@ class Settings(BaseModel):
     @classmethod
     def _known_scheme(cls, url: str) -> str:
         scheme = url.split(":", 1)[0]
-        if "://" not in url or scheme not in STORE_SCHEMES:
-            raise ValueError(f"expected a URL starting with one of {', '.join(STORE_SCHEMES)}://")
+        if "://" not in url or scheme not in STORE_BACKENDS:
+            raise ValueError(f"expected a URL starting with one of {', '.join(STORE_BACKENDS)}://")
         return url
 
     @field_validator("llm_fallbacks", mode="before")
@@ -93,7 +95,9 @@ class Settings(BaseModel):
             LLMConfig(
                 provider=primary,
                 model=model or (self.llm_model if primary == self.llm_provider else ""),
-                api_key=_secret(self.llm_api_key) or self.provider_key(primary),
+                # LLM_API_KEY belongs to LLM_PROVIDER: never send it to a shop's other provider.
+                api_key=(_secret(self.llm_api_key) if primary == self.llm_provider else None)
+                or self.provider_key(primary),
                 base_url=self.llm_base_url if primary == self.llm_provider else None,
                 timeout=self.llm_timeout,
             )

@@ -111,6 +111,7 @@ def _error(result_status: int, result_body: bytes) -> tuple[int, str]:
         (b'{"message": "hi", "session_id": 7}', "application/json", (400, "invalid_session_id")),
         (b'{"message": "hi"}', "text/plain", (415, "unsupported_media_type")),
         (b"\xff\xfe", "application/json", (400, "malformed_json")),
+        (b"[" * 5000 + b"]" * 5000, "application/json", (400, "malformed_json")),
         (
             json.dumps({"message": "x" * 4001}).encode(),
             "application/json",

@@ -102,3 +102,20 @@ def test_log_configure_is_idempotent() -> None:
     log.configure("INFO")
     handlers = [h for h in logging.getLogger("comptoir").handlers if getattr(h, "_comptoir", False)]
     assert len(handlers) == 1
+
+
+def test_an_unexpected_error_mid_stream_ends_with_an_error_event(
+    client: Client, app: App, captured: io.StringIO
+) -> None:
+    app.llm_override = BrokenLLM()
+    result = client.request(
+        "POST", "/chat",
+        headers={"content-type": "application/json", "accept": "text/event-stream"},
+        body=json.dumps({"message": f"Bonjour {PHONE}"}).encode(),
+    )
+    assert result.status == 200  # the stream had started
+    assert result.body.decode().endswith(
+        'event: error\ndata: {"error":{"code":"internal","message":"something went wrong"}}\n\n'
+    )
+    assert '"error_type":"ValueError"' in captured.getvalue()
+    assert "77 123" not in captured.getvalue()

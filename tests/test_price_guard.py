@@ -41,6 +41,7 @@ BOUGIE = Product.model_validate(
         ("Livraison en 24 h, taille 40, appelez le +221 77 000 00 00", []),
         ("1 234,50 €", ["1234.50"]),
         ("Livraison à Sacré-Coeur 3, villa 12 ; Fatou 2 Francs", ["2"]),
+        ("FCFA 9 000, CFA 9000, 9 000 Frs, 9000 fr. et 9 000 (FCFA)", ["9000"] * 5),
     ],
 )
 def test_amounts_are_read_next_to_a_currency(text: str, amounts: list[str]) -> None:

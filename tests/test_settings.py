@@ -72,3 +72,13 @@ def test_every_setting_is_documented_in_env_example() -> None:
     example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
     for field in Settings.model_fields.values():
         assert f"{field.alias}=" in example, f"{field.alias} is missing from .env.example"
+
+
+def test_the_global_key_never_goes_to_a_shops_other_provider() -> None:
+    settings = Settings.from_env(
+        {"LLM_PROVIDER": "openai", "LLM_API_KEY": "sk-openai", "DEEPSEEK_API_KEY": "ds-key"},
+        env_file=None,
+    )
+    assert settings.llm_chain()[0].api_key == "sk-openai"
+    assert settings.llm_chain("deepseek")[0].api_key == "ds-key"
+    assert settings.llm_chain("mistral")[0].api_key is None

@@ -13,7 +13,7 @@ import re
 import threading
 import unicodedata
 from array import array
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -279,16 +279,17 @@ class CatalogCache:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._lock = threading.Lock()
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._indexes: dict[str, tuple[int, CatalogIndex]] = {}
 
     def get(self, shop: Shop) -> CatalogIndex:
+        # A cached shop may be a few seconds stale: an index never goes back to an older version.
         cached = self._indexes.get(shop.id)
-        if cached is not None and cached[0] == shop.catalog_version:
+        if cached is not None and cached[0] >= shop.catalog_version:
             return cached[1]
-        with self._lock:
+        with self._locks[shop.id]:  # one shop's rebuild does not hold up the others
             cached = self._indexes.get(shop.id)
-            if cached is None or cached[0] != shop.catalog_version:
+            if cached is None or cached[0] < shop.catalog_version:
                 cached = (shop.catalog_version, build_index(self._store, shop.id))
                 self._indexes[shop.id] = cached
             return cached[1]

@@ -142,7 +142,7 @@ def parse_json_body(request: Request) -> dict[str, Any]:
         raise HTTPError(415, "unsupported_media_type", "send Content-Type: application/json")
     try:
         payload = json.loads(request.body)
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise HTTPError(400, "malformed_json", "the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise HTTPError(400, "malformed_json", "the body must be a JSON object")
@@ -225,6 +225,8 @@ class HTTPFunction:
         except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become a 500
             log_unexpected(self.name, request.request_id, exc)
             response = error_response(HTTPError(500, "internal", "something went wrong"))
+        if not isinstance(response.body, bytes):
+            response.body = self._guarded(response.body, request)
         if self.cors is not None and request.method != "OPTIONS":
             response.headers.update(self.cors.response_headers(request) or {})
         response.headers.setdefault("X-Request-Id", request.request_id)
@@ -240,6 +242,15 @@ class HTTPFunction:
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return response
+
+    def _guarded(self, body: Iterable[bytes], request: Request) -> Iterator[bytes]:
+        """A streamed body runs after this call has returned: its unexpected errors are logged
+        here (type and place only) and end the stream with an error event."""
+        try:
+            yield from body
+        except Exception as exc:  # noqa: BLE001 - the runtime would log the message otherwise
+            log_unexpected(self.name, request.request_id, exc)
+            yield _sse("error", {"error": {"code": "internal", "message": "something went wrong"}})
 
     def _dispatch(self, request: Request) -> Response:
         methods = self._routes.get(self.relative_path(request.path))

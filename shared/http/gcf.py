@@ -6,6 +6,7 @@ Flask is not imported here: the framework hands us its request and accepts a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +23,9 @@ def request_from_flask(flask_request: Any) -> Request:
     if forwarded := headers.get("x-forwarded-for"):
         source_ip = forwarded.split(",")[-1].strip()
     kwargs: dict[str, Any] = {}
-    if trace := headers.get("x-cloud-trace-context"):
-        kwargs["request_id"] = trace.split("/")[0][:32]
+    trace = headers.get("x-cloud-trace-context", "").split("/")[0]
+    if re.fullmatch(r"[0-9a-f]{32}", trace):  # a client may send anything: keep only a trace id
+        kwargs["request_id"] = trace
     return Request(
         method=flask_request.method.upper(),
         path=flask_request.path,

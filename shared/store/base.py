@@ -311,7 +311,10 @@ class Store(ABC):
         key = self._key(shop, collection, doc_id)
         if not isinstance(data, Mapping):
             raise StoreError("document data must be a mapping")
-        plain = json.loads(json.dumps(dict(data)))  # a deep copy that proves it is JSON
+        try:  # a deep copy that proves it is JSON every backend can hold (no NaN, no Infinity)
+            plain = json.loads(json.dumps(dict(data), allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"document {collection}/{doc_id} is not plain JSON") from exc
         size = encoded_size(plain)
         if size > self.max_document_bytes:
             raise DocumentTooLargeError(

@@ -13,7 +13,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from shared.exceptions import AlreadyExistsError, NotFoundError, PreconditionFailedError
+from shared.exceptions import (
+    AlreadyExistsError,
+    NotFoundError,
+    PreconditionFailedError,
+    StoreError,
+)
+from shared.log import log_event
 from shared.store.base import Store
 
 COLLECTION = "idempotency"
@@ -72,14 +78,23 @@ class Idempotency:
             with suppress(PreconditionFailedError):
                 self.store.delete(shop, COLLECTION, doc_id, if_version=claim.version)
             raise
-        done = time.time()
-        # If the claim expired during the work, the worker that took it over records the outcome.
-        with suppress(PreconditionFailedError, NotFoundError):
-            self.store.update(
-                shop,
-                COLLECTION,
-                doc_id,
-                {"status": "done", "at": done},
-                if_version=claim.version,
-                expires_at=done + self.ttl,
-            )
+        # The work is done: failing to record it must not fail the caller (who would retry and
+        # do it again). A few tries; if the store stays down the claim expires and a duplicate
+        # may run again after in_progress_ttl, which is logged.
+        for attempt in range(3):
+            done = time.time()
+            try:
+                self.store.update(
+                    shop,
+                    COLLECTION,
+                    doc_id,
+                    {"status": "done", "at": done},
+                    if_version=claim.version,
+                    expires_at=done + self.ttl,
+                )
+                return
+            except (PreconditionFailedError, NotFoundError):
+                return  # the claim expired during the work; its new holder records the outcome
+            except StoreError:
+                time.sleep(0.05 * 2**attempt)
+        log_event("idempotency_unrecorded", collection=COLLECTION)

@@ -17,6 +17,7 @@ from typing import Any
 
 from shared.exceptions import (
     AlreadyExistsError,
+    ConfigError,
     NotFoundError,
     PreconditionFailedError,
     StoreUnavailableError,
@@ -44,10 +45,14 @@ class SQLiteStore(Store):
         self.path = str(path)
         self._timeout = timeout
         self._local = threading.local()
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if self.path == ":memory:":
+            # Each thread's connection would see its own empty database.
+            raise ConfigError("STORE_URL: sqlite needs a file path, not :memory:")
         with self._errors():
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._conn().execute(_SCHEMA)
+            # Expired records (rate-limit windows, idempotency keys) are dropped at each start.
+            self._conn().execute("DELETE FROM docs WHERE expires_at <= ?", (time.time(),))
 
     @classmethod
     def from_url(cls, url: str, **_clients: Any) -> SQLiteStore:
@@ -209,7 +214,7 @@ class SQLiteStore(Store):
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailableError(f"sqlite: {exc.__class__.__name__}: {exc}") from exc
 
 

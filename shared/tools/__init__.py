@@ -17,4 +17,4 @@ TOOLS: dict[str, Tool] = {
 
 
 def tool_specs() -> list[ToolSpec]:
-    return [tool.spec() for tool in TOOLS.values()]
+    return [tool.spec for tool in TOOLS.values()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -45,7 +46,9 @@ class Tool(ABC):
     description: ClassVar[str]
     Args: ClassVar[type[BaseModel]]
 
+    @cached_property
     def spec(self) -> ToolSpec:
+        """The tool as models see it, built once (tools are module-level singletons)."""
         schema = self.Args.model_json_schema()
         schema.pop("title", None)
         for prop in schema.get("properties", {}).values():

@@ -15,6 +15,7 @@ from shared.exceptions import (
     InvalidKeyError,
     NotFoundError,
     PreconditionFailedError,
+    StoreError,
 )
 from shared.store import Store
 
@@ -296,3 +297,10 @@ def test_query_orders_mixed_types_without_failing(store: Store) -> None:
     ids = [d.id for d in store.query(SHOP, "things", order_by="x").items]
     assert ids[:2] == ["b", "c"]  # numbers before strings, as Firestore orders them
     assert sorted(ids) == ["a", "b", "c"]
+
+
+def test_values_json_cannot_hold_are_refused(store: Store) -> None:
+    for value in (float("nan"), float("inf"), {1, 2}):
+        with pytest.raises(StoreError):
+            store.put(SHOP, "products", "odd", {"v": value})
+    assert store.get(SHOP, "products", "odd") is None
