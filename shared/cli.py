@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shared.exceptions import ComptoirError
+
 if TYPE_CHECKING:
     from shared.store import Store
 
-from shared.exceptions import ComptoirError
+_PRUNE_HELP = "the file is complete: remove what it no longer has (deleted, draft, archived)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,10 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
     cmd.add_argument("--name", help="shop name, when the shop is created")
     cmd.add_argument("--currency", help="ISO currency of the prices (default: the shop's)")
+    cmd.add_argument("--prune", action="store_true", help=_PRUNE_HELP)
 
     cmd = commands.add_parser("import-faq", help="import an FAQ (JSON list or CSV)")
     cmd.add_argument("file", type=Path)
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    cmd.add_argument("--prune", action="store_true", help=_PRUNE_HELP)
 
     cmd = commands.add_parser("seed-demo", help="create the demo shop, its catalogue and FAQ")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
@@ -70,10 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         report: importer.ImportReport | importer.SeedReport
         if args.command == "import-catalog":
             report = importer.import_catalog(
-                app.store, shop, args.file, shop_name=args.name, currency=args.currency
+                app.store,
+                shop,
+                args.file,
+                shop_name=args.name,
+                currency=args.currency,
+                prune=args.prune,
             )
         elif args.command == "import-faq":
-            report = importer.import_faq(app.store, shop, args.file)
+            report = importer.import_faq(app.store, shop, args.file, prune=args.prune)
         else:
             report = importer.seed_demo(app.store, shop)
     except ComptoirError as exc:

@@ -38,7 +38,6 @@ OPEN_LEADS = "open_leads"
 CONVERSATIONS = "conversations"
 MEMORY_LIMIT = 20  # facts kept per customer; the oldest go first
 ATTEMPTS = 10  # conditional writes tried before a conflict is reported
-PAGE = 500  # leads read per store query
 
 M = TypeVar("M", bound=Model)
 
@@ -287,19 +286,9 @@ def save_lead(store: Store, shop: str, lead: Lead) -> Lead:
 
 
 def list_leads(store: Store, shop: str, status: LeadStatus | None = None) -> list[Lead]:
-    """Every lead (with ``status`` if given), newest first.
-
-    Lead ids sort by creation time, so the leads are read in id order, which every backend pages
-    natively (Firestore cannot scan ids in descending order, and ordering by a field makes
-    DynamoDB read the whole partition for each page), and reversed here."""
+    """Every lead (with ``status`` if given), newest first: lead ids sort by creation time."""
     where = {"status": status} if status else None
-    leads: list[Lead] = []
-    cursor = None
-    while True:
-        page = store.query(shop, LEADS, where=where, limit=PAGE, cursor=cursor)
-        leads += [Lead.from_doc(d) for d in page.items]
-        if (cursor := page.cursor) is None:
-            return leads[::-1]
+    return [Lead.from_doc(d) for d in store.scan(shop, LEADS, where=where)][::-1]
 
 
 def lead_json(lead: Lead) -> dict[str, Any]:

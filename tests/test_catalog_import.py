@@ -304,18 +304,32 @@ def test_reimport_updates_and_never_duplicates(store: SQLiteStore, tmp_path: Pat
 
     again = import_catalog(store, SHOP, path)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
-    assert again.catalog_version == 1  # nothing changed: caches stay valid
+    assert again.catalog_version == 2  # every import moves the version: caches rebuild once
 
     path.write_text(path.read_text(encoding="utf-8").replace("45000.50", "47000"), "utf-8")
     changed = import_catalog(store, SHOP, path)
     assert (changed.created, changed.updated, changed.unchanged) == (0, 1, 2)
-    assert changed.catalog_version == _shop(store).catalog_version == 2
+    assert changed.catalog_version == _shop(store).catalog_version == 3
     products = _products(store)
     assert len(products) == 3
     assert [v.price for v in products["boubou-brode"].variants] == [
         Decimal("45000.00"),
         Decimal("47000"),
     ]
+
+
+def test_prune_removes_what_a_full_export_no_longer_has(store: SQLiteStore, tmp_path: Path) -> None:
+    import_catalog(store, SHOP, SHOPIFY_CSV)
+    store.put(SHOP, "products", "old-product", {**_products(store)["boubou-brode"].to_doc()})
+    kept = import_catalog(store, SHOP, SHOPIFY_CSV)
+    assert kept.removed == 0
+    assert "old-product" in _products(store)  # without prune, an import only adds and updates
+    pruned = import_catalog(store, SHOP, SHOPIFY_CSV, prune=True)
+    assert pruned.removed == 1
+    assert "removed" in pruned.summary()
+    assert sorted(_products(store)) == sorted(
+        p.id for p in load_products(SHOPIFY_CSV, currency="XOF").products
+    )
 
 
 @pytest.mark.parametrize(
@@ -414,10 +428,8 @@ def test_seed_demo(store: SQLiteStore) -> None:
     assert len(entries) >= 12
     assert {e.lang for e in entries} == {"fr", "en"}
 
-    # Seeding again writes nothing and keeps the version.
-    version = shop.catalog_version
+    # Seeding again rewrites nothing (the version still moves: caches rebuild once).
     again = seed_demo(store)
     assert again.catalog.created == again.catalog.updated == 0
     assert again.faq.created == again.faq.updated == 0
-    assert _shop(store, "demo").catalog_version == version
     assert len(_products(store, "demo")) == len(products)

@@ -111,12 +111,14 @@ class ImportReport:
     skipped: int
     errors: list[RowError]
     catalog_version: int
+    removed: int = 0  # with prune: stored documents the file no longer has
 
     def summary(self) -> str:
         skipped = f", {self.skipped} not published" if self.skipped else ""
+        removed = f", {self.removed} removed" if self.removed else ""
         return (
             f"{self.collection}: {self.created} created, {self.updated} updated, "
-            f"{self.unchanged} unchanged{skipped}, {len(self.errors)} rejected; "
+            f"{self.unchanged} unchanged{skipped}{removed}, {len(self.errors)} rejected; "
             f"catalog version {self.catalog_version}"
         )
 
@@ -585,24 +587,29 @@ def import_catalog(
     *,
     shop_name: str | None = None,
     currency: str | None = None,
+    prune: bool = False,
 ) -> ImportReport:
     """Import a catalogue file into the shop's "products", creating the shop if it is missing.
 
     ``shop_name`` and ``currency`` set up a new shop; ``currency`` (else the shop's) prices the
-    products. The whole file is parsed before anything is written.
+    products. The whole file is parsed before anything is written. With ``prune`` (a full
+    export), products the file no longer has — deleted, drafted or archived in the shop — are
+    removed, so the assistant stops offering them.
     """
     shop, exists = _shop(store, shop_id, shop_name, currency)
     parsed = load_products(path, currency=currency or shop.currency, shop_url=shop.url)
     docs = [(p.id, p.to_doc()) for p in parsed.products]
-    return _save(store, shop, exists, "products", docs, parsed.errors, parsed.skipped)
+    return _save(store, shop, exists, "products", docs, parsed.errors, parsed.skipped, prune)
 
 
-def import_faq(store: Store, shop_id: str, path: str | Path) -> ImportReport:
+def import_faq(
+    store: Store, shop_id: str, path: str | Path, *, prune: bool = False
+) -> ImportReport:
     """Import a FAQ file into the shop's "faq", creating the shop if it is missing."""
     shop, exists = _shop(store, shop_id, None, None)
     parsed = load_faq(path)
     docs = [(e.id, e.to_doc()) for e in parsed.entries]
-    return _save(store, shop, exists, "faq", docs, parsed.errors, 0)
+    return _save(store, shop, exists, "faq", docs, parsed.errors, 0, prune)
 
 
 def seed_demo(store: Store, shop_id: str = "demo") -> SeedReport:
@@ -638,6 +645,7 @@ def _save(
     docs: list[tuple[str, dict[str, Any]]],
     errors: list[RowError],
     skipped: int,
+    prune: bool,
 ) -> ImportReport:
     if not exists:
         with contextlib.suppress(AlreadyExistsError):  # a concurrent import created it
@@ -656,10 +664,16 @@ def _save(
                 created += 1
             else:
                 updated += 1
-    version = shop.catalog_version
-    if created or updated:  # caches key on the version: an import that changed nothing keeps it
-        version = store.increment(shop.id, "shops", shop.id, "catalog_version")
-    return ImportReport(collection, created, updated, unchanged, skipped, errors, version)
+    removed = 0
+    if prune:
+        kept = {doc_id for doc_id, _ in docs}
+        for doc_id in [d.id for d in store.scan(shop.id, collection)]:
+            if doc_id not in kept:
+                removed += store.delete(shop.id, collection, doc_id)
+    # Always: warm instances rebuild their index on a new version, even after a rerun that
+    # completes an import that had failed halfway (and so finds everything "unchanged").
+    version = store.increment(shop.id, "shops", shop.id, "catalog_version")
+    return ImportReport(collection, created, updated, unchanged, skipped, errors, version, removed)
 
 
 # --- reading files -----------------------------------------------------------------------------

@@ -246,13 +246,7 @@ class CatalogIndex:
 
 
 def _all(store: Store, shop: str, collection: str) -> Iterator[dict[str, object]]:
-    cursor = None
-    while True:
-        page = store.query(shop, collection, limit=500, cursor=cursor)
-        for doc in page.items:
-            yield {**doc.data, "id": doc.id}
-        if (cursor := page.cursor) is None:
-            return
+    return ({**doc.data, "id": doc.id} for doc in store.scan(shop, collection))
 
 
 def build_index(store: Store, shop: str) -> CatalogIndex:

@@ -15,7 +15,7 @@ import json
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
@@ -234,6 +234,17 @@ class Store(ABC):
         last = docs[-1]
         order_value = last.data.get(order_by) if order_by else last.id
         return Page(items=docs, cursor=_encode_cursor((order_value, last.id)))
+
+    def scan(
+        self, shop: str, collection: str, *, where: Mapping[str, Scalar] | None = None
+    ) -> Iterator[Doc]:
+        """Every matching document, by id, a page at a time."""
+        cursor = None
+        while True:
+            page = self.query(shop, collection, where=where, limit=MAX_QUERY_LIMIT, cursor=cursor)
+            yield from page.items
+            if (cursor := page.cursor) is None:
+                return
 
     def increment(
         self,
