@@ -7,14 +7,17 @@ import secrets
 import threading
 import time
 
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+# No leading "__": the store reserves it (Firestore does), so such an id could never be stored.
+SESSION_ID_RE = re.compile(r"^(?!__)[A-Za-z0-9_-]{22,64}$")
 _lock = threading.Lock()
 _last_us = 0
 
 
 def new_session_id() -> str:
-    """192 random bits, URL-safe (32 characters)."""
-    return secrets.token_urlsafe(24)
+    """192 random bits, URL-safe (32 characters), never starting with "__"."""
+    while (session_id := secrets.token_urlsafe(24)).startswith("__"):
+        pass  # one id in 4,096: draw again (the other bits stay uniformly random)
+    return session_id
 
 
 def is_session_id(value: object) -> bool:

@@ -1,0 +1,161 @@
+"""Retrieval at 10,000 products: warm latency per customer message, and the cold index build.
+
+A turn's retrieval is ``search_products`` (4 products) plus ``search_faq`` (2 entries) on the
+shop's cached index (BM25, accents and typos tolerated). The baseline, timed in the same run on
+the same messages, is a naive scan: every product's folded title and description (folded once,
+ahead of time) searched for each query word as a substring, best count first. Typical customer
+messages, French and English, a third with typos. "Found" counts the product questions whose
+results hold a product of the kind asked for.
+
+    .venv/bin/python bench/retrieval.py [--products 10000] [--rounds 25] [--builds 3]
+
+Prints Markdown tables for bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from _common import (
+    QUERIES,
+    InstantLLM,
+    Query,
+    demo_faq,
+    ms,
+    percentile,
+    synthetic_products,
+    temp_app,
+)
+
+from shared.catalog.retrieval import build_index, fold, index_catalog, tokens
+from shared.chat import FAQ_PER_TURN, PRODUCTS_PER_TURN
+from shared.models import FaqEntry, Product
+from tests.fixtures.app import SHOP
+
+GOAL_P50 = 0.020  # seconds, warm, at 10,000 products
+T = TypeVar("T")
+Search = Callable[[str], list[Product]]
+
+
+def scan(items: Sequence[tuple[T, str]], words: Sequence[str], limit: int) -> list[T]:
+    """The ``limit`` items whose text holds the most query words, ties in catalogue order."""
+    scored = ((-sum(w in text for w in words), i) for i, (_, text) in enumerate(items))
+    best = heapq.nsmallest(limit, (s for s in scored if s[0] < 0))
+    return [items[i][0] for _, i in best]
+
+
+class SubstringScan:
+    """The naive baseline: no index, every text searched for every query word."""
+
+    def __init__(self, products: Sequence[Product], faq: Sequence[FaqEntry]) -> None:
+        self.products = [(p, fold(f"{p.title} {p.description}")) for p in products]
+        self.faq = [(f, fold(f"{f.question} {f.answer}")) for f in faq]
+
+    def search(self, query: str) -> list[Product]:
+        words = tokens(query)  # the same words the index looks up: stopwords out, light stem
+        scan(self.faq, words, FAQ_PER_TURN)
+        return scan(self.products, words, PRODUCTS_PER_TURN)
+
+
+@dataclass
+class Tally:
+    samples: list[float] = field(default_factory=list)  # seconds per search
+    found: int = 0  # product questions whose results hold the kind of product asked for
+    asked: int = 0
+
+
+def found(query: Query, products: Sequence[Product]) -> bool:
+    return any(any(w in fold(p.title) for w in query.wants) for p in products)
+
+
+def timed(search: Search, query: Query, samples: list[float]) -> None:
+    started = time.perf_counter()
+    search(query.text)
+    samples.append(time.perf_counter() - started)
+
+
+def median_time(action: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--builds", type=int, default=3)
+    args = parser.parse_args()
+    products, faq = synthetic_products(args.products), demo_faq()
+
+    # Cold: the index a warm instance keeps, built from memory and from the store.
+    from_memory = median_time(lambda: index_catalog(products, faq), args.builds)
+    with temp_app(products, InstantLLM(), faq=faq) as app:
+        from_store = median_time(lambda: build_index(app.store, str(SHOP["id"])), args.builds)
+
+    index = index_catalog(products, faq)
+    baseline = SubstringScan(products, faq)
+
+    def ours(text: str) -> list[Product]:
+        index.search_faq(text, FAQ_PER_TURN)
+        return [p for p, _ in index.search_products(text, PRODUCTS_PER_TURN)]
+
+    clean, typos, scanned = Tally(), Tally(), Tally()
+    for query in QUERIES:  # warm-up, and whether each finds the kind of product asked for
+        if query.wants:
+            mine = typos if query.typo else clean
+            mine.asked += 1
+            mine.found += found(query, ours(query.text))
+            scanned.asked += 1
+            scanned.found += found(query, baseline.search(query.text))
+    for _ in range(args.rounds):  # interleaved, so machine noise hits both alike
+        for query in QUERIES:
+            timed(ours, query, (typos if query.typo else clean).samples)
+            timed(baseline.search, query, scanned.samples)
+    everything = Tally(
+        clean.samples + typos.samples, clean.found + typos.found, clean.asked + typos.asked
+    )
+
+    print(
+        f"Retrieval at {args.products:,} products, {len(QUERIES)} customer messages x "
+        f"{args.rounds} rounds, warm ({time.strftime('%Y-%m-%d')}, "
+        f"Python {sys.version.split()[0]}):\n"
+    )
+    print("| search (products + FAQ, as a turn) | p50 (ms) | p99 (ms) | found | p50 vs scan |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    base_p50 = percentile(scanned.samples, 50)
+    for name, tally in [
+        ("Comptoir index, all messages", everything),
+        ("Comptoir index, messages without typos", clean),
+        ("Comptoir index, messages with typos", typos),
+        ("naive substring scan (baseline), all messages", scanned),
+    ]:
+        p50 = percentile(tally.samples, 50)
+        print(
+            f"| {name} | {ms(p50)} | {ms(percentile(tally.samples, 99))} "
+            f"| {tally.found}/{tally.asked} | {base_p50 / p50:.1f}x |"
+        )
+    print(
+        f"\n| index build, {args.products:,} products + {len(faq)} FAQ (median of {args.builds}) "
+        "| seconds |\n| --- | ---: |\n"
+        f"| from memory (`index_catalog`) | {from_memory:.2f} |\n"
+        f"| from SQLite (`build_index`: read, validate, index; a cold instance's first turn) "
+        f"| {from_store:.2f} |"
+    )
+    ours_p50 = percentile(everything.samples, 50)
+    verdict = "met" if ours_p50 <= GOAL_P50 else "MISSED"
+    print(f"\nGoal: p50 at most {ms(GOAL_P50)} ms warm: {verdict} ({ms(ours_p50)} ms).")
+
+
+if __name__ == "__main__":
+    main()

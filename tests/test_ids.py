@@ -1,0 +1,25 @@
+"""Identifiers the store must always accept."""
+
+from __future__ import annotations
+
+from shared.ids import is_session_id, new_session_id, new_sortable_id
+from shared.store.base import check_id
+
+
+def test_session_ids_are_random_and_storable() -> None:
+    ids = {new_session_id() for _ in range(20_000)}  # about five would start with "__" otherwise
+    assert len(ids) == 20_000
+    for session_id in ids:
+        assert is_session_id(session_id)
+        assert check_id(session_id) == session_id
+
+
+def test_a_client_sent_reserved_id_is_not_a_session_id() -> None:
+    assert not is_session_id("__" + "a" * 30)
+    assert is_session_id("_a" + "b" * 30)
+
+
+def test_sortable_ids_increase() -> None:
+    ids = [new_sortable_id() for _ in range(1000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 1000
