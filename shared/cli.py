@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from shared.exceptions import ComptoirError
@@ -53,11 +55,26 @@ def _parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("serve", help="serve every HTTP function and web/ on one port")
     cmd.add_argument("--host", help="default: HOST")
     cmd.add_argument("--port", type=int, help="default: PORT")
+    for module in _command_modules():
+        module.add_commands(commands)
     return parser
+
+
+# Ports and channels bring their own operator commands: a module with COMMANDS,
+# add_commands(subparsers) and run(args) -> int, listed here once.
+COMMAND_MODULES = ("shared.blob.cli",)
+
+
+def _command_modules() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in COMMAND_MODULES]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    for module in _command_modules():
+        if args.command in module.COMMANDS:
+            code: int = module.run(args)
+            return code
     from shared.app import get_app
 
     try:

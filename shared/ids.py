@@ -21,7 +21,7 @@ def new_session_id() -> str:
 
 
 def is_session_id(value: object) -> bool:
-    return isinstance(value, str) and SESSION_ID_RE.match(value) is not None
+    return isinstance(value, str) and SESSION_ID_RE.fullmatch(value) is not None
 
 
 def new_sortable_id() -> str:

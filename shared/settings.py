@@ -64,6 +64,7 @@ class Settings(BaseModel):
         "https://api.telegram.org", alias="TELEGRAM_API_BASE", pattern=r"^https?://"
     )
     telegram_operator_chat_id: str | None = Field(None, alias="TELEGRAM_OPERATOR_CHAT_ID")
+    widget_blob_url: str = Field(".data/blob", alias="WIDGET_BLOB_URL")
     media_max_bytes: int = Field(16 * 1024 * 1024, alias="MEDIA_MAX_BYTES", ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     port: int = Field(8080, alias="PORT", ge=1, le=65535)

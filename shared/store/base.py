@@ -83,7 +83,7 @@ class QuerySpec:
 
 
 def check_shop(shop: str) -> str:
-    if not isinstance(shop, str) or not _SHOP_RE.match(shop):
+    if not isinstance(shop, str) or not _SHOP_RE.fullmatch(shop):
         raise InvalidKeyError("shop must be 1-63 chars of a-z, 0-9, '-' or '_'")
     return shop
 
@@ -91,20 +91,20 @@ def check_shop(shop: str) -> str:
 def check_collection(collection: str) -> str:
     parts = collection.split("/") if isinstance(collection, str) else [""]
     if len(parts) % 2 != 1 or not all(
-        (_NAME_RE if i % 2 == 0 else _ID_RE).match(p) for i, p in enumerate(parts)
+        (_NAME_RE if i % 2 == 0 else _ID_RE).fullmatch(p) for i, p in enumerate(parts)
     ):
         raise InvalidKeyError("collection must be 'name' or 'name/{id}/name'")
     return collection
 
 
 def check_id(doc_id: str) -> str:
-    if not isinstance(doc_id, str) or not _ID_RE.match(doc_id):
+    if not isinstance(doc_id, str) or not _ID_RE.fullmatch(doc_id):
         raise InvalidKeyError("document id must be 1-256 chars of A-Z a-z 0-9 . _ : @ + = ~ -")
     return doc_id
 
 
 def _check_field(field: str) -> str:
-    if not isinstance(field, str) or not _FIELD_RE.match(field):
+    if not isinstance(field, str) or not _FIELD_RE.fullmatch(field):
         raise InvalidKeyError(f"field name {field!r} is not a plain identifier")
     return field
 

@@ -224,6 +224,8 @@ def test_too_large_document_is_refused_and_not_written(store: Store) -> None:
         (SHOP, "products/x", "a"),
         (SHOP, "products", "a/b"),
         (SHOP, "products", ""),
+        (SHOP, "products", "a\n"),  # "$" alone would let a trailing newline through
+        ("shop-a\n", "products", "a"),
     ],
 )
 def test_invalid_keys_are_refused(store: Store, shop: str, collection: str, doc_id: str) -> None:
