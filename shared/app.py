@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 from shared import log
 from shared.chat import ChatService
 from shared.llm import LLM, open_llm
 from shared.llm.resilient import ResilientLLM
 from shared.models import Shop
+from shared.queue import Queue, open_queue
 from shared.settings import Settings
 from shared.store import Store, open_store
+from shared.worker import deliver
 
 
 @dataclass
@@ -29,6 +31,11 @@ class App:
     @cached_property
     def store(self) -> Store:
         return open_store(self.settings.store_url)
+
+    @cached_property
+    def queue(self) -> Queue:
+        """Where webhooks hand work to the worker; in-process, the worker threads run here."""
+        return open_queue(self.settings.queue_url, process=partial(deliver, app=self))
 
     @cached_property
     def chat(self) -> ChatService:

@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # Ports and channels bring their own operator commands: a module with COMMANDS,
 # add_commands(subparsers) and run(args) -> int, listed here once.
-COMMAND_MODULES = ("shared.blob.cli",)
+COMMAND_MODULES = ("shared.blob.cli", "shared.queue.cli")
 
 
 def _command_modules() -> list[ModuleType]:
@@ -122,6 +122,11 @@ def _serve(host: str, port: int) -> int:
         pass
     finally:
         server.server_close()
+        from shared.app import get_app
+
+        app = get_app()
+        if "queue" in app.__dict__:  # let in-process work (channel replies) finish first
+            app.queue.close()
     return 0
 
 
