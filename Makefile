@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup dev test lint typecheck unit bench clean
+.PHONY: setup dev test lint typecheck unit bench clean layer deploy deploy-gcp
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -38,5 +38,26 @@ unit:
 bench: setup
 	$(BIN)/python bench/cold_start.py
 
+# --- Deploy: STAGE (dev, prod...), REGION; OSLS_ARGS passes options to osls (--param=...).
+# Google Cloud: GCP_PROJECT (required), GCP_REGION; GCP_ARGS=--dry-run prints every command.
+STAGE ?= dev
+REGION ?= eu-west-1
+GCP_REGION ?= europe-west1
+
+layer: setup
+	$(BIN)/python infra/aws/build_layer.py
+
+deploy: layer
+	node web/build.mjs
+	$(BIN)/python infra/aws/secrets.py --stage $(STAGE) --region $(REGION) --check
+	npx osls deploy --stage $(STAGE) --region $(REGION) $(OSLS_ARGS)
+	$(BIN)/python infra/aws/after_deploy.py --stage $(STAGE) --region $(REGION) --publish-web
+
+deploy-gcp: setup
+	@test -n "$(GCP_PROJECT)" || { echo "set GCP_PROJECT=your-project-id" >&2; exit 2; }
+	node web/build.mjs
+	$(BIN)/python infra/gcp/deploy.py --project $(GCP_PROJECT) --region $(GCP_REGION) --stage $(STAGE) $(GCP_ARGS)
+
 clean:
-	rm -rf $(VENV) node_modules .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .data .pytest_cache .mypy_cache .ruff_cache \
+		infra/aws/.build infra/gcp/.build .serverless web/dist

@@ -1,0 +1,600 @@
+"""Deploy Comptoir to Google Cloud with gcloud: ``make deploy-gcp``.
+
+    python infra/gcp/deploy.py --project my-shop-123 --region europe-west1 --stage prod
+    python infra/gcp/deploy.py --project my-shop-123 --dry-run    # print every command, run none
+
+What it sets up, in order (every name carries the stage):
+
+1. the APIs it uses, and one service account per function (plus one for Pub/Sub's push);
+2. Firestore (native mode): the database, the composite indexes and the TTL policies of
+   ``infra/gcp/firestore.indexes.json`` (Firebase's format, so ``firebase deploy`` reads it too);
+3. Secret Manager: one secret per variable (``comptoir-<stage>-NAME``); each function may read
+   only its own, and only those that have a version are mounted (``--set-secrets``);
+4. Pub/Sub (the queue backend: ordering keys, see shared/queue/pubsub.py): the topic, a
+   dead-letter topic kept by a pull subscription, and the worker's push subscription with
+   message ordering, a dead-letter policy and exponential retry;
+5. Cloud Functions (2nd gen), one per module of ``functions/``, each from a source folder of its
+   own (``infra/gcp/.build/<function>``: ``main.py`` re-exporting the functions-framework target,
+   the shared library, requirements.txt without boto3) and an env-vars file (values with commas,
+   like ALLOWED_ORIGINS, cannot go through --set-env-vars);
+6. Cloud Scheduler jobs for scheduled functions (none yet: see SCHEDULES);
+7. a GCS bucket for the widget, readable by anyone, with CORS; ``publish-web`` uploads it with
+   its Cache-Control headers (a year for content-hashed files, 5 minutes for the loader).
+
+Create commands are skipped when a ``describe`` finds the resource (a second run updates the
+functions and changes nothing else). The dry run prints the same commands; it assumes every
+resource is absent and every secret has a version.
+
+Every function has its own URL on Google Cloud (no single API host as on AWS): the widget's
+``data-api`` is the chat function's URL (its routes answer under it as /chat and /chat/history),
+and Meta and Telegram get the webhook functions' URLs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+BUILD = HERE / ".build"
+INDEXES = HERE / "firestore.indexes.json"
+CORS = HERE / "widget-cors.json"
+SECRET_NAMES: list[str] = json.loads((HERE.parent / "secret-names.json").read_text())
+RUNTIME = "python312"
+DATABASE = "(default)"
+WIDGET_PREFIX = "widget/"
+APIS = (
+    "cloudfunctions.googleapis.com",
+    "run.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "firestore.googleapis.com",
+    "pubsub.googleapis.com",
+    "secretmanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "iam.googleapis.com",
+)
+LLM_SECRETS = (
+    "LLM_API_KEY",
+    "OPENAI_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "DASHSCOPE_API_KEY",
+    "MISTRAL_API_KEY",
+    "ZAI_API_KEY",
+    "GEMINI_API_KEY",
+)
+# Pub/Sub's bounds for a dead-letter policy's max_delivery_attempts.
+PUBSUB_MIN_ATTEMPTS, PUBSUB_MAX_ATTEMPTS = 5, 100
+
+
+@dataclass(frozen=True)
+class Function:
+    module: str  # functions/<module>.py; its functions-framework target has the same name
+    short: str  # in resource names (service account ids hold at most 30 characters)
+    public: bool  # reachable without a Google identity (browsers, Meta, Telegram)
+    memory: str
+    timeout_s: int
+    max_instances: int
+    secrets: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()  # extra non-secret variables, from Config.settings
+    store_role: str = "roles/datastore.user"
+    publishes: bool = False  # sends work to the Pub/Sub topic
+
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function("chat", "chat", True, "1Gi", 60, 20, LLM_SECRETS),
+    Function("health", "health", True, "256Mi", 10, 5, store_role="roles/datastore.viewer"),
+    Function(
+        "webhook_whatsapp", "whatsapp", True, "512Mi", 30, 20,
+        ("WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET"),
+        ("WHATSAPP_PHONE_NUMBER_ID",), publishes=True,
+    ),
+    Function(
+        "webhook_telegram", "telegram", True, "512Mi", 30, 20,
+        ("TELEGRAM_WEBHOOK_SECRET",), publishes=True,
+    ),
+    # Pushed to by Pub/Sub only: no public access, the push identity is its one invoker. A turn
+    # may queue more work (handing a conversation to the operator), hence publishes.
+    Function(
+        "worker", "worker", False, "1Gi", 240, 20,
+        (*LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
+        ("WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID"),
+        publishes=True,
+    ),
+)  # fmt: skip
+WORKER = "worker"
+# Pub/Sub waits this long for the worker's answer before delivering again: above its timeout.
+PUSH_ACK_DEADLINE_S = 300
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    function: str  # a module of FUNCTIONS, called with POST {"task": name}
+    cron: str
+    time_zone: str = "Africa/Dakar"
+
+
+# Scheduled functions (campaigns, memory consolidation) do not exist yet; each will add a line,
+# e.g. Schedule("campaigns", "tasks", "0 9 * * *"), and get a Cloud Scheduler job calling it
+# with an OIDC token of the scheduler's service account.
+SCHEDULES: tuple[Schedule, ...] = ()
+
+
+@dataclass
+class Config:
+    project: str
+    region: str
+    stage: str
+    firestore_location: str
+    project_number: str
+    worker_max_attempts: int
+    settings: dict[str, str] = field(default_factory=dict)
+    build: Path = BUILD  # where the functions' source folders are written
+
+    @property
+    def prefix(self) -> str:
+        return f"comptoir-{self.stage}"
+
+    def function_name(self, fn: Function) -> str:
+        return f"{self.prefix}-{fn.module.replace('_', '-')}"
+
+    def function_url(self, fn: Function) -> str:
+        return f"https://{self.region}-{self.project}.cloudfunctions.net/{self.function_name(fn)}"
+
+    def account(self, short: str) -> str:
+        return f"{self.prefix}-{short}@{self.project}.iam.gserviceaccount.com"
+
+    def secret_id(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    @property
+    def topic(self) -> str:
+        return f"{self.prefix}-inbound"
+
+    @property
+    def dead_topic(self) -> str:
+        return f"{self.prefix}-inbound-dead"
+
+    @property
+    def subscription(self) -> str:
+        return f"{self.prefix}-inbound-worker"
+
+    @property
+    def dead_subscription(self) -> str:
+        return f"{self.prefix}-inbound-dead-keep"
+
+    @property
+    def bucket(self) -> str:
+        return f"{self.prefix}-widget-{self.project}"
+
+    @property
+    def pubsub_agent(self) -> str:
+        return f"service-{self.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+    @property
+    def max_delivery_attempts(self) -> int:
+        # One more than the worker's own limit: at attempt WORKER_MAX_ATTEMPTS the worker
+        # records the dead letter itself (with its reason); Pub/Sub's dead-letter topic only
+        # catches a last attempt that died before it could (shared/queue/pubsub.py).
+        return max(PUBSUB_MIN_ATTEMPTS, self.worker_max_attempts + 1)
+
+    def env(self, fn: Function) -> dict[str, str]:
+        values = {
+            "STORE_URL": f"firestore://{self.project}?database={DATABASE}",
+            "QUEUE_URL": f"pubsub://{self.project}/{self.topic}",
+            "WORKER_MAX_ATTEMPTS": str(self.worker_max_attempts),
+            **{k: v for k, v in self.settings.items() if k in _COMMON_SETTINGS},
+            **{k: self.settings.get(k, "") for k in fn.settings},
+        }
+        return {k: v for k, v in values.items() if v != ""}  # empty: the default applies
+
+    def validate(self) -> None:
+        problems = []
+        if not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", self.project):
+            problems.append(f"--project {self.project!r} is not a project id")
+        if not re.fullmatch(r"[a-z][a-z0-9]{0,9}", self.stage):
+            problems.append("--stage: 1-10 lowercase letters and digits, starting with a letter")
+        for short in [f.short for f in FUNCTIONS] + ["push", "scheduler"]:
+            account_id = f"{self.prefix}-{short}"
+            if len(account_id) > 30:  # IAM's limit for a service account id
+                problems.append(f"service account id {account_id!r} is over 30 characters")
+        if len(self.bucket) > 63:
+            problems.append(f"bucket name {self.bucket!r} is over 63 characters")
+        if not 1 <= self.worker_max_attempts < PUBSUB_MAX_ATTEMPTS:
+            problems.append("--worker-max-attempts must be 1-99")
+        if problems:
+            raise SystemExit("error: " + "; ".join(problems))
+
+
+# Settings every function reads (from the command line, else their defaults).
+_COMMON_SETTINGS = ("DEFAULT_SHOP", "LLM_PROVIDER", "LLM_MODEL", "LLM_FALLBACKS", "ALLOWED_ORIGINS",
+                    "LOG_LEVEL")  # fmt: skip
+
+
+class Runner:
+    """Prints each command; runs it unless this is a dry run."""
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        if not dry_run and shutil.which("gcloud") is None:
+            raise SystemExit("gcloud is not installed (cloud.google.com/sdk); try --dry-run")
+
+    def section(self, title: str) -> None:
+        print(f"\n# --- {title}")
+
+    def note(self, text: str) -> None:
+        print(f"# {text}")
+
+    def run(self, argv: Sequence[str], *, unless: Sequence[str] | None = None) -> None:
+        """Run ``argv``; with ``unless``, only when that (a describe) fails."""
+        print(shlex.join(argv), flush=True)
+        if self.dry_run:
+            return
+        if unless is not None and self._quiet(unless):
+            print("#   exists already: skipped")
+            return
+        if subprocess.run(list(argv), check=False, cwd=ROOT).returncode != 0:  # noqa: S603
+            raise SystemExit(f"failed: {shlex.join(argv)}")
+
+    def run_tolerating(self, argv: Sequence[str], marker: str) -> None:
+        """Run ``argv``; an error whose message holds ``marker`` (ALREADY_EXISTS) is fine."""
+        print(shlex.join(argv), flush=True)
+        if self.dry_run:
+            return
+        result = subprocess.run(  # noqa: S603
+            list(argv), check=False, cwd=ROOT, capture_output=True, text=True
+        )
+        if result.returncode != 0 and marker not in result.stderr:
+            sys.stderr.write(result.stderr)
+            raise SystemExit(f"failed: {shlex.join(argv)}")
+
+    def holds(self, argv: Sequence[str]) -> bool:
+        """Whether a check passes; a dry run assumes it does."""
+        print(f"# check: {shlex.join(argv)}")
+        return True if self.dry_run else self._quiet(argv)
+
+    def value(self, argv: Sequence[str], placeholder: str) -> str:
+        print(f"# read: {shlex.join(argv)}")
+        if self.dry_run:
+            return placeholder
+        result = subprocess.run(  # noqa: S603
+            list(argv), check=True, cwd=ROOT, capture_output=True, text=True
+        )
+        return result.stdout.strip()
+
+    def _quiet(self, argv: Sequence[str]) -> bool:
+        result = subprocess.run(list(argv), check=False, capture_output=True, cwd=ROOT)  # noqa: S603
+        return result.returncode == 0
+
+
+def shown(path: Path) -> str:
+    """A path as printed in commands: relative to the repo (where they run) when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def build_sources(config: Config) -> None:
+    """One source folder per function (what ``--source`` uploads) and its env-vars file."""
+    requirements = [
+        line
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if not line.lower().startswith("boto3")  # AWS only
+    ]
+    for fn in FUNCTIONS:
+        folder = config.build / fn.module
+        shutil.rmtree(folder, ignore_errors=True)  # only what an earlier run built
+        (folder / "functions").mkdir(parents=True)
+        shutil.copy2(ROOT / "functions" / "__init__.py", folder / "functions")
+        shutil.copy2(ROOT / "functions" / f"{fn.module}.py", folder / "functions")
+        shutil.copytree(
+            ROOT / "shared",
+            folder / "shared",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "demo"),
+        )
+        # Cloud Functions loads main.py from the source root; the target keeps its name.
+        (folder / "main.py").write_text(
+            f'"""Generated by infra/gcp/deploy.py."""\n\n'
+            f"from functions.{fn.module} import {fn.module}\n\n"
+            f'__all__ = ["{fn.module}"]\n'
+        )
+        (folder / "requirements.txt").write_text("\n".join(requirements) + "\n")
+        # JSON strings are YAML strings: quoting and commas come out right.
+        env_lines = [f"{k}: {json.dumps(v)}" for k, v in sorted(config.env(fn).items())]
+        (config.build / f"{fn.module}.env.yaml").write_text("\n".join(env_lines) + "\n")
+
+
+def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
+    p = f"--project={config.project}"
+    gcloud = "gcloud"
+    build_sources(config)
+
+    runner.section("APIs")
+    runner.run([gcloud, "services", "enable", *APIS, p])
+    if config.project_number == "PROJECT_NUMBER":
+        config.project_number = runner.value(
+            [gcloud, "projects", "describe", config.project, "--format=value(projectNumber)"],
+            "PROJECT_NUMBER",
+        )
+
+    runner.section("Service accounts: one per function, one for Pub/Sub's push")
+    shorts = [(f.short, f"Comptoir {config.stage} {f.module}") for f in FUNCTIONS]
+    shorts.append(("push", f"Comptoir {config.stage} Pub/Sub push to the worker"))
+    if SCHEDULES:
+        shorts.append(("scheduler", f"Comptoir {config.stage} Cloud Scheduler"))
+    for short, title in shorts:
+        email = config.account(short)
+        runner.run(
+            [gcloud, "iam", "service-accounts", "create", email.split("@")[0],
+             f"--display-name={title}", p],
+            unless=[gcloud, "iam", "service-accounts", "describe", email, p],
+        )  # fmt: skip
+
+    firestore(config, runner)
+    available = secrets(config, runner)
+
+    runner.section("Pub/Sub topics: the queue and its dead letters")
+    for topic in (config.topic, config.dead_topic):
+        runner.run(
+            [gcloud, "pubsub", "topics", "create", topic, p],
+            unless=[gcloud, "pubsub", "topics", "describe", topic, p],
+        )
+
+    runner.section("IAM: Firestore, Secret Manager and Pub/Sub, each function its own")
+    for fn in FUNCTIONS:
+        member = f"--member=serviceAccount:{config.account(fn.short)}"
+        # Firestore has no per-collection IAM: the project is Comptoir's alone.
+        runner.run([gcloud, "projects", "add-iam-policy-binding", config.project, member,
+                    f"--role={fn.store_role}", "--condition=None", "--quiet"])  # fmt: skip
+        for name in fn.secrets:
+            runner.run([gcloud, "secrets", "add-iam-policy-binding", config.secret_id(name),
+                        member, "--role=roles/secretmanager.secretAccessor", p])  # fmt: skip
+        if fn.publishes:
+            runner.run([gcloud, "pubsub", "topics", "add-iam-policy-binding", config.topic,
+                        member, "--role=roles/pubsub.publisher", p])  # fmt: skip
+
+    runner.section("Cloud Functions (2nd gen)")
+    for fn in FUNCTIONS:
+        runner.run(function_command(config, fn, available))
+
+    worker(config, runner)
+    schedules(config, runner)
+    widget(config, runner, publish_web)
+    print(next_steps(config))
+
+
+def function_command(config: Config, fn: Function, available: set[str]) -> list[str]:
+    mounted = [n for n in fn.secrets if n in available]
+    command = [
+        "gcloud", "functions", "deploy", config.function_name(fn), "--gen2",
+        f"--project={config.project}", f"--region={config.region}", f"--runtime={RUNTIME}",
+        f"--source={shown(config.build / fn.module)}", f"--entry-point={fn.module}",
+        "--trigger-http",
+        "--allow-unauthenticated" if fn.public else "--no-allow-unauthenticated",
+        f"--service-account={config.account(fn.short)}",
+        f"--env-vars-file={shown(config.build / f'{fn.module}.env.yaml')}",
+        f"--memory={fn.memory}", f"--timeout={fn.timeout_s}s",
+        f"--max-instances={fn.max_instances}",
+    ]  # fmt: skip
+    if mounted:
+        refs = ",".join(f"{n}={config.secret_id(n)}:latest" for n in mounted)
+        command.append(f"--set-secrets={refs}")
+    else:
+        command.append("--clear-secrets")
+    return command
+
+
+def firestore(config: Config, runner: Runner) -> None:
+    gcloud, p, db = "gcloud", f"--project={config.project}", f"--database={DATABASE}"
+    spec = json.loads(INDEXES.read_text())
+    runner.section("Firestore: database, composite indexes, TTL policies")
+    runner.run(
+        [gcloud, "firestore", "databases", "create", db, f"--location={config.firestore_location}",
+         "--type=firestore-native", p],
+        unless=[gcloud, "firestore", "databases", "describe", db, p],
+    )  # fmt: skip
+    for index in spec["indexes"]:
+        fields = [
+            f"--field-config=field-path={f['fieldPath']},order={f['order'].lower()}"
+            for f in index["fields"]
+        ]
+        runner.run_tolerating(
+            [gcloud, "firestore", "indexes", "composite", "create",
+             f"--collection-group={index['collectionGroup']}",
+             f"--query-scope={index['queryScope'].lower().replace('_', '-')}",
+             *fields, db, "--async", p],
+            "ALREADY_EXISTS",
+        )  # fmt: skip
+    for override in spec["fieldOverrides"]:
+        group, path = override["collectionGroup"], override["fieldPath"]
+        where = [f"--collection-group={group}", db, "--async", p]
+        if override.get("ttl"):
+            runner.run([gcloud, "firestore", "fields", "ttls", "update", path, "--enable-ttl",
+                        *where])  # fmt: skip
+        if override.get("indexes") == []:
+            # An always-increasing timestamp indexed by default hot-spots writes; nothing
+            # queries on it.
+            runner.run([gcloud, "firestore", "indexes", "fields", "update", path,
+                        "--disable-indexes", *where])  # fmt: skip
+
+
+def secrets(config: Config, runner: Runner) -> set[str]:
+    """Create the secrets; return those that have a version (the ones functions can mount)."""
+    gcloud, p = "gcloud", f"--project={config.project}"
+    used = sorted({n for fn in FUNCTIONS for n in fn.secrets}, key=SECRET_NAMES.index)
+    runner.section("Secret Manager: one secret per variable; add values with")
+    runner.note("  printf %s VALUE | gcloud secrets versions add SECRET --data-file=-")
+    available = set()
+    for name in used:
+        secret = config.secret_id(name)
+        runner.run(
+            [gcloud, "secrets", "create", secret, "--replication-policy=automatic", p],
+            unless=[gcloud, "secrets", "describe", secret, p],
+        )
+        if runner.holds([gcloud, "secrets", "versions", "describe", "latest",
+                         f"--secret={secret}", p]):  # fmt: skip
+            available.add(name)
+        else:
+            runner.note(f"{secret} has no value yet: not mounted (unused, or add it and rerun)")
+    return available
+
+
+def worker(config: Config, runner: Runner) -> None:
+    gcloud, p = "gcloud", f"--project={config.project}"
+    fn = next(f for f in FUNCTIONS if f.module == WORKER)
+    push, url = config.account("push"), config.function_url(fn)
+    agent = f"serviceAccount:{config.pubsub_agent}"
+    runner.section("The worker: Pub/Sub pushes to it, with order and dead letters")
+    runner.run([gcloud, "functions", "add-invoker-policy-binding", config.function_name(fn),
+                f"--region={config.region}", f"--member=serviceAccount:{push}", p])  # fmt: skip
+    # Pub/Sub's own agent signs the push tokens and moves dead letters.
+    runner.run([gcloud, "iam", "service-accounts", "add-iam-policy-binding", push,
+                f"--member={agent}", "--role=roles/iam.serviceAccountTokenCreator", p])  # fmt: skip
+    runner.run([gcloud, "pubsub", "topics", "add-iam-policy-binding", config.dead_topic,
+                f"--member={agent}", "--role=roles/pubsub.publisher", p])  # fmt: skip
+    runner.run(
+        [gcloud, "pubsub", "subscriptions", "create", config.subscription,
+         f"--topic={config.topic}", f"--push-endpoint={url}",
+         f"--push-auth-service-account={push}", f"--push-auth-token-audience={url}",
+         "--enable-message-ordering",  # one message per conversation at a time, in order
+         f"--dead-letter-topic={config.dead_topic}",
+         f"--max-delivery-attempts={config.max_delivery_attempts}",
+         f"--ack-deadline={PUSH_ACK_DEADLINE_S}",
+         "--min-retry-delay=10s", "--max-retry-delay=600s",
+         "--expiration-period=never",  # a quiet shop must not lose its subscription
+         p],
+        unless=[gcloud, "pubsub", "subscriptions", "describe", config.subscription, p],
+    )  # fmt: skip
+    runner.run([gcloud, "pubsub", "subscriptions", "add-iam-policy-binding", config.subscription,
+                f"--member={agent}", "--role=roles/pubsub.subscriber", p])  # fmt: skip
+    # A topic keeps nothing by itself: this subscription holds the dead letters for a look.
+    runner.run(
+        [gcloud, "pubsub", "subscriptions", "create", config.dead_subscription,
+         f"--topic={config.dead_topic}", "--message-retention-duration=14d",
+         "--expiration-period=never", p],
+        unless=[gcloud, "pubsub", "subscriptions", "describe", config.dead_subscription, p],
+    )  # fmt: skip
+
+
+def schedule_commands(config: Config, schedule: Schedule) -> list[list[str]]:
+    fn = next(f for f in FUNCTIONS if f.module == schedule.function)
+    url, account = config.function_url(fn), config.account("scheduler")
+    p = f"--project={config.project}"
+    return [
+        ["gcloud", "functions", "add-invoker-policy-binding", config.function_name(fn),
+         f"--region={config.region}", f"--member=serviceAccount:{account}", p],
+        ["gcloud", "scheduler", "jobs", "create", "http", f"{config.prefix}-{schedule.name}",
+         f"--location={config.region}", f"--schedule={schedule.cron}",
+         f"--time-zone={schedule.time_zone}", f"--uri={url}", "--http-method=POST",
+         "--headers=Content-Type=application/json",
+         f"--message-body={json.dumps({'task': schedule.name})}",
+         f"--oidc-service-account-email={account}", f"--oidc-token-audience={url}", p],
+    ]  # fmt: skip
+
+
+def schedules(config: Config, runner: Runner) -> None:
+    runner.section("Cloud Scheduler")
+    if not SCHEDULES:
+        runner.note("no scheduled functions yet (campaigns and memory consolidation will add")
+        runner.note("jobs here, each calling its function with the scheduler's OIDC token)")
+    for schedule in SCHEDULES:
+        for command in schedule_commands(config, schedule):
+            runner.run(command)
+
+
+def widget(config: Config, runner: Runner, publish: bool) -> None:
+    gcloud, p, bucket = "gcloud", f"--project={config.project}", f"gs://{config.bucket}"
+    runner.section("The widget: a public GCS bucket")
+    runner.run(
+        [gcloud, "storage", "buckets", "create", bucket, f"--location={config.region}",
+         "--uniform-bucket-level-access", p],
+        unless=[gcloud, "storage", "buckets", "describe", bucket, p],
+    )  # fmt: skip
+    # Object viewer (not legacy reader): anyone can read an object, nobody can list them.
+    runner.run([gcloud, "storage", "buckets", "add-iam-policy-binding", bucket,
+                "--member=allUsers", "--role=roles/storage.objectViewer", p])  # fmt: skip
+    runner.run([gcloud, "storage", "buckets", "update", bucket,
+                f"--cors-file={shown(CORS)}", p])  # fmt: skip
+    command = [sys.executable, "-m", "shared", "publish-web", "--to", bucket,
+               "--prefix", WIDGET_PREFIX]  # fmt: skip
+    if publish:
+        print(shlex.join(["python", *command[1:]]))
+        if not runner.dry_run and subprocess.run(command, cwd=ROOT, check=False).returncode:  # noqa: S603
+            raise SystemExit("publishing the widget failed (is web/dist built?)")
+    else:
+        runner.note("widget not published (--skip-web)")
+
+
+def next_steps(config: Config) -> str:
+    urls = {fn.module: config.function_url(fn) for fn in FUNCTIONS}
+    loader = f"https://storage.googleapis.com/{config.bucket}/{WIDGET_PREFIX}widget.js"
+    shop = config.settings.get("DEFAULT_SHOP") or "demo"
+    tag = f'<script src="{loader}" data-api="{urls["chat"]}" data-shop="{shop}" defer></script>'
+    store_url = shlex.quote(f"firestore://{config.project}?database={DATABASE}")
+    return f"""
+# --- Next steps (stage {config.stage}, project {config.project})
+# health:   curl {urls["health"]}
+# Shopify:  paste before </body> in layout/theme.liquid:
+#   {tag}
+# WhatsApp: Meta > your app > WhatsApp > Configuration > Webhook:
+#   Callback URL {urls["webhook_whatsapp"]}
+#   Verify token: the value of secret {config.secret_id("WHATSAPP_VERIFY_TOKEN")}
+# Telegram: STORE_URL={store_url} DEFAULT_SHOP={shop} \\
+#   TELEGRAM_BOT_TOKEN=... TELEGRAM_WEBHOOK_SECRET=... \\
+#   .venv/bin/python -m shared telegram-webhook --url {urls["webhook_telegram"]}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--region", default="europe-west1")
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--firestore-location", help="default: the region")
+    parser.add_argument("--project-number", default="PROJECT_NUMBER",
+                        help="skips reading it with gcloud projects describe")  # fmt: skip
+    parser.add_argument("--worker-max-attempts", type=int, default=5)
+    parser.add_argument("--allowed-origins", default="*", help="ALLOWED_ORIGINS (comma list)")
+    parser.add_argument("--default-shop", default="demo")
+    parser.add_argument("--llm-provider", default="offline")
+    parser.add_argument("--llm-model", default="")
+    parser.add_argument("--whatsapp-phone-number-id", default="")
+    parser.add_argument("--skip-web", action="store_true", help="do not upload web/dist")
+    parser.add_argument("--build-dir", type=Path, default=BUILD, help="default: infra/gcp/.build")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run none")
+    args = parser.parse_args(argv)
+    config = Config(
+        project=args.project,
+        region=args.region,
+        stage=args.stage,
+        firestore_location=args.firestore_location or args.region,
+        project_number=args.project_number,
+        worker_max_attempts=args.worker_max_attempts,
+        build=args.build_dir.resolve(),
+        settings={
+            "ALLOWED_ORIGINS": args.allowed_origins,
+            "DEFAULT_SHOP": args.default_shop,
+            "LLM_PROVIDER": args.llm_provider,
+            "LLM_MODEL": args.llm_model,
+            "WHATSAPP_PHONE_NUMBER_ID": args.whatsapp_phone_number_id,
+        },
+    )
+    config.validate()
+    runner = Runner(args.dry_run)
+    if args.dry_run:
+        print(f"# dry run: comptoir stage {config.stage} in {config.project} ({config.region});")
+        print("# nothing is run. Create commands are skipped when the resource exists.")
+    deploy(config, runner, publish_web=not args.skip_web)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,406 @@
+"""The packaged AWS template (`osls package --stage ci`): wiring, routes, queue, data, IAM,
+secrets, packages, and cfn-lint."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.http import HTTPFunction
+from shared.settings import Settings
+from tests.deploy.conftest import CI_STAGE, ROOT, Packaged, osls_env, run_osls
+
+FUNCTIONS_DIR = ROOT / "functions"
+SECRET_NAMES: list[str] = json.loads((ROOT / "infra" / "secret-names.json").read_text())
+# The HTTP contract: routes by function module. A module that does not exist yet (payments,
+# tasks) is not deployed; once it exists, its routes are required.
+CONTRACT: dict[str, set[str]] = {
+    "chat": {"POST /chat", "GET /chat/history"},
+    "health": {"GET /healthz"},
+    "webhook_whatsapp": {"GET /webhooks/whatsapp", "POST /webhooks/whatsapp"},
+    "webhook_telegram": {"POST /webhooks/telegram"},
+    "payments": {"POST /webhooks/payments/{provider}"},
+    "tasks": {"POST /tasks/{name}"},
+}
+TABLE_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+}
+SEND = {"sqs:SendMessage", "sqs:GetQueueUrl"}
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+# What each function's role may do, and on what (logical ids).
+EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
+    "chat": {"Table": TABLE_ACTIONS},
+    "health": {"Table": {"dynamodb:GetItem"}},
+    "webhook_whatsapp": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},
+    "webhook_telegram": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},
+    "worker": {
+        "Table": TABLE_ACTIONS,
+        "InboundQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+        | SEND,
+    },
+}
+# cfn-lint findings that are accepted, each for a reason.
+IGNORED_CHECKS = {
+    # "dependency already enforced by a GetAtt/Ref": osls writes a DependsOn next to each
+    # function's role and each route's integration. Redundant, harmless, and not ours to edit.
+    "W3005",
+}
+
+
+def function_modules() -> list[str]:
+    """Modules of functions/ that define a deployable handler."""
+    found = []
+    for path in sorted(FUNCTIONS_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        names = {
+            target.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        } | {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        if names & {"handler", "lambda_handler"}:
+            found.append(path.stem)
+    return found
+
+
+def routes_by_function(packaged: Packaged) -> dict[str, set[str]]:
+    integrations = {
+        logical_id: resource["Properties"]["IntegrationUri"]["Fn::GetAtt"][0]
+        for logical_id, resource in packaged.resources("AWS::ApiGatewayV2::Integration").items()
+    }
+    by_logical = {f["LogicalId"]: m for m, f in packaged.functions().items()}
+    routes: dict[str, set[str]] = {}
+    for route in packaged.resources("AWS::ApiGatewayV2::Route").values():
+        target = route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
+        module = by_logical[integrations[target]]
+        routes.setdefault(module, set()).add(route["Properties"]["RouteKey"])
+    return routes
+
+
+def env_of(packaged: Packaged, module: str) -> dict[str, Any]:
+    variables: dict[str, Any] = packaged.functions()[module]["Properties"]["Environment"][
+        "Variables"
+    ]
+    return variables
+
+
+def test_packaging_reached_no_aws(packaged: Packaged) -> None:
+    print(f"\nosls package --stage {CI_STAGE}: {packaged.seconds:.1f} s")
+    # One read, answered "no such stack" by the stand-in: osls checks for a layer to reuse.
+    assert set(packaged.aws_calls) <= {"DescribeStacks"}
+
+
+def test_every_function_module_is_deployed(packaged: Packaged) -> None:
+    modules = function_modules()
+    assert {"chat", "health"} <= set(modules)
+    deployed = packaged.functions()
+    assert sorted(deployed) == sorted(modules), "serverless.yml and functions/ disagree"
+    for module, function in deployed.items():
+        props = function["Properties"]
+        assert props["Handler"] == f"functions/{module}.lambda_handler"
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["FunctionName"] == f"comptoir-{CI_STAGE}-{module}"
+        assert props["Layers"] == [{"Ref": "DepsLambdaLayer"}]
+
+
+def test_every_contract_route_of_an_existing_function_is_on_the_http_api(
+    packaged: Packaged,
+) -> None:
+    routes = routes_by_function(packaged)
+    for module in function_modules():
+        if module in CONTRACT:
+            assert routes.get(module, set()) == CONTRACT[module], module
+    # And what each function serves (its HTTPFunction routes) is routed to it: a route added in
+    # code but not in serverless.yml would 404 on AWS.
+    for module in function_modules():
+        handler = getattr(importlib.import_module(f"functions.{module}"), "handler", None)
+        if isinstance(handler, HTTPFunction):
+            served = {
+                f"{method} {(handler.mount + path).rstrip('/') or '/'}"
+                for path, methods in handler._routes.items()
+                for method in methods
+            }
+            assert served == routes.get(module, set()), module
+    assert "worker" not in routes  # the worker is not public
+
+
+def test_cors_preflight_is_answered_by_the_http_api(packaged: Packaged) -> None:
+    cors = packaged.template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert {"GET", "POST", "OPTIONS"} <= set(cors["AllowMethods"])
+    assert "Content-Type" in cors["AllowHeaders"]
+    assert cors["AllowOrigins"] == ["*"]  # the default params; a stage sets its shop's origins
+    assert env_of(packaged, "chat")["ALLOWED_ORIGINS"] == "*"
+
+
+def test_the_worker_reads_the_fifo_queue_with_partial_batch_failures(packaged: Packaged) -> None:
+    mappings = packaged.resources("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 1
+    mapping = next(iter(mappings.values()))["Properties"]
+    assert mapping["FunctionName"] == {"Fn::GetAtt": ["WorkerLambdaFunction", "Arn"]}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["InboundQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= mapping["BatchSize"] <= 10
+    assert "MaximumBatchingWindowInSeconds" not in mapping  # FIFO queues refuse one
+
+    queue = packaged.template["Resources"]["InboundQueue"]["Properties"]
+    dlq = packaged.template["Resources"]["InboundDeadLetterQueue"]["Properties"]
+    worker = packaged.functions()["worker"]["Properties"]
+    assert queue["QueueName"] == f"comptoir-{CI_STAGE}-inbound.fifo"
+    assert queue["FifoQueue"] is True and dlq["FifoQueue"] is True
+    assert queue["ContentBasedDeduplication"] is False  # the code sends dedup ids
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["InboundDeadLetterQueue", "Arn"]}
+    # The worker records its own dead letter at attempt WORKER_MAX_ATTEMPTS; SQS allows one
+    # more delivery, for a last attempt that died before it could.
+    attempts = int(worker["Environment"]["Variables"]["WORKER_MAX_ATTEMPTS"])
+    assert redrive["maxReceiveCount"] == attempts + 1
+    assert env_of(packaged, "worker")["QUEUE_URL"] == (
+        f"sqs://{queue['QueueName']}?region=eu-west-1"
+    )
+
+
+def test_the_table(packaged: Packaged) -> None:
+    table = packaged.template["Resources"]["Table"]
+    props = table["Properties"]
+    assert props["TableName"] == f"comptoir-{CI_STAGE}"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["DeletionPolicy"] == "Delete"  # ci and dev; prod retains (test_stages)
+    assert (
+        env_of(packaged, "chat")["STORE_URL"] == f"dynamodb://comptoir-{CI_STAGE}?region=eu-west-1"
+    )
+
+
+def test_the_widget_bucket_is_private_behind_cloudfront(packaged: Packaged) -> None:
+    resources = packaged.template["Resources"]
+    bucket = resources["WidgetBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"] == ["GET", "HEAD"]
+    distribution = resources["WidgetDistribution"]["Properties"]["DistributionConfig"]
+    origin = distribution["Origins"][0]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["WidgetOriginAccessControl", "Id"]}
+    assert distribution["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    statement = resources["WidgetBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert statement["Action"] == "s3:GetObject"
+    assert "AWS:SourceArn" in statement["Condition"]["StringEquals"]
+
+
+_POLICY_DOCUMENTS = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy")
+
+
+def _statements(packaged: Packaged) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for logical_id, resource in packaged.template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                found += [(logical_id, s) for s in policy["PolicyDocument"]["Statement"]]
+        elif resource["Type"] in _POLICY_DOCUMENTS:
+            found += [(logical_id, s) for s in props["PolicyDocument"]["Statement"]]
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_allow_statement_uses_a_wildcard(packaged: Packaged) -> None:
+    statements = _statements(packaged)
+    assert statements
+    for owner, statement in statements:
+        if statement["Effect"] == "Deny":
+            # The TLS-only guards (deployment and widget buckets) deny everything over http.
+            condition = statement["Condition"]["Bool"]["aws:SecureTransport"]
+            assert str(condition).lower() == "false", owner
+            continue
+        for action in _as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), (owner, action)
+        for resource in _as_list(statement["Resource"]):
+            assert resource != "*", owner
+            assert "*" not in json.dumps(resource).replace(":*", "").replace("/*", ""), owner
+        assert statement.get("Principal") != "*", owner
+
+
+def test_each_function_has_its_own_least_privilege_role(packaged: Packaged) -> None:
+    resources = packaged.template["Resources"]
+    assert "IamRoleLambdaExecution" not in resources  # no shared role
+    roles = {}
+    for module, function in packaged.functions().items():
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        roles[module] = role
+        grants: dict[str, set[str]] = {}
+        for statement in (
+            s
+            for p in resources[role]["Properties"]["Policies"]
+            for s in p["PolicyDocument"]["Statement"]
+        ):
+            actions = set(_as_list(statement["Action"]))
+            resource = statement["Resource"]
+            if actions == LOGS:
+                # Only its own log group.
+                assert (
+                    f"log-group:/aws/lambda/comptoir-{CI_STAGE}-{module}:*" in resource["Fn::Sub"]
+                )
+                continue
+            target = resource["Fn::GetAtt"][0]
+            grants[target] = grants.get(target, set()) | actions
+        assert grants == EXPECTED_GRANTS[module], module
+    assert len(set(roles.values())) == len(roles)
+
+
+def test_secrets_are_references_never_values(packaged: Packaged) -> None:
+    text = json.dumps(packaged.template)
+    for module, function in packaged.functions().items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        for name, value in variables.items():
+            if name in SECRET_NAMES:
+                assert value == (
+                    f"{{{{resolve:secretsmanager:comptoir/{CI_STAGE}:SecretString:{name}}}}}"
+                ), (module, name)
+    assert "health" in packaged.functions()
+    assert not set(env_of(packaged, "health")) & set(SECRET_NAMES)
+    # Each secret appears only as a reference, wherever it is.
+    for name in SECRET_NAMES:
+        for match in re.finditer(rf'"{name}": "([^"]*)"', text):
+            assert match.group(1).startswith("{{resolve:secretsmanager:"), name
+
+
+def test_secrets_per_function_match_the_google_cloud_deploy(packaged: Packaged) -> None:
+    sys.path.insert(0, str(ROOT / "infra" / "gcp"))
+    try:
+        gcp = importlib.import_module("deploy")
+    finally:
+        sys.path.remove(str(ROOT / "infra" / "gcp"))
+    on_gcp = {fn.module: set(fn.secrets) for fn in gcp.FUNCTIONS}
+    on_aws = {m: set(env_of(packaged, m)) & set(SECRET_NAMES) for m in packaged.functions()}
+    assert on_aws == on_gcp
+
+
+def test_environment_names_and_values_are_settings(packaged: Packaged) -> None:
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    for module in packaged.functions():
+        variables = env_of(packaged, module)
+        assert set(variables) <= aliases, (module, set(variables) - aliases)
+        # PUBLIC_BASE_URL is the HTTP API's URL, known once deployed.
+        assert variables["PUBLIC_BASE_URL"] == {
+            "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+        }
+        literal = {k: v for k, v in variables.items() if isinstance(v, str)}
+        literal = {k: ("" if v.startswith("{{resolve:") else v) for k, v in literal.items()}
+        Settings.from_env(literal, env_file=None)  # raises on a malformed value
+
+
+def test_environments_fit_lambdas_4_kb_once_secrets_are_resolved(packaged: Packaged) -> None:
+    for module in packaged.functions():
+        variables = env_of(packaged, module)
+        plain = sum(len(k) + len(v) for k, v in variables.items() if isinstance(v, str))
+        secrets = sum(1 for k in variables if k in SECRET_NAMES)
+        # A secret resolves to at most ~250 characters (a WhatsApp system-user token).
+        assert plain + 256 * secrets + 200 < 4096, module
+
+
+def test_each_package_holds_only_runtime_code(packaged: Packaged) -> None:
+    sizes = {}
+    for module in packaged.functions():
+        archive = packaged.zips[module]
+        names = zipfile.ZipFile(archive).namelist()
+        sizes[module] = archive.stat().st_size
+        assert f"functions/{module}.py" in names
+        assert "functions/__init__.py" in names
+        other_functions = [
+            n for n in names if n.startswith("functions/") and n not in
+            (f"functions/{module}.py", "functions/__init__.py")
+        ]  # fmt: skip
+        assert not other_functions, module
+        for name in names:
+            assert name.startswith(("functions/", "shared/")), name
+            assert "__pycache__" not in name and not name.endswith(".pyc"), name
+            assert not name.startswith("shared/demo/"), name
+        assert "shared/prompts/sales.web.j2" in names  # templates ship with the code
+        assert sizes[module] < 1_000_000
+    print(
+        "\npackage sizes (zipped): " + ", ".join(f"{m} {s / 1024:.0f} KB" for m, s in sizes.items())
+    )
+
+
+def test_cfn_lint_passes(packaged: Packaged) -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    if not cfn_lint.is_file():
+        pytest.fail("cfn-lint is missing: pip install -r requirements-dev.txt")
+    template = packaged.directory / "cloudformation-template-update-stack.json"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [str(cfn_lint), "--format", "parseable", str(template)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    print(f"\ncfn-lint: {time.perf_counter() - started:.1f} s")
+    findings = [line for line in result.stdout.splitlines() if line.strip()]
+    # parseable: path:line:col:line:col:RULE:message
+    rules = {line.split(":")[5] for line in findings}
+    errors = [line for line in findings if line.split(":")[5].startswith("E")]
+    assert not errors, "\n".join(errors)
+    assert rules <= IGNORED_CHECKS, "\n".join(
+        line for line in findings if line.split(":")[5] not in IGNORED_CHECKS
+    )
+    assert result.returncode in (0, 4) and not result.stderr.strip(), result.stderr
+
+
+def test_stages_have_their_own_names_and_prod_keeps_its_data(
+    packaged: Packaged, cloudformation_stub: Any
+) -> None:
+    # `osls print` resolves the configuration of a stage without packaging it.
+    result = run_osls(
+        ["print", "--stage", "prod", "--format", "json"], osls_env(cloudformation_stub.url)
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout[result.stdout.index("{") :])
+    resources = config["resources"]["Resources"]
+    assert resources["Table"]["Properties"]["TableName"] == "comptoir-prod"
+    assert resources["Table"]["DeletionPolicy"] == "Retain"
+    assert resources["WidgetBucket"]["DeletionPolicy"] == "Retain"
+    assert resources["InboundQueue"]["Properties"]["QueueName"] == "comptoir-prod-inbound.fifo"
+    assert (
+        config["provider"]["environment"]["STORE_URL"]
+        == "dynamodb://comptoir-prod?region=eu-west-1"
+    )
+    assert config["functions"]["chat"]["environment"]["LLM_API_KEY"] == (
+        "{{resolve:secretsmanager:comptoir/prod:SecretString:LLM_API_KEY}}"
+    )
+    assert config["provider"]["runtime"] == "python3.12"
+
+
+def test_the_layer_is_the_built_one(packaged: Packaged, layer_report: dict[str, Any]) -> None:
+    layer = packaged.template["Resources"]["DepsLambdaLayer"]["Properties"]
+    assert layer["LayerName"] == f"comptoir-{CI_STAGE}-deps"
+    assert layer["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Content"]["S3Key"].endswith("/layer.zip")
+    state = json.loads((packaged.directory / "serverless-state.json").read_text())
+    config = state["service"]["initialServerlessConfig"]["layers"]["deps"]
+    assert config["package"]["artifact"] == "infra/aws/.build/layer.zip"

@@ -1,0 +1,300 @@
+"""`make deploy-gcp`'s dry run: gcloud cannot run here, so the printed sequence is what is
+checked, and the source folders it builds are run with functions-framework."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.deploy.conftest import ROOT
+
+PROJECT, REGION, STAGE = "maison-teranga-42", "europe-west1", "prod"
+BASE = f"https://{REGION}-{PROJECT}.cloudfunctions.net"
+P = f"--project={PROJECT}"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "gcp_deploy", ROOT / "infra" / "gcp" / "deploy.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+gcp = _load()
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gcp-build")
+
+
+@pytest.fixture(scope="module")
+def dry_run(build_dir: Path) -> list[str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = gcp.main(
+            ["--project", PROJECT, "--region", REGION, "--stage", STAGE, "--dry-run",
+             "--project-number", "123456789012", "--build-dir", str(build_dir),
+             "--allowed-origins", "https://maison-teranga.sn,https://maison-teranga.myshopify.com",
+             "--default-shop", "maison-teranga", "--whatsapp-phone-number-id", "106540352242922"]
+        )  # fmt: skip
+    assert code == 0
+    return out.getvalue().splitlines()
+
+
+def commands(lines: list[str]) -> list[list[str]]:
+    return [shlex.split(line) for line in lines if line.startswith("gcloud ")]
+
+
+def find(lines: list[str], *prefix: str) -> list[list[str]]:
+    return [c for c in commands(lines) if c[: len(prefix)] == list(prefix)]
+
+
+def one(lines: list[str], *prefix: str) -> list[str]:
+    found = find(lines, *prefix)
+    assert len(found) == 1, (prefix, found)
+    return found[0]
+
+
+def flag(command: list[str], name: str) -> str:
+    values = [a.split("=", 1)[1] for a in command if a.startswith(f"{name}=")]
+    assert len(values) == 1, (name, command)
+    return values[0]
+
+
+def modules() -> list[str]:
+    found = []
+    for path in sorted((ROOT / "functions").glob("*.py")):
+        names = {
+            t.id
+            for node in ast.parse(path.read_text()).body
+            if isinstance(node, ast.Assign)
+            for t in node.targets
+            if isinstance(t, ast.Name)
+        } | {n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)}
+        if names & {"handler", "lambda_handler"}:
+            found.append(path.stem)
+    return found
+
+
+def test_nothing_is_run_and_every_command_names_the_project(dry_run: list[str]) -> None:
+    assert dry_run[0].startswith("# dry run")
+    for command in commands(dry_run):
+        assert P in command or PROJECT in command, command
+
+
+def test_each_function_is_deployed_gen2_with_its_target_and_account(dry_run: list[str]) -> None:
+    deployed = find(dry_run, "gcloud", "functions", "deploy")
+    assert [c[3] for c in deployed] == [f"comptoir-{STAGE}-{m.replace('_', '-')}" for m in
+                                        [f.module for f in gcp.FUNCTIONS]]  # fmt: skip
+    assert sorted(f.module for f in gcp.FUNCTIONS) == sorted(modules())
+    accounts = set()
+    for command, fn in zip(deployed, gcp.FUNCTIONS, strict=True):
+        assert "--gen2" in command and "--trigger-http" in command
+        assert flag(command, "--runtime") == "python312"
+        assert flag(command, "--region") == REGION
+        assert flag(command, "--entry-point") == fn.module
+        assert Path(flag(command, "--source")).name == fn.module
+        accounts.add(flag(command, "--service-account"))
+        public = fn.module != "worker"
+        assert ("--allow-unauthenticated" in command) is public
+        assert ("--no-allow-unauthenticated" in command) is not public
+    assert len(accounts) == len(gcp.FUNCTIONS)  # one service account each
+
+
+def test_secrets_are_mounted_from_secret_manager(dry_run: list[str]) -> None:
+    for fn, command in zip(
+        gcp.FUNCTIONS, find(dry_run, "gcloud", "functions", "deploy"), strict=True
+    ):
+        if not fn.secrets:
+            assert "--clear-secrets" in command
+            continue
+        mounts = dict(item.split("=", 1) for item in flag(command, "--set-secrets").split(","))
+        assert mounts == {n: f"comptoir-{STAGE}-{n}:latest" for n in fn.secrets}
+        for name in fn.secrets:  # and only this function's account may read them
+            grants = [
+                c for c in find(dry_run, "gcloud", "secrets", "add-iam-policy-binding")
+                if c[3] == f"comptoir-{STAGE}-{name}"
+            ]  # fmt: skip
+            members = {flag(c, "--member") for c in grants}
+            owners = {
+                f"serviceAccount:{gcp_account(f.short)}" for f in gcp.FUNCTIONS if name in f.secrets
+            }
+            assert members == owners, name
+            assert {flag(c, "--role") for c in grants} == {"roles/secretmanager.secretAccessor"}
+    created = {c[3] for c in find(dry_run, "gcloud", "secrets", "create")}
+    assert created == {f"comptoir-{STAGE}-{n}" for f in gcp.FUNCTIONS for n in f.secrets}
+
+
+def gcp_account(short: str) -> str:
+    return f"comptoir-{STAGE}-{short}@{PROJECT}.iam.gserviceaccount.com"
+
+
+def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) -> None:
+    topics = {c[4] for c in find(dry_run, "gcloud", "pubsub", "topics", "create")}
+    assert topics == {f"comptoir-{STAGE}-inbound", f"comptoir-{STAGE}-inbound-dead"}
+    subscription = next(
+        c for c in find(dry_run, "gcloud", "pubsub", "subscriptions", "create")
+        if c[4] == f"comptoir-{STAGE}-inbound-worker"
+    )  # fmt: skip
+    worker_url = f"{BASE}/comptoir-{STAGE}-worker"
+    assert flag(subscription, "--topic") == f"comptoir-{STAGE}-inbound"
+    assert "--enable-message-ordering" in subscription
+    assert flag(subscription, "--push-endpoint") == worker_url
+    assert flag(subscription, "--push-auth-service-account") == gcp_account("push")
+    assert flag(subscription, "--push-auth-token-audience") == worker_url
+    assert flag(subscription, "--dead-letter-topic") == f"comptoir-{STAGE}-inbound-dead"
+    attempts = int(flag(subscription, "--max-delivery-attempts"))
+    assert 5 <= attempts <= 100 and attempts == 5 + 1  # WORKER_MAX_ATTEMPTS + 1
+    worker = next(f for f in gcp.FUNCTIONS if f.module == "worker")
+    assert int(flag(subscription, "--ack-deadline")) > worker.timeout_s
+    assert flag(subscription, "--expiration-period") == "never"
+    # Only the push identity may call the worker; Pub/Sub's agent may dead-letter.
+    invoker = one(dry_run, "gcloud", "functions", "add-invoker-policy-binding")
+    assert invoker[3] == f"comptoir-{STAGE}-worker"
+    assert flag(invoker, "--member") == f"serviceAccount:{gcp_account('push')}"
+    agent = "serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
+    dead = [c for c in find(dry_run, "gcloud", "pubsub", "topics", "add-iam-policy-binding")
+            if c[4] == f"comptoir-{STAGE}-inbound-dead"]  # fmt: skip
+    assert [flag(c, "--member") for c in dead] == [agent]
+    sub_grant = one(dry_run, "gcloud", "pubsub", "subscriptions", "add-iam-policy-binding")
+    assert flag(sub_grant, "--member") == agent
+    # The dead letters are kept by a subscription of their own.
+    keep = next(c for c in find(dry_run, "gcloud", "pubsub", "subscriptions", "create")
+                if c[4] == f"comptoir-{STAGE}-inbound-dead-keep")  # fmt: skip
+    assert flag(keep, "--topic") == f"comptoir-{STAGE}-inbound-dead"
+    # Who publishes: the webhooks and the worker, nobody else.
+    publishers = {
+        flag(c, "--member")
+        for c in find(dry_run, "gcloud", "pubsub", "topics", "add-iam-policy-binding")
+        if c[4] == f"comptoir-{STAGE}-inbound"
+    }
+    assert publishers == {
+        f"serviceAccount:{gcp_account(s)}" for s in ("whatsapp", "telegram", "worker")
+    }
+
+
+def test_firestore_database_indexes_and_ttl(dry_run: list[str]) -> None:
+    spec = json.loads((ROOT / "infra" / "gcp" / "firestore.indexes.json").read_text())
+    create = one(dry_run, "gcloud", "firestore", "databases", "create")
+    assert flag(create, "--type") == "firestore-native"
+    indexes = find(dry_run, "gcloud", "firestore", "indexes", "composite", "create")
+    assert len(indexes) == len(spec["indexes"]) >= 2
+    assert {flag(c, "--collection-group") for c in indexes} == {"leads", "deadletters"}
+    ttls = find(dry_run, "gcloud", "firestore", "fields", "ttls", "update")
+    assert {flag(c, "--collection-group") for c in ttls} == {"idempotency", "ratelimits"}
+    assert all(c[5] == "ttl" and "--enable-ttl" in c for c in ttls)
+    roles = {
+        flag(c, "--member").split(":")[1]: flag(c, "--role")
+        for c in find(dry_run, "gcloud", "projects", "add-iam-policy-binding")
+    }
+    assert roles[gcp_account("health")] == "roles/datastore.viewer"
+    assert roles[gcp_account("chat")] == "roles/datastore.user"
+    assert "roles/owner" not in roles.values() and "roles/editor" not in roles.values()
+
+
+def test_no_scheduled_function_yet_and_how_one_would_be_scheduled(dry_run: list[str]) -> None:
+    assert not find(dry_run, "gcloud", "scheduler")
+    assert "# no scheduled functions yet" in "\n".join(dry_run)
+    config = gcp.Config(PROJECT, REGION, STAGE, REGION, "1", 5)
+    add, job = gcp.schedule_commands(config, gcp.Schedule("campaigns", "chat", "0 9 * * *"))
+    assert job[:5] == ["gcloud", "scheduler", "jobs", "create", "http"]
+    assert flag(job, "--uri") == f"{BASE}/comptoir-{STAGE}-chat"
+    assert flag(job, "--oidc-service-account-email") == gcp_account("scheduler")
+    assert flag(job, "--schedule") == "0 9 * * *"
+    assert flag(add, "--member") == f"serviceAccount:{gcp_account('scheduler')}"
+
+
+def test_the_widget_bucket(dry_run: list[str]) -> None:
+    bucket = f"gs://comptoir-{STAGE}-widget-{PROJECT}"
+    create = one(dry_run, "gcloud", "storage", "buckets", "create")
+    assert create[4] == bucket and "--uniform-bucket-level-access" in create
+    public = one(dry_run, "gcloud", "storage", "buckets", "add-iam-policy-binding")
+    assert (flag(public, "--member"), flag(public, "--role")) == (
+        "allUsers",
+        "roles/storage.objectViewer",  # read objects, not list them
+    )
+    cors = one(dry_run, "gcloud", "storage", "buckets", "update")
+    assert json.loads((ROOT / flag(cors, "--cors-file")).read_text())[0]["method"] == [
+        "GET",
+        "HEAD",
+    ]
+    assert f"python -m shared publish-web --to {bucket} --prefix widget/" in dry_run
+
+
+def test_the_next_steps(dry_run: list[str]) -> None:
+    text = "\n".join(dry_run)
+    loader = f"https://storage.googleapis.com/comptoir-{STAGE}-widget-{PROJECT}/widget/widget.js"
+    assert f'<script src="{loader}" data-api="{BASE}/comptoir-{STAGE}-chat"' in text
+    assert f"Callback URL {BASE}/comptoir-{STAGE}-webhook-whatsapp" in text
+    assert f"telegram-webhook --url {BASE}/comptoir-{STAGE}-webhook-telegram" in text
+
+
+def test_env_files(build_dir: Path) -> None:
+    env = dict(
+        line.split(": ", 1) for line in (build_dir / "worker.env.yaml").read_text().splitlines()
+    )
+    values = {k: json.loads(v) for k, v in env.items()}
+    assert values["STORE_URL"] == f"firestore://{PROJECT}?database=(default)"
+    assert values["QUEUE_URL"] == f"pubsub://{PROJECT}/comptoir-{STAGE}-inbound"
+    assert (
+        values["ALLOWED_ORIGINS"]
+        == "https://maison-teranga.sn,https://maison-teranga.myshopify.com"
+    )
+    assert values["WHATSAPP_PHONE_NUMBER_ID"] == "106540352242922"
+    assert not set(values) & {n for f in gcp.FUNCTIONS for n in f.secrets}  # secrets: mounted
+
+
+def test_invalid_names_are_refused_before_anything_runs() -> None:
+    with pytest.raises(SystemExit, match="--stage"):
+        gcp.Config(PROJECT, REGION, "Staging-Long", REGION, "1", 5).validate()
+    with pytest.raises(SystemExit, match="project id"):
+        gcp.Config("Bad_Project", REGION, STAGE, REGION, "1", 5).validate()
+
+
+def test_the_built_sources_run_under_functions_framework(build_dir: Path, tmp_path: Path) -> None:
+    """Each source folder imports its target from main.py, alone (not the repo)."""
+    script = """
+import json, sys
+from functions_framework import create_app
+target = sys.argv[1]
+client = create_app(target, "main.py").test_client()
+if target == "health":
+    r = client.get("/")
+elif target == "chat":
+    r = client.post("/chat", json={"message": "Bonjour"})
+else:
+    push = {"message": {"data": "bm90IGEgd29yayBpdGVt", "messageId": "1"}, "deliveryAttempt": 1}
+    r = client.post("/", json=push)
+print(r.status_code)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update({"STORE_URL": f"sqlite:///{tmp_path / 'gcf.db'}", "QUEUE_URL": "inprocess://"})
+    statuses = {}
+    for target in ("health", "chat", "worker"):
+        folder = build_dir / target
+        assert (folder / "requirements.txt").read_text().count("boto3") == 0
+        result = subprocess.run(
+            [sys.executable, "-c", script, target],
+            cwd=folder, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        statuses[target] = int(result.stdout.strip().splitlines()[-1])
+    # health: the store answers; chat: no shop seeded (404 is the function's own answer);
+    # worker: an unreadable body is kept as a dead letter and acknowledged.
+    assert statuses == {"health": 200, "chat": 404, "worker": 204}
