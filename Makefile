@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup dev test lint typecheck unit bench clean layer deploy deploy-gcp
+.PHONY: setup dev test lint typecheck unit bench clean layer deploy deploy-gcp widget
+WIDGET := web/dist/manifest.json
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -20,11 +21,16 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-dev: setup
+# The shop widget: web/src -> web/dist (esbuild, minified), rebuilt when a source changes.
+widget: $(WIDGET)
+$(WIDGET): $(NODE_STAMP) web/build.mjs $(wildcard web/src/*)
+	node web/build.mjs
+
+dev: setup widget
 	$(BIN)/python -m shared seed-demo
 	$(BIN)/python -m shared serve
 
-test: setup lint typecheck unit
+test: setup widget lint typecheck unit
 
 lint:
 	$(BIN)/ruff check .
@@ -35,8 +41,12 @@ typecheck:
 unit:
 	$(BIN)/python -m pytest
 
-bench: setup
+bench: setup widget
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/prompt_tokens.py
+	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/turn_overhead.py
+	$(BIN)/python bench/widget.py
 
 # --- Deploy: STAGE (dev, prod...), REGION; OSLS_ARGS passes options to osls (--param=...).
 # Google Cloud: GCP_PROJECT (required), GCP_REGION; GCP_ARGS=--dry-run prints every command.
@@ -48,16 +58,16 @@ layer: setup
 	$(BIN)/python infra/aws/build_layer.py
 
 deploy: layer
-	node web/build.mjs
+	$(MAKE) widget
 	$(BIN)/python infra/aws/secrets.py --stage $(STAGE) --region $(REGION) --check
 	npx osls deploy --stage $(STAGE) --region $(REGION) $(OSLS_ARGS)
 	$(BIN)/python infra/aws/after_deploy.py --stage $(STAGE) --region $(REGION) --publish-web
 
 deploy-gcp: setup
 	@test -n "$(GCP_PROJECT)" || { echo "set GCP_PROJECT=your-project-id" >&2; exit 2; }
-	node web/build.mjs
+	$(MAKE) widget
 	$(BIN)/python infra/gcp/deploy.py --project $(GCP_PROJECT) --region $(GCP_REGION) --stage $(STAGE) $(GCP_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .data .pytest_cache .mypy_cache .ruff_cache \
-		infra/aws/.build infra/gcp/.build .serverless web/dist
+		infra/aws/.build infra/gcp/.build .serverless web/dist web/widget.js test-artifacts

@@ -132,7 +132,7 @@ def test_healthz_and_statics(devserver: DevServer) -> None:
     status, headers, page = devserver.call("GET", "/")
     assert status == 200
     assert headers["Content-Type"].startswith("text/html")
-    assert b'src="/widget.js"' in page
+    assert b'src="/dist/widget.js"' in page
     status, headers, _ = devserver.call("GET", "/widget.js")
     assert status == 200
     assert "javascript" in headers["Content-Type"]

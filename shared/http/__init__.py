@@ -165,10 +165,12 @@ class Cors:
         """The headers that let ``request``'s origin read the answer, or None if it may not."""
         origin = request.header("origin")
         allowed = self.allowed_origins()
+        # Retry-After must be readable by a widget on the shop's origin (its 429 notice).
+        expose = {"Access-Control-Expose-Headers": "Retry-After"}
         if "*" in allowed:
-            return {"Access-Control-Allow-Origin": "*"}
+            return {"Access-Control-Allow-Origin": "*", **expose}
         if origin and origin.rstrip("/") in allowed:
-            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", **expose}
         return None
 
     def preflight(self, request: Request) -> Response:
