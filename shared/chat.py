@@ -184,12 +184,15 @@ class ChatService:
         pending: list[Message],
         *,
         stored_in_recent: bool,
+        inputs: list[ChatMessage] | None = None,
     ) -> Iterator[TurnEvent]:
         """Answer the customer's ``pending`` messages (already stored) in one reply.
 
         A channel worker calls this with every message that arrived since the last answer, so
         two quick messages get one coherent reply. ``stored_in_recent`` says whether they are
-        already on the conversation's ``recent`` list (the webhooks put them there).
+        already on the conversation's ``recent`` list (the webhooks put them there). ``inputs``
+        are the pending messages as the model should read them when that differs from their
+        stored text (a voice note transcribed, an image attached).
         """
         inbound_at = pending[-1].at
         new_messages = [] if stored_in_recent else list(pending)
@@ -199,7 +202,8 @@ class ChatService:
             return
         pending_ids = {m.id for m in pending}
         earlier = [m for m in conversation.recent if m.id not in pending_ids]
-        text = "\n".join(m.text for m in pending)
+        inputs = inputs if inputs is not None else [ChatMessage("user", m.text) for m in pending]
+        text = "\n".join(m.text for m in inputs)
         lang = detect_language(text, shop)
         index = self.catalog.get(shop)
         products = index.search_products(text, PRODUCTS_PER_TURN)
@@ -221,7 +225,7 @@ class ChatService:
         messages = [
             ChatMessage("system", system),
             *(ChatMessage(m.role, m.text) for m in (earlier[-limit:] if limit else [])),
-            *(ChatMessage("user", m.text) for m in pending),
+            *inputs,
         ]
         retrieved = Retrieved(
             products=products,
@@ -250,13 +254,11 @@ class ChatService:
             ctx.conversation = ctx.conversation.model_copy(update={"pending_retry": True})
             yield TurnEvent("replace" if sent_text else "delta", {"text": result.text})
 
-        outbound = Message(
-            id=new_sortable_id(),
-            role="assistant",
-            text=result.text,
-            at=time.time(),
-            tokens_in=result.usage.prompt_tokens,
-            tokens_out=result.usage.completion_tokens,
+        outbound = _reply(conversation, pending, result.text).model_copy(
+            update={
+                "tokens_in": result.usage.prompt_tokens,
+                "tokens_out": result.usage.completion_tokens,
+            }
         )
         self.store.put(shop.id, _messages(conversation.id), outbound.id, outbound.to_doc())
         new_messages.append(outbound)
@@ -264,11 +266,29 @@ class ChatService:
         cards = _mentioned(result.text, list(ctx.products.values()))
         yield TurnEvent("done", TurnResult(conversation.id, result.text, cards, ctx.lead).to_json())
 
+    def record_reply(
+        self,
+        shop: Shop,
+        conversation: Conversation,
+        version: int,
+        pending: list[Message],
+        text: str,
+    ) -> Message:
+        """Store ``text`` as the answer to ``pending`` (already on ``recent``) without asking the
+        model: a channel's fixed reply (an opt-out confirmation, a request for text)."""
+        outbound = _reply(conversation, pending, text)
+        self.store.put(shop.id, _messages(conversation.id), outbound.id, outbound.to_doc())
+        self._save_conversation(shop, conversation, version, [outbound], pending[-1].at)
+        return outbound
+
     def history(self, shop: Shop, session_id: str) -> list[Message]:
-        if (
-            not is_session_id(session_id)
-            or self.store.get(shop.id, "conversations", session_id) is None
-        ):
+        doc = (
+            self.store.get(shop.id, "conversations", session_id)
+            if is_session_id(session_id)
+            else None
+        )
+        # A channel conversation is not the web's to read, even by someone who knows its id.
+        if doc is None or doc.data.get("channel", "web") != "web":
             raise UnknownSessionError("unknown session")
         page = self.store.query(
             shop.id, _messages(session_id), descending=True, limit=HISTORY_LIMIT
@@ -280,7 +300,7 @@ class ChatService:
     ) -> tuple[Conversation, int]:
         if session_id is not None and is_session_id(session_id):
             doc = self.store.get(shop.id, "conversations", session_id)
-            if doc is not None:
+            if doc is not None and doc.data.get("channel", "web") == channel:
                 return Conversation.from_doc(doc), doc.version
         # Unknown or malformed ids get a fresh random one: a client cannot choose its session id.
         while True:
@@ -339,6 +359,18 @@ class ChatService:
 
 def _messages(conversation_id: str) -> str:
     return f"conversations/{conversation_id}/messages"
+
+
+def _reply(conversation: Conversation, pending: list[Message], text: str) -> Message:
+    # A channel reply starts "pending": the worker sends it after it is stored.
+    return Message(
+        id=new_sortable_id(),
+        role="assistant",
+        text=text,
+        at=time.time(),
+        reply_to=pending[-1].id,
+        delivery="pending" if conversation.channel != "web" else None,
+    )
 
 
 def _mentioned(text: str, products: list[Product]) -> list[Product]:

@@ -25,6 +25,14 @@ class Model(BaseModel):
         return cls.model_validate({**doc.data, "id": doc.id})
 
 
+class WhatsAppTemplate(Model):
+    """An approved WhatsApp template: the only message allowed outside the 24-hour window."""
+
+    name: str = "hello_world"
+    language: str = "en_US"
+    components: list[dict[str, Any]] = Field(default_factory=list)  # as the Graph API takes them
+
+
 class Shop(Model):
     """A shop's settings. ``id`` is the store scope of everything the shop owns."""
 
@@ -40,6 +48,11 @@ class Shop(Model):
     llm_provider: str | None = None  # overrides LLM_PROVIDER for this shop
     llm_model: str | None = None
     catalog_version: int = 0  # bumped by every import that changes something; caches key on it
+    # Channels (DEFAULT_SHOP takes WHATSAPP_PHONE_NUMBER_ID and the *_OPERATOR settings instead).
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_template: WhatsAppTemplate | None = None  # sent when a reply is outside the window
+    operator_whatsapp: str | None = None  # the shop's own WhatsApp, told of handoffs
+    operator_telegram_chat_id: str | None = None
 
 
 class Variant(Model):
@@ -83,6 +96,19 @@ class FaqEntry(Model):
     tags: list[str] = Field(default_factory=list)
 
 
+MediaKind = Literal["image", "audio", "voice", "video", "document", "sticker"]
+Delivery = Literal["pending", "accepted", "template", "sent", "delivered", "read", "failed"]
+
+
+class Media(Model):
+    """An attachment of a channel message, fetched from the channel when it is answered."""
+
+    kind: MediaKind
+    ref: str  # the channel's media id (WhatsApp) or file id (Telegram)
+    mime_type: str = ""
+    filename: str = ""
+
+
 class Message(Model):
     id: str  # sortable by time, so a conversation's messages read back in order
     role: Role
@@ -90,6 +116,13 @@ class Message(Model):
     at: float
     tokens_in: int | None = None  # usage of the model call that wrote an assistant message
     tokens_out: int | None = None
+    # Channels: the channel's ids (an inbound message's; each part of a reply, as it is sent),
+    # an attachment, the last customer message a reply answers, and where its delivery stands.
+    external_ids: list[str] | None = None
+    media: Media | None = None
+    reply_to: str | None = None
+    delivery: Delivery | None = None
+    error_code: int | None = None  # the channel's code when delivery failed
 
     @field_validator("text")
     @classmethod
@@ -110,6 +143,7 @@ class Conversation(Model):
     created_at: float
     updated_at: float
     last_inbound_at: float | None = None
+    channel_user: str | None = None  # where channel replies go: a WhatsApp wa_id, a Telegram chat
 
 
 class Customer(Model):
@@ -123,6 +157,7 @@ class Customer(Model):
     memory: list[str] = Field(default_factory=list)  # facts the assistant was asked to keep
     summary: str = ""  # consolidated long-term memory
     marketing_opt_out: bool = False
+    marketing_changed_at: float | None = None  # when the customer last said stop or resume
     created_at: float
     updated_at: float
 

@@ -26,8 +26,9 @@ HEAVY = [
 ]
 EAGER_SDKS = "import boto3, google.cloud.firestore, openai, google.genai"
 FUNCTIONS = sorted(p.stem for p in (ROOT / "functions").glob("*.py") if p.stem != "__init__")
-# The SDKs take about 1.2 s here and a function about 0.2 s: a ratio of 4 leaves room for noise.
-MIN_RATIO = 4.0
+# The SDKs take about 1.2 s here and a function about 0.2 s (6x). Eager SDK imports would bring
+# the ratio to about 1; 3 leaves room for a machine busy with other work.
+MIN_RATIO = 3.0
 
 
 def _import_time(statement: str) -> tuple[float, list[str]]:
@@ -48,13 +49,13 @@ def _import_time(statement: str) -> tuple[float, list[str]]:
 
 @pytest.fixture(scope="module")
 def sdk_import_time() -> float:
-    return min(_import_time(EAGER_SDKS)[0] for _ in range(2))
+    return min(_import_time(EAGER_SDKS)[0] for _ in range(3))
 
 
 @pytest.mark.parametrize("module", FUNCTIONS)
 def test_function_import_is_light(module: str, sdk_import_time: float) -> None:
     timings = []
-    for _ in range(3):  # the best of three: a busy machine only ever makes a run slower
+    for _ in range(5):  # the best of five: a busy machine only ever makes a run slower
         elapsed, loaded = _import_time(f"import functions.{module}")
         assert loaded == [], f"functions.{module} imports {loaded} eagerly"
         timings.append(elapsed)

@@ -109,7 +109,8 @@ def test_an_unexpected_error_mid_stream_ends_with_an_error_event(
 ) -> None:
     app.llm_override = BrokenLLM()
     result = client.request(
-        "POST", "/chat",
+        "POST",
+        "/chat",
         headers={"content-type": "application/json", "accept": "text/event-stream"},
         body=json.dumps({"message": f"Bonjour {PHONE}"}).encode(),
     )

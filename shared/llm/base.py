@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from shared.exceptions import LLMRequestError
 from shared.models import FaqEntry, Product
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -94,7 +95,13 @@ class LLM(ABC):
 
     name: ClassVar[str]
     supports_images: bool = False
+    supports_audio: bool = False  # ``transcribe`` works: voice notes can be answered like text
     model: str = ""
+
+    def transcribe(self, audio: bytes, mime_type: str) -> str:
+        """The words spoken in ``audio``. Raises an ``LLMError`` subclass on failure; providers
+        that can set ``supports_audio`` and override this."""
+        raise LLMRequestError(f"{self.name}: no speech-to-text")
 
     @abstractmethod
     def complete(

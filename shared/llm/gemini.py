@@ -55,11 +55,16 @@ _API_VERSION = "v1beta"  # the SDK defaults to v1; tools and systemInstruction l
 # URL-safe base64, so these bytes go out as the documented string itself.
 _SKIP_SIGNATURE = base64.urlsafe_b64decode("skip_thought_signature_validator")
 _MAX_SIGNATURES = 256  # a turn's steps need only their own; older ones fall back to the placeholder
+_TRANSCRIBE = (
+    "Transcribe this voice message word for word, in its own language. "
+    "Reply with the transcript only."
+)
 
 
 class GeminiLLM(LLM):
     name = "gemini"
     supports_images = True
+    supports_audio = True  # audio is an input like images: transcribed by the model itself
 
     def __init__(
         self,
@@ -124,6 +129,24 @@ class GeminiLLM(LLM):
                 for text in reply.add(chunk):
                     yield TextDelta(text)
         yield self._completion(reply)
+
+    def transcribe(self, audio: bytes, mime_type: str) -> str:
+        from google.genai import types
+
+        parts = [
+            types.Part.from_text(text=_TRANSCRIBE),
+            types.Part.from_bytes(data=audio, mime_type=mime_type.split(";")[0].strip()),
+        ]
+        config = types.GenerateContentConfig(
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True)
+        )
+        with _errors():
+            response = self._client.models.generate_content(
+                model=self.model, contents=[types.Content(role="user", parts=parts)], config=config
+            )
+        reply = _Reply()
+        reply.add(response)
+        return "".join(reply.texts).strip()
 
     def _request(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]

@@ -41,6 +41,15 @@ if TYPE_CHECKING:
 # its last chunk anyway.
 _STREAM_OPTIONS: dict[str, dict[str, Any]] = {"mistral": {}}
 _IDENTIFIER = re.compile(r"[\w.\[\]-]{1,64}", re.ASCII)
+# Providers with an OpenAI-style /audio/transcriptions endpoint, and the model used there.
+_TRANSCRIPTION_MODELS = {"openai": "gpt-4o-mini-transcribe"}
+# The endpoint reads the audio format from the file name.
+_AUDIO_EXTENSIONS = {
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "audio/mp4": "m4a",
+    "audio/wav": "wav",
+}
 
 
 class OpenAICompatLLM(LLM):
@@ -59,6 +68,7 @@ class OpenAICompatLLM(LLM):
     ) -> None:
         self.provider = provider
         self.model = model
+        self.supports_audio = provider in _TRANSCRIPTION_MODELS
         if client is None:
             import openai  # lazy: only processes that use this provider pay for the import
 
@@ -120,6 +130,18 @@ class OpenAICompatLLM(LLM):
                     for piece in delta.tool_calls or ():
                         calls.add(piece)
         yield Completion("".join(text), calls.done(), usage, model)
+
+    def transcribe(self, audio: bytes, mime_type: str) -> str:
+        model = _TRANSCRIPTION_MODELS.get(self.provider)
+        if model is None:
+            return super().transcribe(audio, mime_type)
+        mime_type = mime_type.split(";")[0].strip().lower()
+        name = f"voice.{_AUDIO_EXTENSIONS.get(mime_type, 'ogg')}"
+        with _boundary(self.provider):
+            result = self._client.audio.transcriptions.create(
+                model=model, file=(name, audio, mime_type), response_format="json"
+            )
+        return result.text.strip()
 
     def _request(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]

@@ -39,6 +39,20 @@ class ResilientLLM(LLM):
         self._sleep = sleep
         self.model = chain[0].model
         self.supports_images = chain[0].supports_images
+        self.supports_audio = any(llm.supports_audio for llm in chain)
+
+    def transcribe(self, audio: bytes, mime_type: str) -> str:
+        """The first provider of the chain that can transcribe does; the next if it fails."""
+        last_error: LLMError | None = None
+        for llm in self.chain:
+            if llm.supports_audio:
+                try:
+                    return llm.transcribe(audio, mime_type)
+                except LLMError as error:
+                    last_error = error
+        if last_error is None:
+            return super().transcribe(audio, mime_type)
+        raise last_error
 
     def complete(
         self,

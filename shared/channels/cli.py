@@ -1,0 +1,93 @@
+"""Operator commands for the channels, added to ``python -m shared``:
+
+* ``telegram-webhook``: register this deployment's webhook with Telegram (setWebhook, with
+  ``TELEGRAM_WEBHOOK_SECRET`` as the secret Telegram sends back on every update);
+* ``whatsapp-number PHONE_NUMBER_ID --shop SHOP``: answer a WhatsApp number for a shop other
+  than DEFAULT_SHOP (which owns ``WHATSAPP_PHONE_NUMBER_ID``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import TYPE_CHECKING
+
+from shared.exceptions import ComptoirError, ConfigError, InvalidInputError
+
+if TYPE_CHECKING:
+    from shared.app import App
+
+COMMANDS = ("telegram-webhook", "whatsapp-number")
+WEBHOOK_PATH = "/webhooks/telegram"
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as secret_token
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the channel commands to the CLI's ``add_subparsers()`` object."""
+    cmd = subparsers.add_parser(
+        "telegram-webhook", help="register the Telegram webhook (setWebhook with the secret)"
+    )
+    cmd.add_argument("--url", help=f"default: PUBLIC_BASE_URL + {WEBHOOK_PATH}")
+    cmd = subparsers.add_parser(
+        "whatsapp-number", help="route a WhatsApp phone number id to a shop"
+    )
+    cmd.add_argument("phone_number_id", metavar="PHONE_NUMBER_ID")
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a command added by ``add_commands``; 0 on success, 2 on error (printed)."""
+    from shared.app import get_app
+
+    try:
+        app = get_app()
+        if args.command == "telegram-webhook":
+            url = telegram_webhook(app, args.url)
+            print(f"Telegram now sends updates to {url}")
+        elif args.command == "whatsapp-number":
+            shop = args.shop or app.settings.default_shop
+            whatsapp_number(app, shop, args.phone_number_id)
+            print(f"WhatsApp number {args.phone_number_id} now answers for shop {shop}")
+        else:
+            raise InvalidInputError(f"not a channel command: {args.command}")
+    except ComptoirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def telegram_webhook(app: App, url: str | None = None) -> str:
+    from shared.channels import open_channel
+    from shared.channels.telegram import TelegramChannel
+
+    settings = app.settings
+    secret = settings.telegram_webhook_secret
+    if secret is None or not _SECRET_RE.match(secret.get_secret_value()):
+        raise ConfigError("TELEGRAM_WEBHOOK_SECRET: set 1-256 characters of A-Z, a-z, 0-9, _ and -")
+    url = url or settings.public_base_url.rstrip("/") + WEBHOOK_PATH
+    channel = open_channel(app, app.chat.shop(settings.default_shop), "telegram")
+    assert isinstance(channel, TelegramChannel)
+    channel.set_webhook(url, secret.get_secret_value())
+    return url
+
+
+def whatsapp_number(app: App, shop_id: str, phone_number_id: str) -> None:
+    from shared import crm
+    from shared.channels.receive import add_route
+    from shared.models import Shop
+
+    if not phone_number_id.isdigit():
+        raise InvalidInputError(
+            "a phone number id is the digits Meta shows in WhatsApp > API Setup"
+        )
+    shop = app.chat.shop(shop_id)  # the shop must exist
+    add_route(app, shop.id, "whatsapp", phone_number_id)
+    crm.mutate(
+        app.store,
+        shop.id,
+        "shops",
+        shop.id,
+        Shop,
+        lambda s: s.model_copy(update={"whatsapp_phone_number_id": phone_number_id}),
+    )

@@ -1,0 +1,95 @@
+"""Telegram Bot API sender: messages with inline buttons, the typing action, files, the webhook.
+
+The bot token is part of every URL, so no URL ever reaches an error message or a log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from shared.channels.base import Channel, Choice, Failure, Fetched, Retry, Sent, shorten
+from shared.models import Media
+
+if TYPE_CHECKING:
+    import httpx
+
+CALLBACK_BYTES = 64  # callback_data limit
+BUTTON_TEXT = 64  # keep buttons readable on a phone
+
+
+class TelegramChannel(Channel):
+    name = "telegram"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        retry: Retry,
+        max_media_bytes: int,
+        client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(retry=retry, max_media_bytes=max_media_bytes, client=client)
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+
+    def send(self, to: str, text: str, choices: Sequence[Choice] = (), label: str = "") -> Sent:
+        payload: dict[str, Any] = {"chat_id": to, "text": text}
+        buttons = [
+            [{"text": shorten(c.title, BUTTON_TEXT), "callback_data": c.id}]
+            for c in choices
+            if len(c.id.encode()) <= CALLBACK_BYTES
+        ]
+        if buttons:
+            payload["reply_markup"] = {"inline_keyboard": buttons}
+        result = self.method("sendMessage", payload)
+        if not isinstance(result, dict) or "message_id" not in result:
+            raise self._error("sendMessage answered without a message id", False)
+        return Sent(str(result["message_id"]))
+
+    def typing(self, to: str, external_id: str) -> None:
+        self.method("sendChatAction", {"chat_id": to, "action": "typing"}, once=True)
+
+    def fetch(self, media: Media, allowed: frozenset[str]) -> Fetched:
+        mime_type = self.check_media(media.mime_type, None, allowed)
+        info = self.method("getFile", {"file_id": media.ref})
+        if not isinstance(info, dict) or not isinstance(info.get("file_path"), str):
+            raise self._error("file not available for download", False)
+        size = info.get("file_size")
+        self.check_media(mime_type, size if isinstance(size, int) else None, allowed)
+        url = f"{self.base_url}/file/bot{self._token}/{info['file_path']}"
+        return self.download(url, {}, mime_type)
+
+    def set_webhook(self, url: str, secret: str) -> None:
+        self.method(
+            "setWebhook",
+            {
+                "url": url,
+                "secret_token": secret,
+                "allowed_updates": ["message", "edited_message", "callback_query"],
+            },
+        )
+
+    def method(self, name: str, payload: dict[str, Any], *, once: bool = False) -> Any:
+        body = self.call(
+            "POST", f"{self.base_url}/bot{self._token}/{name}", json=payload, once=once
+        )
+        if body.get("ok") is not True:
+            raise self._error(f"{name} not ok", False)
+        return body.get("result")
+
+    def failure(self, response: httpx.Response) -> Failure:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        code = body.get("error_code") if isinstance(body.get("error_code"), int) else None
+        status = response.status_code
+        parameters = body.get("parameters")
+        asked = parameters.get("retry_after") if isinstance(parameters, dict) else None
+        return Failure(
+            self._error(f"HTTP {status}", status == 429 or status >= 500, code),
+            float(asked) if isinstance(asked, int | float) else None,
+        )

@@ -1,0 +1,407 @@
+"""The worker's side of WhatsApp and Telegram: answer what a customer sent, then send it.
+
+``handle`` (kind ``channel_turn``) runs for each queued message, one at a time per conversation:
+
+1. A reply stored but not (fully) sent, because an earlier run failed while sending, is sent
+   first, from the part where it stopped, without asking the model again.
+2. The customer's messages after the latest reply's ``reply_to`` are answered together: when two
+   arrive quickly, the first run answers both and the second finds nothing left to do.
+3. Attachments are fetched: a voice note is transcribed when the provider can, an image goes to
+   a vision model; what cannot be read gets a polite request for text. STOP/START typed alone
+   get a fixed confirmation (the webhook already recorded the choice).
+4. The reply is stored ("pending") before it is sent, part by part, each part recorded as it
+   goes. A send that still fails after the sender's retries raises, so the queue delivers the
+   item again (and at last moves it to the dead-letter list): nothing is lost, and a part goes
+   twice only if the process dies between the API taking it and its record.
+
+Empty replies (the conversation is with a person) send nothing. A reply in a conversation the
+assistant has just handed to a person queues a notification to the shop's operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from shared import crm
+from shared.channels import open_channel, operators
+from shared.channels.base import Channel, Choice, Fetched, shorten, split_text
+from shared.channels.receive import marketing_keyword, placeholder, record_sent
+from shared.chat import TurnEvent, detect_language
+from shared.exceptions import ChannelError, LLMError
+from shared.llm import LLM, ChatMessage, Image
+from shared.log import log_event
+from shared.models import Conversation, Customer, Delivery, Media, Message, Shop
+from shared.money import format_price
+from shared.queue.base import WorkItem
+from shared.store.idempotency import Idempotency
+
+if TYPE_CHECKING:
+    from shared.app import App
+
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+AUDIO_TYPES = frozenset(
+    {"audio/ogg", "audio/opus", "audio/mpeg", "audio/mp4", "audio/aac", "audio/amr", "audio/wav"}
+)
+QUOTED = 3  # customer messages quoted to the operator
+TEXTS: dict[str, dict[str, str]] = {
+    "fr": {
+        "greeting": "Bonjour",
+        "ask_text": (
+            "Je ne peux pas lire ce type de message. Pouvez-vous m'écrire votre demande ?"
+        ),
+        "stop": (
+            "C'est noté : vous ne recevrez plus nos offres. "
+            "Écrivez START pour les recevoir à nouveau."
+        ),
+        "start": (
+            "C'est noté : vous recevrez à nouveau nos offres. "
+            "Écrivez STOP pour ne plus les recevoir."
+        ),
+        "choices": "Produits",
+        "handoff": (
+            "{shop} : un client demande à parler à quelqu'un.\n"
+            "Client : {who}\nRaison : {reason}\nSes derniers messages :\n{said}\n\n"
+            "Quand c'est réglé, rendez la conversation à l'assistant : {release}"
+        ),
+    },
+    "en": {
+        "greeting": "Hello",
+        "ask_text": "I can't read this kind of message. Could you write your request?",
+        "stop": "Done: you won't receive our offers any more. Send START to get them again.",
+        "start": "Done: you will receive our offers again. Send STOP to stop them.",
+        "choices": "Products",
+        "handoff": (
+            "{shop}: a customer asks for a person.\n"
+            "Customer: {who}\nReason: {reason}\nTheir last messages:\n{said}\n\n"
+            "When it is settled, give the conversation back to the assistant: {release}"
+        ),
+    },
+}
+
+
+def handle(app: App, item: WorkItem) -> None:
+    shop = app.chat.shop(item.shop)
+    conversation, version = _load(app, shop, str(item.payload["conversation"]))
+    if conversation is None or conversation.channel_user is None:
+        log_event("channel_turn_skipped", shop=shop.id, reason="no_conversation")
+        return
+    channel = open_channel(app, shop, conversation.channel)
+    replies = [m for m in conversation.recent if m.role == "assistant"]
+    latest = max(replies, key=lambda m: m.id, default=None)
+    if latest is not None:
+        try:
+            send_reply(app, shop, conversation, channel, latest.id)
+        except ChannelError as error:
+            # This item's own reply raises on every attempt (its retries, then the dead-letter
+            # list); a reply an earlier item could never send must not block what came since.
+            if error.retryable or item.attempt > 1:
+                raise
+            _set_delivery(app, shop, conversation.id, latest.id, "failed", error.code)
+            log_event("channel_reply_abandoned", channel=channel.name, shop=shop.id)
+    pending = unanswered(conversation)
+    if not pending:
+        return  # answered together with an earlier message
+    choices = _answer(app, shop, conversation, version, channel, pending)
+    conversation, _ = _load(app, shop, conversation.id)
+    assert conversation is not None
+    reply = next(
+        (m for m in conversation.recent if m.role == "assistant" and m.reply_to == pending[-1].id),
+        None,
+    )
+    if reply is not None:
+        label = TEXTS[_lang(detect_language(reply.text, shop))]["choices"]
+        send_reply(app, shop, conversation, channel, reply.id, choices, label)
+
+
+def unanswered(conversation: Conversation) -> list[Message]:
+    """The customer's messages after the last one a reply answered."""
+    answered = max(
+        (m.reply_to for m in conversation.recent if m.role == "assistant" and m.reply_to),
+        default="",
+    )
+    return [m for m in conversation.recent if m.role == "user" and m.id > answered]
+
+
+def _answer(
+    app: App,
+    shop: Shop,
+    conversation: Conversation,
+    version: int,
+    channel: Channel,
+    pending: list[Message],
+) -> list[Choice]:
+    """Store the reply to ``pending``; the products it names, as choices."""
+    chat = app.chat
+    lang = _lang(shop.languages[0] if shop.languages else "fr")
+    if conversation.state == "human":  # respond keeps the assistant silent, and says so
+        _done(chat.respond(shop, conversation, version, pending, stored_in_recent=True))
+        return []
+    _typing(channel, conversation, pending[-1])
+    keywords = [marketing_keyword(m.text) if m.media is None else None for m in pending]
+    if None not in keywords:
+        text = TEXTS[lang]["stop" if keywords[-1] else "start"]
+        chat.record_reply(shop, conversation, version, pending, text)
+        return []
+    llm = app.llm_for(shop)
+    inputs, transcripts = _inputs(channel, llm, pending, TEXTS[lang]["greeting"])
+    if transcripts:
+        conversation, version = _keep_transcripts(app, shop, conversation.id, transcripts)
+    if not inputs:
+        chat.record_reply(shop, conversation, version, pending, TEXTS[lang]["ask_text"])
+        return []
+    done = _done(
+        chat.respond(shop, conversation, version, pending, stored_in_recent=True, inputs=inputs)
+    )
+    reply_lang = detect_language(done["reply"], shop)
+    return [
+        Choice(
+            f"product:{card['id']}",
+            card["title"],
+            format_price(Decimal(str(card["price"])), card["currency"], reply_lang),
+        )
+        for card in done["products"]
+    ]
+
+
+def send_reply(
+    app: App,
+    shop: Shop,
+    conversation: Conversation,
+    channel: Channel,
+    message_id: str,
+    choices: Sequence[Choice] = (),
+    label: str = "",
+) -> None:
+    """Send the stored reply ``message_id`` if it is still pending, from its first unsent part."""
+    store, path = app.store, _messages(conversation.id)
+    doc = store.get(shop.id, path, message_id)
+    message = Message.from_doc(doc) if doc is not None else None
+    if message is None or message.delivery != "pending" or conversation.channel_user is None:
+        return
+    if conversation.state == "human":  # this reply handed the conversation to a person
+        app.queue.send(
+            WorkItem(
+                kind="notify_operator",
+                shop=shop.id,
+                group=conversation.id,
+                dedup_id=f"handoff:{message_id}",
+                payload={"conversation": conversation.id, "reply": message_id},
+            )
+        )
+    parts = split_text(channel.render(message.text), channel.text_limit)
+    sent = list(message.external_ids or [])
+    for index in range(len(sent), len(parts)):
+        last = index == len(parts) - 1
+        result = channel.send(
+            conversation.channel_user, parts[index], choices if last else (), label
+        )
+        if not result.template:
+            record_sent(store, shop.id, channel.name, result.id, conversation.id, message_id)
+        sent.append(result.id)
+        delivery: Delivery = "template" if result.template else "accepted" if last else "pending"
+        _set_delivery(app, shop, conversation.id, message_id, delivery, None, list(sent))
+        if result.template:  # outside the window: the template replaces the whole reply
+            break
+    log_event("channel_reply_sent", channel=channel.name, shop=shop.id, parts=len(sent))
+
+
+def notify_operator(app: App, item: WorkItem) -> None:
+    """Kind ``notify_operator``: tell the shop's operator a customer wants a person. Sent once
+    per operator channel, whatever the number of deliveries."""
+    shop = app.chat.shop(item.shop)
+    conversation, _ = _load(app, shop, str(item.payload["conversation"]))
+    reply_id = str(item.payload["reply"])
+    targets = operators(app.settings, shop)
+    if conversation is None or not targets:
+        log_event("handoff_not_notified", shop=shop.id)
+        return
+    for name, address in targets:
+        with Idempotency(app.store).once(shop.id, f"notify:{reply_id}:{name}") as first:
+            if first:
+                text = _handoff_text(app, shop, conversation, reply_id, name)
+                open_channel(app, shop, name).send(address, text)
+                log_event("handoff_notified", shop=shop.id, channel=name)
+
+
+def reengage(app: App, item: WorkItem) -> None:
+    """Kind ``channel_reengage``: WhatsApp reported a reply undelivered because the customer
+    last wrote more than 24 hours ago (131047): the shop's template goes instead."""
+    from shared.channels.whatsapp import WhatsAppChannel
+
+    shop = app.chat.shop(item.shop)
+    conversation, _ = _load(app, shop, str(item.payload["conversation"]))
+    message_id = str(item.payload["message"])
+    if conversation is None or conversation.channel_user is None:
+        return
+    channel = open_channel(app, shop, "whatsapp")
+    assert isinstance(channel, WhatsAppChannel)
+    with Idempotency(app.store).once(shop.id, f"reengage:{message_id}") as first:
+        if first:
+            channel.send_template(conversation.channel_user)
+            _set_delivery(app, shop, conversation.id, message_id, "template", None)
+            log_event("channel_template_sent", channel="whatsapp", shop=shop.id)
+
+
+# --- the parts -------------------------------------------------------------------------------
+
+
+def _inputs(
+    channel: Channel, llm: LLM, pending: list[Message], greeting: str
+) -> tuple[list[ChatMessage], dict[str, str]]:
+    """``pending`` as the model reads it, and the transcripts of voice notes by message id."""
+    inputs: list[ChatMessage] = []
+    transcripts: dict[str, str] = {}
+    for message in pending:
+        media = message.media
+        if media is None:
+            # Telegram's /start opens the chat: the assistant greets as to a "hello".
+            start = message.text.strip().startswith("/start")
+            inputs.append(ChatMessage("user", greeting if start else message.text))
+            continue
+        caption = "" if message.text == placeholder(media) else message.text
+        if media.kind in ("voice", "audio") and llm.supports_audio:
+            audio = _fetch(channel, media, AUDIO_TYPES)
+            words = _transcribe(llm, audio) if audio is not None else ""
+            if words:
+                transcripts[message.id] = f"🎤 {words}"
+                inputs.append(ChatMessage("user", f"{caption}\n{words}".strip()))
+                continue
+        elif media.kind == "image" and llm.supports_images:
+            image = _fetch(channel, media, IMAGE_TYPES)
+            if image is not None:
+                inputs.append(
+                    ChatMessage("user", caption, images=(Image(image.mime_type, image.data),))
+                )
+                continue
+        if caption:
+            inputs.append(ChatMessage("user", caption))
+    return inputs, transcripts
+
+
+def _fetch(channel: Channel, media: Media, allowed: frozenset[str]) -> Fetched | None:
+    """The attachment, or None if it can never be had (type, size, gone); a failure that may
+    pass (the API down) raises so the item is tried again."""
+    try:
+        return channel.fetch(media, allowed)
+    except ChannelError as error:
+        if error.retryable:
+            raise
+        log_event("channel_media_refused", channel=channel.name, kind=media.kind)
+        return None
+
+
+def _transcribe(llm: LLM, audio: Fetched) -> str:
+    try:
+        return llm.transcribe(audio.data, audio.mime_type)
+    except LLMError as error:
+        log_event("transcription_failed", error_type=type(error).__name__)
+        return ""
+
+
+def _typing(channel: Channel, conversation: Conversation, message: Message) -> None:
+    """Read receipt and typing indicator: nice to have, never worth failing the turn for."""
+    if conversation.channel_user is None or not message.external_ids:
+        return
+    try:
+        channel.typing(conversation.channel_user, message.external_ids[0])
+    except ChannelError as error:
+        log_event("channel_typing_failed", channel=channel.name, code=error.code)
+
+
+def _keep_transcripts(
+    app: App, shop: Shop, cid: str, transcripts: dict[str, str]
+) -> tuple[Conversation, int]:
+    """What the voice notes said becomes their text, for the history and the next turns."""
+    for message_id, text in transcripts.items():
+        _update_message(app, shop, cid, message_id, {"text": text})
+    crm.update_conversation(
+        app.store,
+        shop.id,
+        cid,
+        lambda c: c.model_copy(
+            update={
+                "recent": [
+                    m.model_copy(update={"text": transcripts[m.id]}) if m.id in transcripts else m
+                    for m in c.recent
+                ]
+            }
+        ),
+    )
+    conversation, version = _load(app, shop, cid)
+    assert conversation is not None
+    return conversation, version
+
+
+def _set_delivery(
+    app: App,
+    shop: Shop,
+    cid: str,
+    message_id: str,
+    delivery: Delivery,
+    code: int | None,
+    external_ids: list[str] | None = None,
+) -> None:
+    update: dict[str, Any] = {"delivery": delivery, "error_code": code}
+    if external_ids is not None:
+        update["external_ids"] = external_ids
+    _update_message(app, shop, cid, message_id, update)
+
+
+def _update_message(
+    app: App, shop: Shop, cid: str, message_id: str, update: dict[str, Any]
+) -> None:
+    crm.mutate(
+        app.store,
+        shop.id,
+        _messages(cid),
+        message_id,
+        Message,
+        lambda m: m.model_copy(update=update),
+    )
+
+
+def _handoff_text(
+    app: App, shop: Shop, conversation: Conversation, reply_id: str, operator_channel: str
+) -> str:
+    lang = _lang(shop.languages[0] if shop.languages else "fr")
+    doc = app.store.get(shop.id, "customers", conversation.customer_id or "-")
+    customer = Customer.from_doc(doc) if doc is not None else None
+    who = (customer.name if customer is not None else "") or "?"
+    if conversation.channel == "whatsapp" and conversation.channel_user:
+        who += f" (WhatsApp https://wa.me/{conversation.channel_user})"
+    elif customer is not None and customer.phone:
+        who += f" ({customer.phone})"
+    reply = next((m for m in conversation.recent if m.id == reply_id), None)
+    asked = reply.reply_to if reply is not None and reply.reply_to else reply_id
+    said = [m for m in conversation.recent if m.role == "user" and m.id <= asked][-QUOTED:]
+    release = (
+        f"/release {conversation.id}"
+        if operator_channel == "telegram"
+        else f"python -m shared release {conversation.id} --shop {shop.id}"
+    )
+    return TEXTS[lang]["handoff"].format(
+        shop=shop.name,
+        who=who,
+        reason=conversation.handoff_reason or "-",
+        said="\n".join(f"« {shorten(m.text, 300)} »" for m in said) or "-",
+        release=release,
+    )
+
+
+def _load(app: App, shop: Shop, cid: str) -> tuple[Conversation | None, int]:
+    doc = app.store.get(shop.id, "conversations", cid)
+    return (Conversation.from_doc(doc), doc.version) if doc is not None else (None, 0)
+
+
+def _done(events: Iterator[TurnEvent]) -> dict[str, Any]:
+    return next(e for e in events if e.kind == "done").data
+
+
+def _messages(cid: str) -> str:
+    return f"conversations/{cid}/messages"
+
+
+def _lang(lang: str) -> str:
+    return lang if lang in TEXTS else "en"

@@ -1,0 +1,172 @@
+"""WhatsApp Cloud API sender: messages, read receipts, templates and media, on the Graph API.
+
+Error codes (Graph's ``error.code``) decide what happens: throughput (130429), pair rate
+(131056) and Meta's transient failures are retried with backoff like 429 and 5xx; 131047 (the
+customer last wrote more than 24 hours ago) is never retried as free text: the shop's approved
+template goes instead, which reopens the conversation when the customer answers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from shared.channels.base import BOLD, Channel, Choice, Failure, Fetched, Retry, Sent, shorten
+from shared.exceptions import ChannelError
+from shared.models import Media, WhatsAppTemplate
+
+if TYPE_CHECKING:
+    import httpx
+
+REENGAGEMENT = 131047  # outside the 24-hour customer service window
+# Throughput (130429), pair rate (131056), app and account rate limits (4, 80007), and Meta's
+# own transient failures (131000 something went wrong, 131016 service unavailable, 133004).
+RETRYABLE_CODES = frozenset({4, 80007, 130429, 131000, 131016, 131056, 133004})
+BODY_LIMIT = 1024  # an interactive message's body
+BUTTONS, BUTTON_TITLE = 3, 20
+ROWS, ROW_TITLE, ROW_DESCRIPTION, LIST_BUTTON = 10, 24, 72, 20
+
+
+class WhatsAppChannel(Channel):
+    name = "whatsapp"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        phone_number_id: str,
+        template: WhatsAppTemplate,
+        retry: Retry,
+        max_media_bytes: int,
+        client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(retry=retry, max_media_bytes=max_media_bytes, client=client)
+        self.base_url = base_url.rstrip("/")
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self.phone_number_id = phone_number_id
+        self.template = template
+
+    def render(self, text: str) -> str:
+        return BOLD.sub(r"*\1*", text)  # WhatsApp's own bold
+
+    def send(self, to: str, text: str, choices: Sequence[Choice] = (), label: str = "") -> Sent:
+        try:
+            return Sent(self._post(_message(to, text, choices, label)))
+        except ChannelError as error:
+            if error.code != REENGAGEMENT:
+                raise
+        return self.send_template(to)
+
+    def send_template(self, to: str) -> Sent:
+        """The shop's approved template: what may be sent outside the 24-hour window."""
+        template: dict[str, Any] = {
+            "name": self.template.name,
+            "language": {"code": self.template.language},
+        }
+        if self.template.components:
+            template["components"] = self.template.components
+        payload = {**_head(to), "type": "template", "template": template}
+        return Sent(self._post(payload), template=True)
+
+    def typing(self, to: str, external_id: str) -> None:
+        # Marks the message (and those before it) read, and shows "typing…" until the reply.
+        self.call(
+            "POST",
+            self._messages_url,
+            json={
+                "messaging_product": "whatsapp",
+                "status": "read",
+                "message_id": external_id,
+                "typing_indicator": {"type": "text"},
+            },
+            headers=self._auth,
+            once=True,
+        )
+
+    def fetch(self, media: Media, allowed: frozenset[str]) -> Fetched:
+        # The media id gives a short-lived URL, which wants the same bearer token.
+        if not media.ref.isdigit():  # an id, never a path
+            raise self._error("not a media id", False)
+        info = self.call("GET", f"{self.base_url}/{media.ref}", headers=self._auth)
+        size = info.get("file_size")
+        mime_type = self.check_media(
+            str(info.get("mime_type") or media.mime_type),
+            int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
+            allowed,
+        )
+        url = info.get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise self._error("media without a download URL", False)
+        return self.download(url, self._auth, mime_type)
+
+    def failure(self, response: httpx.Response) -> Failure:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        code = code if isinstance(code, int) else None
+        status = response.status_code
+        retryable = status == 429 or status >= 500 or code in RETRYABLE_CODES
+        what = f"HTTP {status}" + (f", code {code}" if code is not None else "")
+        asked = response.headers.get("retry-after", "")
+        return Failure(
+            self._error(what, retryable, code), float(asked) if asked.isdigit() else None
+        )
+
+    @property
+    def _messages_url(self) -> str:
+        return f"{self.base_url}/{self.phone_number_id}/messages"
+
+    def _post(self, payload: dict[str, Any]) -> str:
+        result = self.call("POST", self._messages_url, json=payload, headers=self._auth)
+        messages = result.get("messages")
+        if not isinstance(messages, list) or not messages or "id" not in messages[0]:
+            raise self._error("send answered without a message id", False)
+        return str(messages[0]["id"])
+
+
+def _head(to: str) -> dict[str, Any]:
+    return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+
+
+def _message(to: str, text: str, choices: Sequence[Choice], label: str) -> dict[str, Any]:
+    """A text message, or an interactive one when the choices fit WhatsApp's limits."""
+    head = _head(to)
+    if not choices or len(text) > BODY_LIMIT or len(choices) > ROWS:
+        return {**head, "type": "text", "text": {"preview_url": False, "body": text}}
+    if len(choices) <= BUTTONS:
+        buttons, titles = [], set()
+        for choice in choices:
+            title = shorten(choice.title, BUTTON_TITLE)
+            if title in titles:  # WhatsApp refuses two buttons with one title
+                continue
+            titles.add(title)
+            buttons.append({"type": "reply", "reply": {"id": choice.id[:256], "title": title}})
+        action: dict[str, Any] = {"buttons": buttons}
+        kind = "button"
+    else:
+        rows = [
+            {
+                "id": choice.id[:200],
+                "title": shorten(choice.title, ROW_TITLE),
+                **(
+                    {"description": shorten(choice.description, ROW_DESCRIPTION)}
+                    if choice.description
+                    else {}
+                ),
+            }
+            for choice in choices
+        ]
+        action = {
+            "button": shorten(label or "Menu", LIST_BUTTON),
+            "sections": [{"title": shorten(label or "Menu", ROW_TITLE), "rows": rows}],
+        }
+        kind = "list"
+    return {
+        **head,
+        "type": "interactive",
+        "interactive": {"type": kind, "body": {"text": text}, "action": action},
+    }

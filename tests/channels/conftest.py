@@ -1,0 +1,174 @@
+"""An App wired to the loopback Graph API and Telegram servers, a queue that records what the
+webhooks enqueue (and runs it on demand through the worker), a retry policy that records its
+sleeps instead of sleeping, and helpers to post signed webhooks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import shared.channels
+from functions import webhook_whatsapp
+from shared.app import App
+from shared.channels.base import Retry
+from shared.exceptions import QueueError
+from shared.http import Request
+from shared.queue.base import Queue, WorkItem
+from shared.worker import process
+from tests.eventlib import load_event
+from tests.fixtures.app import Client, Result
+from tests.fixtures.graph_server import TOKEN, GraphServer
+from tests.fixtures.telegram_server import BOT_TOKEN, TelegramServer
+
+APP_SECRET = "wa-app-secret-5f1c0e9d"
+VERIFY_TOKEN = "verify-token-8d2a"
+PHONE_NUMBER_ID = "106540352242922"
+OPERATOR = "+221 70 999 88 77"
+TG_SECRET = "tg_webhook_secret-42"
+TG_OPERATOR = "700999888"
+WA_ID = "221771234567"  # the customer in tests/events/whatsapp_*.json
+SECRETS = (APP_SECRET, VERIFY_TOKEN, TOKEN, BOT_TOKEN, TG_SECRET)
+
+
+class RecordingQueue(Queue):
+    """Keeps what is sent; ``run`` delivers it to the worker in order, as a FIFO queue would,
+    again and again while it raises (up to ``attempts``)."""
+
+    backend = "recording"
+
+    def __init__(self) -> None:
+        self.items: list[WorkItem] = []
+        self.failures: list[BaseException] = []
+        self.refuse = 0  # the next sends that fail, as an unreachable queue would
+
+    def send(self, item: WorkItem) -> None:
+        if self.refuse:
+            self.refuse -= 1
+            raise QueueError("queue unavailable")
+        self.items.append(item)
+
+    def kinds(self) -> list[str]:
+        return [item.kind for item in self.items]
+
+    def run(self, app: App, *, attempts: int = 1) -> None:
+        """Process every item (including those queued meanwhile); failures are kept."""
+        while self.items:
+            item = self.items.pop(0)
+            for attempt in range(1, attempts + 1):
+                try:
+                    process(item.model_copy(update={"attempt": attempt}), app=app)
+                    break
+                except Exception as exc:  # noqa: BLE001 - recorded for the test to assert
+                    self.failures.append(exc)
+
+
+def channel_settings(graph: GraphServer, telegram: TelegramServer) -> dict[str, str]:
+    return {
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+        "WHATSAPP_ACCESS_TOKEN": TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "WHATSAPP_API_BASE": graph.base_url,
+        "WHATSAPP_OPERATOR": OPERATOR,
+        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+        "TELEGRAM_API_BASE": telegram.base_url,
+        "TELEGRAM_OPERATOR_CHAT_ID": TG_OPERATOR,
+        "PUBLIC_BASE_URL": "https://comptoir.example",
+    }
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The senders' backoff sleeps, recorded instead of slept."""
+    slept: list[float] = []
+    monkeypatch.setattr(shared.channels, "RETRY", Retry(sleep=slept.append))
+    return slept
+
+
+@pytest.fixture
+def queue() -> RecordingQueue:
+    return RecordingQueue()
+
+
+@pytest.fixture
+def app(
+    make_app: Callable[..., App],
+    graph_server: GraphServer,
+    telegram_server: TelegramServer,
+    sleeps: list[float],
+    queue: RecordingQueue,
+) -> App:
+    """Overrides the project's ``app``: the same small shop, with both channels configured."""
+    instance = make_app(**channel_settings(graph_server, telegram_server))
+    instance.queue = queue  # in place of the App's own (cached) in-process queue
+    return instance
+
+
+def whatsapp_text(text: str, wamid: str = "wamid.T1", at: int = 1760000000) -> dict[str, Any]:
+    """The recorded text message with another text, id and time."""
+    event = load_event("whatsapp_text")
+    message = event["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.update(id=wamid, timestamp=str(at), text={"body": text})
+    return event
+
+
+def arrive(payload: dict[str, Any]) -> int:
+    """Post ``payload``, signed, to the WhatsApp function (no adapter); the status."""
+    body = json.dumps(payload).encode()
+    headers = {"content-type": "application/json", "x-hub-signature-256": signature(body)}
+    return webhook_whatsapp.handler(
+        Request("POST", "/webhooks/whatsapp", headers=headers, body=body)
+    ).status
+
+
+def signature(body: bytes, secret: str = APP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_whatsapp(
+    client: Client, payload: Any, *, sign: bool = True, forged: str | None = None
+) -> Result:
+    """Post ``payload`` (or raw bytes) signed with the app secret, or with ``forged``."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {"content-type": "application/json"}
+    if sign:
+        headers["x-hub-signature-256"] = forged or signature(body)
+    return client.request("POST", "/webhooks/whatsapp", headers=headers, body=body)
+
+
+def post_telegram(client: Client, payload: Any, secret: str | None = TG_SECRET) -> Result:
+    headers = {"content-type": "application/json"}
+    if secret is not None:
+        headers["x-telegram-bot-api-secret-token"] = secret
+    return client.request(
+        "POST", "/webhooks/telegram", headers=headers, body=json.dumps(payload).encode()
+    )
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """Everything logged under ``comptoir`` during the test."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("comptoir")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield stream
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
+
+
+def assert_clean(text: str, *forbidden: str) -> None:
+    """No secret, phone number or customer text in ``text`` (a log)."""
+    phones = (WA_ID, "77 123 45 67", "771234567", OPERATOR, "70 999 88 77", "709998877")
+    for value in (*SECRETS, *phones, *forbidden):
+        assert value not in text, f"{value!r} leaked into the logs"
