@@ -6,7 +6,7 @@ JSON API simply waits for ``done``.
 
 Store operations on a typical turn: 2 rate-limit counters, 1 conversation read (it carries the
 recent messages), 1 inbound write, 1 outbound write, 1 conversation write. The shop is cached
-per warm instance for a few seconds; the catalogue index per catalogue version.
+per warm instance for a minute; the catalogue index per catalogue version.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ from shared.exceptions import (
     MessageTooLongError,
     PreconditionFailedError,
     RateLimitedError,
+    StoreError,
+    StoreUnavailableError,
     UnknownSessionError,
     UnknownShopError,
 )
@@ -46,7 +49,10 @@ HISTORY_LIMIT = 200
 RECENT_KEPT = 20  # messages kept on the conversation document for the next turn's context
 PRODUCTS_PER_TURN = 4
 FAQ_PER_TURN = 2
-SHOP_CACHE_SECONDS = 5.0
+SHOP_CACHE_SECONDS = 60.0  # a new catalogue version reaches a warm instance within a minute
+SAVE_ATTEMPTS = 10
+# What a turn may change on its conversation (tools hand off, link a customer; a failure flags).
+_TURN_FIELDS = ("state", "handoff_reason", "customer_id", "pending_retry")
 HOLDING_REPLY = {
     "fr": "Désolé, je rencontre un petit souci. Votre message est bien noté, je reviens vers vous.",
     "en": "Sorry, I'm having a small problem. Your message is saved and I'll get back to you.",
@@ -197,9 +203,35 @@ class ChatService:
         inbound_at = pending[-1].at
         new_messages = [] if stored_in_recent else list(pending)
         if conversation.state == "human":  # handed to the shop: the bot stays silent
-            self._save_conversation(shop, conversation, version, new_messages, inbound_at)
+            self._save_conversation(
+                shop, conversation, conversation, version, new_messages, inbound_at
+            )
             yield TurnEvent("done", TurnResult(conversation.id, "", []).to_json())
             return
+        try:
+            yield from self._answer(
+                shop, conversation, version, pending, new_messages, inputs, inbound_at
+            )
+        except Exception:
+            # The message is stored; keep it in the conversation's context and flag the turn,
+            # then let the caller answer the error (503, a retry by the queue...).
+            flagged = conversation.model_copy(update={"pending_retry": True})
+            with suppress(StoreError):
+                self._save_conversation(
+                    shop, conversation, flagged, version, new_messages, inbound_at
+                )
+            raise
+
+    def _answer(
+        self,
+        shop: Shop,
+        conversation: Conversation,
+        version: int,
+        pending: list[Message],
+        new_messages: list[Message],
+        inputs: list[ChatMessage] | None,
+        inbound_at: float,
+    ) -> Iterator[TurnEvent]:
         pending_ids = {m.id for m in pending}
         earlier = [m for m in conversation.recent if m.id not in pending_ids]
         inputs = inputs if inputs is not None else [ChatMessage("user", m.text) for m in pending]
@@ -250,6 +282,10 @@ class ChatService:
                     result = event
         except LLMError:
             # Every provider failed: the message is saved; answer politely, mark for retry.
+            result = AgentResult(text="")
+        if result.text:
+            ctx.conversation = ctx.conversation.model_copy(update={"pending_retry": False})
+        else:  # every provider failed, or the model said nothing
             result = AgentResult(text=HOLDING_REPLY.get(lang, HOLDING_REPLY["en"]))
             ctx.conversation = ctx.conversation.model_copy(update={"pending_retry": True})
             yield TurnEvent("replace" if sent_text else "delta", {"text": result.text})
@@ -262,7 +298,9 @@ class ChatService:
         )
         self.store.put(shop.id, _messages(conversation.id), outbound.id, outbound.to_doc())
         new_messages.append(outbound)
-        self._save_conversation(shop, ctx.conversation, version, new_messages, inbound_at)
+        self._save_conversation(
+            shop, conversation, ctx.conversation, version, new_messages, inbound_at
+        )
         cards = _mentioned(result.text, list(ctx.products.values()))
         yield TurnEvent("done", TurnResult(conversation.id, result.text, cards, ctx.lead).to_json())
 
@@ -278,7 +316,9 @@ class ChatService:
         model: a channel's fixed reply (an opt-out confirmation, a request for text)."""
         outbound = _reply(conversation, pending, text)
         self.store.put(shop.id, _messages(conversation.id), outbound.id, outbound.to_doc())
-        self._save_conversation(shop, conversation, version, [outbound], pending[-1].at)
+        self._save_conversation(
+            shop, conversation, conversation, version, [outbound], pending[-1].at
+        )
         return outbound
 
     def history(self, shop: Shop, session_id: str) -> list[Message]:
@@ -318,37 +358,41 @@ class ChatService:
     def _save_conversation(
         self,
         shop: Shop,
-        conversation: Conversation,
+        loaded: Conversation,
+        current: Conversation,
         version: int,
         new_messages: list[Message],
         inbound_at: float,
     ) -> None:
-        """Append this turn's messages to the conversation's recent list, without losing a
-        concurrent turn's (optimistic concurrency, re-read on conflict)."""
-        while True:
-            recent = [*conversation.recent, *new_messages][-RECENT_KEPT:]
-            updated = conversation.model_copy(
-                update={"recent": recent, "updated_at": time.time(), "last_inbound_at": inbound_at}
+        """Append this turn's messages to the conversation's recent list and apply what this
+        turn changed (``current`` against ``loaded``), without undoing a concurrent turn's
+        changes: on a version conflict, re-read and apply the same changes to that."""
+        changes = {
+            k: getattr(current, k)
+            for k in _TURN_FIELDS
+            if getattr(current, k) != getattr(loaded, k)
+        }
+        base = loaded
+        for _ in range(SAVE_ATTEMPTS):
+            updated = base.model_copy(
+                update={
+                    **changes,
+                    "recent": [*base.recent, *new_messages][-RECENT_KEPT:],
+                    "updated_at": time.time(),
+                    "last_inbound_at": max(inbound_at, base.last_inbound_at or 0.0),
+                }
             )
             try:
                 self.store.update(
-                    shop.id, "conversations", conversation.id, updated.to_doc(), if_version=version
+                    shop.id, "conversations", base.id, updated.to_doc(), if_version=version
                 )
                 return
             except PreconditionFailedError:
-                doc = self.store.get(shop.id, "conversations", conversation.id)
+                doc = self.store.get(shop.id, "conversations", base.id)
                 if doc is None:
                     return
-                stored = Conversation.from_doc(doc)
-                # Keep what the other turn wrote, and this turn's own changes to state.
-                conversation = stored.model_copy(
-                    update={
-                        k: getattr(conversation, k)
-                        for k in ("state", "handoff_reason", "customer_id", "pending_retry")
-                        if getattr(conversation, k) != getattr(stored, k)
-                    }
-                )
-                version = doc.version
+                base, version = Conversation.from_doc(doc), doc.version
+        raise StoreUnavailableError("the conversation kept changing")
 
     def _customer(self, shop: Shop, conversation: Conversation) -> Customer | None:
         if conversation.customer_id is None:

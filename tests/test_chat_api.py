@@ -10,7 +10,7 @@ import pytest
 from shared.app import App
 from tests.fixtures.app import Client, post_json
 from tests.llm.fakes import ScriptedLLM
-from tests.llm.script import Fail, Script
+from tests.llm.script import Fail, Reply, Script
 
 ORIGIN = "https://maison-teranga.example"
 
@@ -210,3 +210,29 @@ def test_healthz(client: Client, app: App) -> None:
     result = client.request("GET", "/healthz")
     assert result.status == 200
     assert result.json() == {"status": "ok", "store": "sqlite", "llm": "offline"}
+
+
+def test_an_empty_model_reply_becomes_the_holding_reply(client: Client, app: App) -> None:
+    app.llm_override = ScriptedLLM(Script().then(Reply("   ")))
+    body = post_json(client, "/chat", {"message": "Bonjour"}).json()
+    assert "Votre message est bien noté" in body["reply"]
+
+
+def test_a_later_good_turn_clears_the_retry_flag(client: Client, app: App) -> None:
+    app.llm_override = ScriptedLLM(Script().then(Fail(503), Reply("Bonjour !")))
+    sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
+    assert app.store.get("teranga", "conversations", sid).data["pending_retry"] is True  # type: ignore[union-attr]
+    post_json(client, "/chat", {"message": "Vous êtes là ?", "session_id": sid})
+    assert app.store.get("teranga", "conversations", sid).data["pending_retry"] is False  # type: ignore[union-attr]
+
+
+def test_a_store_failure_mid_turn_keeps_the_message_in_context(client: Client, app: App) -> None:
+    sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
+    # An answer the store cannot hold: the turn fails after the customer's message was stored.
+    app.llm_override = ScriptedLLM(Script().then(Reply("x" * 2_000_000)))
+    failed = post_json(client, "/chat", {"message": "Le boubou brodé ?", "session_id": sid})
+    assert failed.status == 500
+    conversation = app.store.get("teranga", "conversations", sid)
+    assert conversation is not None
+    assert conversation.data["pending_retry"] is True
+    assert conversation.data["recent"][-1]["text"] == "Le boubou brodé ?"

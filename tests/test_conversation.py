@@ -213,3 +213,21 @@ def test_an_invented_price_never_reaches_the_customer(
         "GET", "/chat/history", query={"session_id": body["session_id"]}
     ).json()
     assert not any("9 900" in m["text"] for m in history["messages"])
+
+
+def test_a_concurrent_turn_does_not_undo_a_handoff(client: Client, app: App) -> None:
+    """Turn A loads the conversation; turn B hands it to a person; A saves: still handed off."""
+    from shared.models import Conversation
+
+    sid = say(client, "Bonjour")["session_id"]
+    chat = app.chat
+    shop = chat.shop(None)
+    doc = app.store.get(shop.id, "conversations", sid)
+    assert doc is not None
+    loaded = Conversation.from_doc(doc)
+    say(client, "Je voudrais parler à un conseiller", sid)  # turn B, complete
+    chat._save_conversation(shop, loaded, loaded, doc.version, [], loaded.updated_at)  # turn A
+    after = app.store.get(shop.id, "conversations", sid)
+    assert after is not None
+    assert after.data["state"] == "human"
+    assert len(after.data["recent"]) == 4
