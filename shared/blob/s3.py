@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from shared.aws import boto3_client
 from shared.blob.base import Blob, BlobObject, split_url
 from shared.blob.exceptions import BlobError, BlobNotFoundError
 from shared.exceptions import ConfigError
@@ -47,24 +48,17 @@ class S3Blob(Blob):
         super().__init__(public_url=public_url)
         self._owns_client = client is None
         if client is None:
-            # Lazy: the SDK costs ~0.2 s of cold start, paid only by deployments that use it.
-            import boto3
-            from botocore.config import Config
-
-            client = boto3.client(
+            client = boto3_client(
                 "s3",
-                region_name=region,
+                region=region,
                 endpoint_url=endpoint_url,
-                config=Config(
-                    connect_timeout=3,
-                    read_timeout=20,  # a function's budget is seconds, not botocore's 60 s
-                    retries={"mode": "standard", "max_attempts": 3},
-                    signature_version="s3v4",  # presigned URLs work in every region
-                    # On AWS, regional virtual-hosted URLs (the global name answers 307 for a
-                    # new bucket outside us-east-1); a custom endpoint (moto, MinIO) keeps
-                    # path style, as a host name cannot be prefixed with the bucket there.
-                    s3={"addressing_style": "virtual"} if endpoint_url is None else None,
-                ),
+                connect_timeout=3,
+                read_timeout=20,
+                signature_version="s3v4",  # presigned URLs work in every region
+                # On AWS, regional virtual-hosted URLs (the global name answers 307 for a new
+                # bucket outside us-east-1); a custom endpoint (moto, MinIO) keeps path style,
+                # as a host name cannot be prefixed with the bucket there.
+                s3={"addressing_style": "virtual"} if endpoint_url is None else None,
             )
         self.client: BaseClient = client
         self.bucket = bucket

@@ -22,6 +22,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from shared.aws import boto3_client
 from shared.exceptions import ConfigError, QueueError
 from shared.queue import dedup_key, group_key
 from shared.queue.base import Queue, WorkItem
@@ -48,20 +49,9 @@ class SqsQueue(Queue):
             raise ConfigError(f"QUEUE_URL: {name!r} is not an SQS FIFO queue name (NAME.fifo)")
         self._owns_client = client is None
         if client is None:
-            # Lazy: the SDK costs ~0.2 s of cold start, paid only by deployments that use it.
-            import boto3
-            from botocore.config import Config
-
-            client = boto3.client(
-                "sqs",
-                region_name=region,
-                endpoint_url=endpoint_url,
-                config=Config(
-                    connect_timeout=2,
-                    read_timeout=5,  # a webhook acknowledges in well under Meta's timeout
-                    retries={"mode": "standard", "max_attempts": 3},
-                    max_pool_connections=50,  # threads of one process share the client
-                ),
+            # A webhook acknowledges in well under Meta's timeout: fail fast.
+            client = boto3_client(
+                "sqs", region=region, endpoint_url=endpoint_url, connect_timeout=2, read_timeout=5
             )
         self.client: BaseClient = client
         self.name = name

@@ -36,6 +36,7 @@ from decimal import Decimal, DecimalException
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from shared.aws import boto3_client
 from shared.exceptions import (
     AlreadyExistsError,
     ConfigError,
@@ -84,19 +85,12 @@ class DynamoDBStore(Store):
 
         self._owns_client = client is None
         if client is None:
-            import boto3
-            from botocore.config import Config
-
-            client = boto3.client(
+            client = boto3_client(
                 "dynamodb",
-                region_name=region,
+                region=region,
                 endpoint_url=endpoint_url,
-                config=Config(
-                    connect_timeout=3,
-                    read_timeout=10,  # a function's budget is seconds, not botocore's 60 s
-                    retries={"mode": "standard", "max_attempts": 3},
-                    max_pool_connections=50,  # threads of one process share the client
-                ),
+                connect_timeout=3,
+                read_timeout=10,
             )
         self.client: BaseClient = client
         self.table = table
