@@ -20,6 +20,12 @@ import json
 import sys
 from pathlib import Path
 
+# Run as a script, this folder would come first on the path and this file would shadow the
+# standard library's ``secrets``: put the project's root there instead (for ``shared``).
+sys.path[0] = str(Path(__file__).resolve().parents[2])
+from shared.exceptions import ConfigError  # noqa: E402
+from shared.settings import read_env_file  # noqa: E402
+
 NAMES: list[str] = json.loads(
     (Path(__file__).resolve().parent.parent / "secret-names.json").read_text()
 )
@@ -32,22 +38,6 @@ def secret_name(stage: str) -> str:
 def secret_document(values: dict[str, str]) -> dict[str, str]:
     """Every secret name, with its value from ``values`` or empty."""
     return {name: values.get(name, "") for name in NAMES}
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.removeprefix("export ").partition("=")
-        if not sep:
-            raise SystemExit(f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
 
 
 def instructions(stage: str) -> str:
@@ -114,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.source is None:
         print(instructions(args.stage))
         return 0
-    values = read_env_file(args.source)
+    try:
+        values = read_env_file(args.source)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     unknown = sorted(k for k in values if k not in NAMES)
     if unknown:  # other settings in the same file are fine, but say they are left out
         print(f"not secrets, left out: {', '.join(unknown)}", file=sys.stderr)
