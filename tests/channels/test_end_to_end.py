@@ -12,6 +12,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,7 @@ from tests.channels.conftest import (
 from tests.eventlib import load_event
 from tests.fixtures.app import Client
 from tests.fixtures.graph_server import GraphServer
+from tests.fixtures.sqs import poll_until_empty
 from tests.fixtures.telegram_server import TelegramServer
 
 QUESTION = "Bonjour, combien coûtent les sandales en cuir ?"
@@ -138,3 +140,16 @@ def test_the_webhooks_acknowledge_fast(app: App, inprocess: Queue) -> None:
         p99 = statistics.quantiles(values, n=100)[98]
         print(f"{name} ack: p50 {statistics.median(values) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
         assert p99 <= 0.25
+
+
+def test_the_same_through_sqs_on_moto(
+    client: Client, app: App, graph_server: GraphServer, sqs_queue: Any, sqs_client: Any
+) -> None:
+    """The webhook enqueues on an SQS FIFO queue (moto's server); Lambda's poller is played by
+    the test: the worker function gets the SQS batch event and the reply reaches Graph once."""
+    app.queue = sqs_queue
+    for _ in range(2):  # Meta delivering twice: one item queued, one reply
+        assert post_whatsapp(client, whatsapp_text(QUESTION)).status == 200
+    poll_until_empty(sqs_client, sqs_queue.queue_url)
+    reply = the_reply(graph_server)
+    assert "Sandales en cuir" in reply and PRICE in reply

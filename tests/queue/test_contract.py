@@ -23,7 +23,7 @@ from shared.queue.inprocess import InProcessQueue
 from shared.queue.pubsub import PubSubQueue
 from shared.queue.sqs import SqsQueue
 from tests.fixtures.pubsub_server import FakePubSub
-from tests.queue.conftest import receive
+from tests.fixtures.sqs import receive
 
 BACKENDS = ["inprocess", "sqs", "pubsub"]
 

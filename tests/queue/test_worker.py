@@ -28,7 +28,7 @@ from shared.queue.sqs import SqsQueue
 from shared.store import Store
 from shared.worker import REPLAY_SUFFIX, deliver, list_dead_letters, replay
 from tests.eventlib import load_event
-from tests.queue.conftest import receive
+from tests.fixtures.sqs import poll_until_empty
 from tests.queue.handlers import PHONE, Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -339,48 +339,6 @@ def test_a_request_that_is_not_a_pubsub_push_is_refused(push_client: Any) -> Non
 # --- the whole path through SQS on moto's server ---------------------------------------------
 
 
-def _poll_until_empty(client: Any, queue_url: str) -> None:
-    """What Lambda's event source mapping does: receive a batch, invoke the function, delete
-    what it did not report as failed; a reported message comes back once its visibility timeout
-    ends, which is made to happen at once.
-
-    moto quirk: when several messages of one FIFO group come back after their timeout ran out,
-    moto hands out the last one first (its in-flight bookkeeping still holds the others). An
-    explicit ChangeMessageVisibility to 0 clears it, and real SQS keeps the order either way.
-    """
-    for _ in range(20):
-        messages = receive(client, queue_url)
-        if not messages:
-            return
-        event = {"Records": [_lambda_record(m) for m in messages]}
-        failed = {f["itemIdentifier"] for f in lambda_handler(event, None)["batchItemFailures"]}
-        for message in messages:
-            handle = message["ReceiptHandle"]
-            if message["MessageId"] in failed:
-                client.change_message_visibility(
-                    QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0
-                )
-            else:
-                client.delete_message(QueueUrl=queue_url, ReceiptHandle=handle)
-    raise AssertionError("the queue did not empty")
-
-
-def _lambda_record(message: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message["Attributes"],
-        "messageAttributes": {
-            name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
-            for name, value in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "awsRegion": "us-east-1",
-    }
-
-
 def test_through_sqs_work_runs_in_order_and_a_poison_item_ends_as_a_dead_letter(
     make_app: Callable[..., App],
     recorder: Recorder,
@@ -398,7 +356,7 @@ def test_through_sqs_work_runs_in_order_and_a_poison_item_ends_as_a_dead_letter(
         sqs_queue.send(sent)
     sqs_queue.send(work("test_record", "c1", 1))  # a duplicate: dropped by SQS
 
-    _poll_until_empty(sqs_client, sqs_queue.queue_url)
+    poll_until_empty(sqs_client, sqs_queue.queue_url)
 
     assert recorder.done("c1") == ["c1:m1", "c1:m2", "c1:m2", "c1:m2", "c1:m3"]
     assert recorder.done("c2") == ["c2:m1"]
@@ -408,5 +366,5 @@ def test_through_sqs_work_runs_in_order_and_a_poison_item_ends_as_a_dead_letter(
     # Replayed through SQS: the dedup id differs, so SQS's 5-minute window does not drop it.
     monkeypatch.setitem(worker.HANDLERS, "test_poison", "tests.queue.handlers:record")
     replay(app.store, sqs_queue, SHOP, letter.id)
-    _poll_until_empty(sqs_client, sqs_queue.queue_url)
+    poll_until_empty(sqs_client, sqs_queue.queue_url)
     assert recorder.done("c1")[-1] == "c1:m2" + REPLAY_SUFFIX
