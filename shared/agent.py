@@ -9,7 +9,9 @@ the customer), never up as a crash. Events stream out as they happen: text delta
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared import log
-from shared.exceptions import ToolError
+from shared.exceptions import LLMError, LLMTimeoutError, ToolError
 from shared.llm import LLM, ChatMessage, Completion, Retrieved, TextDelta, ToolCall, Usage
 from shared.models import FaqEntry
 from shared.price_guard import allowed_amounts, correction, invented_amounts, safe_answer
@@ -44,10 +46,18 @@ AgentEvent = TextDelta | Replace | AgentResult
 
 
 class Agent:
-    def __init__(self, llm: LLM, tools: dict[str, Tool], *, max_steps: int = 4) -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        tools: dict[str, Tool],
+        *,
+        max_steps: int = 4,
+        deadline: float | None = None,  # time.monotonic() after which no model call starts
+    ) -> None:
         self.llm = llm
         self.tools = tools
         self.max_steps = max_steps
+        self.deadline = deadline
 
     def run(
         self,
@@ -62,6 +72,8 @@ class Agent:
         result = AgentResult(text="")
         text = ""
         for step in range(self.max_steps + 1):
+            if self._late():
+                raise LLMTimeoutError("the turn's time budget is spent")
             # The last step offers no tools: the model must answer in words.
             offered = specs if step < self.max_steps else []
             completion: Completion | None = None
@@ -91,6 +103,9 @@ class Agent:
                 )
         result.text = text.strip()
         yield from self._guard(ctx, conversation, retrieved, faq, result)
+
+    def _late(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def _run_tool(self, ctx: TurnContext, call: ToolCall) -> dict[str, Any]:
         tool = self.tools.get(call.name)
@@ -132,9 +147,12 @@ class Agent:
                 ChatMessage("assistant", result.text),
                 ChatMessage("user", correction(invented, products, ctx.lang)),
             ]
-            rewrite = self.llm.complete(retry, (), retrieved=retrieved)
-            result.usage += rewrite.usage
-            text = rewrite.text.strip()
+            text = ""
+            if not self._late():  # late: straight to the safe answer
+                with suppress(LLMError):
+                    rewrite = self.llm.complete(retry, (), retrieved=retrieved)
+                    result.usage += rewrite.usage
+                    text = rewrite.text.strip()
             if not text or invented_amounts(text, allowed):
                 result.guard_failures = 2
                 log.log_event("price_guard", outcome="safe_answer")

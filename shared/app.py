@@ -57,7 +57,11 @@ class App:
                 llm = self._llms.get(key)
                 if llm is None:
                     chain = [open_llm(c) for c in self.settings.llm_chain(*key)]
-                    llm = ResilientLLM(chain, retries=self.settings.llm_retries)
+                    llm = ResilientLLM(
+                        chain,
+                        retries=self.settings.llm_retries,
+                        budget=self.settings.llm_turn_budget,
+                    )
                     self._llms[key] = llm
         return llm
 

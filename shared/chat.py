@@ -268,7 +268,12 @@ class ChatService:
             offer=shop.offer,
             phone_region=shop.phone_region,
         )
-        agent = Agent(self.llm_for(shop), TOOLS, max_steps=self.settings.llm_max_steps)
+        agent = Agent(
+            self.llm_for(shop),
+            TOOLS,
+            max_steps=self.settings.llm_max_steps,
+            deadline=time.monotonic() + self.settings.llm_turn_budget,
+        )
         result = AgentResult(text="")
         sent_text = False
         try:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from shared.agent import Agent, AgentResult, Replace
 from shared.app import App
+from shared.exceptions import LLMTimeoutError
 from shared.llm import ChatMessage, Retrieved, TextDelta
 from shared.models import Conversation
 from shared.tools import TOOLS
@@ -114,3 +117,11 @@ def test_a_model_that_keeps_inventing_gets_the_safe_answer(app: App) -> None:
     assert "Prix spécial" not in result.text
     assert "Sandales en cuir" in result.text
     assert "15\u202f000 FCFA" in result.text
+
+
+def test_a_spent_turn_budget_stops_the_loop(app: App) -> None:
+    script = Script().then(Reply("never asked"))
+    agent = Agent(ScriptedLLM(script), TOOLS, deadline=time.monotonic() - 1)
+    with pytest.raises(LLMTimeoutError):
+        list(agent.run(_context(app), MESSAGES, Retrieved()))
+    assert script.seen == []

@@ -79,3 +79,15 @@ def test_a_stream_that_broke_after_text_is_not_replayed() -> None:
     with pytest.raises(LLMUnavailableError):
         list(llm.stream(MESSAGES))
     assert fallback.seen == []
+
+
+def test_no_new_attempt_starts_once_the_budget_is_spent() -> None:
+    primary = Script().then(Fail(503), Fail(503), Fail(503))
+    fallback = Script().then(Reply("too late"))
+    llm = ResilientLLM(
+        [ScriptedLLM(primary), ScriptedLLM(fallback)], retries=2, budget=0.0, sleep=lambda _: None
+    )
+    with pytest.raises(LLMUnavailableError):
+        llm.complete(MESSAGES)
+    assert len(primary.seen) == 1
+    assert fallback.seen == []

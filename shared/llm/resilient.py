@@ -4,7 +4,9 @@ A retryable failure (timeout, 429, 5xx, unreachable) is retried on the same prov
 exponential backoff and full jitter; a request the provider refuses (4xx) moves on at once.
 When every provider has failed, the last error is raised and the caller answers with a holding
 reply. A stream that fails after its first piece of text is not replayed elsewhere (the
-customer has seen part of it): the error goes to the caller, which replaces the text.
+customer has seen part of it): the error goes to the caller, which replaces the text. With a
+``budget``, no new attempt starts once a call has spent it (an attempt in flight still has its
+provider timeout), so a turn ends with a holding reply before the platform cuts it off.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class ResilientLLM(LLM):
         retries: int = 2,
         base_delay: float = 0.25,
         max_delay: float = 4.0,
+        budget: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not chain:
@@ -36,6 +39,7 @@ class ResilientLLM(LLM):
         self.retries = retries
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self.budget = budget  # seconds one call may spend on retries and fallbacks
         self._sleep = sleep
         self.model = chain[0].model
         self.supports_images = chain[0].supports_images
@@ -83,8 +87,11 @@ class ResilientLLM(LLM):
         streaming: bool,
     ) -> Iterator[TextDelta | Completion]:
         last_error: LLMError | None = None
+        began = time.monotonic()
         for llm in self.chain:
             for attempt in range(self.retries + 1):
+                if last_error is not None and self._spent(began):
+                    raise last_error  # the customer would wait too long: answer them now
                 started = False
                 try:
                     if not streaming:
@@ -100,7 +107,12 @@ class ResilientLLM(LLM):
                     last_error = error
                     if not error.retryable or attempt == self.retries:
                         break
-                    delay = min(self.max_delay, self.base_delay * 2**attempt)
-                    self._sleep(random.uniform(0, delay))
+                    delay = random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+                    if self._spent(began, delay):
+                        raise
+                    self._sleep(delay)
         assert last_error is not None
         raise last_error
+
+    def _spent(self, began: float, delay: float = 0.0) -> bool:
+        return self.budget is not None and time.monotonic() - began + delay >= self.budget
