@@ -183,8 +183,9 @@ class RecordingLLM(LLM):
 # remote model is (in a thread here, it would compete with the turn for the GIL). It answers at
 # once, as InstantLLM: a model named "*-search" searches first for the customer's message.
 LOOPBACK = """
-from tests.fixtures.openai_server import _Server, _handler
+from tests.fixtures.openai_server import _handler
 from tests.llm.script import Reply, Script
+from tests.loopback import LoopbackServer
 
 def respond(request):
     last = request.messages[-1]
@@ -192,7 +193,7 @@ def respond(request):
         return Reply(tool_calls=[("search_products", {{"query": last["text"]}})])
     return Reply(text={reply!r})
 
-server = _Server(("127.0.0.1", 0), _handler(Script(responder=respond)))
+server = LoopbackServer(_handler(Script(responder=respond)))
 print(server.server_address[1], flush=True)
 server.serve_forever(0.05)
 """

@@ -227,7 +227,7 @@ def in_process(posts: int, customers: int) -> tuple[list[Row], Row, int]:
 # worker's replies; GET /stats counts what it accepted.
 SINK = """
 from tests.fixtures.graph_server import VERSION, GraphServer, _graph_handler
-from tests.fixtures.openai_server import _Server
+from tests.loopback import LoopbackServer
 
 state = GraphServer()
 
@@ -237,8 +237,8 @@ class Handler(_graph_handler(state)):
             return super().do_GET()
         self.reply(200, {"sent": len(state.sent), "reads": len(state.reads)})
 
-server = _Server(("127.0.0.1", 0), Handler)
-print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+server = LoopbackServer(Handler)
+print(server.root, flush=True)
 server.serve_forever(0.05)
 """
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from shared import log
 from shared.app import App, use_app
@@ -20,19 +17,8 @@ SECRET = "sk-live-THISISASECRET0123456789"
 TEXT = "Je m'appelle Aminata Diop, livrez à Sacré-Coeur 3 villa 12"
 
 
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    logger = logging.getLogger("comptoir")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield stream
-    logger.removeHandler(handler)
-
-
 def test_requests_are_logged_as_json_without_customer_data(
-    client: Client, app: App, captured: io.StringIO
+    client: Client, app: App, logs: io.StringIO
 ) -> None:
     first = post_json(client, "/chat", {"message": f"{TEXT} {PHONE} {SECRET}"})
     sid = first.json()["session_id"]
@@ -45,7 +31,7 @@ def test_requests_are_logged_as_json_without_customer_data(
         headers={"content-type": "application/json"},
         body=b"{bad " + PHONE.encode(),
     )
-    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
     assert len(lines) == 5
     first_line = lines[0]
     assert first_line["event"] == "request"
@@ -56,7 +42,7 @@ def test_requests_are_logged_as_json_without_customer_data(
     assert isinstance(first_line["latency_ms"], float)
     assert first_line["request_id"]
     assert [line["status"] for line in lines] == [200, 200, 200, 404, 400]
-    text = captured.getvalue()
+    text = logs.getvalue()
     for forbidden in (PHONE, PHONE.replace(" ", ""), "77 123", SECRET, "Aminata", "Sacré", sid):
         assert forbidden not in text
 
@@ -69,13 +55,13 @@ class BrokenLLM(ScriptedLLM):
 
 
 def test_unexpected_errors_log_the_type_not_the_message(
-    client: Client, app: App, captured: io.StringIO
+    client: Client, app: App, logs: io.StringIO
 ) -> None:
     app.llm_override = BrokenLLM()
     result = post_json(client, "/chat", {"message": f"Bonjour {PHONE}"})
     assert result.status == 500
     assert result.json()["error"]["code"] == "internal"
-    text = captured.getvalue()
+    text = logs.getvalue()
     assert '"error_type":"ValueError"' in text
     assert "77 123" not in text
 
@@ -105,7 +91,7 @@ def test_log_configure_is_idempotent() -> None:
 
 
 def test_an_unexpected_error_mid_stream_ends_with_an_error_event(
-    client: Client, app: App, captured: io.StringIO
+    client: Client, app: App, logs: io.StringIO
 ) -> None:
     app.llm_override = BrokenLLM()
     result = client.request(
@@ -118,5 +104,5 @@ def test_an_unexpected_error_mid_stream_ends_with_an_error_event(
     assert result.body.decode().endswith(
         'event: error\ndata: {"error":{"code":"internal","message":"something went wrong"}}\n\n'
     )
-    assert '"error_type":"ValueError"' in captured.getvalue()
-    assert "77 123" not in captured.getvalue()
+    assert '"error_type":"ValueError"' in logs.getvalue()
+    assert "77 123" not in logs.getvalue()

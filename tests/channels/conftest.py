@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -151,20 +149,6 @@ def post_telegram(client: Client, payload: Any, secret: str | None = TG_SECRET) 
     return client.request(
         "POST", "/webhooks/telegram", headers=headers, body=json.dumps(payload).encode()
     )
-
-
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    """Everything logged under ``comptoir`` during the test."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    logger = logging.getLogger("comptoir")
-    previous = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield stream
-    logger.removeHandler(handler)
-    logger.setLevel(previous)
 
 
 def assert_clean(text: str, *forbidden: str) -> None:

@@ -5,7 +5,6 @@ resilient chain picking a provider that can."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -17,6 +16,7 @@ from shared.llm import LLMConfig, open_llm
 from shared.llm.resilient import ResilientLLM
 from tests.llm.conftest import ProviderUnderTest
 from tests.llm.script import Reply
+from tests.loopback import serving
 
 VOICE = b"OggS\x00\x02" + bytes(range(256)) * 4
 
@@ -53,15 +53,9 @@ class TranscriptionServer:
 
 @pytest.fixture
 def transcriptions() -> Iterator[tuple[TranscriptionServer, str]]:
-    from tests.fixtures.openai_server import _Server
-
     state = TranscriptionServer()
-    server = _Server(("127.0.0.1", 0), state.handler())
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(state.handler(), "transcription-server") as server:
+        yield state, f"{server.root}/v1"
 
 
 def test_openai_transcribes_through_the_audio_endpoint(

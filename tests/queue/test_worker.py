@@ -8,7 +8,6 @@ import argparse
 import base64
 import io
 import json
-import logging
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -48,17 +47,6 @@ def queue(app: App, recorder: Recorder) -> Iterator[InProcessQueue]:
     assert isinstance(made, InProcessQueue)
     yield made
     made.close()
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    logger = logging.getLogger("comptoir")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield stream
-    logger.removeHandler(handler)
 
 
 # --- in-process queue + worker ---------------------------------------------------------------
@@ -102,7 +90,7 @@ def test_a_failure_is_retried_and_the_conversation_waits_for_it(
 
 
 def test_a_poison_item_becomes_a_dead_letter_after_the_last_attempt(
-    make_app: Callable[..., App], recorder: Recorder, captured: io.StringIO
+    make_app: Callable[..., App], recorder: Recorder, logs: io.StringIO
 ) -> None:
     app = make_app(WORKER_MAX_ATTEMPTS="3")
     queue = open_queue("inprocess://", process=partial(deliver, app=app), retry_delay=0.01)
@@ -118,7 +106,7 @@ def test_a_poison_item_becomes_a_dead_letter_after_the_last_attempt(
     stored = app.store.get(SHOP, worker.COLLECTION, letter.id)
     assert stored is not None
     assert WorkItem.model_validate(stored.data["item"]).payload["text"].endswith(PHONE)
-    logs = captured.getvalue()
+    logs = logs.getvalue()
     assert '"event":"work_dead_lettered"' in logs
     for forbidden in (PHONE, "77 123", "appelez"):
         assert forbidden not in logs
