@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,6 @@ from _common import QUERIES, ROOT, ms, percentile
 from functions import health, webhook_whatsapp
 from shared.app import App, use_app
 from shared.catalog.importer import seed_demo
-from shared.settings import Settings
 from tests.channels.conftest import (
     APP_SECRET,
     PHONE_NUMBER_ID,
@@ -61,6 +59,7 @@ from tests.channels.conftest import (
 from tests.eventlib import load_event
 from tests.fixtures.app import make_settings
 from tests.fixtures.graph_server import TOKEN
+from tests.loopback import dev_server
 
 GOAL_P99 = 0.250  # seconds, every webhook row, locally
 WEBHOOK = "/webhooks/whatsapp"
@@ -243,13 +242,6 @@ server.serve_forever(0.05)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def stop(process: subprocess.Popen[Any]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -323,55 +315,28 @@ class Server:
 
 
 @contextmanager
-def dev_server(tmp: Path) -> Iterator[Server]:
+def dev_server_with_sink(tmp: Path) -> Iterator[Server]:
     """The loopback Graph API, then the dev server on a free port with a seeded store."""
     sink = subprocess.Popen(
         [sys.executable, "-c", SINK], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
-    server: subprocess.Popen[Any] | None = None
     try:
         assert sink.stdout is not None
         sink_url = sink.stdout.readline().strip()
-        aliases = {f.alias for f in Settings.model_fields.values()}
-        env = {k: v for k, v in os.environ.items() if k not in aliases}  # ours only
-        env.update(
-            PYTHONPATH=str(ROOT),
-            STORE_URL=f"sqlite:///{tmp}/comptoir.db",
-            LLM_PROVIDER="offline",
-            QUEUE_URL="inprocess://",
-            WHATSAPP_APP_SECRET=APP_SECRET,
-            WHATSAPP_PHONE_NUMBER_ID=PHONE_NUMBER_ID,
-            WHATSAPP_ACCESS_TOKEN=TOKEN,
-            WHATSAPP_API_BASE=f"{sink_url}/v21.0",
-            LOG_LEVEL="INFO",
-        )
-        # cwd: the temporary directory, so no .env is read and .data/ lands there.
-        seed = [sys.executable, "-m", "shared", "seed-demo"]
-        subprocess.run(seed, cwd=tmp, env=env, check=True, capture_output=True)
-        port, log_path = free_port(), tmp / "server.log"
-        serve = ["-m", "shared", "serve"]
-        with log_path.open("wb") as log_file:
-            server = subprocess.Popen(
-                [sys.executable, *serve, "--host", "127.0.0.1", "--port", str(port)],
-                cwd=tmp,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log_file,
-            )
-        log = ServerLog(log_path)
-        deadline = time.perf_counter() + 30
-        while True:
-            if server.poll() is not None or time.perf_counter() > deadline:
-                raise RuntimeError(f"the dev server did not start:\n{log.tail()}")
-            try:
-                if get_json(port, "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        yield Server(port, int(sink_url.rsplit(":", 1)[1]), log)
+        settings = {
+            "LLM_PROVIDER": "offline",
+            "QUEUE_URL": "inprocess://",
+            "WHATSAPP_APP_SECRET": APP_SECRET,
+            "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+            "WHATSAPP_ACCESS_TOKEN": TOKEN,
+            "WHATSAPP_API_BASE": f"{sink_url}/v21.0",
+            "LOG_LEVEL": "INFO",
+        }
+        log_path = tmp / "server.log"
+        with dev_server(tmp, settings, stderr=log_path) as server:
+            port = int(server.url.rsplit(":", 1)[1])
+            yield Server(port, int(sink_url.rsplit(":", 1)[1]), ServerLog(log_path))
     finally:
-        if server is not None:
-            stop(server)
         stop(sink)
 
 
@@ -454,7 +419,7 @@ def over_http(tmp: Path, clients: int, seconds: float, rounds: int, customers: i
     def healthz(_: random.Random) -> Call:
         return ("GET", "/healthz", b"", {})
 
-    with dev_server(tmp) as server:
+    with dev_server_with_sink(tmp) as server:
 
         def acknowledged(request: Call) -> None:
             posted.append(request)  # atomic: the client threads share the list

@@ -23,11 +23,8 @@ import gzip
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +35,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.browser.build import DIST, built_widget  # noqa: E402
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, free_port  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
+from tests.loopback import dev_server  # noqa: E402
 
 BEFORE_OPEN_BUDGET = 12_000
 TOTAL_BUDGET = 20_000
@@ -91,45 +89,12 @@ def sizes() -> dict[str, int]:
 
 
 @contextmanager
-def dev_server() -> Iterator[str]:
+def served() -> Iterator[str]:
+    """The dev server with the demo shop, on a temporary store; yields its URL."""
     with tempfile.TemporaryDirectory(prefix="comptoir-bench-") as tmp:
-        port = free_port()
-        env = {
-            **os.environ,
-            "STORE_URL": f"sqlite:///{tmp}/bench.db",
-            "PORT": str(port),
-            "DEFAULT_SHOP": "demo",
-            "LOG_LEVEL": "WARNING",
-        }
-        subprocess.run(
-            [sys.executable, "-m", "shared", "seed-demo"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "shared", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    with urllib.request.urlopen(url + "/healthz", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+        settings = {"DEFAULT_SHOP": "demo", "LOG_LEVEL": "WARNING"}
+        with dev_server(Path(tmp), settings) as server:
+            yield server.url
 
 
 # Chrome's cumulative main-thread counters (seconds), from the DevTools protocol.
@@ -187,7 +152,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     size = sizes()
-    with dev_server() as url:
+    with served() as url:
         results, version = measure(url, args.runs)
     median = {k: statistics.median(v) for k, v in results.items()}
     total = size["loader"] + size["panel"]

@@ -1,13 +1,23 @@
-"""Loopback HTTP servers for the fake providers (models, Graph, Telegram, GCS, Pub/Sub)."""
+"""Loopback servers for tests and benches: the fake providers (models, Graph, Telegram, GCS,
+Pub/Sub) in a thread, and the project's own dev server in a subprocess."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -42,3 +52,91 @@ def serving(handler: type[BaseHTTPRequestHandler], name: str) -> Iterator[Loopba
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (for a server started right after)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class DevServer:
+    """``python -m shared serve`` on loopback, with its own settings and SQLite store."""
+
+    url: str
+    env: dict[str, str]
+    data: Path
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """An operator command against the same store (``python -m shared ARGS``)."""
+        return subprocess.run(
+            [sys.executable, "-m", "shared", *args],
+            cwd=self.data,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+@contextmanager
+def dev_server(
+    data: Path,
+    settings: Mapping[str, str] | None = None,
+    *,
+    setup: Sequence[Sequence[str]] = (("seed-demo",),),
+    stderr: Path | None = None,
+) -> Iterator[DevServer]:
+    """The dev server on a free port, after the operator commands in ``setup``; ready when
+    ``/healthz`` answers. It runs in ``data`` with none of the caller's own Comptoir settings
+    (no .env, no exported variable), only the defaults and ``settings``."""
+    from shared.settings import Settings
+
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in aliases}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        STORE_URL=f"sqlite:///{data}/dev.db",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        **(settings or {}),
+    )
+    server = DevServer(f"http://127.0.0.1:{port}", env, data)
+    for args in setup:
+        done = server.cli(*args)
+        if done.returncode != 0:
+            raise RuntimeError(f"python -m shared {' '.join(args)} failed:\n{done.stderr}")
+    with stderr.open("wb") if stderr else open(os.devnull, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shared", "serve"],
+            cwd=data,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not _healthy(server.url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the dev server did not answer /healthz")
+            time.sleep(0.05)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False

@@ -4,15 +4,9 @@ by the CLI, a chat turn over HTTP, history, statics, and a Shopify CSV import th
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,80 +15,28 @@ import pytest
 from shared.models import Product
 from shared.money import format_price
 from shared.store import open_store
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class DevServer:
-    url: str
-    env: dict[str, str]
-
-    def call(
-        self, method: str, path: str, payload: Any = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, dict(response.headers), response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "shared", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+from tests.loopback import DevServer, dev_server
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def call(
+    server: DevServer, method: str, path: str, payload: Any = None
+) -> tuple[int, dict[str, str], bytes]:
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(server.url + path, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
 
 
 @pytest.fixture(scope="module")
 def devserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    data = tmp_path_factory.mktemp("dev")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "STORE_URL": f"sqlite:///{data}/dev.db",
-        "PORT": str(port),
-        "DEFAULT_SHOP": "demo",
-        "ALLOWED_ORIGINS": "*",
-    }
-    server = DevServer(f"http://127.0.0.1:{port}", env)
-    seeded = server.cli("seed-demo")
-    assert seeded.returncode == 0, seeded.stderr
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shared", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if server.call("GET", "/healthz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail("the dev server did not answer /healthz")
-    yield server
-    process.terminate()
-    process.wait(timeout=10)
+    settings = {"DEFAULT_SHOP": "demo", "ALLOWED_ORIGINS": "*"}
+    with dev_server(tmp_path_factory.mktemp("dev"), settings) as server:
+        yield server
 
 
 def _product(server: DevServer, shop: str, product_id: str) -> Product:
@@ -105,8 +47,8 @@ def _product(server: DevServer, shop: str, product_id: str) -> Product:
 
 
 def test_a_chat_turn_names_a_demo_product_with_its_catalogue_price(devserver: DevServer) -> None:
-    status, headers, body = devserver.call(
-        "POST", "/chat", {"message": "Avez-vous des sandales en cuir ?"}
+    status, headers, body = call(
+        devserver, "POST", "/chat", {"message": "Avez-vous des sandales en cuir ?"}
     )
     assert status == 200
     assert headers["Content-Type"].startswith("application/json")
@@ -118,26 +60,26 @@ def test_a_chat_turn_names_a_demo_product_with_its_catalogue_price(devserver: De
     assert format_price(product.price, product.currency, "fr") in answer["reply"]
     assert card["price"] == float(product.price)
 
-    status, _, body = devserver.call("GET", f"/chat/history?session_id={answer['session_id']}")
+    status, _, body = call(devserver, "GET", f"/chat/history?session_id={answer['session_id']}")
     assert status == 200
     assert [m["role"] for m in json.loads(body)["messages"]] == ["user", "assistant"]
 
 
 def test_healthz_and_statics(devserver: DevServer) -> None:
-    status, _, body = devserver.call("GET", "/healthz")
+    status, _, body = call(devserver, "GET", "/healthz")
     assert (status, json.loads(body)) == (
         200,
         {"status": "ok", "store": "sqlite", "llm": "offline"},
     )
-    status, headers, page = devserver.call("GET", "/")
+    status, headers, page = call(devserver, "GET", "/")
     assert status == 200
     assert headers["Content-Type"].startswith("text/html")
     assert b'src="/dist/widget.js"' in page
-    status, headers, _ = devserver.call("GET", "/widget.js")
+    status, headers, _ = call(devserver, "GET", "/widget.js")
     assert status == 200
     assert "javascript" in headers["Content-Type"]
-    assert devserver.call("GET", "/../../etc/passwd")[0] == 404
-    assert devserver.call("GET", "/nope.js")[0] == 404
+    assert call(devserver, "GET", "/../../etc/passwd")[0] == 404
+    assert call(devserver, "GET", "/nope.js")[0] == 404
 
 
 def test_a_shopify_csv_import_is_answerable(devserver: DevServer, tmp_path: Path) -> None:
@@ -161,8 +103,11 @@ def test_a_shopify_csv_import_is_answerable(devserver: DevServer, tmp_path: Path
         "XOF",
     )
     assert imported.returncode == 0, imported.stderr
-    status, _, body = devserver.call(
-        "POST", "/chat", {"message": "Combien coûte la lampe calebasse ?", "shop": "atelier"}
+    status, _, body = call(
+        devserver,
+        "POST",
+        "/chat",
+        {"message": "Combien coûte la lampe calebasse ?", "shop": "atelier"},
     )
     assert status == 200
     answer = json.loads(body)

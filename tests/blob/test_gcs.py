@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from google.auth.exceptions import RefreshError
 from shared.blob import BlobError, BlobNotFoundError, gcs
 from shared.blob.gcs import GCSBlob, GoogleToken
 from tests.fixtures.gcs_server import TOKEN, GCSServer
+from tests.loopback import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -98,9 +98,7 @@ def test_a_missing_bucket_fails_listing(gcs_server: GCSServer) -> None:
 
 
 def test_an_unreachable_endpoint_is_a_blob_error() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed when the test runs: connection refused
+    port = free_port()  # nothing listens there: connection refused
     with (
         GCSBlob(
             "b-1", endpoint_url=f"http://127.0.0.1:{port}", token_provider=lambda: TOKEN

@@ -14,15 +14,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +34,7 @@ from playwright.sync_api import (
 )
 
 from tests.browser.build import built_widget
+from tests.loopback import DevServer, dev_server, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -72,46 +68,6 @@ new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) window.__shifts.push(entry.value);
 }).observe({ type: "layout-shift", buffered: true });
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-# --- the dev server ------------------------------------------------------------------------------
-
-
-@dataclass
-class DevServer:
-    url: str
-    env: dict[str, str]
-
-    def cli(self, *args: str) -> None:
-        done = subprocess.run(
-            [sys.executable, "-m", "shared", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    pytest.fail("the dev server did not answer /healthz")
 
 
 # --- the other origin ----------------------------------------------------------------------------
@@ -186,10 +142,29 @@ class Servers:
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     built_widget()
-    dev_port, side_port = free_port(), free_port()
-    dev_url, side_url = f"http://127.0.0.1:{dev_port}", f"http://127.0.0.1:{side_port}"
+    # Another origin for pages that embed the widget; its pages are filled in below, once the
+    # dev server's address is known.
+    side = SideServer("")
+    with serving(_side_handler(side), "side-server") as httpd:
+        side.url = httpd.root
+        settings = {
+            "DEFAULT_SHOP": "demo",
+            "ALLOWED_ORIGINS": side.url,  # same-origin pages need no CORS; the side page does
+            "RATE_LIMIT_PER_MINUTE": "1000",
+            "CLIENT_RATE_LIMIT_PER_MINUTE": "1000",
+            "LOG_LEVEL": "WARNING",
+        }
+        boutique = (
+            "import-catalog", str(DATA / "boutique_products.json"), "--shop", BOUTIQUE,
+            "--name", "Boutique Teranga", "--currency", "XOF",
+        )  # fmt: skip
+        data = tmp_path_factory.mktemp("browser-dev")
+        with dev_server(data, settings, setup=[("seed-demo",), boutique]) as dev:
+            _side_pages(side, dev.url)
+            yield Servers(dev, side)
 
-    side = SideServer(side_url)
+
+def _side_pages(side: SideServer, dev_url: str) -> None:
     # The widget and the API on the dev server's origin; only they are allowed by the CSP.
     # No style-src at all: the widget styles itself through constructable stylesheets.
     side.pages["/cross-origin.html"] = _page(
@@ -225,47 +200,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         f"default-src 'none'; script-src {dev_url}; connect-src {dev_url}; img-src data:",
         'data-color="red;}:host{display:none}"',
     )
-    httpd = ThreadingHTTPServer(("127.0.0.1", side_port), _side_handler(side))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-
-    data = tmp_path_factory.mktemp("browser-dev")
-    env = {
-        **os.environ,
-        "STORE_URL": f"sqlite:///{data}/dev.db",
-        "PORT": str(dev_port),
-        "DEFAULT_SHOP": "demo",
-        "ALLOWED_ORIGINS": side_url,  # same-origin pages need no CORS; the side page does
-        "RATE_LIMIT_PER_MINUTE": "1000",
-        "CLIENT_RATE_LIMIT_PER_MINUTE": "1000",
-        "LOG_LEVEL": "WARNING",
-    }
-    dev = DevServer(dev_url, env)
-    dev.cli("seed-demo")
-    dev.cli(
-        "import-catalog",
-        str(DATA / "boutique_products.json"),
-        "--shop",
-        BOUTIQUE,
-        "--name",
-        "Boutique Teranga",
-        "--currency",
-        "XOF",
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shared", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_healthy(dev_url, process)
-        yield Servers(dev, side)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from tests.loopback import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE_BIN = ROOT / "node_modules" / ".bin"
 VENV_BIN = Path(sys.executable).parent  # the interpreter running the tests: the project's venv
@@ -45,13 +47,6 @@ def require(path: Path, what: str) -> Path:
     if not path.exists():
         pytest.fail(f"{what} is missing ({path}): run `make setup` (npm ci, pip install)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class CloudFormationStub:

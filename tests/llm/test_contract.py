@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -16,6 +15,7 @@ from shared.exceptions import (
 from shared.llm import ChatMessage, Completion, Image, TextDelta, ToolCall, ToolSpec, Usage
 from tests.llm.conftest import ProviderUnderTest
 from tests.llm.script import Fail, Reply, Stall
+from tests.loopback import free_port
 
 SEARCH = ToolSpec(
     name="search_products",
@@ -161,9 +161,7 @@ def test_timeout(provider: ProviderUnderTest) -> None:
 
 
 def test_unreachable_provider(provider: ProviderUnderTest) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed as soon as the block ends: nothing listens
+    port = free_port()  # nothing listens there
     base_url = provider.base_url.replace(provider.base_url.split("/")[2], f"127.0.0.1:{port}")
     with pytest.raises(LLMUnavailableError):
         provider.make(base_url=base_url, timeout=2).complete(CONVERSATION)

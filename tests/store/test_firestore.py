@@ -4,7 +4,6 @@ import, and how it reports what only the server checks or an unreachable server.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from shared.exceptions import DocumentTooLargeError, StoreUnavailableError
 from shared.store import open_store
 from shared.store.base import encoded_size
 from shared.store.firestore import FirestoreStore
+from tests.loopback import free_port
 
 SHOP = "shop-a"
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,9 +69,7 @@ def test_size_refused_by_the_server_is_document_too_large(
 
 
 def test_ping_fails_fast_when_the_server_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed once the probe is: nothing listens there
+    port = free_port()  # nothing listens there
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{port}")
     store = open_store("firestore://unreachable")
     started = time.monotonic()
