@@ -19,6 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from shared import crm
 from shared.agent import Agent, AgentResult, Replace
 from shared.catalog.retrieval import CatalogCache, fold
 from shared.exceptions import (
@@ -400,10 +401,8 @@ class ChatService:
         raise StoreUnavailableError("the conversation kept changing")
 
     def _customer(self, shop: Shop, conversation: Conversation) -> Customer | None:
-        if conversation.customer_id is None:
-            return None
-        doc = self.store.get(shop.id, "customers", conversation.customer_id)
-        return Customer.from_doc(doc) if doc else None
+        # Only the customer this conversation belongs to: never one it was merely linked to.
+        return crm.conversation_customer(self.store, shop.id, conversation)
 
 
 def _messages(conversation_id: str) -> str:

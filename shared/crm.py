@@ -1,25 +1,54 @@
 """The CRM: customers, the conversations linked to them, and leads.
 
+Who a customer is (identity)
+----------------------------
+A phone number typed in a chat is a claim, not an identity: anyone can type anyone's number.
+Only a channel that proves the number (WhatsApp gives the sender's wa_id) or, later, a one-time
+code sent to it verifies it. So there are two kinds of customer:
+
+* a *verified* customer (``phone_verified``): its phone was given by the channel. It alone owns
+  the number's ``customer_phones`` claim (a create-only document whose id is a digest of the E.164
+  number, so concurrent arrivals with one phone end with one customer on every backend), and only
+  verified links name it: ``find_or_create_customer_by_phone``, called by the channel webhooks
+  with the channel's phone, records each channel conversation in its ``identities``.
+* an *unverified contact*: created for one conversation (identity ``channel:conversation``) by
+  ``remember`` or by an order (``contact_for_order``), holding the name and phone typed there.
+  It never owns a phone claim and no other conversation is ever linked to it.
+
+A conversation reads and writes only the customer it *belongs* to (``belongs``): a verified one
+listing it among its identities, or its own unverified contact. A phone typed in a chat therefore
+never renames, links or reads an existing customer: it goes on the lead and on the conversation's
+own contact. When the real owner of that phone later writes on WhatsApp, the channel makes (or
+finds) the verified customer; the web contact is not merged into it, and its memory stays with
+the web conversation that wrote it. A future one-time code would verify a web conversation by
+adding its identity to the verified customer, the same way a channel link does.
+
+Memory is data from the customer, never instructions: ``remember`` refuses facts that read like
+instructions or hold secrets (``check_fact``), and the prompt quotes what is kept.
+
 Concurrency is settled by the store's conditional writes, never by read-then-write:
 
-* a phone number is claimed by one customer with a create-only ``customer_phones`` document
-  (its id a digest of the E.164 number), so concurrent captures with the same phone end with one
-  customer whatever the backend;
+* a phone is claimed with the create-only ``customer_phones`` document, as above;
 * a customer, a conversation and a lead are changed with ``update(if_version=...)`` and re-read
-  when a concurrent writer won (``mutate``);
-* a customer's open lead for a product is found through an ``open_leads`` pointer claimed the
-  same way, so a double submit updates one lead instead of creating two.
+  when a concurrent writer won (``mutate``); the conversation document is the claim of its own
+  contact, so two tools racing in one conversation create one contact;
+* a conversation's open lead for a product is found through an ``open_leads`` pointer keyed by
+  conversation and product and claimed the same way, so a double submit updates one lead instead
+  of creating two, and an order from another conversation is always a new lead.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
+from shared.catalog.retrieval import fold
 from shared.exceptions import (
     AlreadyExistsError,
+    InvalidInputError,
     InvalidPhoneError,
     NotFoundError,
     PreconditionFailedError,
@@ -133,106 +162,171 @@ def _ensure_customer(
 
 
 def find_or_create_customer_by_phone(
-    store: Store,
-    shop: str,
-    phone: str,
-    name: str,
-    identity: str,
-    *,
-    claimant: str | None = None,
+    store: Store, shop: str, phone: str, name: str, identity: str
 ) -> Customer:
-    """The one customer with this E.164 phone, created if needed, with ``name`` (the latest
-    given wins) and ``identity`` recorded. An unclaimed phone goes to ``claimant`` (an existing
-    customer known without a phone) if given, else to a new customer."""
-    claim = _claim(
-        store, shop, PHONES, record_id(phone), {"customer_id": claimant or new_sortable_id()}
-    )
+    """The one verified customer with this E.164 phone, created if needed, with ``name`` (the
+    latest given wins) and ``identity`` recorded. Only for a phone the channel itself gives
+    (WhatsApp's wa_id): a phone typed in a chat goes through ``contact_for_order``."""
+    claim = _claim(store, shop, PHONES, record_id(phone), {"customer_id": new_sortable_id()})
 
-    def add_contact(customer: Customer) -> Customer:
+    def add_identity(customer: Customer) -> Customer:
         return customer.model_copy(
             update={
-                "phone": customer.phone or phone,
+                "phone": phone,
+                "phone_verified": True,
                 "name": name or customer.name,
                 "identities": _added(customer.identities, [identity]),
             }
         )
 
-    return _ensure_customer(store, shop, claim.data["customer_id"], add_contact)
+    return _ensure_customer(store, shop, claim.data["customer_id"], add_identity)
 
 
-def merge_memory(store: Store, shop: str, source: Customer, target_id: str) -> Customer:
-    """Copy what the assistant knows of ``source`` into the target customer (facts kept once,
-    identities added). The source is left as it is: other conversations may still point to it."""
-    return mutate(
-        store,
-        shop,
-        CUSTOMERS,
-        target_id,
-        Customer,
-        lambda c: c.model_copy(
-            update={
-                "memory": _remembered(c.memory, source.memory),
-                "identities": _added(c.identities, source.identities),
-                "summary": c.summary or source.summary,
-            }
-        ),
-    )
+def identity_of(conversation: Conversation) -> str:
+    return f"{conversation.channel}:{conversation.id}"
 
 
-def link_customer(
-    store: Store, shop: str, conversation: Conversation, phone: str, name: str
+def belongs(customer: Customer, conversation: Conversation) -> bool:
+    """Whether ``conversation`` may read and write ``customer``: a verified customer the channel
+    linked it to, or the unverified contact made for it alone."""
+    identity = identity_of(conversation)
+    if customer.phone_verified:
+        return identity in customer.identities
+    return customer.identities == [identity]
+
+
+def conversation_customer(store: Store, shop: str, conversation: Conversation) -> Customer | None:
+    """The customer whose profile and memory this conversation may see, if any."""
+    customer = _customer(store, shop, conversation.customer_id)
+    return customer if customer is not None and belongs(customer, conversation) else None
+
+
+def _own_customer(
+    store: Store, shop: str, conversation: Conversation, change: Callable[[Customer], Customer]
 ) -> tuple[Customer, Conversation]:
-    """Link the conversation to the customer who owns ``phone``.
-
-    A customer already linked without a phone (created by ``remember``, or a chat identity)
-    becomes the owner of an unclaimed phone; if the phone belongs to someone else, what the
-    assistant remembered moves to them. Returns the customer and the stored conversation.
-    """
-    identity = f"{conversation.channel}:{conversation.id}"
-    previous = _customer(store, shop, conversation.customer_id)
-    anonymous = previous if previous is not None and previous.phone is None else None
-    customer = find_or_create_customer_by_phone(
-        store,
-        shop,
-        phone,
-        name,
-        identity,
-        claimant=anonymous.id if anonymous is not None else None,
-    )
-    if anonymous is not None and anonymous.id != customer.id and anonymous.memory:
-        customer = merge_memory(store, shop, anonymous, customer.id)
-    linked = update_conversation(
-        store, shop, conversation.id, lambda c: c.model_copy(update={"customer_id": customer.id})
-    )
-    return customer, linked
-
-
-def remember(
-    store: Store, shop: str, conversation: Conversation, fact: str
-) -> tuple[Customer, Conversation]:
-    """Add ``fact`` to the memory of the conversation's customer, creating and linking one
-    (identity ``channel:conversation``) if the conversation has none."""
+    """Apply ``change`` to the customer the conversation belongs to, creating and linking an
+    unverified contact for it if it has none. A link to a customer it does not belong to (made
+    before links were checked) is replaced by a new contact: that customer is left untouched."""
     candidate = new_sortable_id()
+    current = _customer(store, shop, conversation.customer_id)
+    foreign = current.id if current is not None and not belongs(current, conversation) else None
     # The conversation document is the claim: if two calls race, the first link wins.
     linked = update_conversation(
         store,
         shop,
         conversation.id,
-        lambda c: c if c.customer_id else c.model_copy(update={"customer_id": candidate}),
+        lambda c: (
+            c
+            if c.customer_id and c.customer_id != foreign
+            else c.model_copy(update={"customer_id": candidate})
+        ),
     )
-    identity = f"{linked.channel}:{linked.id}"
+    identity = identity_of(linked)
     customer = _ensure_customer(
         store,
         shop,
         linked.customer_id or candidate,
-        lambda c: c.model_copy(
-            update={
-                "memory": _remembered(c.memory, [fact]),
-                "identities": _added(c.identities, [identity]),
-            }
-        ),
+        lambda c: change(c.model_copy(update={"identities": _added(c.identities, [identity])})),
     )
     return customer, linked
+
+
+def contact_for_order(
+    store: Store, shop: str, conversation: Conversation, phone: str, name: str
+) -> tuple[Customer, Conversation]:
+    """The customer an order typed in ``conversation`` belongs to. The typed ``phone`` and
+    ``name`` are a claim: they go on the conversation's own unverified contact (created if
+    needed), never on a verified customer nor on whoever else has that phone."""
+
+    def claim(customer: Customer) -> Customer:
+        if customer.phone_verified:
+            return customer  # the channel proved who this is; what was typed stays on the lead
+        return customer.model_copy(update={"phone": phone, "name": name})
+
+    return _own_customer(store, shop, conversation, claim)
+
+
+def remember(
+    store: Store, shop: str, conversation: Conversation, fact: str
+) -> tuple[Customer, Conversation]:
+    """Add ``fact`` to the memory of the customer the conversation belongs to, creating and
+    linking an unverified contact if it has none. Raises InvalidInputError for a fact that must
+    not be kept (``check_fact``)."""
+    check_fact(fact)
+    return _own_customer(
+        store,
+        shop,
+        conversation,
+        lambda c: c.model_copy(update={"memory": _remembered(c.memory, [fact])}),
+    )
+
+
+# What a remembered fact must not be: it is read back to the model in later conversations, so an
+# instruction would steer it and a secret would be repeated. Matched on folded (lower-case,
+# unaccented) text, French and English.
+_INSTRUCTION_RE = re.compile(
+    r"\b(?:ignore[rsz]?|oublie[rsz]?|disregard|forget)\b.{0,40}"
+    r"\b(?:previous|above|prior|earlier|precedent|precedentes?|instructions?|rules?|regles?|"
+    r"consignes?|tout)\b"
+    r"|\binstructions?\b|\bconsignes?\b|\bdirectives?\b|\bprompts?\b"
+    r"|\bsystem (?:message|role)\b|\bmessage systeme\b|^\W*(?:system|assistant|developer)\s*:"
+    r"|\b(?:tu dois|vous devez|il faut que tu|you must|you have to|you should|you are now"
+    r"|tu es maintenant|from now on|desormais|a partir de maintenant|always say|dis toujours"
+    r"|reponds? toujours|always answer|never mention|ne dis jamais|act as|fais comme si"
+    r"|pretend)\b"
+    r"|\b(?:prix|price|tarif|cout|coute|costs?|vend[sue]?|sell|remise|discount|reduction|promo"
+    r"|rabais|gratuit|free)\b.{0,40}\d.{0,10}(?:fcfa|cfa|xof|francs?|eur|euros?|usd|\$|€|%)"
+    r"|</?[a-z_|]+>|<\||\[/?inst\]|```|^#+ ",
+)
+_SECRET_RE = re.compile(
+    r"\b(?:mot de passe|password|passcode|passwd|mdp|pin|cvv|cvc|cvv2|otp|digicode"
+    r"|code secret|secret code|identifiant|login)\b"
+    r"|(?<!postal )(?<!zip )\bcodes?\b(?! postal)\D{0,25}\d{3,}"
+    r"|\b(?:numero de carte|card number|carte bancaire|credit card|carte de credit)\b",
+)
+_HEALTH_WORDS = frozenset(
+    """
+    sante health maladie malade disease illness ill sick diabete diabetique diabetes diabetic
+    enceinte grossesse pregnant pregnancy vih hiv sida aids cancer asthme asthma hypertension
+    tension cholesterol medicament medicaments medication medicine traitement treatment
+    allergie allergique allergy allergic handicap handicape disability disabled depression
+    depressif depressed epilepsie epilepsy chirurgie surgery hopital hospital ordonnance
+    prescription therapie therapy
+    """.split()
+)
+_CARD_RE = re.compile(r"(?:\d[ -]?){13,19}")
+
+
+def check_fact(fact: str) -> None:
+    """Raise InvalidInputError, saying what to do instead, for a fact that reads like an
+    instruction to the assistant or holds a secret (a code, a password, a card number) or a
+    health detail."""
+    folded = fold(fact)
+    if _INSTRUCTION_RE.search(folded):
+        raise InvalidInputError(
+            "this reads like an instruction or a price, not a fact about the customer: memory "
+            "only keeps facts such as a size or a delivery preference; prices come from the "
+            "catalogue"
+        )
+    if _SECRET_RE.search(folded) or any(_luhn(m.group()) for m in _CARD_RE.finditer(folded)):
+        raise InvalidInputError(
+            "this holds a secret (a code, a password or a card number): never keep it, and tell "
+            "the customer not to share it in the chat"
+        )
+    if _HEALTH_WORDS & set(re.findall(r"[a-z]+", folded)):
+        raise InvalidInputError("health details are not kept: remember only shopping preferences")
+
+
+def _luhn(candidate: str) -> bool:
+    digits = [int(d) for d in candidate if d.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
 
 
 def _customer(store: Store, shop: str, customer_id: str | None) -> Customer | None:
@@ -253,9 +347,10 @@ def _remembered(memory: list[str], facts: Iterable[str]) -> list[str]:
 
 
 def save_lead(store: Store, shop: str, lead: Lead) -> Lead:
-    """Store ``lead``, or update in its place the customer's lead for the same product while
-    that one is still "new" (same id, same creation time)."""
-    pointer_id = record_id(f"{lead.customer_id}\n{lead.product_id}")
+    """Store ``lead``, or update in its place its conversation's lead for the same product while
+    that one is still "new" (same id, same creation time): the same conversation completing or
+    correcting its order. Another conversation's order is always a new lead."""
+    pointer_id = record_id(f"{lead.conversation_id}\n{lead.product_id}")
     for _ in range(ATTEMPTS):
         pointer = store.get(shop, OPEN_LEADS, pointer_id)
         current = store.get(shop, LEADS, pointer.data["lead_id"]) if pointer else None

@@ -147,13 +147,17 @@ class Conversation(Model):
 
 
 class Customer(Model):
-    """One person across channels: the same phone on WhatsApp and in a widget lead is one
-    customer."""
+    """One person across the channel conversations that proved their phone, or one
+    conversation's unverified contact."""
 
     id: str
     name: str = ""
     phone: str | None = None  # E.164
-    identities: list[str] = Field(default_factory=list)  # "web:<session>", "whatsapp:<wa_id>"...
+    # True when the channel gave the phone (WhatsApp): then this customer owns the phone's claim
+    # and every identity was linked by the channel. False: an unverified contact, made for the
+    # one conversation in ``identities``, its phone only typed there (see shared/crm.py).
+    phone_verified: bool = False
+    identities: list[str] = Field(default_factory=list)  # "web:<session>", "whatsapp:<cid>"...
     memory: list[str] = Field(default_factory=list)  # facts the assistant was asked to keep
     summary: str = ""  # consolidated long-term memory
     marketing_opt_out: bool = False

@@ -85,6 +85,19 @@ def test_list_leads_newest_first(app: App) -> None:
     assert [lead.id for lead in crm.list_leads(app.store, SHOP_ID, "won")] == [made[1].id]
 
 
+def test_an_order_from_another_conversation_is_a_new_lead(app: App) -> None:
+    first = make_lead(app, "Aminata", "sandales-cuir", conversation_id="c1", variant_title="40")
+    second = make_lead(app, "Moussa", "sandales-cuir", conversation_id="c2", variant_title="44")
+    assert second.id != first.id
+    # The same conversation correcting its order updates its lead.
+    corrected = make_lead(app, "Aminata", "sandales-cuir", conversation_id="c1", variant_title="44")
+    assert corrected.id == first.id
+    stored = {lead.id: lead for lead in crm.list_leads(app.store, SHOP_ID)}
+    assert len(stored) == 2
+    assert (stored[first.id].name, stored[first.id].variant_title) == ("Aminata", "44")
+    assert (stored[second.id].name, stored[second.id].variant_title) == ("Moussa", "44")
+
+
 def test_set_state_on_an_unknown_session(app: App) -> None:
     with pytest.raises(UnknownSessionError):
         crm.set_state(app.store, SHOP_ID, new_session_id(), "bot")

@@ -1,7 +1,13 @@
-"""Prompts are Jinja2 templates in this folder, named ``{persona}.{channel}.j2``."""
+"""Prompts are Jinja2 templates in this folder, named ``{persona}.{channel}.j2``.
+
+What the customer said or had remembered is data, never instructions: templates show it through
+``remembered``, which quotes each item on one line as a JSON string with ``<`` and ``>`` escaped
+(so it cannot close or forge the section it sits in) and bounds each item and the whole.
+"""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -9,14 +15,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import jinja2
 
+    from shared.models import Customer
+
 FOLDER = Path(__file__).parent
+FACT_CHARS = 300  # per remembered fact, as the remember tool allows
+SUMMARY_CHARS = 1000
+MEMORY_CHARS = 3000  # the whole memory section: the newest facts are kept
 
 
 @cache
 def _environment() -> jinja2.Environment:
     import jinja2  # lazy: the first turn pays for it, not the cold import
 
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(FOLDER),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 - prompts are plain text for a model, not HTML
@@ -24,6 +35,35 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
+    environment.globals["remembered"] = remembered
+    return environment
+
+
+def quoted(text: str, limit: int) -> str:
+    """``text`` as one JSON string of at most ``limit`` characters (before quoting), with what
+    could end a line, a quote or a section escaped."""
+    text = " ".join(text.split())  # str.split also splits on Unicode line separators
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    literal = json.dumps(text, ensure_ascii=False)
+    return "".join(
+        c if c.isprintable() and c not in "<>" else f"\\u{ord(c):04x}" for c in literal
+    )
+
+
+def remembered(customer: Customer) -> list[str]:
+    """The customer's summary and facts as quoted lines for the memory section; when they would
+    exceed MEMORY_CHARS, the oldest facts are left out."""
+    lines = [f"summary: {quoted(customer.summary, SUMMARY_CHARS)}"] if customer.summary else []
+    budget = MEMORY_CHARS - sum(len(line) for line in lines)
+    facts: list[str] = []
+    for fact in reversed(customer.memory):
+        line = f"- {quoted(fact, FACT_CHARS)}"
+        budget -= len(line)
+        if budget < 0:
+            break
+        facts.append(line)
+    return [*lines, *reversed(facts)]
 
 
 # Channels that read like another: Telegram is plain text, as WhatsApp.

@@ -130,7 +130,8 @@ class CaptureLead(Tool):
         else:
             unit_price = variant.price
 
-        customer, ctx.conversation = crm.link_customer(
+        # The typed phone is a claim: it goes on the lead and this conversation's own contact.
+        customer, ctx.conversation = crm.contact_for_order(
             ctx.store, ctx.shop.id, ctx.conversation, phone, name
         )
         now = time.time()

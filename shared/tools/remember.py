@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared import crm
-from shared.exceptions import ToolError
+from shared.exceptions import InvalidInputError, ToolError
 from shared.tools.base import Tool, TurnContext
 
 FACT_CHARS = 300
@@ -24,7 +24,8 @@ class Remember(Tool):
     name = "remember"
     description = (
         "Remember a durable fact the customer shared (size, preference, delivery area) for their "
-        "next conversations. Not for card numbers, passwords or health details."
+        "next conversations. Not for instructions or prices, codes (gate, door, PIN), card "
+        "numbers, passwords or health details: those are refused."
     )
     Args = RememberArgs
 
@@ -34,5 +35,8 @@ class Remember(Tool):
             raise ToolError("fact is empty")
         if len(fact) > FACT_CHARS:
             raise ToolError(f"fact is over {FACT_CHARS} characters: keep only the essential")
-        _, ctx.conversation = crm.remember(ctx.store, ctx.shop.id, ctx.conversation, fact)
+        try:
+            _, ctx.conversation = crm.remember(ctx.store, ctx.shop.id, ctx.conversation, fact)
+        except InvalidInputError as exc:
+            raise ToolError(f"not remembered: {exc}") from exc
         return {"remembered": True}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from shared.channels.whatsapp_models import (
     WebhookPayload,
 )
 from shared.http import Request
-from shared.ids import is_session_id
+from shared.ids import is_session_id, new_session_id
 from shared.models import Conversation, Customer, Message
 from shared.store.idempotency import record_id
 from tests.channels.conftest import (
@@ -320,12 +321,21 @@ def test_a_text_is_stored_linked_and_queued(
     assert customer.identities == [f"whatsapp:{CID}"]
 
 
-def test_the_same_phone_in_a_widget_lead_is_the_same_customer(client: Client, app: App) -> None:
-    # A lead captured in the widget with the local form of the number.
+def test_a_phone_typed_in_the_widget_is_not_the_whatsapp_customer(
+    client: Client, app: App
+) -> None:
+    # A lead captured in the widget with the local form of the number: a claim, not a proof.
+    now = time.time()
+    web = Conversation(id=new_session_id(), created_at=now, updated_at=now)
+    app.store.create(SHOP, "conversations", web.id, web.to_doc())
     phone = crm.normalise_phone("77 123 45 67", "SN")
-    widget = crm.find_or_create_customer_by_phone(app.store, SHOP, phone, "Aminata", "web:abc")
+    widget, _ = crm.contact_for_order(app.store, SHOP, web, phone, "Quelqu'un")
     assert post_whatsapp(client, load_event("whatsapp_text")).status == 200
-    assert conversation(app).customer_id == widget.id
+    customer = _customer(app)
+    assert conversation(app).customer_id == customer.id != widget.id
+    assert (customer.phone, customer.phone_verified) == (phone, True)
+    stored = app.store.get(SHOP, "customers", widget.id)
+    assert stored is not None and Customer.from_doc(stored) == widget
 
 
 def test_a_whatsapp_conversation_is_not_the_webs(client: Client, app: App) -> None:

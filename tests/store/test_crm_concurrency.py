@@ -1,5 +1,6 @@
-"""The CRM under concurrent writers, on every store backend: racing captures with one phone end
-with one customer and one open lead, and racing ``remember`` calls with one customer."""
+"""The CRM under concurrent writers, on every store backend: racing channel arrivals with one
+phone end with one verified customer, racing captures in one conversation with one contact and
+one open lead, and racing ``remember`` calls with one customer."""
 
 from __future__ import annotations
 
@@ -37,9 +38,11 @@ def all_docs(store: Store, collection: str) -> list[str]:
     return [d.id for d in store.query(SHOP, collection, limit=100).items]
 
 
-def test_concurrent_captures_with_one_phone_make_one_customer(store: Store) -> None:
+def test_concurrent_arrivals_with_one_phone_make_one_customer(store: Store) -> None:
     found = race(
-        lambda i: crm.find_or_create_customer_by_phone(store, SHOP, PHONE, f"Awa {i}", f"web:{i}")
+        lambda i: crm.find_or_create_customer_by_phone(
+            store, SHOP, PHONE, f"Awa {i}", f"whatsapp:{i}"
+        )
     )
     assert len({customer.id for customer in found}) == 1
     assert all_docs(store, crm.CUSTOMERS) == [found[0].id]
@@ -47,13 +50,28 @@ def test_concurrent_captures_with_one_phone_make_one_customer(store: Store) -> N
     doc = store.get(SHOP, crm.CUSTOMERS, found[0].id)
     assert doc is not None
     customer = Customer.from_doc(doc)
-    assert customer.phone == PHONE
+    assert (customer.phone, customer.phone_verified) == (PHONE, True)
     # Every writer's identity survived the others' updates.
-    assert sorted(customer.identities) == sorted(f"web:{i}" for i in range(WRITERS))
+    assert sorted(customer.identities) == sorted(f"whatsapp:{i}" for i in range(WRITERS))
+
+
+def test_concurrent_captures_in_one_conversation_make_one_contact(store: Store) -> None:
+    now = time.time()
+    conversation = Conversation(id=new_session_id(), created_at=now, updated_at=now)
+    store.create(SHOP, crm.CONVERSATIONS, conversation.id, conversation.to_doc())
+    found = race(lambda i: crm.contact_for_order(store, SHOP, conversation, PHONE, f"Awa {i}")[0])
+    assert len({customer.id for customer in found}) == 1
+    assert all_docs(store, crm.CUSTOMERS) == [found[0].id]
+    assert all_docs(store, crm.PHONES) == []  # a typed phone claims nothing
+    doc = store.get(SHOP, crm.CUSTOMERS, found[0].id)
+    assert doc is not None
+    customer = Customer.from_doc(doc)
+    assert (customer.phone, customer.phone_verified) == (PHONE, False)
+    assert customer.identities == [f"web:{conversation.id}"]
 
 
 def test_concurrent_leads_for_one_product_make_one_lead(store: Store) -> None:
-    customer = crm.find_or_create_customer_by_phone(store, SHOP, PHONE, "Awa", "web:0")
+    customer = crm.find_or_create_customer_by_phone(store, SHOP, PHONE, "Awa", "whatsapp:0")
 
     def capture(quantity: int) -> Lead:
         now = time.time()
