@@ -51,7 +51,7 @@ def test_normalise_phone_rejects(raw: str) -> None:
 def make_lead(app: App, name: str, product_id: str = "boubou-brode", **changes: object) -> Lead:
     now = time.time()
     customer = crm.find_or_create_customer_by_phone(
-        app.store, SHOP_ID, "+221771234567", name, "web:test"
+        app.store, SHOP_ID, "+221771234567", name, "whatsapp:test"
     )
     lead = Lead.model_validate(
         {

@@ -146,7 +146,7 @@ def _store(store: Store, shop: Shop, cid: str, inbound: Inbound) -> Conversation
         return conversation  # stored by an earlier delivery that failed before queueing
     customer_id = conversation.customer_id if conversation is not None else None
     if customer_id is None and inbound.phone is not None:
-        # One customer per phone: the same number in a widget lead is the same person.
+        # The channel gives the phone: a verified link (a number typed in a chat is not).
         customer_id = crm.find_or_create_customer_by_phone(
             store, shop.id, inbound.phone, inbound.name, f"{inbound.channel}:{cid}"
         ).id
