@@ -16,12 +16,14 @@ code sent to it verifies it. So there are two kinds of customer:
   It never owns a phone claim and no other conversation is ever linked to it.
 
 A conversation reads and writes only the customer it *belongs* to (``belongs``): a verified one
-listing it among its identities, or its own unverified contact. A phone typed in a chat therefore
-never renames, links or reads an existing customer: it goes on the lead and on the conversation's
-own contact. When the real owner of that phone later writes on WhatsApp, the channel makes (or
-finds) the verified customer; the web contact is not merged into it, and its memory stays with
-the web conversation that wrote it. A future one-time code would verify a web conversation by
-adding its identity to the verified customer, the same way a channel link does.
+listing it among its identities (for a conversation on a channel that gives the phone), or its
+own unverified contact; a conversation linked to anyone else gets a contact of its own. A phone
+typed in a chat therefore never renames, links or reads an existing customer: it goes on the
+lead and on the conversation's own contact. When the real owner of that phone later writes on
+WhatsApp, the channel makes (or finds) the verified customer; the web contact is not merged into
+it, and its memory stays with the web conversation that wrote it. A future one-time code would
+verify a web conversation with a flag of its own: a web identity on a verified customer does not
+count today (only links made before this rule put one there).
 
 Memory is data from the customer, never instructions: ``remember`` refuses facts that read like
 instructions or hold secrets (``check_fact``), and the prompt quotes what is kept.
@@ -65,6 +67,9 @@ PHONES = "customer_phones"
 LEADS = "leads"
 OPEN_LEADS = "open_leads"
 CONVERSATIONS = "conversations"
+# Channels that give the sender's phone themselves. A one-time code, when it comes, will verify
+# a web conversation with a flag of its own rather than by channel.
+VERIFYING_CHANNELS = frozenset({"whatsapp"})
 MEMORY_LIMIT = 20  # facts kept per customer; the oldest go first
 ATTEMPTS = 10  # conditional writes tried before a conflict is reported
 
@@ -188,10 +193,11 @@ def identity_of(conversation: Conversation) -> str:
 
 def belongs(customer: Customer, conversation: Conversation) -> bool:
     """Whether ``conversation`` may read and write ``customer``: a verified customer the channel
-    linked it to, or the unverified contact made for it alone."""
+    linked it to, or the unverified contact made for it alone. A web identity on a verified
+    customer can only be a link made before links were checked, and does not count."""
     identity = identity_of(conversation)
     if customer.phone_verified:
-        return identity in customer.identities
+        return conversation.channel in VERIFYING_CHANNELS and identity in customer.identities
     return customer.identities == [identity]
 
 

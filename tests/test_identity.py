@@ -138,7 +138,10 @@ def test_the_phone_owner_on_whatsapp_gets_neither_the_web_contact_nor_its_memory
 def test_a_conversation_linked_to_someone_else_reads_and_writes_only_its_own_contact(
     app: App,
 ) -> None:
-    # A link made before links were checked: the attacker's web session points at the victim.
+    # A link made before links were checked: the attacker's web session points at the victim,
+    # whose identities list it.
+    now = time.time()
+    attacker = Conversation(id=new_session_id(), created_at=now, updated_at=now)
     victim = crm.find_or_create_customer_by_phone(
         app.store, SHOP_ID, "+221771234567", "Aminata Diop", "whatsapp:victim"
     )
@@ -148,12 +151,11 @@ def test_a_conversation_linked_to_someone_else_reads_and_writes_only_its_own_con
         crm.CUSTOMERS,
         victim.id,
         Customer,
-        lambda c: c.model_copy(update={"memory": [VICTIM_FACT]}),
+        lambda c: c.model_copy(
+            update={"memory": [VICTIM_FACT], "identities": [*c.identities, f"web:{attacker.id}"]}
+        ),
     )
-    now = time.time()
-    attacker = Conversation(
-        id=new_session_id(), customer_id=victim.id, created_at=now, updated_at=now
-    )
+    attacker = attacker.model_copy(update={"customer_id": victim.id})
     app.store.create(SHOP_ID, "conversations", attacker.id, attacker.to_doc())
 
     assert crm.conversation_customer(app.store, SHOP_ID, attacker) is None
