@@ -169,16 +169,26 @@ def _leads(store: Store, shop: str, status: str | None, fmt: str) -> int:
     if fmt == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
-    writer = csv.DictWriter(sys.stdout, fieldnames=LEAD_COLUMNS, lineterminator="\n")
+    # CRLF rows, as RFC 4180 says: the writer then quotes a cell holding a CR, which a
+    # spreadsheet would otherwise take as the end of the row.
+    writer = csv.DictWriter(sys.stdout, fieldnames=LEAD_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        # Customers typed these: a leading "=" must not become a formula in a spreadsheet.
-        writer.writerow({**row, "name": _cell(row["name"]), "address": _cell(row["address"])})
+        writer.writerow({column: _cell(value) for column, value in row.items()})
     return 0
 
 
-def _cell(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+# What makes a spreadsheet read a cell as a formula (OWASP, CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """A text cell that cannot run as a formula: customers typed the name and address, shop
+    files the titles and variants. A leading apostrophe makes the spreadsheet show the text as it
+    is, which also keeps an E.164 phone ("+221…") a phone rather than a number or a sum."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _release(store: Store, shop: str, session_id: str) -> int:
