@@ -81,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = get_app()
         shop = getattr(args, "shop", None) or app.settings.default_shop
         if args.command == "serve":
-            return _serve(args.host or app.settings.host, args.port or app.settings.port)
+            host, port = args.host or app.settings.host, args.port or app.settings.port
+            return _serve(host, port, app.settings.dev_read_timeout)
         if args.command == "leads":
             return _leads(app.store, shop, args.status, args.format)
         if args.command == "release":
@@ -111,15 +112,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _serve(host: str, port: int) -> int:
+def _serve(host: str, port: int, read_timeout: float) -> int:
+    import signal
+
     from shared.devserver import make_server
 
-    server = make_server(host, port)
+    server = make_server(host, port, read_timeout=read_timeout)
+    # SIGTERM (a process manager, a test's launcher) stops like Ctrl-C: no new connection,
+    # then the queued work is finished before the exit.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"Comptoir is serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the drain short
     finally:
         server.server_close()
         from shared.app import get_app
