@@ -5,16 +5,30 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup dev test lint typecheck unit bench clean layer deploy deploy-gcp widget
+.PHONY: setup lock dev test lint typecheck unit bench clean layer deploy deploy-gcp widget
 WIDGET := web/dist/manifest.json
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
-$(PY_STAMP): requirements.txt requirements-dev.txt
+# The venv installs the lock, every transitive dependency pinned and checked against its hashes.
+$(PY_STAMP): requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	@touch $@
+
+# After editing requirements*.txt: re-resolve the locks (kept pins stay; LOCK_ARGS=--upgrade
+# moves every unpinned dependency to its newest release). requirements-dev.lock holds hashes
+# for every platform and Python 3.11+; infra/aws/requirements-aws.lock is resolved for the
+# Lambda layer's platform within the dev lock's versions, so the layer runs what was tested.
+UV_VERSION := 0.13.9
+LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS)
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(LOCK) --universal --python-version 3.11 -o requirements-dev.lock requirements-dev.txt
+	$(LOCK) --python-platform aarch64-manylinux_2_17 --python-version 3.12 \
+		-c requirements-dev.lock -o infra/aws/requirements-aws.lock infra/aws/requirements-aws.txt
 
 # npm tools: esbuild (the widget bundle), osls and serverless-offline (deploy and its checks).
 $(NODE_STAMP): package.json package-lock.json

@@ -81,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = get_app()
         shop = getattr(args, "shop", None) or app.settings.default_shop
         if args.command == "serve":
-            return _serve(args.host or app.settings.host, args.port or app.settings.port)
+            host, port = args.host or app.settings.host, args.port or app.settings.port
+            return _serve(host, port, app.settings.dev_read_timeout)
         if args.command == "leads":
             return _leads(app.store, shop, args.status, args.format)
         if args.command == "release":
@@ -111,15 +112,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _serve(host: str, port: int) -> int:
+def _serve(host: str, port: int, read_timeout: float) -> int:
+    import signal
+
     from shared.devserver import make_server
 
-    server = make_server(host, port)
+    server = make_server(host, port, read_timeout=read_timeout)
+    # SIGTERM (a process manager, a test's launcher) stops like Ctrl-C: no new connection,
+    # then the queued work is finished before the exit.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"Comptoir is serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the drain short
     finally:
         server.server_close()
         from shared.app import get_app
@@ -169,16 +175,26 @@ def _leads(store: Store, shop: str, status: str | None, fmt: str) -> int:
     if fmt == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
-    writer = csv.DictWriter(sys.stdout, fieldnames=LEAD_COLUMNS, lineterminator="\n")
+    # CRLF rows, as RFC 4180 says: the writer then quotes a cell holding a CR, which a
+    # spreadsheet would otherwise take as the end of the row.
+    writer = csv.DictWriter(sys.stdout, fieldnames=LEAD_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        # Customers typed these: a leading "=" must not become a formula in a spreadsheet.
-        writer.writerow({**row, "name": _cell(row["name"]), "address": _cell(row["address"])})
+        writer.writerow({column: _cell(value) for column, value in row.items()})
     return 0
 
 
-def _cell(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+# What makes a spreadsheet read a cell as a formula (OWASP, CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """A text cell that cannot run as a formula: customers typed the name and address, shop
+    files the titles and variants. A leading apostrophe makes the spreadsheet show the text as it
+    is, which also keeps an E.164 phone ("+221…") a phone rather than a number or a sum."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _release(store: Store, shop: str, session_id: str) -> int:

@@ -13,7 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from shared.http import HTTPFunction, Request, Response, json_response
+from shared.http import (
+    MAX_BODY_BYTES,
+    HTTPError,
+    HTTPFunction,
+    Request,
+    Response,
+    error_response,
+    json_response,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
@@ -45,7 +53,16 @@ def static_response(path: str) -> Response:
     )
 
 
-def make_server(host: str, port: int) -> ThreadingHTTPServer:
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Connections the kernel holds while the server is busy accepting (socketserver's default
+    # is 5: a burst of page loads or webhooks was refused).
+    request_queue_size = 128
+
+
+def make_server(host: str, port: int, *, read_timeout: float) -> ThreadingHTTPServer:
+    """The server; a client silent for ``read_timeout`` seconds (an idle keep-alive connection,
+    a request that stalls) is disconnected, so it holds no thread for ever."""
     functions = discover_functions()
 
     class Handler(BaseHTTPRequestHandler):
@@ -53,16 +70,27 @@ def make_server(host: str, port: int) -> ThreadingHTTPServer:
         # Headers and body go out in separate writes: without this, each body waited for the
         # client's delayed ACK (about 40 ms on Linux) on a kept-alive connection.
         disable_nagle_algorithm = True
+        # Every socket read waits at most this long; handle_one_request closes the connection
+        # on the timeout, body reads included.
+        timeout = read_timeout
 
         def _serve(self) -> None:
             url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = self._read_body()
+            except HTTPError as error:
+                # The body is left unread: the connection cannot carry another request.
+                self.send_response(error.status)
+                self.send_header("Connection", "close")
+                self._send(error_response(error), head=False)
+                return
+            head = self.command == "HEAD"  # answered as GET, without the body
             request = Request(
-                method=self.command,
+                method="GET" if head else self.command,
                 path=url.path,
                 query=dict(parse_qsl(url.query, keep_blank_values=True)),
                 headers={k.lower(): v for k, v in self.headers.items()},
-                body=self.rfile.read(length) if length else b"",
+                body=body,
                 source_ip=self.client_address[0],
             )
             target = next(
@@ -71,23 +99,70 @@ def make_server(host: str, port: int) -> ThreadingHTTPServer:
             )
             response = target(request) if target else static_response(url.path)
             self.send_response(response.status)
+            self._send(response, head=head)
+
+        def _send(self, response: Response, *, head: bool) -> None:
             for name, value in response.headers.items():
                 self.send_header(name, value)
             if isinstance(response.body, bytes):
                 self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
-                self.wfile.write(response.body)
+                if not head:
+                    self.wfile.write(response.body)
                 return
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            if head:
+                return  # the stream is never started
             for chunk in response.body:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
 
-        do_GET = do_POST = do_OPTIONS = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+        def _read_body(self) -> bytes:
+            """The body, refused (413) from its announced length before it is read."""
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return self._read_chunked()
+            announced = (self.headers.get("Content-Length") or "0").strip()
+            if not announced.isdigit():
+                raise HTTPError(400, "bad_request", "Content-Length is not a number")
+            length = int(announced)
+            if length > MAX_BODY_BYTES:
+                raise _body_too_large()
+            return self.rfile.read(length) if length else b""
+
+        def _read_chunked(self) -> bytes:
+            """A chunked body, refused as soon as it grows past MAX_BODY_BYTES."""
+            body = bytearray()
+            while True:
+                line = self.rfile.readline(_MAX_LINE)
+                size_text = line.split(b";", 1)[0].strip()
+                if not size_text or not all(c in _HEX_DIGITS for c in size_text):
+                    raise HTTPError(400, "bad_request", "malformed chunked body")
+                size = int(size_text, 16)
+                if size == 0:
+                    break
+                if len(body) + size > MAX_BODY_BYTES:
+                    raise _body_too_large()
+                body += self.rfile.read(size)
+                self.rfile.readline(_MAX_LINE)  # the CRLF closing the chunk
+            for _ in range(_MAX_TRAILERS):
+                if self.rfile.readline(_MAX_LINE) in (b"\r\n", b"\n", b""):
+                    return bytes(body)
+            raise HTTPError(400, "bad_request", "too many trailer lines")
+
+        do_GET = do_HEAD = do_POST = do_OPTIONS = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
 
         def log_message(self, format: str, *args: object) -> None:
             """Silenced: the functions write their own JSON access log."""
 
-    return ThreadingHTTPServer((host, port), Handler)
+    return _Server((host, port), Handler)
+
+
+_MAX_LINE = 1024  # a chunk-size or trailer line
+_MAX_TRAILERS = 32
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _body_too_large() -> HTTPError:
+    return HTTPError(413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes")

@@ -70,6 +70,8 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     port: int = Field(8080, alias="PORT", ge=1, le=65535)
     host: str = Field("127.0.0.1", alias="HOST")
+    # Seconds the dev server waits on a silent client (idle keep-alive, stalled request).
+    dev_read_timeout: float = Field(20.0, alias="DEV_READ_TIMEOUT", gt=0)
 
     @field_validator("store_url")
     @classmethod

@@ -69,6 +69,7 @@ class DevServer:
     url: str
     env: dict[str, str]
     data: Path
+    process: subprocess.Popen[bytes] | None = None  # the server, once started
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """An operator command against the same store (``python -m shared ARGS``)."""
@@ -118,6 +119,7 @@ def dev_server(
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
+    server.process = process
     try:
         deadline = time.monotonic() + 30
         while not _healthy(server.url):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +28,8 @@ from shared.exceptions import ImportFileError
 from shared.models import FaqEntry, Product, Shop
 from shared.store.sqlite import SQLiteStore
 
-DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
 SHOPIFY_CSV = DATA / "catalog_shopify.csv"
 SHOP = "teranga"
 
@@ -433,3 +437,45 @@ def test_seed_demo(store: SQLiteStore) -> None:
     assert again.catalog.created == again.catalog.updated == 0
     assert again.faq.created == again.faq.updated == 0
     assert len(_products(store, "demo")) == len(products)
+
+
+# --- the CLI on a hostile JSON file --------------------------------------------------------------
+
+DEEP_TAGS = '[{"id": "a", "title": "A", "tags": ' + "[" * 500 + "]" * 500 + "}]"
+
+
+@pytest.mark.parametrize(
+    ("command", "content", "message"),
+    [
+        ("import-catalog", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("import-faq", '{"a": ' * 100_000 + "1" + "}" * 100_000, "nested too deeply"),
+        ("import-catalog", DEEP_TAGS, "nested too deeply"),
+        (
+            "import-catalog",
+            '[{"id": "lampe", "title": "Lampe \\ud800", "variants": [{"price": "10"}]}]',
+            "lone surrogate escape (\\ud800)",
+        ),
+        ("import-faq", '[{"question": "Q \\udc00 ?", "answer": "R"}]', "lone surrogate"),
+    ],
+    ids=["deep-catalog", "deep-faq", "deep-field", "surrogate-catalog", "surrogate-faq"],
+)
+def test_cli_refuses_a_hostile_json_file_and_changes_nothing(
+    store: SQLiteStore, tmp_path: Path, command: str, content: str, message: str
+) -> None:
+    import_catalog(store, SHOP, SHOPIFY_CSV)
+    before = (_products(store), _shop(store).catalog_version)
+    path = tmp_path / "hostile.json"
+    path.write_text(content, encoding="ascii")
+    done = subprocess.run(
+        [sys.executable, "-m", "shared", command, str(path), "--shop", SHOP],
+        cwd=tmp_path,
+        env={**os.environ, "STORE_URL": f"sqlite:///{tmp_path}/t.db", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: hostile.json: the JSON ")
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (_products(store), _shop(store).catalog_version) == before

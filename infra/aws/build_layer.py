@@ -3,12 +3,15 @@
     python infra/aws/build_layer.py            # -> infra/aws/.build/layer.zip (+ layer-report.json)
     python infra/aws/build_layer.py --check    # fail unless the built layer is up to date
 
-pip installs the wheels for Lambda's platform (``manylinux2014_aarch64``, CPython 3.12) into
-``python/`` (where Lambda looks in a layer), refusing any source distribution: a package
-without such a wheel would need a compiler for the target, which is what Docker would have been
-for. Every compiled extension is then checked to be an AArch64 ELF built for cp312 (or the
-stable ABI), and the zip is written with fixed timestamps and order, so the same requirements
-give the same bytes and osls publishes a new layer version only when they change.
+pip installs ``requirements-aws.lock`` (``make lock``: requirements-aws.txt resolved for Lambda's
+platform, every transitive dependency pinned with the hashes of all its release files) as the
+wheels for ``manylinux2014_aarch64``, CPython 3.12, into ``python/`` (where Lambda looks in a
+layer): a wheel whose hash is not in the lock, a dependency the lock does not name and any
+source distribution are refused. A package without such a wheel would need a compiler for the
+target, which is what Docker would have been for. Every compiled extension is then checked to
+be an AArch64 ELF built for cp312 (or the stable ABI), and the zip is written with fixed
+timestamps and order, so the same lock gives the same bytes and osls publishes a new layer
+version only when they change.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-REQUIREMENTS = HERE / "requirements-aws.txt"
+REQUIREMENTS = HERE / "requirements-aws.lock"
 BUILD = HERE / ".build"
 PLATFORM = "manylinux2014_aarch64"
 PYTHON_VERSION = "3.12"
@@ -33,7 +36,7 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 _ELF_MACHINE_AARCH64 = 0xB7
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Bump when the build itself changes, so an old layer.zip is not taken as up to date.
-_BUILD_VERSION = "1"
+_BUILD_VERSION = "2"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +100,8 @@ def _pip_install(requirements: Path, target: Path) -> None:
         "--implementation", "cp",
         "--python-version", PYTHON_VERSION,
         "--only-binary=:all:",  # wheels only: no compiler for aarch64 here, and none wanted
+        "--require-hashes",  # the lock's versions and files, nothing else
+        "--no-deps",  # the lock already lists every dependency, resolved for this platform
         "--no-compile",  # .pyc from this interpreter would be for the wrong Python
         "--target", str(target),
         "--requirement", str(requirements),

@@ -142,7 +142,7 @@ def cloudformation_stub() -> Iterator[CloudFormationStub]:
 
 @pytest.fixture(scope="session")
 def layer_report() -> dict[str, Any]:
-    """infra/aws/build_layer.py's report (it rebuilds only when requirements-aws.txt changed;
+    """infra/aws/build_layer.py's report (it rebuilds only when requirements-aws.lock changed;
     the first build downloads the aarch64 wheels from PyPI, about 15 s)."""
     script = ROOT / "infra" / "aws" / "build_layer.py"
     result = subprocess.run(
