@@ -290,9 +290,6 @@ class ServerLog:
             else:
                 self.failed += 1
 
-    def tail(self) -> str:
-        return self.path.read_bytes()[-2000:].decode(errors="replace")
-
 
 @dataclass
 class Server:

@@ -116,9 +116,5 @@ class ChannelError(ComptoirError):
         self.code = code
 
 
-class SignatureError(ComptoirError):
-    """A webhook's signature or secret is missing or wrong."""
-
-
 class ImportFileError(ComptoirError):
     """A catalogue or FAQ file cannot be read at all (unknown shape, bad encoding)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.backends import choose, load_class
 from shared.blob.base import Blob, BlobObject
 from shared.blob.exceptions import BlobError, BlobNotFoundError, InvalidBlobKeyError
-from shared.exceptions import ConfigError
 
 BACKENDS = {
     "file": "shared.blob.local:LocalBlob",
@@ -23,15 +23,10 @@ def open_blob(url: str, **clients: Any) -> Blob:
     ``client=`` (S3), ``http_client=`` and ``token_provider=`` (GCS).
     """
     scheme = url.split("://", 1)[0] if "://" in url else "file"
-    target = BACKENDS.get(scheme)
-    if target is None:
-        raise ConfigError(
-            f"blob URL: unsupported scheme {scheme!r} (expected one of {', '.join(BACKENDS)})"
-        )
-    module_name, class_name = target.split(":")
-    # Lazy: only the backend in use pays for its SDK import.
-    module = __import__(module_name, fromlist=[class_name])
-    blob: Blob = getattr(module, class_name).from_url(url, **clients)
+    unsupported = (
+        f"blob URL: unsupported scheme {scheme!r} (expected one of {', '.join(BACKENDS)})"
+    )
+    blob: Blob = load_class(choose(BACKENDS, scheme, unsupported)).from_url(url, **clients)
     return blob
 
 

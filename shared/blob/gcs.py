@@ -11,9 +11,9 @@ Requests (object names are percent-encoded whole in paths, ``/`` as ``%2F``, as 
 - delete: ``DELETE /storage/v1/b/BUCKET/o/NAME``; list: ``GET /storage/v1/b/BUCKET/o?prefix=P``,
   following ``nextPageToken``.
 
-Auth: a bearer token from ``token_provider``; by default google-auth's application default
-credentials (the function's service account on Cloud Functions), refreshed when expired.
-Retries: 408, 429, 5xx and transport errors, 3 attempts with exponential backoff and jitter;
+Auth: a bearer token from ``token_provider``; by default ``shared.gcp.GoogleToken`` (the
+function's service account on Cloud Functions), refreshed when expired.
+Retries: 408, 429, 5xx and transport errors, 3 attempts with ``shared.backoff``'s schedule;
 every operation is idempotent in effect (an upload repeated writes the same object).
 
 Limitations: ``url(key)`` is the public URL ``https://storage.googleapis.com/BUCKET/NAME``,
@@ -28,22 +28,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import random
 import re
 import secrets
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from shared.backoff import Backoff
 from shared.blob.base import Blob, BlobObject, split_url
 from shared.blob.exceptions import BlobError, BlobNotFoundError
 from shared.exceptions import ConfigError
+from shared.gcp import GoogleToken
 
 if TYPE_CHECKING:
     import httpx
-    from google.auth.credentials import Credentials
+    from google.auth.exceptions import GoogleAuthError
 
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
@@ -51,35 +50,8 @@ _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _URL_OPTIONS = ("endpoint_url", "public_url")
 _RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 _ATTEMPTS = 3
-_BACKOFF = 0.25  # seconds before the first retry, doubled for each next one
+_BACKOFF = Backoff(attempts=_ATTEMPTS, base_delay=0.25, max_delay=1.0)
 _DEFAULT_TYPE = "application/octet-stream"  # what GCS reports for an object stored without one
-
-
-class GoogleToken:
-    """A token provider: an access token from google-auth's default credentials, refreshed when
-    expired (google-auth counts a token expiring within a few minutes as expired). Thread-safe."""
-
-    def __init__(self, credentials: Credentials | None = None) -> None:
-        self._credentials = credentials
-        self._lock = threading.Lock()
-
-    def __call__(self) -> str:
-        # Lazy: google-auth is loaded when the first request needs a token.
-        from google.auth.exceptions import GoogleAuthError
-
-        with self._lock:
-            try:
-                if self._credentials is None:
-                    import google.auth
-
-                    self._credentials, _ = google.auth.default(scopes=[SCOPE])
-                if not self._credentials.valid:
-                    from google.auth.transport.requests import Request
-
-                    self._credentials.refresh(Request())  # type: ignore[no-untyped-call]
-            except GoogleAuthError as exc:
-                raise BlobError(f"gcs: no usable Google credentials: {exc}") from exc
-            return str(self._credentials.token)  # valid credentials hold a token
 
 
 class GCSBlob(Blob):
@@ -103,7 +75,7 @@ class GCSBlob(Blob):
 
             http_client = httpx.Client(timeout=httpx.Timeout(20.0, connect=3.0))
         self._http = http_client
-        self._token = token_provider or GoogleToken()
+        self._token = token_provider or GoogleToken(SCOPE, _no_credentials)
         self.bucket = bucket
         self.endpoint_url = endpoint_url.rstrip("/")
         self._objects = f"{self.endpoint_url}/storage/v1/b/{bucket}/o"
@@ -213,9 +185,7 @@ class GCSBlob(Blob):
 
         cause: Exception | None = None
         failure = ""
-        for attempt in range(_ATTEMPTS):
-            if attempt:
-                time.sleep(_BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+        for _ in _BACKOFF:
             request_headers = {**(headers or {}), "Authorization": f"Bearer {self._token()}"}
             try:
                 response = self._http.request(
@@ -230,6 +200,10 @@ class GCSBlob(Blob):
             if response.status_code not in _RETRYABLE:
                 break
         raise BlobError(f"gcs {method} {key!r}: {failure}") from cause
+
+
+def _no_credentials(exc: GoogleAuthError) -> BlobError:
+    return BlobError(f"gcs: no usable Google credentials: {exc}")
 
 
 def _multipart(metadata: dict[str, str], data: bytes, content_type: str) -> tuple[bytes, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.exceptions import ConfigError
+from shared.backends import choose, load_class
 from shared.llm.base import (
     LLM,
     ChatMessage,
@@ -62,14 +62,9 @@ class LLMConfig:
 
 def open_llm(config: LLMConfig, **clients: Any) -> LLM:
     """Build one provider's LLM; an SDK client may be injected (tests)."""
-    provider = PROVIDERS.get(config.provider)
-    if provider is None:
-        raise ConfigError(
-            f"LLM_PROVIDER: unknown provider {config.provider!r} (have: {', '.join(PROVIDERS)})"
-        )
-    module_name, class_name = provider.target.split(":")
-    module = __import__(module_name, fromlist=[class_name])  # lazy: only the provider in use
-    llm: LLM = getattr(module, class_name)(
+    unknown = f"LLM_PROVIDER: unknown provider {config.provider!r} (have: {', '.join(PROVIDERS)})"
+    provider = choose(PROVIDERS, config.provider, unknown)
+    llm: LLM = load_class(provider.target)(
         provider=config.provider,
         model=config.model or provider.default_model,
         api_key=config.api_key,

@@ -11,11 +11,11 @@ provider timeout), so a turn ends with a holding reply before the platform cuts 
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
+from shared.backoff import Backoff
 from shared.exceptions import LLMError
 from shared.llm.base import LLM, ChatMessage, Completion, Retrieved, TextDelta, ToolSpec
 
@@ -36,11 +36,10 @@ class ResilientLLM(LLM):
         if not chain:
             raise ValueError("at least one provider")
         self.chain = list(chain)
-        self.retries = retries
-        self.base_delay = base_delay
-        self.max_delay = max_delay
+        self.backoff = Backoff(
+            attempts=retries + 1, base_delay=base_delay, max_delay=max_delay, sleep=sleep
+        )
         self.budget = budget  # seconds one call may spend on retries and fallbacks
-        self._sleep = sleep
         self.model = chain[0].model
         self.supports_images = chain[0].supports_images
         self.supports_audio = any(llm.supports_audio for llm in chain)
@@ -89,7 +88,7 @@ class ResilientLLM(LLM):
         last_error: LLMError | None = None
         began = time.monotonic()
         for llm in self.chain:
-            for attempt in range(self.retries + 1):
+            for attempt in range(1, self.backoff.attempts + 1):
                 if last_error is not None and self._spent(began):
                     raise last_error  # the customer would wait too long: answer them now
                 started = False
@@ -105,12 +104,12 @@ class ResilientLLM(LLM):
                     if started:
                         raise
                     last_error = error
-                    if not error.retryable or attempt == self.retries:
+                    if not error.retryable or attempt == self.backoff.attempts:
                         break
-                    delay = random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+                    delay = self.backoff.delay(attempt)
                     if self._spent(began, delay):
                         raise
-                    self._sleep(delay)
+                    self.backoff.sleep(delay)
         assert last_error is not None
         raise last_error
 

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from shared.backends import choose, load_class
 from shared.exceptions import ConfigError
 from shared.queue.base import Queue, WorkItem
 
@@ -26,23 +27,18 @@ def open_queue(url: str, *, process: Callable[[WorkItem], None], **clients: Any)
     """Open the backend named by the URL's scheme.
 
     ``process(item)`` is what the in-process backend runs for each item (raising means: deliver
-    it again); the cloud backends only send, their platform delivers to ``functions/worker.py``.
-    SDK clients may be injected (tests).
+    it again); the cloud backends only send (and ignore it), their platform delivers to
+    ``functions/worker.py``. SDK clients may be injected (tests).
     """
     scheme = url.split(":", 1)[0]
-    target = BACKENDS.get(scheme)
-    if target is None or "://" not in url:
-        raise ConfigError(
-            f"QUEUE_URL: unsupported URL {url!r} (expected one of "
-            f"{', '.join(s + '://' for s in BACKENDS)})"
-        )
-    module_name, class_name = target.split(":")
-    # Lazy: only the backend in use pays for its SDK import.
-    module = __import__(module_name, fromlist=[class_name])
-    backend = getattr(module, class_name)
-    if scheme == "inprocess":
-        clients["process"] = process
-    queue: Queue = backend.from_url(url, **clients)
+    unsupported = (
+        f"QUEUE_URL: unsupported URL {url!r} (expected one of "
+        f"{', '.join(s + '://' for s in BACKENDS)})"
+    )
+    if "://" not in url:
+        raise ConfigError(unsupported)
+    backend = load_class(choose(BACKENDS, scheme, unsupported))
+    queue: Queue = backend.from_url(url, process=process, **clients)
     return queue
 
 

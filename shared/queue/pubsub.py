@@ -29,26 +29,27 @@ from __future__ import annotations
 import base64
 import os
 import re
-import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from shared.backoff import Backoff
 from shared.exceptions import ConfigError, QueueError
+from shared.gcp import GoogleToken
 from shared.queue import dedup_key, group_key
 from shared.queue.base import Queue, WorkItem
 
 if TYPE_CHECKING:
     import httpx
-    from google.auth.credentials import Credentials
+    from google.auth.exceptions import GoogleAuthError
 
 DEFAULT_ENDPOINT = "https://pubsub.googleapis.com"
 _SCOPE = "https://www.googleapis.com/auth/pubsub"
 _PROJECT_RE = re.compile(r"^(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _TOPIC_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
-_ATTEMPTS = 3  # a webhook waits on this: a short retry, then the caller's own error path
+# A webhook waits on this: a short retry, then the caller's own error path.
+_BACKOFF = Backoff(attempts=3, base_delay=0.1, max_delay=0.2)
 
 TokenProvider = Callable[[], str]  # a bearer token; raises QueueError when it cannot get one
 
@@ -71,7 +72,7 @@ class PubSubQueue(Queue):
         if endpoint is None and emulator:
             endpoint = f"http://{emulator}"
         elif token is None:
-            token = AdcToken()
+            token = GoogleToken(_SCOPE, _no_credentials)
         base = (endpoint or DEFAULT_ENDPOINT).rstrip("/")
         self.url = f"{base}/v1/projects/{project}/topics/{topic}:publish"
         self._token = token
@@ -118,9 +119,7 @@ class PubSubQueue(Queue):
         import httpx
 
         problem = ""
-        for attempt in range(_ATTEMPTS):
-            if attempt:
-                time.sleep(0.1 * 2 ** (attempt - 1))
+        for _ in _BACKOFF:
             try:
                 response = self._http.post(self.url, json=body, headers=headers)
             except httpx.HTTPError as exc:  # unreachable, timeouts
@@ -134,29 +133,8 @@ class PubSubQueue(Queue):
         raise QueueError(f"pubsub publish: {problem}")
 
 
-class AdcToken:
-    """Access tokens from Application Default Credentials (the function's service account),
-    refreshed when they expire. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._credentials: Credentials | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> str:
-        import google.auth
-        import google.auth.exceptions
-        import google.auth.transport.requests
-
-        with self._lock:
-            try:
-                if self._credentials is None:
-                    self._credentials, _ = google.auth.default(scopes=[_SCOPE])
-                if not self._credentials.valid:
-                    request = google.auth.transport.requests.Request()
-                    self._credentials.refresh(request)  # type: ignore[no-untyped-call]
-            except google.auth.exceptions.GoogleAuthError as exc:
-                raise QueueError(f"pubsub credentials: {type(exc).__name__}") from exc
-            return str(self._credentials.token)
+def _no_credentials(exc: GoogleAuthError) -> QueueError:
+    return QueueError(f"pubsub credentials: {type(exc).__name__}")
 
 
 def _google_status(response: httpx.Response) -> str:

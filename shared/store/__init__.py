@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.exceptions import ConfigError
+from shared.backends import choose, load_class
 from shared.store.base import Doc, Expect, Page, Store
 
 BACKENDS = {
@@ -17,15 +17,10 @@ BACKENDS = {
 def open_store(url: str, **clients: Any) -> Store:
     """Open the backend named by the URL's scheme; SDK clients may be injected (tests)."""
     scheme = url.split(":", 1)[0]
-    target = BACKENDS.get(scheme)
-    if target is None:
-        raise ConfigError(
-            f"STORE_URL: unsupported scheme {scheme!r} (expected one of {', '.join(BACKENDS)})"
-        )
-    module_name, class_name = target.split(":")
-    # Lazy: only the backend in use pays for its SDK import.
-    module = __import__(module_name, fromlist=[class_name])
-    store: Store = getattr(module, class_name).from_url(url, **clients)
+    unsupported = (
+        f"STORE_URL: unsupported scheme {scheme!r} (expected one of {', '.join(BACKENDS)})"
+    )
+    store: Store = load_class(choose(BACKENDS, scheme, unsupported)).from_url(url, **clients)
     return store
 
 

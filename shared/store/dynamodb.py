@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from shared.aws import boto3_client
+from shared.backoff import Backoff
 from shared.exceptions import (
     AlreadyExistsError,
     ConfigError,
@@ -57,7 +58,8 @@ Item = dict[str, Any]  # an item in DynamoDB's wire format ({"attr": {"S": "..."
 _TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _URL_OPTIONS = {"region", "endpoint_url"}
 _BATCH_GET_MAX = 100  # DynamoDB's limit of keys per BatchGetItem
-_MAX_ATTEMPTS = 8  # unprocessed batch keys, and increments racing a counter's creation
+_MAX_ATTEMPTS = 8  # increments racing a counter's creation
+_UNPROCESSED_BACKOFF = Backoff(attempts=_MAX_ATTEMPTS, base_delay=0.05, max_delay=1.0)
 _ONE = {"N": "1"}
 _PROJECTION = "#sk, #d, #v, #exp"  # what a Doc needs: not pk, not ttl
 _LIVE = "(attribute_not_exists(#exp) OR #exp > :now)"
@@ -182,7 +184,7 @@ class DynamoDBStore(Store):
                     "ExpressionAttributeNames": _names(_PROJECTION),
                 }
             }
-            for attempt in range(_MAX_ATTEMPTS):
+            for _ in _UNPROCESSED_BACKOFF:
                 response = _call(self.client, "batch_get_item", RequestItems=pending)
                 for found in response["Responses"].get(self.table, []):
                     doc = self._doc(found)
@@ -191,7 +193,6 @@ class DynamoDBStore(Store):
                 pending = response.get("UnprocessedKeys") or {}
                 if not pending:
                     break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
             else:
                 raise StoreUnavailableError("dynamodb: BatchGetItem kept leaving keys unprocessed")
         return docs

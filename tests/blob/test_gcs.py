@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from google.auth.exceptions import RefreshError
+from google.auth.exceptions import DefaultCredentialsError
 
 from shared.blob import BlobError, BlobNotFoundError, gcs
-from shared.blob.gcs import GCSBlob, GoogleToken
+from shared.blob.gcs import GCSBlob
 from tests.fixtures.gcs_server import TOKEN, GCSServer
 from tests.loopback import free_port
 
 
 @pytest.fixture(autouse=True)
 def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gcs, "_BACKOFF", 0.001)
+    monkeypatch.setattr(gcs, "_BACKOFF", replace(gcs._BACKOFF, base_delay=0.001))
 
 
 def test_an_upload_is_one_multipart_request_with_its_headers(
@@ -108,39 +109,18 @@ def test_an_unreachable_endpoint_is_a_blob_error() -> None:
         blob.get("k")
 
 
-class FakeCredentials:
-    """google-auth's Credentials as GoogleToken uses them: valid, token, refresh(request)."""
+def test_missing_credentials_are_a_blob_error(
+    gcs_server: GCSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import google.auth
 
-    def __init__(self, *, fail: bool = False) -> None:
-        self.token: str | None = None
-        self.refreshes = 0
-        self.fail = fail
+    def no_credentials(scopes: list[str]) -> Any:
+        raise DefaultCredentialsError("no credentials here")  # type: ignore[no-untyped-call]
 
-    @property
-    def valid(self) -> bool:
-        return self.token is not None
-
-    def refresh(self, request: Any) -> None:
-        if self.fail:
-            raise RefreshError("metadata server said no")  # type: ignore[no-untyped-call]
-        self.refreshes += 1
-        self.token = f"token-{self.refreshes}"
-
-    def expire(self) -> None:
-        self.token = None
-
-
-def test_google_token_refreshes_only_when_expired() -> None:
-    credentials = FakeCredentials()
-    provider = GoogleToken(credentials)  # type: ignore[arg-type]
-    assert provider() == "token-1"
-    assert provider() == "token-1"
-    credentials.expire()
-    assert provider() == "token-2"
-    assert credentials.refreshes == 2
-
-
-def test_google_token_failure_is_a_blob_error() -> None:
-    provider = GoogleToken(FakeCredentials(fail=True))  # type: ignore[arg-type]
-    with pytest.raises(BlobError, match="no usable Google credentials"):
-        provider()
+    monkeypatch.setattr(google.auth, "default", no_credentials)
+    with (
+        GCSBlob("b-1", endpoint_url=gcs_server.endpoint) as blob,
+        pytest.raises(BlobError, match="no usable Google credentials: no credentials here"),
+    ):
+        blob.get("k")
+    assert gcs_server.state.seen == []

@@ -11,7 +11,7 @@ import pytest
 from shared.exceptions import ConfigError, QueueError
 from shared.queue import WorkItem, open_queue
 from shared.queue.inprocess import InProcessQueue
-from shared.queue.pubsub import AdcToken, PubSubQueue
+from shared.queue.pubsub import PubSubQueue
 from shared.queue.sqs import SqsQueue
 from tests.fixtures.pubsub_server import FakePubSub
 
@@ -108,26 +108,6 @@ def test_pubsub_honours_the_emulator_variable(
     queue.send(item())
     queue.close()
     assert "authorization" not in pubsub_server.requests[0].headers
-
-
-def test_adc_tokens_are_refreshed_once_expired(monkeypatch: pytest.MonkeyPatch) -> None:
-    import google.auth
-
-    class Credentials:
-        valid = False
-        token: str | None = None
-        refreshes = 0
-
-        def refresh(self, request: Any) -> None:
-            self.refreshes += 1
-            self.token, self.valid = f"token-{self.refreshes}", True
-
-    credentials = Credentials()
-    monkeypatch.setattr(google.auth, "default", lambda scopes: (credentials, "comptoir-demo"))
-    token = AdcToken()
-    assert [token(), token()] == ["token-1", "token-1"]
-    credentials.valid = False
-    assert token() == "token-2"
 
 
 def test_missing_credentials_are_a_queue_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,109 @@
+"""The layers hold: an AST check of every import (lazy and type-only ones included) in shared/.
+
+Rules (issue 10): a port (shared/llm, shared/store, shared/queue, shared/blob) imports from the
+library only itself and the base modules below, never the domain (catalogue, CRM, models, money,
+agent, tools, chat, channels...), the settings or the app; ``shared/settings.py`` imports no
+port; a channel imports nothing of ``shared.http`` (the HTTP layer calls channels, not the
+reverse). A port's ``cli.py`` is exempt: a command-line entry point is the outermost layer, it
+only lives beside its port.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / "shared"
+PORTS = ("llm", "store", "queue", "blob")
+PORT_MAY_IMPORT = frozenset(
+    {"shared.aws", "shared.backends", "shared.backoff", "shared.exceptions", "shared.gcp"}
+    | {"shared.ids", "shared.log"}
+)
+
+# Today's violations, each removed by the issue item named; trim an entry when its import goes
+# (test_every_known_violation_still_exists fails until then, so this list stays true).
+KNOWN = {
+    # issue 10, item 4 "the LLM port is domain-free": Retrieved holds plain data, not models.
+    ("shared/llm/base.py", "shared.models"),
+    # issue 10, item 4: the offline responder's catalogue, phone and price helpers leave the port.
+    ("shared/llm/offline.py", "shared.catalog.retrieval"),
+    ("shared/llm/offline.py", "shared.crm"),
+    ("shared/llm/offline.py", "shared.money"),
+    # issue 10, "settings import no port": the provider table and store schemes are checked
+    # where the ports are opened, not imported by the settings.
+    ("shared/settings.py", "shared.llm"),
+    ("shared/settings.py", "shared.store"),
+    # issue 10, "a channel does not import shared.http": webhook checks raise the library's own
+    # errors, which the HTTP layer maps to responses.
+    ("shared/channels/webhook.py", "shared.http"),
+}
+
+
+def _package(module: str) -> str:
+    return ".".join(module.split(".")[:2])  # shared.catalog.retrieval -> shared.catalog
+
+
+def breaks_a_rule(path: tuple[str, ...], module: str) -> bool:
+    """Whether ``shared/<path>`` importing ``module`` crosses a layer."""
+    package = path[0] if len(path) > 1 else ""
+    if package in PORTS and path[-1] != "cli.py":
+        own = f"shared.{package}"
+        return _package(module) != own and _package(module) not in PORT_MAY_IMPORT
+    if path == ("settings.py",):
+        return _package(module) in {f"shared.{port}" for port in (*PORTS, "channels")}
+    if package == "channels":
+        return _package(module) == "shared.http"
+    return False
+
+
+def _imports(path: Path) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "shared":
+            modules.update(f"shared.{alias.name}" for alias in node.names)  # from shared import crm
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            assert node.level == 0, f"{path}: relative import"
+            modules.add(node.module)
+    return {m for m in modules if m.startswith("shared.")}
+
+
+def _violations() -> set[tuple[str, str]]:
+    return {
+        (path.relative_to(ROOT).as_posix(), module)
+        for path in SHARED.rglob("*.py")
+        for module in _imports(path)
+        if breaks_a_rule(path.relative_to(SHARED).parts, module)
+    }
+
+
+def test_no_new_layering_violation() -> None:
+    assert _violations() - KNOWN == set()
+
+
+def test_every_known_violation_still_exists() -> None:
+    assert KNOWN - _violations() == set(), "fixed: remove these from KNOWN"
+
+
+@pytest.mark.parametrize(
+    ("path", "module", "breaks"),
+    [
+        (("llm", "offline.py"), "shared.crm", True),
+        (("store", "sqlite.py"), "shared.settings", True),
+        (("blob", "gcs.py"), "shared.queue", True),
+        (("queue", "pubsub.py"), "shared.gcp", False),
+        (("queue", "sqs.py"), "shared.queue.base", False),
+        (("queue", "cli.py"), "shared.worker", False),
+        (("settings.py",), "shared.llm", True),
+        (("settings.py",), "shared.exceptions", False),
+        (("channels", "telegram.py"), "shared.http", True),
+        (("channels", "telegram.py"), "shared.models", False),
+        (("chat.py",), "shared.http", False),
+    ],
+)
+def test_the_rules(path: tuple[str, ...], module: str, breaks: bool) -> None:
+    assert breaks_a_rule(path, module) is breaks
