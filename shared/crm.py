@@ -41,12 +41,12 @@ Concurrency is settled by the store's conditional writes, never by read-then-wri
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
+from shared.backoff import Backoff
 from shared.catalog.retrieval import fold
 from shared.exceptions import (
     AlreadyExistsError,
@@ -72,6 +72,7 @@ CONVERSATIONS = "conversations"
 VERIFYING_CHANNELS = frozenset({"whatsapp"})
 MEMORY_LIMIT = 20  # facts kept per customer; the oldest go first
 ATTEMPTS = 10  # conditional writes tried before a conflict is reported
+CONFLICT_BACKOFF = Backoff(attempts=ATTEMPTS, base_delay=0.005, max_delay=0.05)
 
 M = TypeVar("M", bound=Model)
 
@@ -95,8 +96,7 @@ def mutate(
     """Apply ``change`` to a stored document with optimistic concurrency: re-read and re-apply
     while another writer gets in first. Skips the write when nothing changes; stamps
     ``updated_at``. Raises NotFoundError if the document does not exist."""
-    attempt = 0
-    while True:
+    for _ in CONFLICT_BACKOFF:  # between tries, let the winner finish
         doc = store.get(shop, collection, doc_id)
         if doc is None:
             raise NotFoundError(f"{collection}/{doc_id} does not exist")
@@ -108,12 +108,9 @@ def mutate(
         try:
             store.update(shop, collection, doc_id, changed.to_doc(), if_version=doc.version)
         except PreconditionFailedError:
-            attempt += 1
-            if attempt == ATTEMPTS:
-                raise
-            time.sleep(random.uniform(0, 0.005 * attempt))  # let the winner finish
             continue
         return changed
+    raise PreconditionFailedError(f"{collection} kept changing; try again")
 
 
 def update_conversation(
