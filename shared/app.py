@@ -39,7 +39,10 @@ class App:
 
     @cached_property
     def chat(self) -> ChatService:
-        return ChatService(self.settings, self.store, self.llm_for)
+        # The queue is opened on first use (a web handoff), not with every chat instance.
+        return ChatService(
+            self.settings, self.store, self.llm_for, enqueue=lambda item: self.queue.send(item)
+        )
 
     @property
     def store_backend(self) -> str:

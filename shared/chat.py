@@ -16,11 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from shared import crm
-from shared.agent import Agent, AgentResult, Replace
+from shared.agent import Agent, AgentEvent, AgentResult, Replace
 from shared.catalog.retrieval import CatalogCache, fold
 from shared.exceptions import (
     AlreadyExistsError,
@@ -29,6 +29,7 @@ from shared.exceptions import (
     LLMError,
     MessageTooLongError,
     PreconditionFailedError,
+    QueueError,
     RateLimitedError,
     StoreError,
     StoreUnavailableError,
@@ -37,9 +38,11 @@ from shared.exceptions import (
 )
 from shared.ids import is_session_id, new_session_id, new_sortable_id
 from shared.llm import LLM, ChatMessage, Retrieved, TextDelta
+from shared.log import log_event
 from shared.models import Channel, Conversation, Customer, Message, Product, Shop
 from shared.money import format_price, price_number
 from shared.prompts import render
+from shared.queue.base import WorkItem
 from shared.settings import Settings
 from shared.store import Store
 from shared.store.base import check_shop
@@ -52,12 +55,26 @@ PRODUCTS_PER_TURN = 4
 FAQ_PER_TURN = 2
 SHOP_CACHE_SECONDS = 60.0  # a new catalogue version reaches a warm instance within a minute
 SAVE_ATTEMPTS = 10
-# What a turn may change on its conversation (tools hand off, link a customer; a failure flags).
-_TURN_FIELDS = ("state", "handoff_reason", "customer_id", "pending_retry")
+# What a turn may change on its conversation (tools hand off, link a customer; a failure flags;
+# a handoff nobody answered comes back).
+_TURN_FIELDS = (
+    "state",
+    "handoff_reason",
+    "handoff_at",
+    "release_reason",
+    "customer_id",
+    "pending_retry",
+)
 HOLDING_REPLY = {
     "fr": "Désolé, je rencontre un petit souci. Votre message est bien noté, je reviens vers vous.",
     "en": "Sorry, I'm having a small problem. Your message is saved and I'll get back to you.",
 }
+# Before the answer, when the assistant takes back a conversation the shop left unanswered.
+RELEASED_NOTICE = {
+    "fr": "Personne de la boutique n'a encore pu vous répondre, alors je reprends la main.",
+    "en": "No one from the shop has been able to answer yet, so I'm back to help.",
+}
+NO_OPERATOR_REPLY = "no_operator_reply"
 _FRENCH_HINTS = frozenset(
     """
     bonjour bonsoir salut je j vous tu est avez combien prix quel quelle quels livraison merci
@@ -117,10 +134,22 @@ def detect_language(text: str, shop: Shop) -> str:
 
 
 class ChatService:
-    def __init__(self, settings: Settings, store: Store, llm_for: Callable[[Shop], LLM]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        llm_for: Callable[[Shop], LLM],
+        *,
+        enqueue: Callable[[WorkItem], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``enqueue`` hands work to the worker (telling the operator of a web handoff);
+        ``clock`` is the time of the shop's hours and of handoffs (tests pass a frozen one)."""
         self.settings = settings
         self.store = store
         self.llm_for = llm_for
+        self.enqueue = enqueue
+        self.clock = clock
         self.catalog = CatalogCache(store)
         self._shops: dict[str, tuple[float, Shop]] = {}
         self._shops_lock = threading.Lock()
@@ -177,7 +206,7 @@ class ChatService:
     ) -> Iterator[TurnEvent]:
         """A web turn: store the message, then answer it."""
         text = self.validate(text)
-        now = time.time()
+        now = self.clock()
         conversation, version = self._open_conversation(shop, session_id, channel, now)
         inbound = Message(id=new_sortable_id(), role="user", text=text, at=now)
         self.store.put(shop.id, _messages(conversation.id), inbound.id, inbound.to_doc())
@@ -200,18 +229,33 @@ class ChatService:
         already on the conversation's ``recent`` list (the webhooks put them there). ``inputs``
         are the pending messages as the model should read them when that differs from their
         stored text (a voice note transcribed, an image attached).
+
+        While the conversation is with the shop ("human") the bot stays silent, unless nobody
+        from the shop answered within HANDOFF_RELEASE_MINUTES of the handoff: then it takes the
+        conversation back, says so, and answers.
         """
         inbound_at = pending[-1].at
         new_messages = [] if stored_in_recent else list(pending)
-        if conversation.state == "human":  # handed to the shop: the bot stays silent
-            self._save_conversation(
-                shop, conversation, conversation, version, new_messages, inbound_at
+        preface = ""
+        if conversation.state == "human":
+            if not self._handoff_expired(conversation):
+                self._save_conversation(
+                    shop, conversation, conversation, version, new_messages, inbound_at
+                )
+                yield TurnEvent("done", TurnResult(conversation.id, "", []).to_json())
+                return
+            released = conversation.model_copy(
+                update={"state": "bot", "handoff_reason": "", "release_reason": NO_OPERATOR_REPLY}
             )
-            yield TurnEvent("done", TurnResult(conversation.id, "", []).to_json())
-            return
+            conversation, version = self._save_conversation(
+                shop, conversation, released, version, [], inbound_at
+            )
+            log_event("handoff_released", shop=shop.id, reason=NO_OPERATOR_REPLY)
+            lang = detect_language("\n".join(m.text for m in pending), shop)
+            preface = RELEASED_NOTICE.get(lang, RELEASED_NOTICE["en"])
         try:
             yield from self._answer(
-                shop, conversation, version, pending, new_messages, inputs, inbound_at
+                shop, conversation, version, pending, new_messages, inputs, inbound_at, preface
             )
         except Exception:
             # The message is stored; keep it in the conversation's context and flag the turn,
@@ -232,6 +276,7 @@ class ChatService:
         new_messages: list[Message],
         inputs: list[ChatMessage] | None,
         inbound_at: float,
+        preface: str = "",
     ) -> Iterator[TurnEvent]:
         pending_ids = {m.id for m in pending}
         earlier = [m for m in conversation.recent if m.id not in pending_ids]
@@ -241,7 +286,9 @@ class ChatService:
         index = self.catalog.get(shop)
         products = index.search_products(text, PRODUCTS_PER_TURN)
         faq = index.search_faq(text, FAQ_PER_TURN)
-        ctx = TurnContext(shop, self.store, index, conversation, conversation.channel, lang)
+        ctx = TurnContext(
+            shop, self.store, index, conversation, conversation.channel, lang, now=self.clock()
+        )
         ctx.show(*(p for p, _ in products))
         customer = self._customer(shop, conversation)
         system = render(
@@ -278,7 +325,8 @@ class ChatService:
         result = AgentResult(text="")
         sent_text = False
         try:
-            for event in agent.run(ctx, messages, retrieved, [entry for entry, _ in faq]):
+            events = agent.run(ctx, messages, retrieved, [entry for entry, _ in faq])
+            for event in _prefaced(events, preface):
                 if isinstance(event, TextDelta):
                     sent_text = True
                     yield TurnEvent("delta", {"text": event.text})
@@ -307,6 +355,8 @@ class ChatService:
         self._save_conversation(
             shop, conversation, ctx.conversation, version, new_messages, inbound_at
         )
+        if ctx.handoff_reason is not None and conversation.channel == "web":
+            self._notify_operator(shop, conversation, outbound.id)
         cards = _mentioned(result.text, list(ctx.products.values()))
         yield TurnEvent("done", TurnResult(conversation.id, result.text, cards, ctx.lead).to_json())
 
@@ -361,6 +411,34 @@ class ChatService:
                 continue
             return conversation, doc.version
 
+    def _handoff_expired(self, conversation: Conversation) -> bool:
+        """Handed to the shop longer ago than HANDOFF_RELEASE_MINUTES, and nobody from the shop
+        has answered since."""
+        minutes = self.settings.handoff_release_minutes
+        handed, replied = conversation.handoff_at, conversation.operator_replied_at
+        if not minutes or (replied is not None and replied >= (handed or 0.0)):
+            return False
+        # No handoff time: handed over before it was recorded, long enough ago.
+        return handed is None or self.clock() - handed > minutes * 60
+
+    def _notify_operator(self, shop: Shop, conversation: Conversation, reply_id: str) -> None:
+        """The worker tells the shop's operator (``notify_operator``) that the web reply
+        ``reply_id`` handed the conversation over. A channel reply queues the same as it is sent
+        (shared/channels/turn.py)."""
+        item = WorkItem(
+            kind="notify_operator",
+            shop=shop.id,
+            group=conversation.id,
+            dedup_id=f"handoff:{reply_id}",
+            payload={"conversation": conversation.id, "reply": reply_id},
+        )
+        try:
+            self.enqueue(item)
+        except QueueError:
+            # The reply is stored and on its way to the customer: failing the turn now would
+            # not bring the notice back. HANDOFF_RELEASE_MINUTES still returns it to the bot.
+            log_event("handoff_not_queued", shop=shop.id)
+
     def _save_conversation(
         self,
         shop: Shop,
@@ -369,10 +447,11 @@ class ChatService:
         version: int,
         new_messages: list[Message],
         inbound_at: float,
-    ) -> None:
+    ) -> tuple[Conversation, int]:
         """Append this turn's messages to the conversation's recent list and apply what this
         turn changed (``current`` against ``loaded``), without undoing a concurrent turn's
-        changes: on a version conflict, re-read and apply the same changes to that."""
+        changes: on a version conflict, re-read and apply the same changes to that. Returns
+        the conversation as saved and its version."""
         changes = {
             k: getattr(current, k)
             for k in _TURN_FIELDS
@@ -389,14 +468,14 @@ class ChatService:
                 }
             )
             try:
-                self.store.update(
+                saved = self.store.update(
                     shop.id, "conversations", base.id, updated.to_doc(), if_version=version
                 )
-                return
+                return updated, saved.version
             except PreconditionFailedError:
                 doc = self.store.get(shop.id, "conversations", base.id)
                 if doc is None:
-                    return
+                    return updated, version
                 base, version = Conversation.from_doc(doc), doc.version
         raise StoreUnavailableError("the conversation kept changing")
 
@@ -419,6 +498,21 @@ def _reply(conversation: Conversation, pending: list[Message], text: str) -> Mes
         reply_to=pending[-1].id,
         delivery="pending" if conversation.channel != "web" else None,
     )
+
+
+def _prefaced(events: Iterator[AgentEvent], preface: str) -> Iterator[AgentEvent]:
+    """The agent's events with ``preface`` before its answer, in the stream and in the text."""
+    if not preface:
+        yield from events
+        return
+    yield TextDelta(preface + "\n\n")
+    for event in events:
+        if isinstance(event, Replace):
+            yield Replace(f"{preface}\n\n{event.text}")
+        elif isinstance(event, AgentResult) and event.text:
+            yield replace(event, text=f"{preface}\n\n{event.text}")
+        else:  # text deltas; an empty answer stays empty (the holding reply replaces it)
+            yield event
 
 
 def _mentioned(text: str, products: list[Product]) -> list[Product]:

@@ -7,6 +7,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared import hours
 from shared.store import Doc
 
 Money = Decimal
@@ -53,6 +54,25 @@ class Shop(Model):
     whatsapp_template: WhatsAppTemplate | None = None  # sent when a reply is outside the window
     operator_whatsapp: str | None = None  # the shop's own WhatsApp, told of handoffs
     operator_telegram_chat_id: str | None = None
+    # When a person answers a handoff: open-close ranges per weekday, in ``timezone``
+    # ({"mon": ["09:00-18:00"], ...}; a day not listed is closed). None: always open.
+    business_hours: dict[hours.Weekday, list[str]] | None = None
+    timezone: str = "Africa/Dakar"
+
+    @field_validator("business_hours")
+    @classmethod
+    def _valid_hours(
+        cls, value: dict[hours.Weekday, list[str]] | None
+    ) -> dict[hours.Weekday, list[str]] | None:
+        if value is not None:
+            hours.check_hours(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        hours.zone(name)
+        return name
 
 
 class Variant(Model):
@@ -138,6 +158,9 @@ class Conversation(Model):
     customer_id: str | None = None
     state: Literal["bot", "human"] = "bot"  # "human": handed to the shop; the bot stays silent
     handoff_reason: str = ""
+    handoff_at: float | None = None  # when the assistant last handed it to the shop
+    operator_replied_at: float | None = None  # the shop's last answer (set by an operator console)
+    release_reason: str = ""  # why it last came back to the bot on its own ("no_operator_reply")
     pending_retry: bool = False  # every provider failed on the last turn: answer it again
     recent: list[Message] = Field(default_factory=list)  # the last messages, read with the doc
     created_at: float

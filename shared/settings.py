@@ -46,6 +46,9 @@ class Settings(BaseModel):
     client_rate_limit_per_minute: int = Field(60, alias="CLIENT_RATE_LIMIT_PER_MINUTE", ge=1)
     max_message_chars: int = Field(4000, alias="MAX_MESSAGE_CHARS", ge=1, le=4000)
     context_message_limit: int = Field(12, alias="CONTEXT_MESSAGE_LIMIT", ge=0, le=100)
+    # A conversation handed to the shop comes back to the assistant when the customer writes
+    # this long after the handoff with no reply from the shop; 0: only the release command.
+    handoff_release_minutes: int = Field(30, alias="HANDOFF_RELEASE_MINUTES", ge=0, le=10080)
     queue_url: str = Field("inprocess://", alias="QUEUE_URL", pattern=r"^(inprocess|sqs|pubsub)://")
     worker_max_attempts: int = Field(5, alias="WORKER_MAX_ATTEMPTS", ge=1, le=20)
     public_base_url: str = Field(

@@ -91,7 +91,8 @@ class Function:
 
 
 FUNCTIONS: tuple[Function, ...] = (
-    Function("chat", "chat", True, "1Gi", 60, 20, LLM_SECRETS),
+    # A widget handoff queues the operator's notification, hence publishes.
+    Function("chat", "chat", True, "1Gi", 60, 20, LLM_SECRETS, publishes=True),
     Function("health", "health", True, "256Mi", 10, 5, store_role="roles/datastore.viewer"),
     Function(
         "webhook_whatsapp", "whatsapp", True, "512Mi", 30, 20,

@@ -53,6 +53,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "handoff": (
             "Je transmets votre demande à un conseiller de la boutique, qui vous répondra ici."
         ),
+        "handoff_closed": (
+            "Je transmets votre demande à la boutique. La boutique est fermée ; un conseiller "
+            "vous répondra ici dès l'ouverture, {opens}."
+        ),
         "order_hint": "Pour commander, dites-moi simplement lequel vous intéresse.",
     },
     "en": {
@@ -76,6 +80,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "offer": "I understand! Good news: {offer}. Would you like to order?",
         "no_offer": "I understand. Our items are handmade; shall I help you choose?",
         "handoff": "I'm passing your request to someone from the shop, who will answer you here.",
+        "handoff_closed": (
+            "I'm passing your request to the shop. The shop is closed; someone will answer you "
+            "here as soon as it opens, {opens}."
+        ),
         "order_hint": "To order, just tell me which one you like.",
     },
 }
@@ -316,6 +324,8 @@ class OfflineResponder(LLM):
                 lang,
             )
         if last.tool_name == "request_human":
+            if result.get("opens"):  # the shop is closed: say when someone will answer
+                return self._reply(texts["handoff_closed"].format(opens=result["opens"]), lang)
             return self._reply(texts["handoff"], lang)
         products = result.get("products") or ([result] if "variants" in result else [])
         form = order_form(messages, context.phone_region)

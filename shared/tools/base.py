@@ -8,6 +8,7 @@ cards, a captured lead, a handoff) goes on the ``TurnContext``.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,6 +36,7 @@ class TurnContext:
     )  # seen by the model, for cards and the price guard
     lead: dict[str, Any] | None = None  # the lead captured this turn, as the API returns it
     handoff_reason: str | None = None  # set when the customer asked for a human
+    now: float = field(default_factory=time.time)  # the turn's clock (the shop's hours, handoffs)
 
     def show(self, *products: Product) -> None:
         for product in products:

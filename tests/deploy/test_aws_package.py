@@ -44,7 +44,7 @@ SEND = {"sqs:SendMessage", "sqs:GetQueueUrl"}
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 # What each function's role may do, and on what (logical ids).
 EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
-    "chat": {"Table": TABLE_ACTIONS},
+    "chat": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},
     "health": {"Table": {"dynamodb:GetItem"}},
     "webhook_whatsapp": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},
     "webhook_telegram": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},

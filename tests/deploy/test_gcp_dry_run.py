@@ -178,14 +178,14 @@ def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) ->
     keep = next(c for c in find(dry_run, "gcloud", "pubsub", "subscriptions", "create")
                 if c[4] == f"comptoir-{STAGE}-inbound-dead-keep")  # fmt: skip
     assert flag(keep, "--topic") == f"comptoir-{STAGE}-inbound-dead"
-    # Who publishes: the webhooks and the worker, nobody else.
+    # Who publishes: the chat (widget handoffs), the webhooks and the worker, nobody else.
     publishers = {
         flag(c, "--member")
         for c in find(dry_run, "gcloud", "pubsub", "topics", "add-iam-policy-binding")
         if c[4] == f"comptoir-{STAGE}-inbound"
     }
     assert publishers == {
-        f"serviceAccount:{gcp_account(s)}" for s in ("whatsapp", "telegram", "worker")
+        f"serviceAccount:{gcp_account(s)}" for s in ("chat", "whatsapp", "telegram", "worker")
     }
 
 
