@@ -38,6 +38,17 @@ STOPWORDS = frozenset(
 _MIN_CORRECTED = 4
 _LONG_WORD = 8
 CORRECTED_WEIGHT = 0.5  # a corrected word is a guess: it counts for less than one typed right
+# Bounds on the work one message costs, whatever a customer types (up to MAX_MESSAGE_CHARS).
+# The deletion variants of a word grow with the cube of its length, and no real catalogue word
+# is longer than this: longer indexed words are never offered as corrections, and a query word
+# is corrected only if it is at most ``edits`` longer than the longest indexed word.
+MAX_CORRECTED_LENGTH = 30
+# A customer names what they want in a few words: the first this many distinct searchable words
+# of a message are looked up, the rest ignored.
+MAX_QUERY_WORDS = 32
+# Indexed words a typo is checked against (the closest in length first): a dense vocabulary of
+# near-identical words cannot turn one word into hundreds of distance computations.
+MAX_CANDIDATES = 16
 
 
 def fold(text: str) -> str:
@@ -72,20 +83,24 @@ def edit_distance(a: str, b: str, bound: int) -> int:
     as soon as it is known to exceed ``bound``."""
     if abs(len(a) - len(b)) > bound:
         return bound + 1
+    far = bound + 1  # every distance is capped here: past the bound, how far does not matter
+    # Only cells within ``bound`` of the diagonal can be within the bound (each step off it is an
+    # insertion or a deletion): the rest stay ``far``, so a check costs O(len * bound).
     before: list[int] = []
-    previous = list(range(len(b) + 1))
+    previous = [min(j, far) for j in range(len(b) + 1)]
     for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
+        current = [min(i, far)] + [far] * len(b)
+        for j in range(max(1, i - bound), min(len(b), i + bound) + 1):
+            cb = b[j - 1]
             cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
             if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
                 cost = min(cost, before[j - 2] + 1)
-            current.append(cost)
+            current[j] = min(cost, far)
         # A swap reaches back two rows: stop only once two rows in a row exceed the bound.
         if min(current) > bound and min(previous) > bound:
-            return bound + 1
+            return far
         before, previous = previous, current
-    return min(previous[-1], bound + 1)
+    return previous[-1]
 
 
 class Speller:
@@ -100,8 +115,11 @@ class Speller:
         # key -> the words under it, space-separated: one string per key keeps a large
         # vocabulary small in memory (most keys hold one word).
         self._by_key: dict[str, str] = {}
+        self._longest = 0
         for word in words:
-            if word.isalpha():  # numbers (sizes, prices) are never corrected
+            # Numbers (sizes, prices) are never corrected.
+            if len(word) <= MAX_CORRECTED_LENGTH and word.isalpha():
+                self._longest = max(self._longest, len(word))
                 # One more character on the query side may allow one more edit.
                 for key in _deletes(word, _max_edits(len(word) + 1)):
                     held = self._by_key.get(key)
@@ -109,10 +127,12 @@ class Speller:
 
     def nearest(self, word: str) -> list[str]:
         edits = _max_edits(len(word))
-        if not edits or not word.isalpha():
+        # A longer word is more than ``edits`` away from every indexed word.
+        if not edits or len(word) > self._longest + edits or not word.isalpha():
             return []
         candidates = {c for key in _deletes(word, edits) for c in self._by_key.get(key, "").split()}
-        distances = {c: edit_distance(word, c, edits) for c in candidates}
+        closest = sorted(candidates, key=lambda c: (abs(len(c) - len(word)), c))
+        distances = {c: edit_distance(word, c, edits) for c in closest[:MAX_CANDIDATES]}
         best = min(distances.values(), default=edits + 1)
         if best > edits:
             return []
@@ -170,7 +190,7 @@ class BM25:
     def terms(self, query: str) -> dict[str, float]:
         """The indexed terms a query stands for, typos corrected, with the weight of each."""
         found: dict[str, float] = {}
-        for word in set(tokens(query)):
+        for word in islice(dict.fromkeys(tokens(query)), MAX_QUERY_WORDS):
             if word in self._postings:
                 found[word] = 1.0
             else:

@@ -129,10 +129,13 @@ _NAME_RE = re.compile(
     r"\s*([A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ'\- ]{1,58}[A-Za-zÀ-ÖØ-öø-ÿ])",
     re.IGNORECASE,
 )
+# Spaces around an optional colon. Not ``\s*:?\s*``: on a long run of spaces followed by no
+# match, that form tries every split of the run between its two ``\s*`` (quadratic).
+_COLON = r"\s*(?::\s*)?"
 _ADDRESS_RE = re.compile(
     r"(?:adresse(?: de livraison)?|address|j'habite(?: a| au| aux)?|je vis a|je suis a"
     r"|livr(?:ez|er|aison)(?:-moi| moi)? (?:a|au|aux|chez)|deliver(?:y)? to|i live (?:at|in))"
-    r"\s*:?\s*(.+)",
+    rf"{_COLON}(.+)",
     re.IGNORECASE,
 )
 _ADDRESS_WORDS = {
@@ -205,7 +208,7 @@ _MEASURE_WORDS = {
     "euros",
     "francs",
 }
-_VARIANT_CUE_RE = re.compile(r"\b(?:taille|pointure|couleur|coloris|size|colou?r)\s*:?\s*(\w+)")
+_VARIANT_CUE_RE = re.compile(rf"\b(?:taille|pointure|couleur|coloris|size|colou?r){_COLON}(\w+)")
 
 
 @dataclass
