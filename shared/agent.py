@@ -2,15 +2,16 @@
 results; bounded by ``max_steps``. Then the price guard checks the answer.
 
 A tool's failure goes back to the model as the tool's result (it can fix its arguments or tell
-the customer), never up as a crash. Events stream out as they happen: text deltas, and a
-``Replace`` when the price guard had to change text the customer may already have seen.
+the customer), never up as a crash. Events stream out as they happen: text deltas (a sentence
+that may state money only once the price guard passed it, see ``shared.sentence_gate``), and a
+``Replace`` when the price guard had to change the answer.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,7 +23,8 @@ from shared import log
 from shared.exceptions import LLMError, LLMTimeoutError, ToolError
 from shared.llm import LLM, ChatMessage, Completion, Retrieved, TextDelta, ToolCall, Usage
 from shared.models import FaqEntry
-from shared.price_guard import allowed_amounts, correction, invented_amounts, safe_answer
+from shared.price_guard import PriceFacts, correction, safe_answer
+from shared.sentence_gate import SentenceGate
 from shared.tools.base import Tool, TurnContext
 
 
@@ -71,6 +73,8 @@ class Agent:
         specs = [tool.spec for tool in self.tools.values()]
         result = AgentResult(text="")
         text = ""
+        facts = _facts_of(ctx, faq)
+        gate = SentenceGate(facts)
         for step in range(self.max_steps + 1):
             if self._late():
                 raise LLMTimeoutError("the turn's time budget is spent")
@@ -80,7 +84,9 @@ class Agent:
             for event in self.llm.stream(conversation, offered, retrieved=retrieved):
                 if isinstance(event, TextDelta):
                     text += event.text
-                    yield event
+                    shown = gate.feed(event.text)
+                    if shown:
+                        yield TextDelta(shown)
                 else:
                     completion = event
             assert completion is not None
@@ -102,7 +108,7 @@ class Agent:
                     )
                 )
         result.text = text.strip()
-        yield from self._guard(ctx, conversation, retrieved, faq, result)
+        yield from self._guard(ctx, conversation, retrieved, facts(), gate, result)
 
     def _late(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -132,20 +138,23 @@ class Agent:
         ctx: TurnContext,
         conversation: list[ChatMessage],
         retrieved: Retrieved,
-        faq: Sequence[FaqEntry],
+        facts: PriceFacts,
+        gate: SentenceGate,
         result: AgentResult,
     ) -> Iterator[AgentEvent]:
-        products = list(ctx.products.values())
-        lead_total = [Decimal(str(ctx.lead["total"]))] if ctx.lead else []
-        allowed = allowed_amounts(products, faq, [ctx.shop.offer], lead_total)
-        invented = invented_amounts(result.text, allowed)
-        if invented:
+        products = list(facts.products)
+        problems = facts.problems(result.text)
+        if not problems:
+            held = gate.rest()
+            if held:
+                yield TextDelta(held)
+        else:
             result.guard_failures = 1
-            log.log_event("price_guard", outcome="rewrite", invented=len(invented))
+            log.log_event("price_guard", outcome="rewrite", invented=len(problems))
             retry = [
                 *conversation,
                 ChatMessage("assistant", result.text),
-                ChatMessage("user", correction(invented, products, ctx.lang)),
+                ChatMessage("user", correction(problems, products, ctx.lang)),
             ]
             text = ""
             if not self._late():  # late: straight to the safe answer
@@ -153,10 +162,31 @@ class Agent:
                     rewrite = self.llm.complete(retry, (), retrieved=retrieved)
                     result.usage += rewrite.usage
                     text = rewrite.text.strip()
-            if not text or invented_amounts(text, allowed):
+            if not text or facts.problems(text):
                 result.guard_failures = 2
                 log.log_event("price_guard", outcome="safe_answer")
                 text = safe_answer(products, ctx.lang, ctx.shop.contact or ctx.shop.url)
             result.text = text
             yield Replace(text)
         yield result
+
+
+def _facts_of(ctx: TurnContext, faq: Sequence[FaqEntry]) -> Callable[[], PriceFacts]:
+    """The turn's price facts as they stand: tools add products and an order as the turn goes."""
+    built: dict[tuple[int, bool], PriceFacts] = {}
+
+    def facts() -> PriceFacts:
+        key = (len(ctx.products), ctx.lead is not None)
+        if key not in built:
+            lead = ctx.lead
+            built[key] = PriceFacts(
+                tuple(ctx.products.values()),
+                ctx.shop.currency,
+                (ctx.shop.offer, *(entry.answer for entry in faq)),
+                ((lead["product_id"], Decimal(str(lead["total"])), lead["currency"]),)
+                if lead
+                else (),
+            )
+        return built[key]
+
+    return facts

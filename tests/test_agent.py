@@ -99,7 +99,7 @@ def test_an_invented_price_is_rewritten_once(app: App) -> None:
         "Les sandales sont à 15 000 FCFA."
     ]
     correction = script.seen[-1].messages[-1]["text"]
-    assert "9900" in correction and "15" in correction
+    assert "9 900 FCFA" in correction and "15\u202f000 FCFA" in correction
     assert script.seen[-1].tools == []
 
 
