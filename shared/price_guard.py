@@ -33,7 +33,9 @@ from shared.money import CURRENCIES, format_price, marks_of
 
 MAX_QUANTITY = 20
 _LETTER = r"[^\W\d_]"
-_NUMBER = r"\d{1,3}(?:[ .,'’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
+# At most five thousands groups (10^18): an unbounded repeat would make a long run of digit
+# groups cost the square of its length.
+_NUMBER = r"\d{1,3}(?:[ .,'’]\d{3}){1,5}(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
 _MULTIPLIER = rf"\s?k(?!{_LETTER})|\s(?:mille|thousand|millions?)(?!{_LETTER})"
 _SCALES = {"k": 1000, "mille": 1000, "thousand": 1000, "million": 1000000, "millions": 1000000}
 _NUMBER_WORDS: dict[str, int] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -242,3 +243,14 @@ def test_a_number_in_words_is_held_only_until_it_is_plainly_not_money() -> None:
     deltas = ["Je vous propose une ", "paire ", "et deux", " mille ", "fr"]
     shown, _ = _stream(FACTS["plain"], deltas)
     assert shown == ["Je vous propose ", "une paire ", "et ", "", ""]
+
+
+def test_a_long_run_of_digit_groups_is_read_in_linear_time() -> None:
+    # "1 111 111 …" once cost the square of its length (4,000 characters: about a second).
+    text = "1" + " 111" * 1000 + " FCFA"
+    timings = []
+    for _ in range(3):
+        start = time.perf_counter()
+        amounts_in(text, ("XOF",))
+        timings.append(time.perf_counter() - start)
+    assert min(timings) < 0.15
