@@ -18,6 +18,7 @@ from shared.app import App
 from shared.channels.base import Retry
 from shared.exceptions import QueueError
 from shared.http import Request
+from shared.queue import dedup_key
 from shared.queue.base import Queue, WorkItem
 from shared.worker import process
 from tests.eventlib import load_event
@@ -36,8 +37,9 @@ SECRETS = (APP_SECRET, VERIFY_TOKEN, TOKEN, BOT_TOKEN, TG_SECRET)
 
 
 class RecordingQueue(Queue):
-    """Keeps what is sent; ``run`` delivers it to the worker in order, as a FIFO queue would,
-    again and again while it raises (up to ``attempts``)."""
+    """Keeps what is sent, dropping a copy of an item already sent (same dedup id), as every
+    backend does within its window; ``run`` delivers it to the worker in order, as a FIFO queue
+    would, again and again while it raises (up to ``attempts``)."""
 
     backend = "recording"
 
@@ -45,12 +47,17 @@ class RecordingQueue(Queue):
         self.items: list[WorkItem] = []
         self.failures: list[BaseException] = []
         self.refuse = 0  # the next sends that fail, as an unreachable queue would
+        self.sends = 0  # accepted sends, copies included
+        self._seen: set[str] = set()
 
     def send(self, item: WorkItem) -> None:
         if self.refuse:
             self.refuse -= 1
             raise QueueError("queue unavailable")
-        self.items.append(item)
+        self.sends += 1
+        if dedup_key(item) not in self._seen:
+            self._seen.add(dedup_key(item))
+            self.items.append(item)
 
     def kinds(self) -> list[str]:
         return [item.kind for item in self.items]
@@ -110,11 +117,13 @@ def app(
     return instance
 
 
-def whatsapp_text(text: str, wamid: str = "wamid.T1", at: int = 1760000000) -> dict[str, Any]:
-    """The recorded text message with another text, id and time."""
+def whatsapp_text(text: str, wamid: str = "wamid.T1", at: int | None = None) -> dict[str, Any]:
+    """The recorded text message with another text, id and (if given) time."""
     event = load_event("whatsapp_text")
     message = event["entry"][0]["changes"][0]["value"]["messages"][0]
-    message.update(id=wamid, timestamp=str(at), text={"body": text})
+    message.update(id=wamid, text={"body": text})
+    if at is not None:
+        message["timestamp"] = str(at)
     return event
 
 

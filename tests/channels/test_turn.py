@@ -30,7 +30,7 @@ from tests.channels.conftest import (
     channel_settings,
     whatsapp_text,
 )
-from tests.eventlib import load_event
+from tests.eventlib import delivered_at, load_event
 from tests.fixtures.graph_server import Fail, GraphServer
 from tests.fixtures.telegram_server import TelegramServer
 from tests.llm.fakes import ScriptedLLM
@@ -93,8 +93,8 @@ def test_two_quick_messages_get_one_coherent_reply(
     app: App, queue: RecordingQueue, graph_server: GraphServer
 ) -> None:
     script = scripted(app, Reply(ANSWER))
-    arrive(whatsapp_text("Bonjour", "wamid.A", 1760000000))
-    arrive(whatsapp_text("Vous avez des sandales ?", "wamid.B", 1760000002))
+    arrive(whatsapp_text("Bonjour", "wamid.A", delivered_at(1760000000)))
+    arrive(whatsapp_text("Vous avez des sandales ?", "wamid.B", delivered_at(1760000002)))
     assert len(queue.items) == 2
     queue.run(app)
     assert queue.failures == []
@@ -103,7 +103,7 @@ def test_two_quick_messages_get_one_coherent_reply(
     assert bodies(graph_server) == [ANSWER]
     # A third message later is answered on its own.
     script.then(Reply("Avec plaisir."))
-    arrive(whatsapp_text("Merci", "wamid.C", 1760000100))
+    arrive(whatsapp_text("Merci", "wamid.C", delivered_at(1760000100)))
     queue.run(app)
     assert script.seen[-1].messages[-1]["text"] == "Merci"
     assert bodies(graph_server) == [ANSWER, "Avec plaisir."]
@@ -177,7 +177,7 @@ def test_a_429_storm_backs_off_and_loses_nothing(
     # and the stored reply goes out then, once, without asking the model again.
     script.then(Reply("Elles existent en 40 et 44."))
     graph_server.fail(*[Fail(429)] * 5)
-    arrive(whatsapp_text("Quelles pointures ?", "wamid.T2", 1760000100))
+    arrive(whatsapp_text("Quelles pointures ?", "wamid.T2", delivered_at(1760000100)))
     queue.run(app, attempts=2)
     (failure,) = queue.failures
     assert isinstance(failure, ChannelError) and failure.retryable
@@ -243,7 +243,7 @@ def test_a_poison_message_raises_every_time_and_nothing_is_half_sent(
     # The conversation is not stuck behind it: the next message is answered.
     graph_server.fail(Fail(400, 100))
     script.then(Reply("Bien reçu."))
-    arrive(whatsapp_text("Allô ?", "wamid.T2", 1760000100))
+    arrive(whatsapp_text("Allô ?", "wamid.T2", delivered_at(1760000100)))
     queue.items = queue.items[1:]
     queue.run(app)
     assert queue.failures == []
@@ -392,12 +392,12 @@ def test_a_handoff_notifies_the_operator_and_the_bot_stays_silent(
     (telegram,) = telegram_server.called("sendMessage")
     assert telegram["chat_id"] == TG_OPERATOR and f"/release {CID}" in telegram["text"]
     # While a person has it, the bot neither answers nor shows "typing".
-    arrive(whatsapp_text("Allô ?", "wamid.T2", 1760000100))
+    arrive(whatsapp_text("Allô ?", "wamid.T2", delivered_at(1760000100)))
     queue.run(app)
     assert len(graph_server.sent) == 2 and len(graph_server.reads) == 1
     # Given back, the assistant answers again.
     crm.set_state(app.store, SHOP, CID, "bot")
-    arrive(whatsapp_text("Merci !", "wamid.T3", 1760000200))
+    arrive(whatsapp_text("Merci !", "wamid.T3", delivered_at(1760000200)))
     scripted(app, Reply("Avec plaisir."))
     queue.run(app)
     assert bodies(graph_server)[-1] == "Avec plaisir."
