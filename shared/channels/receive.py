@@ -40,6 +40,7 @@ import hashlib
 import hmac
 import re
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -198,10 +199,9 @@ def _store(
         customer_id = crm.find_or_create_customer_by_phone(
             store, shop.id, inbound.phone, inbound.name, f"{inbound.channel}:{cid}"
         ).id
-    try:
+    # Written by an earlier delivery if it exists (the worker may have changed it since: keep it).
+    with suppress(AlreadyExistsError):
         store.create(shop.id, f"conversations/{cid}/messages", message.id, message.to_doc())
-    except AlreadyExistsError:
-        pass  # written by an earlier delivery (the worker may have changed it since: keep it)
     seen = message.model_copy(update={"text": cut(message.text, limit)})
 
     def add(c: Conversation) -> Conversation:
