@@ -1,14 +1,28 @@
-"""Recorded inbound payloads: ``tests/events/*.json``, loaded through this one helper."""
+"""Recorded inbound payloads: ``tests/events/*.json``, loaded through this one helper.
+
+WhatsApp and Telegram events are replayed as if delivered an hour ago: their provider times
+(``timestamp``, ``date``, ``edit_date``) move forward by one amount, keeping their gaps, since
+the webhooks ignore an event older than their week-long deduplication window.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 EVENTS = Path(__file__).parent / "events"
+RECORDED_AT = 1760000000  # about when the channel events were recorded
+_SHIFT = int(time.time()) - 3600 - RECORDED_AT
+_TIME_FIELDS = frozenset({"timestamp", "date", "edit_date"})
+
+
+def delivered_at(recorded: int) -> int:
+    """The time a recorded channel event's ``recorded`` time becomes when replayed."""
+    return recorded + _SHIFT
 
 
 @cache
@@ -19,4 +33,16 @@ def _read(name: str) -> dict[str, Any]:
 
 def load_event(name: str) -> dict[str, Any]:
     """A fresh deep copy of the recorded event ``name`` (file name without ``.json``)."""
-    return copy.deepcopy(_read(name))
+    event = copy.deepcopy(_read(name))
+    if name.startswith(("whatsapp_", "telegram_")):
+        _retime(event)
+    return event
+
+
+def _retime(value: Any) -> None:
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, child in list(items):
+        if key in _TIME_FIELDS and isinstance(child, int | str) and str(child).isdigit():
+            value[key] = type(child)(delivered_at(int(child)))
+        elif isinstance(child, dict | list):
+            _retime(child)

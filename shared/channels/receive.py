@@ -1,16 +1,30 @@
 """What the WhatsApp and Telegram webhooks do with what arrives, before they acknowledge it.
 
-``receive`` runs once per provider message id, whatever the number of deliveries and the number
-of processes: a create-only idempotency record is claimed first (never read-then-write). The
-message is then stored on its conversation (its document and the conversation's ``recent``
-list, with ``last_inbound_at`` for WhatsApp's 24-hour window) and queued for the worker, which
-answers it. If storing or queueing fails, the claim is released and the webhook answers 500,
-so the provider delivers it again; a delivery that finds its message already stored only
-queues it again.
+``receive`` stores and queues each provider message once, whatever the number of deliveries
+and processes, and never loses one to a failure in between. Its steps are each idempotent and
+recorded in one idempotency record (``Idempotency.begin``), claimed create-only first:
 
-The claim is ``Idempotency.once`` rather than ``claim``: both are one create-only write, but a
-claim made by a delivery that then fails must be released, or the provider's next delivery
-would be dropped as a duplicate and the message lost.
+1. The claim records the id the message will be stored under, so every delivery writes the
+   same message document (never two copies under two ids).
+2. The message is stored on its conversation: its document (create-only), then the
+   conversation's ``recent`` list (skipped if a message with that provider key is already
+   there), with ``last_inbound_at`` for WhatsApp's 24-hour window.
+3. It is queued for the worker, with the provider key as ``dedup_id`` (the queue drops a copy;
+   the worker does nothing for a message already answered).
+4. The record is marked ``done``.
+
+If any step fails the webhook answers an error (503 for the store) and the provider delivers
+again. The claim is not released (the release would fail when the store is failing): a
+delivery that finds it ``in_progress`` does every step again, to the end; only a ``done``
+record makes a delivery a duplicate. A 200 therefore means the message is stored and queued.
+
+Long messages (over ``MAX_MESSAGE_CHARS``, the web chat's limit): the message document keeps the
+whole text, nothing is lost; the copy on ``recent``, which is what the model reads and what
+every later turn carries, is cut to the limit and ends with ``TRUNCATED``.
+
+Old events: an idempotency record lives a week (``WEEK``: Meta retries for up to seven days),
+so an event older than that could be a replay whose record has expired. It is acknowledged and
+ignored (logged with its age, no content), never stored or answered.
 
 A conversation's id is an HMAC of shop, channel and user under the channel's secret: the same
 for every message of a customer, shaped like a session id, and not computable (nor reversible
@@ -26,8 +40,9 @@ import hashlib
 import hmac
 import re
 import time
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from shared import crm
 from shared.catalog.retrieval import fold
@@ -35,9 +50,10 @@ from shared.channels.base import ChannelName
 from shared.chat import RECENT_KEPT
 from shared.exceptions import AlreadyExistsError, InvalidInputError
 from shared.ids import new_sortable_id
+from shared.log import log_event
 from shared.models import Conversation, Customer, Media, Message, Shop
 from shared.queue.base import WorkItem
-from shared.store.idempotency import Idempotency, record_id
+from shared.store.idempotency import WEEK, Idempotency, record_id
 
 if TYPE_CHECKING:
     from shared.app import App
@@ -48,6 +64,7 @@ SENT = "channel_messages"  # a sent message's channel id -> {"conversation", "me
 # One word typed alone. STOP/ARRET: no more marketing; START: marketing again.
 _STOP_WORDS = frozenset({"stop", "arret", "arreter", "unsubscribe", "desabonner", "desinscrire"})
 _START_WORDS = frozenset({"start", "resume", "reprendre"})
+TRUNCATED = " […]"  # ends the model's copy of a message cut to MAX_MESSAGE_CHARS
 _DELIVERY_RANK = {"pending": 0, "accepted": 1, "sent": 2, "delivered": 3, "read": 4, "failed": 5}
 
 
@@ -115,34 +132,66 @@ def add_route(app: App, shop_id: str, channel: ChannelName, account: str) -> Non
             ) from None
 
 
-def receive(app: App, shop: Shop, inbound: Inbound, secret: str) -> bool:
-    """Store and queue ``inbound`` once; False for a duplicate delivery."""
-    with Idempotency(app.store).once(shop.id, f"{inbound.channel}:{inbound.key}") as first:
-        if not first:
-            return False
-        cid = conversation_id(secret, shop.id, inbound.channel, inbound.user)
-        conversation = _store(app.store, shop, cid, inbound)
-        opt_out = marketing_keyword(inbound.text) if inbound.media is None else None
-        if opt_out is not None and conversation.customer_id is not None:
-            set_marketing(app.store, shop.id, conversation.customer_id, opt_out, inbound.at)
-        app.queue.send(
-            WorkItem(
-                kind="channel_turn",
-                shop=shop.id,
-                group=cid,
-                dedup_id=inbound.key,
-                payload={"conversation": cid},
-            )
+Received = Literal["received", "duplicate", "stale"]
+
+
+def receive(app: App, shop: Shop, inbound: Inbound, secret: str) -> Received:
+    """Store and queue ``inbound`` once (see the module docstring): "received" when this
+    delivery did (or finished) it, "duplicate" when an earlier one had, "stale" for an event
+    older than the deduplication window."""
+    age = time.time() - inbound.at
+    if age > WEEK:
+        log_event(
+            "channel_event_ignored",
+            channel=inbound.channel,
+            shop=shop.id,
+            reason="older_than_dedupe_window",
+            age_days=round(age / 86400, 1),
         )
-    return True
+        return "stale"
+    idempotency = Idempotency(app.store)
+    claim = idempotency.begin(
+        shop.id, f"{inbound.channel}:{inbound.key}", {"message": new_sortable_id()}
+    )
+    if claim.done:
+        return "duplicate"
+    cid = conversation_id(secret, shop.id, inbound.channel, inbound.user)
+    message = Message(
+        id=str(claim.data["message"]),
+        role="user",
+        text=inbound.text,
+        at=inbound.at,
+        external_ids=[inbound.key],
+        media=inbound.media,
+    )
+    conversation = _store(app.store, shop, cid, inbound, message, app.settings.max_message_chars)
+    opt_out = marketing_keyword(inbound.text) if inbound.media is None else None
+    if opt_out is not None and conversation.customer_id is not None:
+        set_marketing(app.store, shop.id, conversation.customer_id, opt_out, inbound.at)
+    app.queue.send(
+        WorkItem(
+            kind="channel_turn",
+            shop=shop.id,
+            group=cid,
+            dedup_id=inbound.key,
+            payload={"conversation": cid},
+        )
+    )
+    idempotency.complete(claim)
+    return "received"
 
 
-def _store(store: Store, shop: Shop, cid: str, inbound: Inbound) -> Conversation:
+def cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, marked with ``TRUNCATED`` if it was longer."""
+    return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def _store(
+    store: Store, shop: Shop, cid: str, inbound: Inbound, message: Message, limit: int
+) -> Conversation:
     doc = store.get(shop.id, crm.CONVERSATIONS, cid)
     conversation = Conversation.from_doc(doc) if doc is not None else None
-    if conversation is not None and any(
-        inbound.key in (m.external_ids or ()) for m in conversation.recent
-    ):
+    if conversation is not None and _holds(conversation, inbound.key):
         return conversation  # stored by an earlier delivery that failed before queueing
     customer_id = conversation.customer_id if conversation is not None else None
     if customer_id is None and inbound.phone is not None:
@@ -150,22 +199,17 @@ def _store(store: Store, shop: Shop, cid: str, inbound: Inbound) -> Conversation
         customer_id = crm.find_or_create_customer_by_phone(
             store, shop.id, inbound.phone, inbound.name, f"{inbound.channel}:{cid}"
         ).id
-    message = Message(
-        id=new_sortable_id(),
-        role="user",
-        text=inbound.text,
-        at=inbound.at,
-        external_ids=[inbound.key],
-        media=inbound.media,
-    )
-    store.put(shop.id, f"conversations/{cid}/messages", message.id, message.to_doc())
+    # Written by an earlier delivery if it exists (the worker may have changed it since: keep it).
+    with suppress(AlreadyExistsError):
+        store.create(shop.id, f"conversations/{cid}/messages", message.id, message.to_doc())
+    seen = message.model_copy(update={"text": cut(message.text, limit)})
 
     def add(c: Conversation) -> Conversation:
-        if any(inbound.key in (m.external_ids or ()) for m in c.recent):
+        if _holds(c, inbound.key):
             return c
         return c.model_copy(
             update={
-                "recent": [*c.recent, message][-RECENT_KEPT:],
+                "recent": [*c.recent, seen][-RECENT_KEPT:],
                 "last_inbound_at": max(c.last_inbound_at or 0.0, inbound.at),
                 "channel_user": inbound.user,
                 "customer_id": c.customer_id or customer_id,
@@ -181,6 +225,10 @@ def _store(store: Store, shop: Shop, cid: str, inbound: Inbound) -> Conversation
         except AlreadyExistsError:
             pass  # the customer's other message created it meanwhile: append to it
     return crm.update_conversation(store, shop.id, cid, add)
+
+
+def _holds(conversation: Conversation, key: str) -> bool:
+    return any(key in (m.external_ids or ()) for m in conversation.recent)
 
 
 def set_marketing(store: Store, shop: str, customer_id: str, opt_out: bool, at: float) -> None:

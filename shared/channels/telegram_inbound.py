@@ -51,7 +51,7 @@ def handle(app: App, update: Update, secret: str) -> Outcome:
         log_event("telegram_webhook", shop=shop.id, kind="operator_command")
         return outcome
     inbound = to_inbound(update)
-    received = inbound is not None and receive(app, shop, inbound, secret)
+    received = inbound is not None and receive(app, shop, inbound, secret) == "received"
     log_event("telegram_webhook", shop=shop.id, kind=update.kind, received=received)
     return outcome
 

@@ -4,8 +4,9 @@
 
 1. A reply stored but not (fully) sent, because an earlier run failed while sending, is sent
    first, from the part where it stopped, without asking the model again.
-2. The customer's messages after the latest reply's ``reply_to`` are answered together: when two
-   arrive quickly, the first run answers both and the second finds nothing left to do.
+2. The customer's messages added after the latest reply's ``reply_to`` are answered together
+   (``unanswered``): when several arrive quickly, the first run answers them all and the
+   others find nothing left to do.
 3. Attachments are fetched: a voice note is transcribed when the provider can, an image goes to
    a vision model; what cannot be read gets a polite request for text. STOP/START typed alone
    get a fixed confirmation (the webhook already recorded the choice).
@@ -116,12 +117,22 @@ def handle(app: App, item: WorkItem) -> None:
 
 
 def unanswered(conversation: Conversation) -> list[Message]:
-    """The customer's messages after the last one a reply answered."""
+    """The customer's messages after the last one a reply answered, in the order they were
+    added to ``recent``.
+
+    A reply answers its ``reply_to`` and every message added before it (they were all pending
+    when its turn began). Positions, not ids, say what came before: a message's id is taken
+    before it is added, so messages of a quick burst, stored by concurrent deliveries, can be
+    added out of id order, and comparing ids would answer one of them a second time.
+    """
+    recent = conversation.recent
+    position = {m.id: index for index, m in enumerate(recent)}
+    # A reply_to no longer on ``recent`` (only the last messages are kept) came before all of it.
     answered = max(
-        (m.reply_to for m in conversation.recent if m.role == "assistant" and m.reply_to),
-        default="",
+        (position.get(m.reply_to, -1) for m in recent if m.role == "assistant" and m.reply_to),
+        default=-1,
     )
-    return [m for m in conversation.recent if m.role == "user" and m.id > answered]
+    return [m for m in recent[answered + 1 :] if m.role == "user"]
 
 
 def _answer(

@@ -81,12 +81,13 @@ def _messages(app: App, shop: Shop, value: Value, secret: str, report: Report) -
     names = {c.wa_id: c.profile.name for c in value.contacts}
     for message in value.messages:
         inbound = to_inbound(message, names.get(message.from_, ""))
-        if inbound is None:
-            report.ignored += 1
-        elif receive(app, shop, inbound, secret):
+        outcome = receive(app, shop, inbound, secret) if inbound is not None else None
+        if outcome == "received":
             report.received += 1
-        else:
+        elif outcome == "duplicate":
             report.duplicates += 1
+        else:  # no answer due, or older than the deduplication window
+            report.ignored += 1
 
 
 def _statuses(app: App, shop: Shop, value: Value, report: Report) -> None:

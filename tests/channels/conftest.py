@@ -1,24 +1,30 @@
 """An App wired to the loopback Graph API and Telegram servers, a queue that records what the
 webhooks enqueue (and runs it on demand through the worker), a retry policy that records its
-sleeps instead of sleeping, and helpers to post signed webhooks."""
+sleeps instead of sleeping, helpers to post signed webhooks, and a store and a queue that fail
+on the calls a test chooses."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 import shared.channels
-from functions import webhook_whatsapp
+from functions import webhook_telegram, webhook_whatsapp
 from shared.app import App
 from shared.channels.base import Retry
-from shared.exceptions import QueueError
+from shared.exceptions import QueueError, StoreUnavailableError
 from shared.http import Request
+from shared.queue import dedup_key
 from shared.queue.base import Queue, WorkItem
+from shared.store import Store
+from shared.store.base import Doc, Expect, Key, QuerySpec
+from shared.store.sqlite import SQLiteStore
 from shared.worker import process
 from tests.eventlib import load_event
 from tests.fixtures.app import Client, Result
@@ -36,8 +42,9 @@ SECRETS = (APP_SECRET, VERIFY_TOKEN, TOKEN, BOT_TOKEN, TG_SECRET)
 
 
 class RecordingQueue(Queue):
-    """Keeps what is sent; ``run`` delivers it to the worker in order, as a FIFO queue would,
-    again and again while it raises (up to ``attempts``)."""
+    """Keeps what is sent, dropping a copy of an item already sent (same dedup id), as every
+    backend does within its window; ``run`` delivers it to the worker in order, as a FIFO queue
+    would, again and again while it raises (up to ``attempts``)."""
 
     backend = "recording"
 
@@ -45,12 +52,17 @@ class RecordingQueue(Queue):
         self.items: list[WorkItem] = []
         self.failures: list[BaseException] = []
         self.refuse = 0  # the next sends that fail, as an unreachable queue would
+        self.sends = 0  # accepted sends, copies included
+        self._seen: set[str] = set()
 
     def send(self, item: WorkItem) -> None:
         if self.refuse:
             self.refuse -= 1
             raise QueueError("queue unavailable")
-        self.items.append(item)
+        self.sends += 1
+        if dedup_key(item) not in self._seen:
+            self._seen.add(dedup_key(item))
+            self.items.append(item)
 
     def kinds(self) -> list[str]:
         return [item.kind for item in self.items]
@@ -65,6 +77,96 @@ class RecordingQueue(Queue):
                     break
                 except Exception as exc:  # noqa: BLE001 - recorded for the test to assert
                     self.failures.append(exc)
+
+
+@dataclass
+class Faults:
+    """Numbers the calls made through a ``FaultyStore`` and a ``FaultyQueue`` (from 0) and makes
+    call ``fail_at`` fail; with ``outage``, every call after it too, until ``recover``."""
+
+    fail_at: int | None = None
+    outage: bool = False
+    calls: int = 0
+
+    def check(self, error: Callable[[str], Exception]) -> None:
+        index, self.calls = self.calls, self.calls + 1
+        if self.fail_at is None or index < self.fail_at:
+            return
+        if index == self.fail_at or self.outage:
+            raise error("injected failure")
+
+    def recover(self) -> None:
+        self.fail_at = None
+
+
+class FaultyStore(Store):
+    """The real store behind ``Faults``; ``before_write(key, data)``, if set, runs before each
+    write (a test holds a write there to interleave deliveries)."""
+
+    backend = "faulty"
+    max_document_bytes = SQLiteStore.max_document_bytes
+
+    def __init__(self, inner: Store, faults: Faults) -> None:
+        self.inner = inner
+        self.faults = faults
+        self.before_write: Callable[[Key, dict[str, Any]], None] | None = None
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def _get_many(self, keys: Sequence[Key]) -> dict[str, Doc]:
+        self.faults.check(StoreUnavailableError)
+        return self.inner._get_many(keys)
+
+    def _write(
+        self,
+        key: Key,
+        data: dict[str, Any],
+        expires_at: float | None,
+        expect: Expect,
+        if_version: int | None,
+        now: float,
+    ) -> Doc:
+        self.faults.check(StoreUnavailableError)
+        if self.before_write is not None:
+            self.before_write(key, data)
+        return self.inner._write(key, data, expires_at, expect, if_version, now)
+
+    def _delete(self, key: Key, if_version: int | None) -> bool:
+        self.faults.check(StoreUnavailableError)
+        return self.inner._delete(key, if_version)
+
+    def _query(self, spec: QuerySpec) -> list[Doc]:
+        self.faults.check(StoreUnavailableError)
+        return self.inner._query(spec)
+
+    def _increment(
+        self, key: Key, field: str, amount: int, expires_at: float | None, now: float
+    ) -> int:
+        self.faults.check(StoreUnavailableError)
+        return self.inner._increment(key, field, amount, expires_at, now)
+
+
+class FaultyQueue(Queue):
+    """The real queue behind ``Faults``; ``sends`` counts the sends it accepted."""
+
+    backend = "faulty"
+
+    def __init__(self, inner: Queue, faults: Faults) -> None:
+        self.inner = inner
+        self.faults = faults
+        self.sends = 0
+
+    def send(self, item: WorkItem) -> None:
+        self.faults.check(QueueError)
+        self.inner.send(item)
+        self.sends += 1
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def channel_settings(graph: GraphServer, telegram: TelegramServer) -> dict[str, str]:
@@ -110,11 +212,13 @@ def app(
     return instance
 
 
-def whatsapp_text(text: str, wamid: str = "wamid.T1", at: int = 1760000000) -> dict[str, Any]:
-    """The recorded text message with another text, id and time."""
+def whatsapp_text(text: str, wamid: str = "wamid.T1", at: int | None = None) -> dict[str, Any]:
+    """The recorded text message with another text, id and (if given) time."""
     event = load_event("whatsapp_text")
     message = event["entry"][0]["changes"][0]["value"]["messages"][0]
-    message.update(id=wamid, timestamp=str(at), text={"body": text})
+    message.update(id=wamid, text={"body": text})
+    if at is not None:
+        message["timestamp"] = str(at)
     return event
 
 
@@ -124,6 +228,14 @@ def arrive(payload: dict[str, Any]) -> int:
     headers = {"content-type": "application/json", "x-hub-signature-256": signature(body)}
     return webhook_whatsapp.handler(
         Request("POST", "/webhooks/whatsapp", headers=headers, body=body)
+    ).status
+
+
+def arrive_telegram(payload: dict[str, Any]) -> int:
+    """Post ``payload`` with the secret header to the Telegram function (no adapter)."""
+    headers = {"content-type": "application/json", "x-telegram-bot-api-secret-token": TG_SECRET}
+    return webhook_telegram.handler(
+        Request("POST", "/webhooks/telegram", headers=headers, body=json.dumps(payload).encode())
     ).status
 
 

@@ -29,7 +29,7 @@ from tests.channels.conftest import (
     signature,
     whatsapp_text,
 )
-from tests.eventlib import load_event
+from tests.eventlib import delivered_at, load_event
 from tests.fixtures.app import Client
 from tests.fixtures.graph_server import GraphServer
 from tests.fixtures.sqs import poll_until_empty
@@ -114,7 +114,7 @@ def test_the_webhooks_acknowledge_fast(app: App, inprocess: Queue) -> None:
     """Webhook latency while the worker answers in the background (goal: p99 <= 250 ms)."""
     latencies: dict[str, list[float]] = {"whatsapp": [], "telegram": []}
     for n in range(120):
-        payload = whatsapp_text(QUESTION, f"wamid.BENCH{n}", 1760000000 + n)
+        payload = whatsapp_text(QUESTION, f"wamid.BENCH{n}", delivered_at(1760000000) + n)
         payload["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = f"2217700{n:05d}"
         body = json.dumps(payload).encode()
         headers = {"content-type": "application/json", "x-hub-signature-256": signature(body)}

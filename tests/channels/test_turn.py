@@ -5,7 +5,9 @@ handoffs and the operator's notification."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -19,22 +21,25 @@ from shared.exceptions import ChannelError
 from shared.llm import Completion, Retrieved, TextDelta, ToolSpec
 from shared.llm.base import ChatMessage
 from shared.models import Conversation, Message
+from shared.store.base import Key
 from shared.worker import deliver, list_dead_letters
 from tests.channels.conftest import (
     APP_SECRET,
     TG_OPERATOR,
     WA_ID,
+    Faults,
+    FaultyStore,
     RecordingQueue,
     arrive,
     assert_clean,
     channel_settings,
     whatsapp_text,
 )
-from tests.eventlib import load_event
+from tests.eventlib import delivered_at, load_event
 from tests.fixtures.graph_server import Fail, GraphServer
 from tests.fixtures.telegram_server import TelegramServer
 from tests.llm.fakes import ScriptedLLM
-from tests.llm.script import Reply, Script
+from tests.llm.script import Reply, Script, SeenRequest
 
 SHOP = "teranga"
 CID = conversation_id(APP_SECRET, SHOP, "whatsapp", WA_ID)
@@ -93,8 +98,8 @@ def test_two_quick_messages_get_one_coherent_reply(
     app: App, queue: RecordingQueue, graph_server: GraphServer
 ) -> None:
     script = scripted(app, Reply(ANSWER))
-    arrive(whatsapp_text("Bonjour", "wamid.A", 1760000000))
-    arrive(whatsapp_text("Vous avez des sandales ?", "wamid.B", 1760000002))
+    arrive(whatsapp_text("Bonjour", "wamid.A", delivered_at(1760000000)))
+    arrive(whatsapp_text("Vous avez des sandales ?", "wamid.B", delivered_at(1760000002)))
     assert len(queue.items) == 2
     queue.run(app)
     assert queue.failures == []
@@ -103,10 +108,79 @@ def test_two_quick_messages_get_one_coherent_reply(
     assert bodies(graph_server) == [ANSWER]
     # A third message later is answered on its own.
     script.then(Reply("Avec plaisir."))
-    arrive(whatsapp_text("Merci", "wamid.C", 1760000100))
+    arrive(whatsapp_text("Merci", "wamid.C", delivered_at(1760000100)))
     queue.run(app)
     assert script.seen[-1].messages[-1]["text"] == "Merci"
     assert bodies(graph_server) == [ANSWER, "Avec plaisir."]
+
+
+def test_a_burst_stored_out_of_id_order_gets_one_reply(
+    app: App, queue: RecordingQueue, graph_server: GraphServer
+) -> None:
+    """Three quick messages, stored by concurrent deliveries: the second takes its id, then is
+    held before it is written while the third is stored whole, so the conversation holds them
+    as 1, 3, 2 with ids in the order 1, 2, 3. The first item answers all three; the other two
+    items find nothing left to answer."""
+    store = FaultyStore(app.store, Faults())
+    app.store = store
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_second(key: Key, data: dict[str, Any]) -> None:
+        if key.collection.endswith("/messages") and data.get("external_ids") == ["wamid.B"]:
+            held.set()
+            assert release.wait(10)
+
+    store.before_write = hold_the_second
+    script = scripted(app, Reply(ANSWER), Reply("Redundant."))
+    arrive(whatsapp_text("Bonjour", "wamid.A"))
+    second = threading.Thread(target=arrive, args=(whatsapp_text("Des sandales ?", "wamid.B"),))
+    second.start()
+    assert held.wait(10)
+    arrive(whatsapp_text("En cuir, pointure 40", "wamid.C"))
+    release.set()
+    second.join()
+    recent = stored(app).recent
+    assert [m.external_ids for m in recent] == [["wamid.A"], ["wamid.C"], ["wamid.B"]]
+    assert recent[1].id > recent[2].id  # the race: stored after an id taken later
+    assert len(queue.items) == 3
+    queue.run(app)
+    assert queue.failures == []
+    (seen,) = script.seen
+    assert [m["text"] for m in seen.messages[-3:]] == [
+        "Bonjour",
+        "En cuir, pointure 40",
+        "Des sandales ?",
+    ]
+    assert bodies(graph_server) == [ANSWER]
+    # A message after the reply is answered on its own.
+    arrive(whatsapp_text("Merci", "wamid.D"))
+    queue.run(app)
+    assert script.seen[-1].messages[-1]["text"] == "Merci"
+    assert bodies(graph_server) == [ANSWER, "Redundant."]
+
+
+def test_messages_arriving_during_a_turn_get_one_more_reply_together(
+    app: App, queue: RecordingQueue, graph_server: GraphServer
+) -> None:
+    """Messages 2 and 3 arrive while turn 1 is answering: turn 1 answers message 1, the next
+    item answers 2 and 3 together, the last finds nothing to do."""
+    replies = iter(["Bonjour !", ANSWER])
+
+    def respond(request: SeenRequest) -> Reply:
+        if len(script.seen) == 1:  # the model is answering message 1: 2 and 3 arrive
+            arrive(whatsapp_text("Des sandales ?", "wamid.B"))
+            arrive(whatsapp_text("En cuir", "wamid.C"))
+        return Reply(next(replies))
+
+    script = Script(responder=respond)
+    app.llm_override = ScriptedLLM(script)
+    arrive(whatsapp_text("Bonjour", "wamid.A"))
+    queue.run(app)
+    assert queue.failures == []
+    first, second = script.seen
+    assert first.messages[-1]["text"] == "Bonjour"
+    assert [m["text"] for m in second.messages[-2:]] == ["Des sandales ?", "En cuir"]
+    assert bodies(graph_server) == ["Bonjour !", ANSWER]
 
 
 def test_a_product_reply_offers_its_products_as_buttons(
@@ -177,7 +251,7 @@ def test_a_429_storm_backs_off_and_loses_nothing(
     # and the stored reply goes out then, once, without asking the model again.
     script.then(Reply("Elles existent en 40 et 44."))
     graph_server.fail(*[Fail(429)] * 5)
-    arrive(whatsapp_text("Quelles pointures ?", "wamid.T2", 1760000100))
+    arrive(whatsapp_text("Quelles pointures ?", "wamid.T2", delivered_at(1760000100)))
     queue.run(app, attempts=2)
     (failure,) = queue.failures
     assert isinstance(failure, ChannelError) and failure.retryable
@@ -243,7 +317,7 @@ def test_a_poison_message_raises_every_time_and_nothing_is_half_sent(
     # The conversation is not stuck behind it: the next message is answered.
     graph_server.fail(Fail(400, 100))
     script.then(Reply("Bien reçu."))
-    arrive(whatsapp_text("Allô ?", "wamid.T2", 1760000100))
+    arrive(whatsapp_text("Allô ?", "wamid.T2", delivered_at(1760000100)))
     queue.items = queue.items[1:]
     queue.run(app)
     assert queue.failures == []
@@ -392,12 +466,12 @@ def test_a_handoff_notifies_the_operator_and_the_bot_stays_silent(
     (telegram,) = telegram_server.called("sendMessage")
     assert telegram["chat_id"] == TG_OPERATOR and f"/release {CID}" in telegram["text"]
     # While a person has it, the bot neither answers nor shows "typing".
-    arrive(whatsapp_text("Allô ?", "wamid.T2", 1760000100))
+    arrive(whatsapp_text("Allô ?", "wamid.T2", delivered_at(1760000100)))
     queue.run(app)
     assert len(graph_server.sent) == 2 and len(graph_server.reads) == 1
     # Given back, the assistant answers again.
     crm.set_state(app.store, SHOP, CID, "bot")
-    arrive(whatsapp_text("Merci !", "wamid.T3", 1760000200))
+    arrive(whatsapp_text("Merci !", "wamid.T3", delivered_at(1760000200)))
     scripted(app, Reply("Avec plaisir."))
     queue.run(app)
     assert bodies(graph_server)[-1] == "Avec plaisir."

@@ -46,7 +46,7 @@ from tests.channels.conftest import (
     post_whatsapp,
     signature,
 )
-from tests.eventlib import load_event
+from tests.eventlib import delivered_at, load_event
 from tests.fixtures.app import Client, make_settings
 from tests.fixtures.graph_server import GraphServer
 
@@ -200,7 +200,7 @@ def test_every_message_type_parses(name: str) -> None:
     assert inbound.user == WA_ID
     assert inbound.phone == f"+{WA_ID}"
     assert inbound.key == message.id
-    assert inbound.at == 1760000000.0
+    assert inbound.at == delivered_at(1760000000)
 
 
 def test_media_messages_keep_their_reference() -> None:
@@ -308,7 +308,7 @@ def test_a_text_is_stored_linked_and_queued(
     stored = conversation(app)
     assert stored.channel == "whatsapp"
     assert stored.channel_user == WA_ID
-    assert stored.last_inbound_at == 1760000000.0
+    assert stored.last_inbound_at == delivered_at(1760000000)
     (message,) = stored.recent
     assert (message.role, message.text, message.external_ids) == ("user", TEXT, [item.dedup_id])
     doc = app.store.get(SHOP, f"conversations/{CID}/messages", message.id)
@@ -530,7 +530,7 @@ def test_typed_keywords_are_recorded_and_confirmed(
     event = load_event("whatsapp_text")
     message = event["entry"][0]["changes"][0]["value"]["messages"][0]
     message["text"]["body"] = word
-    message["timestamp"] = "1760000500"
+    message["timestamp"] = str(delivered_at(1760000500))
     assert post_whatsapp(client, event).status == 200
     assert _customer(app).marketing_opt_out is opt_out
     queue.run(app)

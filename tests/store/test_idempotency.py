@@ -65,3 +65,32 @@ def test_concurrent_duplicates_run_once(store: Store) -> None:
     with ThreadPoolExecutor(10) as pool:
         list(pool.map(deliver, range(10)))
     assert len(runs) == 1
+
+
+def test_begin_records_data_and_only_done_stops_a_later_caller(store: Store) -> None:
+    idem = Idempotency(store)
+    claim = idem.begin(SHOP, "whatsapp:wamid.R", {"message": "m-1"})
+    assert (claim.done, claim.data) == (False, {"message": "m-1"})
+    record = store.get(SHOP, COLLECTION, record_id("whatsapp:wamid.R"))
+    assert record is not None and record.expires_at is not None
+    assert record.expires_at > time.time() + 6 * 24 * 3600  # unfinished, it stays to be resumed
+    # A later caller finds it unfinished, with the first caller's data, whatever its age.
+    again = idem.begin(SHOP, "whatsapp:wamid.R", {"message": "m-2"})
+    assert (again.done, again.data) == (False, {"message": "m-1"})
+    idem.complete(again)
+    idem.complete(claim)  # the other caller finishing too changes nothing
+    done = idem.begin(SHOP, "whatsapp:wamid.R", {"message": "m-3"})
+    assert (done.done, done.data) == (True, {"message": "m-1"})
+
+
+def test_concurrent_begins_share_one_claim(store: Store) -> None:
+    idem = Idempotency(store)
+    barrier = threading.Barrier(8)
+
+    def begin(i: int) -> str:
+        barrier.wait()
+        return str(idem.begin(SHOP, "wamid.burst", {"message": f"m-{i}"}).data["message"])
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(begin, range(8)))
+    assert len(ids) == 1
