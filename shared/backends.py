@@ -21,7 +21,8 @@ def choose(table: Mapping[str, T], name: str, unknown: str) -> T:
     return entry
 
 
-def load_class(target: str) -> Any:
-    """The class named ``"package.module:Class"``, its module imported now."""
-    module_name, class_name = target.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+def load_target(target: str) -> Any:
+    """The object (a backend class, a handler) named ``"package.module:name"``, its module
+    imported now."""
+    module_name, name = target.split(":")
+    return getattr(importlib.import_module(module_name), name)

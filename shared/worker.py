@@ -16,7 +16,6 @@ message, which may quote a customer's text or phone number.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import time
 import traceback
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from shared.backends import load_target
 from shared.exceptions import ComptoirError, InvalidInputError, NotFoundError, QueueError
 from shared.log import log_event
 from shared.queue import dedup_key
@@ -65,8 +65,7 @@ def handler_for(kind: str) -> Handler:
     target = HANDLERS.get(kind)
     if target is None:
         raise UnknownWorkKindError(f"no handler for work kind {kind!r}")
-    module_name, _, function_name = target.partition(":")
-    handler: Handler = getattr(importlib.import_module(module_name), function_name)
+    handler: Handler = load_target(target)
     return handler
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.backends import choose, load_class
+from shared.backends import choose, load_target
 from shared.blob.base import Blob, BlobObject
 from shared.blob.exceptions import BlobError, BlobNotFoundError, InvalidBlobKeyError
 
@@ -26,7 +26,7 @@ def open_blob(url: str, **clients: Any) -> Blob:
     unsupported = (
         f"blob URL: unsupported scheme {scheme!r} (expected one of {', '.join(BACKENDS)})"
     )
-    blob: Blob = load_class(choose(BACKENDS, scheme, unsupported)).from_url(url, **clients)
+    blob: Blob = load_target(choose(BACKENDS, scheme, unsupported)).from_url(url, **clients)
     return blob
 
 

@@ -11,16 +11,15 @@ carry message text, phone numbers, tokens or URLs (a Telegram URL holds the bot 
 from __future__ import annotations
 
 import logging
-import random
 import re
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
+from shared.backoff import Backoff
 from shared.exceptions import ChannelError
 from shared.models import Media
 
@@ -33,16 +32,15 @@ TIMEOUT = 20.0  # seconds per request: a send is small; a media download gets th
 
 
 @dataclass(frozen=True)
-class Retry:
+class Retry(Backoff):
     attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 20.0
-    sleep: Callable[[float], None] = time.sleep
 
-    def delay(self, attempt: int, asked: float | None) -> float:
-        """Full jitter over an exponential ceiling; the API's own Retry-After wins if longer."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return max(asked or 0.0, random.uniform(0, ceiling))
+    def wait(self, attempt: int, asked: float | None) -> float:
+        """The backoff's wait before retry ``attempt``; the API's own Retry-After wins if
+        longer."""
+        return max(asked or 0.0, self.delay(attempt))
 
 
 @dataclass(frozen=True)
@@ -183,7 +181,7 @@ class Channel(ABC):
             except Failure as failure:
                 if not failure.error.retryable or number >= attempts:
                     raise failure.error from None
-                self.retry.sleep(self.retry.delay(number, failure.retry_after))
+                self.retry.sleep(self.retry.wait(number, failure.retry_after))
 
     @contextmanager
     def _transport_errors(self) -> Iterator[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.backends import choose, load_class
+from shared.backends import choose, load_target
 from shared.llm.base import (
     LLM,
     ChatMessage,
@@ -64,7 +64,7 @@ def open_llm(config: LLMConfig, **clients: Any) -> LLM:
     """Build one provider's LLM; an SDK client may be injected (tests)."""
     unknown = f"LLM_PROVIDER: unknown provider {config.provider!r} (have: {', '.join(PROVIDERS)})"
     provider = choose(PROVIDERS, config.provider, unknown)
-    llm: LLM = load_class(provider.target)(
+    llm: LLM = load_target(provider.target)(
         provider=config.provider,
         model=config.model or provider.default_model,
         api_key=config.api_key,

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from shared.backends import choose, load_class
+from shared.backends import choose, load_target
 from shared.exceptions import ConfigError
 from shared.queue.base import Queue, WorkItem
 
@@ -37,7 +37,7 @@ def open_queue(url: str, *, process: Callable[[WorkItem], None], **clients: Any)
     )
     if "://" not in url:
         raise ConfigError(unsupported)
-    backend = load_class(choose(BACKENDS, scheme, unsupported))
+    backend = load_target(choose(BACKENDS, scheme, unsupported))
     queue: Queue = backend.from_url(url, process=process, **clients)
     return queue
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.backends import choose, load_class
+from shared.backends import choose, load_target
 from shared.store.base import Doc, Expect, Page, Store
 
 BACKENDS = {
@@ -20,7 +20,7 @@ def open_store(url: str, **clients: Any) -> Store:
     unsupported = (
         f"STORE_URL: unsupported scheme {scheme!r} (expected one of {', '.join(BACKENDS)})"
     )
-    store: Store = load_class(choose(BACKENDS, scheme, unsupported)).from_url(url, **clients)
+    store: Store = load_target(choose(BACKENDS, scheme, unsupported)).from_url(url, **clients)
     return store
 
 

@@ -22,6 +22,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
+from shared.backoff import Backoff
 from shared.exceptions import (
     AlreadyExistsError,
     NotFoundError,
@@ -34,6 +35,7 @@ from shared.store.base import Store
 
 COLLECTION = "idempotency"
 WEEK = 7 * 24 * 3600  # Meta retries an undelivered webhook for up to seven days
+_RECORD_BACKOFF = Backoff(attempts=3, base_delay=0.05, max_delay=0.2)
 
 
 @dataclass(frozen=True)
@@ -107,21 +109,26 @@ class Idempotency:
 
     def complete(self, claim: Claim) -> None:
         """Record that ``claim``'s work is done. Best effort: the work is done whether or not
-        this is recorded; if it is not, a later caller only does the same steps again."""
-        now = time.time()
-        try:
-            self.store.update(
-                claim.shop,
-                COLLECTION,
-                claim.doc_id,
-                {"status": "done", "at": now, "data": claim.data},
-                if_version=claim.version,
-                expires_at=now + self.ttl,
-            )
-        except (PreconditionFailedError, NotFoundError):
-            pass  # another delivery resumed the same work and recorded it first
-        except StoreError:
-            log_event("idempotency_unrecorded", collection=COLLECTION)
+        this is recorded, so failing to record it must not fail the caller (who would do it
+        again). A few tries; if the store stays down, a later caller only does the same steps
+        again (``once``: after ``in_progress_ttl``), which is logged."""
+        for _ in _RECORD_BACKOFF:
+            now = time.time()
+            try:
+                self.store.update(
+                    claim.shop,
+                    COLLECTION,
+                    claim.doc_id,
+                    {"status": "done", "at": now, "data": claim.data},
+                    if_version=claim.version,
+                    expires_at=now + self.ttl,
+                )
+                return
+            except (PreconditionFailedError, NotFoundError):
+                return  # the claim expired or another caller resumed and recorded the work
+            except StoreError:
+                continue
+        log_event("idempotency_unrecorded", collection=COLLECTION)
 
     @contextmanager
     def once(self, shop: str, key: str) -> Iterator[bool]:
@@ -149,23 +156,4 @@ class Idempotency:
             with suppress(PreconditionFailedError):
                 self.store.delete(shop, COLLECTION, doc_id, if_version=claim.version)
             raise
-        # The work is done: failing to record it must not fail the caller (who would retry and
-        # do it again). A few tries; if the store stays down the claim expires and a duplicate
-        # may run again after in_progress_ttl, which is logged.
-        for attempt in range(3):
-            done = time.time()
-            try:
-                self.store.update(
-                    shop,
-                    COLLECTION,
-                    doc_id,
-                    {"status": "done", "at": done},
-                    if_version=claim.version,
-                    expires_at=done + self.ttl,
-                )
-                return
-            except (PreconditionFailedError, NotFoundError):
-                return  # the claim expired during the work; its new holder records the outcome
-            except StoreError:
-                time.sleep(0.05 * 2**attempt)
-        log_event("idempotency_unrecorded", collection=COLLECTION)
+        self.complete(Claim(shop, doc_id, done=False, data={}, version=claim.version))

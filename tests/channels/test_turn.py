@@ -497,8 +497,8 @@ def test_shorten_and_retry_delays() -> None:
     assert shorten("Sandales en cuir tressé", 10) == "Sandales…"
     retry = Retry(base_delay=1, max_delay=4)
     for attempt, ceiling in ((1, 1), (2, 2), (3, 4), (6, 4)):
-        assert all(0 <= retry.delay(attempt, None) <= ceiling for _ in range(50))
-    assert retry.delay(1, 10) == 10
+        assert all(0 <= retry.wait(attempt, None) <= ceiling for _ in range(50))
+    assert retry.wait(1, 10) == 10
 
 
 class _Unused(ScriptedLLM):
