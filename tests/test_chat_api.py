@@ -112,6 +112,21 @@ def _error(result_status: int, result_body: bytes) -> tuple[int, str]:
         (b'{"message": "hi"}', "text/plain", (415, "unsupported_media_type")),
         (b"\xff\xfe", "application/json", (400, "malformed_json")),
         (b"[" * 5000 + b"]" * 5000, "application/json", (400, "malformed_json")),
+        # Nesting the parser could take but nothing here needs, wherever it is.
+        (
+            b'{"message": "hi", "x": ' + b"[" * 40 + b"]" * 40 + b"}",
+            "application/json",
+            (400, "malformed_json"),
+        ),
+        # Unpaired surrogates: no UTF-8 encoder (store, logs, response) accepts them.
+        (b'{"message": "\\ud800"}', "application/json", (400, "malformed_json")),
+        (
+            b'{"message": "hi", "session_id": "\\udfff"}',
+            "application/json",
+            (400, "malformed_json"),
+        ),
+        (b'{"message": "hi", "shop": "\\ud800x"}', "application/json", (400, "malformed_json")),
+        (b'{"message": "hi", "\\ud800": 1}', "application/json", (400, "malformed_json")),
         (
             json.dumps({"message": "x" * 4001}).encode(),
             "application/json",
@@ -132,6 +147,17 @@ def test_bad_input_gets_a_clear_4xx(
     result = client.request("POST", "/chat", headers={"content-type": content_type}, body=body)
     assert _error(result.status, result.body) == expected
     assert result.headers["content-type"].startswith("application/json")
+
+
+def test_an_escaped_surrogate_pair_is_one_character(client: Client, app: App) -> None:
+    body = b'{"message": "Bonjour \\ud83d\\ude00"}'  # a valid pair: U+1F600
+    result = client.request(
+        "POST", "/chat", headers={"content-type": "application/json"}, body=body
+    )
+    assert result.status == 200, result.body
+    sid = result.json()["session_id"]
+    docs = app.store.query("teranga", f"conversations/{sid}/messages").items
+    assert docs[0].data["text"] == "Bonjour \U0001f600"
 
 
 def test_nothing_is_written_for_rejected_input(client: Client, app: App) -> None:
