@@ -210,6 +210,59 @@ def test_rate_limit_per_client(client: Client, make_app: Callable[..., App]) -> 
     assert statuses == [200, 200, 429]  # new sessions each time: the client address counts
 
 
+def test_the_client_limit_counts_every_shop_together(
+    client: Client, make_app: Callable[..., App]
+) -> None:
+    app = make_app(CLIENT_RATE_LIMIT_PER_MINUTE="2")
+    app.store.put("other", "shops", "other", {"name": "Other", "currency": "EUR"})
+    first = post_json(client, "/chat", {"message": "Bonjour"})
+    second = post_json(client, "/chat", {"message": "Bonjour", "shop": "other"})
+    third = post_json(client, "/chat", {"message": "Bonjour", "shop": "other"})
+    assert [first.status, second.status, third.status] == [200, 200, 429]
+
+
+def test_history_counts_against_the_client_limit(
+    client: Client, make_app: Callable[..., App]
+) -> None:
+    make_app(CLIENT_RATE_LIMIT_PER_MINUTE="3")
+    sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
+    reads = [
+        client.request("GET", "/chat/history", query={"session_id": sid}) for _ in range(3)
+    ]
+    assert [r.status for r in reads] == [200, 200, 429]
+    assert _error(reads[-1].status, reads[-1].body) == (429, "rate_limited")
+    assert 1 <= int(reads[-1].headers["retry-after"]) <= 61
+
+
+def _counters(app: App, prefix: str) -> list[int]:
+    docs = app.store.query(app.settings.default_shop, "ratelimits").items
+    return [d.data["n"] for d in docs if d.id.startswith(prefix)]
+
+
+def test_a_client_over_the_limit_stops_counting(
+    client: Client, make_app: Callable[..., App]
+) -> None:
+    app = make_app(CLIENT_RATE_LIMIT_PER_MINUTE="2")
+    statuses = [post_json(client, "/chat", {"message": "Bonjour"}).status for _ in range(8)]
+    assert statuses == [200, 200, *[429] * 6]
+    # The first refusal was counted; the later ones cost no store write.
+    assert _counters(app, "client:") == [3]
+
+
+def test_a_session_over_the_limit_stops_counting(
+    client: Client, make_app: Callable[..., App]
+) -> None:
+    app = make_app(RATE_LIMIT_PER_MINUTE="2")
+    sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
+    statuses = [
+        post_json(client, "/chat", {"message": "Bonjour", "session_id": sid}).status
+        for _ in range(6)
+    ]
+    assert statuses == [200, 200, *[429] * 4]
+    assert _counters(app, "session:") == [3]
+    assert _counters(app, "client:") == [4]  # 1 + 2 answered + the first refusal
+
+
 def test_cors_preflight_and_headers(client: Client, app: App) -> None:
     preflight = client.request(
         "OPTIONS",
