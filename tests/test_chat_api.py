@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 
 import pytest
 
 from shared.app import App
+from tests.eventlib import load_event
 from tests.fixtures.app import Client, post_json
 from tests.llm.fakes import ScriptedLLM
 from tests.llm.script import Fail, Reply, Script
@@ -158,6 +160,15 @@ def test_an_escaped_surrogate_pair_is_one_character(client: Client, app: App) ->
     sid = result.json()["session_id"]
     docs = app.store.query("teranga", f"conversations/{sid}/messages").items
     assert docs[0].data["text"] == "Bonjour \U0001f600"
+
+
+def test_a_lone_surrogate_in_a_lambda_text_body_is_a_400(app: App) -> None:
+    from functions.chat import lambda_handler
+
+    event = load_event("apigw_v2_chat_post")
+    event.update(body='{"message": "Bonjour \ud800"}', isBase64Encoded=False)
+    out = lambda_handler(event, None)
+    assert _error(out["statusCode"], base64.b64decode(out["body"])) == (400, "malformed_json")
 
 
 def test_nothing_is_written_for_rejected_input(client: Client, app: App) -> None:
