@@ -56,6 +56,7 @@ def get_history(request: Request) -> Response:
         raise InvalidInputError("'session_id' is required")
     chat = get_app().chat
     shop = chat.shop(request.query.get("shop"))
+    chat.check_rate(shop, None, request.source_ip or "unknown")  # the client's count, as POST's
     messages: list[dict[str, Any]] = [
         {"role": m.role, "text": m.text, "at": _iso(m.at)} for m in chat.history(shop, session_id)
     ]

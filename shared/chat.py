@@ -153,6 +153,8 @@ class ChatService:
         self.catalog = CatalogCache(store)
         self._shops: dict[str, tuple[float, Shop]] = {}
         self._shops_lock = threading.Lock()
+        self._over_limit: dict[tuple[str, str], float] = {}  # (scope, key) -> its window's end
+        self._over_limit_lock = threading.Lock()
 
     def shop(self, shop_id: str | None) -> Shop:
         shop_id = shop_id or self.settings.default_shop
@@ -169,22 +171,32 @@ class ChatService:
         return shop
 
     def check_rate(self, shop: Shop, session_id: str | None, client: str) -> None:
-        """Fixed one-minute windows per session and per client, counted in the store so every
-        instance sees the same numbers."""
+        """Fixed one-minute windows per client address and per session, counted in the store so
+        every instance sees the same numbers. A client's count is one for every shop (kept in
+        the default shop's scope): naming another shop does not buy more requests. A key found
+        over its limit is remembered here until its window ends, so a client that keeps
+        calling costs no further store writes on this instance."""
         now = time.time()
         window = int(now // 60)
-        expires = (window + 2) * 60.0
-        checks = [(f"client:{_digest(client)}", self.settings.client_rate_limit_per_minute)]
+        window_end = (window + 1) * 60.0
+        client_key = (self.settings.default_shop, f"client:{_digest(client)}:{window}")
+        checks = [(client_key, self.settings.client_rate_limit_per_minute)]
         if session_id:
-            checks.append((f"session:{_digest(session_id)}", self.settings.rate_limit_per_minute))
+            session_key = (shop.id, f"session:{_digest(session_id)}:{window}")
+            checks.append((session_key, self.settings.rate_limit_per_minute))
+        refused = RateLimitedError("too many requests, wait a moment", int(window_end - now) + 1)
+        if any(key in self._over_limit for key, _ in checks):
+            raise refused
         for key, limit in checks:
-            count = self.store.increment(
-                shop.id, "ratelimits", f"{key}:{window}", "n", expires_at=expires
-            )
+            scope, name = key
+            count = self.store.increment(scope, "ratelimits", name, "n", expires_at=window_end + 60)
             if count > limit:
-                raise RateLimitedError(
-                    "too many messages, wait a moment", int((window + 1) * 60 - now) + 1
-                )
+                with self._over_limit_lock:
+                    # Keys carry their window, so entries of past windows are only dropped.
+                    for stale in [k for k, end in self._over_limit.items() if end <= now]:
+                        del self._over_limit[stale]
+                    self._over_limit[key] = window_end
+                raise refused
 
     def validate(self, text: str) -> str:
         text = text.strip()

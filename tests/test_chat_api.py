@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 
 import pytest
 
 from shared.app import App
+from tests.eventlib import load_event
 from tests.fixtures.app import Client, post_json
 from tests.llm.fakes import ScriptedLLM
 from tests.llm.script import Fail, Reply, Script
@@ -112,6 +114,21 @@ def _error(result_status: int, result_body: bytes) -> tuple[int, str]:
         (b'{"message": "hi"}', "text/plain", (415, "unsupported_media_type")),
         (b"\xff\xfe", "application/json", (400, "malformed_json")),
         (b"[" * 5000 + b"]" * 5000, "application/json", (400, "malformed_json")),
+        # Nesting the parser could take but nothing here needs, wherever it is.
+        (
+            b'{"message": "hi", "x": ' + b"[" * 40 + b"]" * 40 + b"}",
+            "application/json",
+            (400, "malformed_json"),
+        ),
+        # Unpaired surrogates: no UTF-8 encoder (store, logs, response) accepts them.
+        (b'{"message": "\\ud800"}', "application/json", (400, "malformed_json")),
+        (
+            b'{"message": "hi", "session_id": "\\udfff"}',
+            "application/json",
+            (400, "malformed_json"),
+        ),
+        (b'{"message": "hi", "shop": "\\ud800x"}', "application/json", (400, "malformed_json")),
+        (b'{"message": "hi", "\\ud800": 1}', "application/json", (400, "malformed_json")),
         (
             json.dumps({"message": "x" * 4001}).encode(),
             "application/json",
@@ -132,6 +149,26 @@ def test_bad_input_gets_a_clear_4xx(
     result = client.request("POST", "/chat", headers={"content-type": content_type}, body=body)
     assert _error(result.status, result.body) == expected
     assert result.headers["content-type"].startswith("application/json")
+
+
+def test_an_escaped_surrogate_pair_is_one_character(client: Client, app: App) -> None:
+    body = b'{"message": "Bonjour \\ud83d\\ude00"}'  # a valid pair: U+1F600
+    result = client.request(
+        "POST", "/chat", headers={"content-type": "application/json"}, body=body
+    )
+    assert result.status == 200, result.body
+    sid = result.json()["session_id"]
+    docs = app.store.query("teranga", f"conversations/{sid}/messages").items
+    assert docs[0].data["text"] == "Bonjour \U0001f600"
+
+
+def test_a_lone_surrogate_in_a_lambda_text_body_is_a_400(app: App) -> None:
+    from functions.chat import lambda_handler
+
+    event = load_event("apigw_v2_chat_post")
+    event.update(body='{"message": "Bonjour \ud800"}', isBase64Encoded=False)
+    out = lambda_handler(event, None)
+    assert _error(out["statusCode"], base64.b64decode(out["body"])) == (400, "malformed_json")
 
 
 def test_nothing_is_written_for_rejected_input(client: Client, app: App) -> None:
@@ -182,6 +219,59 @@ def test_rate_limit_per_client(client: Client, make_app: Callable[..., App]) -> 
     make_app(CLIENT_RATE_LIMIT_PER_MINUTE="2")
     statuses = [post_json(client, "/chat", {"message": "Bonjour"}).status for _ in range(3)]
     assert statuses == [200, 200, 429]  # new sessions each time: the client address counts
+
+
+def test_the_client_limit_counts_every_shop_together(
+    client: Client, make_app: Callable[..., App]
+) -> None:
+    app = make_app(CLIENT_RATE_LIMIT_PER_MINUTE="2")
+    app.store.put("other", "shops", "other", {"name": "Other", "currency": "EUR"})
+    first = post_json(client, "/chat", {"message": "Bonjour"})
+    second = post_json(client, "/chat", {"message": "Bonjour", "shop": "other"})
+    third = post_json(client, "/chat", {"message": "Bonjour", "shop": "other"})
+    assert [first.status, second.status, third.status] == [200, 200, 429]
+
+
+def test_history_counts_against_the_client_limit(
+    client: Client, make_app: Callable[..., App]
+) -> None:
+    make_app(CLIENT_RATE_LIMIT_PER_MINUTE="3")
+    sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
+    reads = [
+        client.request("GET", "/chat/history", query={"session_id": sid}) for _ in range(3)
+    ]
+    assert [r.status for r in reads] == [200, 200, 429]
+    assert _error(reads[-1].status, reads[-1].body) == (429, "rate_limited")
+    assert 1 <= int(reads[-1].headers["retry-after"]) <= 61
+
+
+def _counters(app: App, prefix: str) -> list[int]:
+    docs = app.store.query(app.settings.default_shop, "ratelimits").items
+    return [d.data["n"] for d in docs if d.id.startswith(prefix)]
+
+
+def test_a_client_over_the_limit_stops_counting(
+    client: Client, make_app: Callable[..., App]
+) -> None:
+    app = make_app(CLIENT_RATE_LIMIT_PER_MINUTE="2")
+    statuses = [post_json(client, "/chat", {"message": "Bonjour"}).status for _ in range(8)]
+    assert statuses == [200, 200, *[429] * 6]
+    # The first refusal was counted; the later ones cost no store write.
+    assert _counters(app, "client:") == [3]
+
+
+def test_a_session_over_the_limit_stops_counting(
+    client: Client, make_app: Callable[..., App]
+) -> None:
+    app = make_app(RATE_LIMIT_PER_MINUTE="2")
+    sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
+    statuses = [
+        post_json(client, "/chat", {"message": "Bonjour", "session_id": sid}).status
+        for _ in range(6)
+    ]
+    assert statuses == [200, 200, *[429] * 4]
+    assert _counters(app, "session:") == [3]
+    assert _counters(app, "client:") == [4]  # 1 + 2 answered + the first refusal
 
 
 def test_cors_preflight_and_headers(client: Client, app: App) -> None:

@@ -74,7 +74,12 @@ def test_an_unreadable_store_is_503_and_healthz_says_so(
     use_app(App(make_settings(tmp_path, STORE_URL=f"sqlite:///{broken}")))
     health = client.request("GET", "/healthz")
     assert health.status == 503
-    assert health.json() == {"status": "unavailable", "store": "sqlite", "llm": "offline"}
+    assert health.json() == {
+        "status": "unavailable",
+        "store": "sqlite",
+        "llm": "offline",
+        "reason": "store_unreachable",
+    }
     chat = post_json(client, "/chat", {"message": "Bonjour"})
     assert chat.status == 503
     assert chat.json()["error"] == {

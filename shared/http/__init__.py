@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared import jsonsafe
 from shared.exceptions import (
     ComptoirError,
     InvalidInputError,
@@ -141,9 +142,9 @@ def parse_json_body(request: Request) -> dict[str, Any]:
     if content_type != "application/json":
         raise HTTPError(415, "unsupported_media_type", "send Content-Type: application/json")
     try:
-        payload = json.loads(request.body)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise HTTPError(400, "malformed_json", "the body is not valid JSON") from None
+        payload = jsonsafe.loads(request.body)
+    except InvalidInputError as exc:  # not UTF-8 or JSON, nested too deep, a lone surrogate
+        raise HTTPError(400, "malformed_json", str(exc)) from None
     if not isinstance(payload, dict):
         raise HTTPError(400, "malformed_json", "the body must be a JSON object")
     return payload

@@ -15,7 +15,12 @@ LambdaHandler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 def request_from_event(event: Mapping[str, Any]) -> Request:
     http = event.get("requestContext", {}).get("http", {})
     body = event.get("body") or ""
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    # A text body is what API Gateway decoded; "surrogatepass" keeps a lone surrogate in it as
+    # bytes for the JSON parser to refuse (a 400) rather than failing here, before any handler.
+    if event.get("isBase64Encoded"):
+        raw = base64.b64decode(body)
+    else:
+        raw = body.encode("utf-8", "surrogatepass")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     if event.get("cookies"):
         headers["cookie"] = "; ".join(event["cookies"])

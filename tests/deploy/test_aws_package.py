@@ -45,7 +45,7 @@ LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 # What each function's role may do, and on what (logical ids).
 EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     "chat": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},
-    "health": {"Table": {"dynamodb:GetItem"}},
+    "health": {"Table": {"dynamodb:GetItem", "dynamodb:UpdateItem"}},  # writes: the heartbeat
     "webhook_whatsapp": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},
     "webhook_telegram": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},
     "worker": {

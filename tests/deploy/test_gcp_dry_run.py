@@ -203,7 +203,7 @@ def test_firestore_database_indexes_and_ttl(dry_run: list[str]) -> None:
         flag(c, "--member").split(":")[1]: flag(c, "--role")
         for c in find(dry_run, "gcloud", "projects", "add-iam-policy-binding")
     }
-    assert roles[gcp_account("health")] == "roles/datastore.viewer"
+    assert roles[gcp_account("health")] == "roles/datastore.user"  # the heartbeat write
     assert roles[gcp_account("chat")] == "roles/datastore.user"
     assert "roles/owner" not in roles.values() and "roles/editor" not in roles.values()
 
