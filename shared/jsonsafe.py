@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from itertools import accumulate
 from typing import Any
 
@@ -25,21 +26,32 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+def loads(
+    data: bytes | str,
+    *,
+    max_depth: int = MAX_DEPTH,
+    parse_float: Callable[[str], Any] | None = None,
+) -> Any:
     """``data`` parsed as UTF-8 JSON; InvalidInputError if it is not valid JSON, nests deeper
     than ``max_depth`` arrays or objects, or holds an unpaired surrogate."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-    except UnicodeDecodeError:
-        raise InvalidInputError("the body is not UTF-8") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"not UTF-8 text (bad byte at offset {exc.start})") from None
     if _nests_deeper(text, max_depth):
-        raise InvalidInputError(f"the JSON nests deeper than {max_depth} levels")
+        raise InvalidInputError(f"the JSON is nested too deeply (over {max_depth} levels)")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=parse_float)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
     except (ValueError, RecursionError):
-        raise InvalidInputError("the body is not valid JSON") from None
-    if _has_lone_surrogate(value):
-        raise InvalidInputError("the JSON holds an unpaired surrogate (\\ud800-\\udfff)")
+        raise InvalidInputError("invalid JSON") from None
+    if (surrogate := _lone_surrogate(value)) is not None:
+        raise InvalidInputError(
+            f"the JSON has a lone surrogate escape (\\u{ord(surrogate):04x}), half of a character"
+        )
     return value
 
 
@@ -52,16 +64,16 @@ def _nests_deeper(text: str, max_depth: int) -> bool:
     return max(accumulate(1 if b in "[{" else -1 for b in brackets)) > max_depth
 
 
-def _has_lone_surrogate(value: Any) -> bool:
+def _lone_surrogate(value: Any) -> str | None:
     pending = [value]
     while pending:  # iterative: the depth is already bounded, but no recursion is needed
         item = pending.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return True
+            if found := _SURROGATE.search(item):
+                return found[0]
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-    return False
+    return None

@@ -23,7 +23,6 @@ import contextlib
 import csv
 import hashlib
 import io
-import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -36,7 +35,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.exceptions import AlreadyExistsError, ImportFileError
+from shared import jsonsafe
+from shared.exceptions import AlreadyExistsError, ImportFileError, InvalidInputError
 from shared.models import FaqEntry, Product, Shop, Variant
 from shared.store import Store
 
@@ -46,8 +46,6 @@ _BATCH = 100  # ids per get_many: DynamoDB's BatchGetItem takes at most 100 keys
 _UNPOSITIONED = 1 << 30  # an image without a position sorts after every positioned one
 _KEY_REFUSED = re.compile(r"[^A-Za-z0-9._:@+=~-]+")  # characters a store id may not hold
 _MAX_JSON_DEPTH = 32  # catalogues and FAQs nest under 8 deep
-_TOO_DEEP = "{name}: the JSON is nested too deeply to be a catalogue or an FAQ"
-_SURROGATE = re.compile("[\ud800-\udfff]")  # a pair is one character once parsed: alone here
 
 # Shopify's 2024 CSV export renamed these columns; the classic names are the ones used below.
 _SHOPIFY_ALIASES = {
@@ -703,36 +701,13 @@ def _is_json(text: str) -> bool:
 
 
 def _parse_json(text: str, name: str) -> Any:
-    try:
-        data = json.loads(text, parse_float=Decimal)  # exact prices: never through float
-    except json.JSONDecodeError as exc:
-        raise ImportFileError(
-            f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from exc
-    except RecursionError:
-        raise ImportFileError(_TOO_DEEP.format(name=name)) from None
-    _check_json(data, name)
-    return data
-
-
-def _check_json(data: Any, name: str) -> None:
     """Refuse, before anything is written, what would only fail while writing: nesting deeper
     than any catalogue (later steps recurse) and a lone surrogate escape such as ``"\\ud800"``,
     which json accepts but no UTF-8 store can hold."""
-    stack: list[tuple[Any, int]] = [(data, 0)]
-    while stack:  # iterative: the point is not to recurse
-        value, depth = stack.pop()
-        if isinstance(value, str):
-            if surrogate := _SURROGATE.search(value):
-                raise ImportFileError(
-                    f"{name}: the JSON has a lone surrogate escape (\\u{ord(surrogate[0]):04x}),"
-                    " half of a character: fix the text where it was copied from"
-                )
-        elif isinstance(value, dict | list):
-            if depth == _MAX_JSON_DEPTH:
-                raise ImportFileError(_TOO_DEEP.format(name=name))
-            children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
-            stack.extend((child, depth + 1) for child in children)
+    try:  # exact prices: never through float
+        return jsonsafe.loads(text, max_depth=_MAX_JSON_DEPTH, parse_float=Decimal)
+    except InvalidInputError as exc:
+        raise ImportFileError(f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True)

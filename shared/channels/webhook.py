@@ -2,18 +2,18 @@
 signature or secret (constant-time compares), then JSON. Errors are the HTTP layer's JSON.
 
 A signature proves who sent a body, not that it is sane: JSON nested deeper than ``MAX_DEPTH``
-(providers nest a dozen levels) is refused with a 400 before any model sees it, rather than
-exhausting the parser's recursion on the way in or some serialiser's on the way out."""
+(providers nest a dozen levels) or holding a lone surrogate is refused with a 400 before anything
+is stored (``shared.jsonsafe``), rather than failing in the parser, a store or a serialiser."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from shared import jsonsafe
 from shared.exceptions import InvalidInputError
 from shared.http import HTTPError
 from shared.log import log_event
@@ -43,16 +43,12 @@ def check_hub_signature(body: bytes, header: str, app_secret: str) -> None:
 
 
 def parse(body: bytes, model: type[M], channel: str) -> M | None:
-    """The body as ``model``; 400 if it is not a JSON object. An authentic body of another
+    """The body as ``model``; 400 if it is not a sane JSON object. An authentic body of another
     shape is acknowledged (None): the provider would only send it again."""
     try:
-        data = json.loads(body)
-    except RecursionError:
-        raise InvalidInputError(f"the body is nested deeper than {MAX_DEPTH} levels") from None
-    except (UnicodeDecodeError, ValueError):
-        raise HTTPError(400, "malformed_json", "the body is not valid JSON") from None
-    if depth(data) > MAX_DEPTH:
-        raise InvalidInputError(f"the body is nested deeper than {MAX_DEPTH} levels")
+        data = jsonsafe.loads(body, max_depth=MAX_DEPTH)
+    except InvalidInputError as exc:  # not UTF-8 or JSON, nested too deep, a lone surrogate
+        raise HTTPError(400, "malformed_json", str(exc)) from None
     if not isinstance(data, dict):
         raise HTTPError(400, "malformed_json", "the body must be a JSON object")
     try:
@@ -60,17 +56,3 @@ def parse(body: bytes, model: type[M], channel: str) -> M | None:
     except ValidationError as exc:
         log_event(f"{channel}_webhook_unparsed", errors=exc.error_count())
         return None
-
-
-def depth(data: Any) -> int:
-    """How deeply ``data``'s lists and objects nest (0 for a scalar), without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(data, 0)]
-    while stack:
-        value, level = stack.pop()
-        if isinstance(value, dict):
-            value = list(value.values())
-        if isinstance(value, list):
-            deepest = max(deepest, level + 1)
-            stack.extend((child, level + 1) for child in value)
-    return deepest
