@@ -29,6 +29,7 @@ from tests.channels.conftest import (
     channel_settings,
     whatsapp_text,
 )
+from tests.eventlib import delivered_at
 from tests.fixtures.app import SHOP, Client, post_json
 from tests.fixtures.graph_server import GraphServer
 from tests.fixtures.telegram_server import TelegramServer
@@ -243,11 +244,11 @@ def test_a_whatsapp_handoff_nobody_answered_comes_back(
     assert stored(app, cid).state == "human"
     to_customer = [m for m in graph_server.sent if m["to"] == WA_ID]
     clock.now = start + 10 * 60
-    arrive(whatsapp_text("Allô ?", "wamid.T2", 1760000100))
+    arrive(whatsapp_text("Allô ?", "wamid.T2", delivered_at(1760000100)))
     queue.run(app)
     assert [m for m in graph_server.sent if m["to"] == WA_ID] == to_customer  # silent
     clock.now = start + 45 * 60
-    arrive(whatsapp_text("Vous avez des sandales en cuir ?", "wamid.T3", 1760000200))
+    arrive(whatsapp_text("Vous avez des sandales en cuir ?", "wamid.T3", delivered_at(1760000200)))
     queue.run(app)
     assert queue.failures == []
     last = [m for m in graph_server.sent if m["to"] == WA_ID][-1]
