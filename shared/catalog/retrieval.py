@@ -1,5 +1,5 @@
-"""Lexical retrieval (BM25) over a shop's products and FAQ, accent- and case-insensitive and
-tolerant of small typos.
+"""Lexical retrieval (BM25) over a shop's products and FAQ, accent- and case-insensitive,
+tolerant of small typos, and across French and English through a glossary of shop words.
 
 Indexes are built once per warm instance and per catalogue version: a turn only pays for the
 search, and a re-import (which bumps ``Shop.catalog_version``) is picked up on the next turn.
@@ -17,9 +17,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
+from functools import cache, cached_property
 from itertools import islice
 
+from shared.catalog.glossary import Glossary, load_glossary
 from shared.models import FaqEntry, Product, Shop
 from shared.store import Store
 
@@ -49,6 +50,13 @@ MAX_QUERY_WORDS = 32
 # Indexed words a typo is checked against (the closest in length first): a dense vocabulary of
 # near-identical words cannot turn one word into hundreds of distance computations.
 MAX_CANDIDATES = 16
+# Query expansion across languages: a translation is the glossary's guess at what the customer
+# means, so it counts for less than a word typed as the catalogue writes it; a phrase searches
+# at most MAX_TRANSLATIONS of its translations found in the index, and a message at most
+# MAX_TRANSLATED_TERMS translated words.
+TRANSLATED_WEIGHT = 0.5
+MAX_TRANSLATIONS = 3
+MAX_TRANSLATED_TERMS = 16
 
 
 def fold(text: str) -> str:
@@ -59,10 +67,37 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def _stem(word: str) -> str:
+    """A light plural stem, the same in French and English: "robes" and "robe", "dresses" and
+    "dress", "housses" and "housse" are one word each."""
+    if len(word) > 3 and word[-1] in "sx" and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:-1] if word.endswith("sse") else word
+
+
 def tokens(text: str) -> list[str]:
-    words = _TOKEN_RE.findall(fold(text))
-    # A light plural stem, the same in French and English.
-    return [w[:-1] if len(w) > 3 and w[-1] in "sx" else w for w in words if w not in STOPWORDS]
+    return [_stem(w) for w in _TOKEN_RE.findall(fold(text)) if w not in STOPWORDS]
+
+
+@cache
+def glossary() -> Glossary:
+    """The French-English glossary, read on the first search that needs it."""
+    return load_glossary(tokens)
+
+
+def _leading_words(words: list[str], distinct: int) -> list[str]:
+    """``words`` up to the first ``distinct`` different ones, a word repeated in a row once."""
+    kept: list[str] = []
+    seen: set[str] = set()
+    for word in words:
+        if word not in seen:
+            if len(seen) == distinct:
+                break
+            seen.add(word)
+        elif word == kept[-1]:
+            continue
+        kept.append(word)
+    return kept
 
 
 def _max_edits(length: int) -> int:
@@ -188,14 +223,35 @@ class BM25:
         return best
 
     def terms(self, query: str) -> dict[str, float]:
-        """The indexed terms a query stands for, typos corrected, with the weight of each."""
+        """The indexed terms a query stands for, typos corrected and words of the other language
+        translated, with the weight of each."""
+        words = _leading_words(tokens(query), MAX_QUERY_WORDS)
         found: dict[str, float] = {}
-        for word in islice(dict.fromkeys(tokens(query)), MAX_QUERY_WORDS):
+
+        def add(term: str, weight: float) -> None:
+            found[term] = max(weight, found.get(term, 0.0))
+
+        translated: set[str] = set()  # words of the other language, not typos
+        room = MAX_TRANSLATED_TERMS
+
+        def indexed(phrase: tuple[str, ...]) -> bool:
+            return all(word in self._postings for word in phrase)
+
+        for phrase, translations in glossary().phrases(words, indexed):
+            translated.update(phrase)
+            for translation in islice(translations, MAX_TRANSLATIONS):
+                if len(translation) > room:
+                    break
+                room -= len(translation)
+                # A phrase counts as much as one word, whatever its length.
+                for term in translation:
+                    add(term, TRANSLATED_WEIGHT / len(translation))
+        for word in dict.fromkeys(words):
             if word in self._postings:
                 found[word] = 1.0
-            else:
+            elif word not in translated:
                 for term in self._speller.nearest(word):
-                    found.setdefault(term, CORRECTED_WEIGHT)
+                    add(term, CORRECTED_WEIGHT)
         return found
 
 
