@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from shared import conversations
 from shared.app import App
 from shared.crm import list_leads
 from tests.fixtures.app import Client, post_json
@@ -220,13 +221,12 @@ def test_a_concurrent_turn_does_not_undo_a_handoff(client: Client, app: App) -> 
     from shared.models import Conversation
 
     sid = say(client, "Bonjour")["session_id"]
-    chat = app.chat
-    shop = chat.shop(None)
+    shop = app.shops.get(None)
     doc = app.store.get(shop.id, "conversations", sid)
     assert doc is not None
     loaded = Conversation.from_doc(doc)
     say(client, "Je voudrais parler à un conseiller", sid)  # turn B, complete
-    chat._save_conversation(shop, loaded, loaded, doc.version, [], loaded.updated_at)  # turn A
+    conversations.save_turn(app.store, shop.id, loaded, loaded, doc.version, [], loaded.updated_at)
     after = app.store.get(shop.id, "conversations", sid)
     assert after is not None
     assert after.data["state"] == "human"
