@@ -90,6 +90,25 @@ def test_buying_across_two_messages_captures_a_lead(client: Client, app: App) ->
     ]
 
 
+def test_a_turn_ends_with_typed_models_and_the_id_of_its_stored_reply(app: App) -> None:
+    from decimal import Decimal
+
+    from shared.models import Lead, Product
+
+    chat, shop = app.chat, app.shops.get(None)
+    first = chat.turn(shop, None, "Combien coûtent les sandales en cuir ?")
+    assert first.products[0].id == "sandales-cuir"
+    assert all(isinstance(p, Product) and isinstance(p.price, Decimal) for p in first.products)
+    stored = conversations.message(app.store, shop.id, first.session_id, first.reply_id or "-")
+    assert stored is not None and (stored.role, stored.text) == ("assistant", first.reply)
+    assert first.conversation.recent[-1] == stored
+    sid = chat.turn(shop, None, "Je voudrais commander le boubou brodé").session_id
+    chat.turn(shop, sid, "Je m'appelle Aminata Diop, mon numéro est le 77 123 45 67")
+    third = chat.turn(shop, sid, "Livrez à Sacré-Coeur 3, villa 12, Dakar")
+    assert isinstance(third.lead, Lead)
+    assert (third.lead.product_id, third.lead.total) == ("boubou-brode", Decimal(45000))
+
+
 def test_english_purchase_with_international_number_and_quantity(client: Client, app: App) -> None:
     first = say(client, "Hello, I'd like to buy 2 raffia bags")
     assert "your name" in first["reply"]
