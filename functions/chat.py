@@ -5,11 +5,14 @@ Targets: ``handler`` (neutral), ``lambda_handler`` (AWS), ``chat`` (functions-fr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.app import get_app
-from shared.exceptions import InvalidInputError
+from shared.chat import TurnEvent, TurnResult
+from shared.crm import lead_json
+from shared.exceptions import InvalidInputError, MessageTooLongError
 from shared.http import (
     Cors,
     HTTPError,
@@ -22,6 +25,8 @@ from shared.http import (
 )
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
+from shared.models import Product
+from shared.money import price_number
 
 handler = HTTPFunction("chat", "/chat", cors=Cors(lambda: get_app().settings.allowed_origins))
 
@@ -36,15 +41,18 @@ def post_chat(request: Request) -> Response:
         raise HTTPError(400, "invalid_session_id", "'session_id' must be a string or null")
     if shop_id is not None and not isinstance(shop_id, str):
         raise HTTPError(400, "invalid_shop", "'shop' must be a string or null")
-    chat = get_app().chat
-    shop = chat.shop(shop_id)
-    text = chat.validate(message)
+    app = get_app()
+    shop = app.shops.get(shop_id)
+    # The one check of a customer's web message: the turn stores it as it is.
+    text = message.strip()
+    if len(text) > app.settings.max_message_chars:
+        raise MessageTooLongError(f"message over {app.settings.max_message_chars} characters")
+    chat = app.chat
     chat.check_rate(shop, session_id, request.source_ip or "unknown")
     if "text/event-stream" in request.header("accept"):
-        events = chat.stream(shop, session_id, text)
-        response = sse_response((e.kind, e.data) for e in events)
+        response = sse_response(_sse(chat.stream(shop, session_id, text)))
     else:
-        response = json_response(200, chat.turn(shop, session_id, text))
+        response = json_response(200, turn_json(chat.turn(shop, session_id, text)))
     response.shop = shop.id
     return response
 
@@ -54,8 +62,9 @@ def get_history(request: Request) -> Response:
     session_id = request.query.get("session_id", "")
     if not session_id:
         raise InvalidInputError("'session_id' is required")
-    chat = get_app().chat
-    shop = chat.shop(request.query.get("shop"))
+    app = get_app()
+    shop = app.shops.get(request.query.get("shop"))
+    chat = app.chat
     chat.check_rate(shop, None, request.source_ip or "unknown")  # the client's count, as POST's
     messages: list[dict[str, Any]] = [
         {"role": m.role, "text": m.text, "at": _iso(m.at)} for m in chat.history(shop, session_id)
@@ -63,6 +72,38 @@ def get_history(request: Request) -> Response:
     response = json_response(200, {"session_id": session_id, "messages": messages})
     response.shop = shop.id
     return response
+
+
+def turn_json(result: TurnResult) -> dict[str, Any]:
+    """A turn's result as the API returns it (the JSON body, the SSE ``done`` event)."""
+    return {
+        "session_id": result.session_id,
+        "reply": result.reply,
+        "products": [product_card(p) for p in result.products],
+        "lead": lead_json(result.lead) if result.lead is not None else None,
+    }
+
+
+def product_card(product: Product) -> dict[str, Any]:
+    # Shopify's own variant id (numeric, from products.json) lets the widget add to the cart.
+    variant = next((v for v in product.variants if v.available), product.variants[0])
+    return {
+        "id": product.id,
+        "title": product.title,
+        "price": price_number(product.price),
+        "currency": product.currency,
+        "url": product.url,
+        "image": product.image,
+        "variant_id": variant.id if variant.id.isdigit() else None,
+    }
+
+
+def _sse(events: Iterator[TurnEvent | TurnResult]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for event in events:
+        if isinstance(event, TurnResult):
+            yield "done", turn_json(event)
+        else:
+            yield event.kind, {"text": event.text}
 
 
 def _iso(timestamp: float) -> str:

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -183,9 +182,7 @@ def _facts_of(ctx: TurnContext, faq: Sequence[FaqEntry]) -> Callable[[], PriceFa
                 tuple(ctx.products.values()),
                 ctx.shop.currency,
                 (ctx.shop.offer, *(entry.answer for entry in faq)),
-                ((lead["product_id"], Decimal(str(lead["total"])), lead["currency"]),)
-                if lead
-                else (),
+                ((lead.product_id, lead.total, lead.currency),) if lead else (),
             )
         return built[key]
 

@@ -1,4 +1,4 @@
-"""The services a warm instance keeps: settings, store, LLMs and the chat service.
+"""The services a warm instance keeps: settings, store, shops, LLMs and the chat service.
 
 Built on first use from the environment and kept for the life of the instance; tests install
 their own with ``use_app``.
@@ -17,6 +17,7 @@ from shared.llm.resilient import ResilientLLM
 from shared.models import Shop
 from shared.queue import Queue, open_queue
 from shared.settings import Settings
+from shared.shops import Shops
 from shared.store import Store, open_store
 from shared.worker import deliver
 
@@ -36,6 +37,11 @@ class App:
     def queue(self) -> Queue:
         """Where webhooks hand work to the worker; in-process, the worker threads run here."""
         return open_queue(self.settings.queue_url, process=partial(deliver, app=self))
+
+    @cached_property
+    def shops(self) -> Shops:
+        """The shops this instance has read, kept a minute."""
+        return Shops(self.store, self.settings.default_shop)
 
     @cached_property
     def chat(self) -> ChatService:

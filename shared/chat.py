@@ -4,9 +4,13 @@ The customer's message is written before any model call, so a model, tool or cha
 after that point never loses it. A turn streams events (``delta``, ``replace``, ``done``); the
 JSON API simply waits for ``done``.
 
+A turn yields typed events and ends with a ``TurnResult`` (the reply, its id, the products as
+models, the lead): the HTTP function and the channel senders turn it into JSON or a message.
+The message is validated at the edge that received it (``functions/chat.py``, the webhooks).
+
 Store operations on a typical turn: 2 rate-limit counters, 1 conversation read (it carries the
-recent messages), 1 inbound write, 1 outbound write, 1 conversation write. The shop is cached
-per warm instance for a minute; the catalogue index per catalogue version.
+recent messages), 1 inbound write, 1 outbound write, 1 conversation write. The shop comes from
+the instance's cache (``shared.shops``); the catalogue index is kept per catalogue version.
 """
 
 from __future__ import annotations
@@ -17,54 +21,33 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
-from shared import crm
+from shared import conversations, crm
 from shared.agent import Agent, AgentEvent, AgentResult, Replace
 from shared.catalog.retrieval import CatalogCache, fold
 from shared.exceptions import (
-    AlreadyExistsError,
-    InvalidInputError,
-    InvalidKeyError,
     LLMError,
-    MessageTooLongError,
-    PreconditionFailedError,
     QueueError,
     RateLimitedError,
     StoreError,
-    StoreUnavailableError,
     UnknownSessionError,
-    UnknownShopError,
 )
-from shared.ids import is_session_id, new_session_id, new_sortable_id
+from shared.ids import is_session_id, new_sortable_id
 from shared.llm import LLM, ChatMessage, Retrieved, TextDelta
 from shared.log import log_event
-from shared.models import Channel, Conversation, Customer, Message, Product, Shop
-from shared.money import format_price, price_number
+from shared.models import Channel, Conversation, Customer, Lead, Message, Product, Shop
+from shared.money import format_price
 from shared.prompts import render
 from shared.queue.base import WorkItem
 from shared.settings import Settings
 from shared.store import Store
-from shared.store.base import check_shop
 from shared.tools import TOOLS
 from shared.tools.base import TurnContext
 
 HISTORY_LIMIT = 200
-RECENT_KEPT = 20  # messages kept on the conversation document for the next turn's context
 PRODUCTS_PER_TURN = 4
 FAQ_PER_TURN = 2
-SHOP_CACHE_SECONDS = 60.0  # a new catalogue version reaches a warm instance within a minute
-SAVE_ATTEMPTS = 10
-# What a turn may change on its conversation (tools hand off, link a customer; a failure flags;
-# a handoff nobody answered comes back).
-_TURN_FIELDS = (
-    "state",
-    "handoff_reason",
-    "handoff_at",
-    "release_reason",
-    "customer_id",
-    "pending_retry",
-)
 HOLDING_REPLY = {
     "fr": "Désolé, je rencontre un petit souci. Votre message est bien noté, je reviens vers vous.",
     "en": "Sorry, I'm having a small problem. Your message is saved and I'll get back to you.",
@@ -91,38 +74,26 @@ _ENGLISH_HINTS = frozenset(
 
 @dataclass(frozen=True)
 class TurnResult:
-    session_id: str
-    reply: str
-    products: list[Product]
-    lead: dict[str, Any] | None = None
+    """How a turn ended: the last event of ``stream`` and ``respond``."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "reply": self.reply,
-            "products": [product_card(p) for p in self.products],
-            "lead": self.lead,
-        }
+    conversation: Conversation  # as saved at the end of the turn
+    reply: str  # empty when the assistant stays silent (the conversation is with the shop)
+    reply_id: str | None  # the stored reply; None when silent
+    products: list[Product]  # the products the reply names, in that order
+    lead: Lead | None = None  # the order captured this turn
+
+    @property
+    def session_id(self) -> str:
+        return self.conversation.id
 
 
 @dataclass(frozen=True)
 class TurnEvent:
-    kind: Literal["delta", "replace", "done"]
-    data: dict[str, Any]
+    """Text as it streams: more of the reply (``delta``), or the whole reply again
+    (``replace``, when the price guard rewrote it)."""
 
-
-def product_card(product: Product) -> dict[str, Any]:
-    # Shopify's own variant id (numeric, from products.json) lets the widget add to the cart.
-    variant = next((v for v in product.variants if v.available), product.variants[0])
-    return {
-        "id": product.id,
-        "title": product.title,
-        "price": price_number(product.price),
-        "currency": product.currency,
-        "url": product.url,
-        "image": product.image,
-        "variant_id": variant.id if variant.id.isdigit() else None,
-    }
+    kind: Literal["delta", "replace"]
+    text: str
 
 
 def detect_language(text: str, shop: Shop) -> str:
@@ -151,24 +122,8 @@ class ChatService:
         self.enqueue = enqueue
         self.clock = clock
         self.catalog = CatalogCache(store)
-        self._shops: dict[str, tuple[float, Shop]] = {}
-        self._shops_lock = threading.Lock()
         self._over_limit: dict[tuple[str, str], float] = {}  # (scope, key) -> its window's end
         self._over_limit_lock = threading.Lock()
-
-    def shop(self, shop_id: str | None) -> Shop:
-        shop_id = shop_id or self.settings.default_shop
-        now = time.monotonic()
-        cached = self._shops.get(shop_id)
-        if cached is not None and now - cached[0] < SHOP_CACHE_SECONDS:
-            return cached[1]
-        doc = self.store.get(shop_id, "shops", shop_id) if _valid_shop_id(shop_id) else None
-        if doc is None:
-            raise UnknownShopError(f"unknown shop {shop_id!r}")
-        shop = Shop.from_doc(doc)
-        with self._shops_lock:
-            self._shops[shop_id] = (now, shop)
-        return shop
 
     def check_rate(self, shop: Shop, session_id: str | None, client: str) -> None:
         """Fixed one-minute windows per client address and per session, counted in the store so
@@ -198,30 +153,22 @@ class ChatService:
                     self._over_limit[key] = window_end
                 raise refused
 
-    def validate(self, text: str) -> str:
-        text = text.strip()
-        if not text:
-            raise InvalidInputError("message is empty")
-        if len(text) > self.settings.max_message_chars:
-            raise MessageTooLongError(f"message over {self.settings.max_message_chars} characters")
-        return text
-
     def turn(
         self, shop: Shop, session_id: str | None, text: str, *, channel: Channel = "web"
-    ) -> dict[str, Any]:
-        """The whole turn at once: the reply as the JSON API returns it."""
-        events = self.stream(shop, session_id, text, channel=channel)
-        return next(e for e in events if e.kind == "done").data
+    ) -> TurnResult:
+        """The whole turn at once."""
+        return result_of(self.stream(shop, session_id, text, channel=channel))
 
     def stream(
         self, shop: Shop, session_id: str | None, text: str, *, channel: Channel = "web"
-    ) -> Iterator[TurnEvent]:
-        """A web turn: store the message, then answer it."""
-        text = self.validate(text)
+    ) -> Iterator[TurnEvent | TurnResult]:
+        """A web turn: store the message (``text``, validated by the caller), then answer it."""
         now = self.clock()
-        conversation, version = self._open_conversation(shop, session_id, channel, now)
+        conversation, version = conversations.open_session(
+            self.store, shop.id, session_id, channel, now
+        )
         inbound = Message(id=new_sortable_id(), role="user", text=text, at=now)
-        self.store.put(shop.id, _messages(conversation.id), inbound.id, inbound.to_doc())
+        conversations.add_message(self.store, shop.id, conversation.id, inbound)
         yield from self.respond(shop, conversation, version, [inbound], stored_in_recent=False)
 
     def respond(
@@ -233,7 +180,7 @@ class ChatService:
         *,
         stored_in_recent: bool,
         inputs: list[ChatMessage] | None = None,
-    ) -> Iterator[TurnEvent]:
+    ) -> Iterator[TurnEvent | TurnResult]:
         """Answer the customer's ``pending`` messages (already stored) in one reply.
 
         A channel worker calls this with every message that arrived since the last answer, so
@@ -251,16 +198,17 @@ class ChatService:
         preface = ""
         if conversation.state == "human":
             if not self._handoff_expired(conversation):
-                self._save_conversation(
-                    shop, conversation, conversation, version, new_messages, inbound_at
+                store = self.store
+                saved, _ = conversations.save_turn(
+                    store, shop.id, conversation, conversation, version, new_messages, inbound_at
                 )
-                yield TurnEvent("done", TurnResult(conversation.id, "", []).to_json())
+                yield TurnResult(saved, "", None, [])
                 return
             released = conversation.model_copy(
                 update={"state": "bot", "handoff_reason": "", "release_reason": NO_OPERATOR_REPLY}
             )
-            conversation, version = self._save_conversation(
-                shop, conversation, released, version, [], inbound_at
+            conversation, version = conversations.save_turn(
+                self.store, shop.id, conversation, released, version, [], inbound_at
             )
             log_event("handoff_released", shop=shop.id, reason=NO_OPERATOR_REPLY)
             lang = detect_language("\n".join(m.text for m in pending), shop)
@@ -274,8 +222,8 @@ class ChatService:
             # then let the caller answer the error (503, a retry by the queue...).
             flagged = conversation.model_copy(update={"pending_retry": True})
             with suppress(StoreError):
-                self._save_conversation(
-                    shop, conversation, flagged, version, new_messages, inbound_at
+                conversations.save_turn(
+                    self.store, shop.id, conversation, flagged, version, new_messages, inbound_at
                 )
             raise
 
@@ -289,7 +237,7 @@ class ChatService:
         inputs: list[ChatMessage] | None,
         inbound_at: float,
         preface: str = "",
-    ) -> Iterator[TurnEvent]:
+    ) -> Iterator[TurnEvent | TurnResult]:
         pending_ids = {m.id for m in pending}
         earlier = [m for m in conversation.recent if m.id not in pending_ids]
         inputs = inputs if inputs is not None else [ChatMessage("user", m.text) for m in pending]
@@ -341,9 +289,9 @@ class ChatService:
             for event in _prefaced(events, preface):
                 if isinstance(event, TextDelta):
                     sent_text = True
-                    yield TurnEvent("delta", {"text": event.text})
+                    yield TurnEvent("delta", event.text)
                 elif isinstance(event, Replace):
-                    yield TurnEvent("replace", {"text": event.text})
+                    yield TurnEvent("replace", event.text)
                 else:
                     result = event
         except LLMError:
@@ -354,7 +302,7 @@ class ChatService:
         else:  # every provider failed, or the model said nothing
             result = AgentResult(text=HOLDING_REPLY.get(lang, HOLDING_REPLY["en"]))
             ctx.conversation = ctx.conversation.model_copy(update={"pending_retry": True})
-            yield TurnEvent("replace" if sent_text else "delta", {"text": result.text})
+            yield TurnEvent("replace" if sent_text else "delta", result.text)
 
         outbound = _reply(conversation, pending, result.text).model_copy(
             update={
@@ -362,15 +310,15 @@ class ChatService:
                 "tokens_out": result.usage.completion_tokens,
             }
         )
-        self.store.put(shop.id, _messages(conversation.id), outbound.id, outbound.to_doc())
+        conversations.add_message(self.store, shop.id, conversation.id, outbound)
         new_messages.append(outbound)
-        self._save_conversation(
-            shop, conversation, ctx.conversation, version, new_messages, inbound_at
+        saved, _ = conversations.save_turn(
+            self.store, shop.id, conversation, ctx.conversation, version, new_messages, inbound_at
         )
         if ctx.handoff_reason is not None and conversation.channel == "web":
             self._notify_operator(shop, conversation, outbound.id)
         cards = _mentioned(result.text, list(ctx.products.values()))
-        yield TurnEvent("done", TurnResult(conversation.id, result.text, cards, ctx.lead).to_json())
+        yield TurnResult(saved, result.text, outbound.id, cards, ctx.lead)
 
     def record_reply(
         self,
@@ -379,49 +327,26 @@ class ChatService:
         version: int,
         pending: list[Message],
         text: str,
-    ) -> Message:
+    ) -> TurnResult:
         """Store ``text`` as the answer to ``pending`` (already on ``recent``) without asking the
         model: a channel's fixed reply (an opt-out confirmation, a request for text)."""
         outbound = _reply(conversation, pending, text)
-        self.store.put(shop.id, _messages(conversation.id), outbound.id, outbound.to_doc())
-        self._save_conversation(
-            shop, conversation, conversation, version, [outbound], pending[-1].at
+        conversations.add_message(self.store, shop.id, conversation.id, outbound)
+        saved, _ = conversations.save_turn(
+            self.store, shop.id, conversation, conversation, version, [outbound], pending[-1].at
         )
-        return outbound
+        return TurnResult(saved, text, outbound.id, [])
 
     def history(self, shop: Shop, session_id: str) -> list[Message]:
-        doc = (
-            self.store.get(shop.id, "conversations", session_id)
+        conversation = (
+            conversations.get(self.store, shop.id, session_id)
             if is_session_id(session_id)
             else None
         )
         # A channel conversation is not the web's to read, even by someone who knows its id.
-        if doc is None or doc.data.get("channel", "web") != "web":
+        if conversation is None or conversation.channel != "web":
             raise UnknownSessionError("unknown session")
-        page = self.store.query(
-            shop.id, _messages(session_id), descending=True, limit=HISTORY_LIMIT
-        )
-        return [Message.from_doc(d) for d in reversed(page.items)]
-
-    def _open_conversation(
-        self, shop: Shop, session_id: str | None, channel: Channel, now: float
-    ) -> tuple[Conversation, int]:
-        if session_id is not None and is_session_id(session_id):
-            doc = self.store.get(shop.id, "conversations", session_id)
-            if doc is not None and doc.data.get("channel", "web") == channel:
-                return Conversation.from_doc(doc), doc.version
-        # Unknown or malformed ids get a fresh random one: a client cannot choose its session id.
-        while True:
-            conversation = Conversation(
-                id=new_session_id(), channel=channel, created_at=now, updated_at=now
-            )
-            try:
-                doc = self.store.create(
-                    shop.id, "conversations", conversation.id, conversation.to_doc()
-                )
-            except AlreadyExistsError:  # 192 random bits: practically never
-                continue
-            return conversation, doc.version
+        return conversations.latest_messages(self.store, shop.id, session_id, HISTORY_LIMIT)
 
     def _handoff_expired(self, conversation: Conversation) -> bool:
         """Handed to the shop longer ago than HANDOFF_RELEASE_MINUTES, and nobody from the shop
@@ -451,53 +376,14 @@ class ChatService:
             # not bring the notice back. HANDOFF_RELEASE_MINUTES still returns it to the bot.
             log_event("handoff_not_queued", shop=shop.id)
 
-    def _save_conversation(
-        self,
-        shop: Shop,
-        loaded: Conversation,
-        current: Conversation,
-        version: int,
-        new_messages: list[Message],
-        inbound_at: float,
-    ) -> tuple[Conversation, int]:
-        """Append this turn's messages to the conversation's recent list and apply what this
-        turn changed (``current`` against ``loaded``), without undoing a concurrent turn's
-        changes: on a version conflict, re-read and apply the same changes to that. Returns
-        the conversation as saved and its version."""
-        changes = {
-            k: getattr(current, k)
-            for k in _TURN_FIELDS
-            if getattr(current, k) != getattr(loaded, k)
-        }
-        base = loaded
-        for _ in range(SAVE_ATTEMPTS):
-            updated = base.model_copy(
-                update={
-                    **changes,
-                    "recent": [*base.recent, *new_messages][-RECENT_KEPT:],
-                    "updated_at": time.time(),
-                    "last_inbound_at": max(inbound_at, base.last_inbound_at or 0.0),
-                }
-            )
-            try:
-                saved = self.store.update(
-                    shop.id, "conversations", base.id, updated.to_doc(), if_version=version
-                )
-                return updated, saved.version
-            except PreconditionFailedError:
-                doc = self.store.get(shop.id, "conversations", base.id)
-                if doc is None:
-                    return updated, version
-                base, version = Conversation.from_doc(doc), doc.version
-        raise StoreUnavailableError("the conversation kept changing")
-
     def _customer(self, shop: Shop, conversation: Conversation) -> Customer | None:
         # Only the customer this conversation belongs to: never one it was merely linked to.
         return crm.conversation_customer(self.store, shop.id, conversation)
 
 
-def _messages(conversation_id: str) -> str:
-    return f"conversations/{conversation_id}/messages"
+def result_of(events: Iterator[TurnEvent | TurnResult]) -> TurnResult:
+    """The result a turn ends with, its text events passed over."""
+    return next(e for e in events if isinstance(e, TurnResult))
 
 
 def _reply(conversation: Conversation, pending: list[Message], text: str) -> Message:
@@ -538,10 +424,3 @@ def _digest(value: str) -> str:
     # Rate-limit keys hold a digest: no client address or session id is stored in clear.
     return hashlib.sha256(value.encode()).hexdigest()[:24]
 
-
-def _valid_shop_id(shop_id: str) -> bool:
-    try:
-        check_shop(shop_id)
-    except InvalidKeyError:
-        return False
-    return True

@@ -198,7 +198,7 @@ def _cell(value: object) -> object:
 
 
 def _release(store: Store, shop: str, session_id: str) -> int:
-    from shared.crm import set_state
+    from shared.conversations import set_state
 
     set_state(store, shop, session_id, "bot")
     print(f"released {session_id}: the assistant answers again")

@@ -32,8 +32,8 @@ Concurrency is settled by the store's conditional writes, never by read-then-wri
 
 * a phone is claimed with the create-only ``customer_phones`` document, as above;
 * a customer, a conversation and a lead are changed with ``update(if_version=...)`` and re-read
-  when a concurrent writer won (``mutate``); the conversation document is the claim of its own
-  contact, so two tools racing in one conversation create one contact;
+  when a concurrent writer won (``shared.models.mutate``); the conversation document is the
+  claim of its own contact, so two tools racing in one conversation create one contact;
 * a conversation's open lead for a product is found through an ``open_leads`` pointer keyed by
   conversation and product and claimed the same way, so a double submit updates one lead instead
   of creating two, and an order from another conversation is always a new lead.
@@ -44,9 +44,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, TypeVar
+from typing import Any
 
-from shared.backoff import Backoff
+from shared import conversations
 from shared.catalog.retrieval import fold
 from shared.exceptions import (
     AlreadyExistsError,
@@ -54,10 +54,9 @@ from shared.exceptions import (
     InvalidPhoneError,
     NotFoundError,
     PreconditionFailedError,
-    UnknownSessionError,
 )
 from shared.ids import new_sortable_id
-from shared.models import Conversation, Customer, Lead, LeadStatus, Model
+from shared.models import CONFLICT_ATTEMPTS, Conversation, Customer, Lead, LeadStatus, mutate
 from shared.money import price_number
 from shared.store import Doc, Store
 from shared.store.idempotency import record_id
@@ -66,15 +65,10 @@ CUSTOMERS = "customers"
 PHONES = "customer_phones"
 LEADS = "leads"
 OPEN_LEADS = "open_leads"
-CONVERSATIONS = "conversations"
 # Channels that give the sender's phone themselves. A one-time code, when it comes, will verify
 # a web conversation with a flag of its own rather than by channel.
 VERIFYING_CHANNELS = frozenset({"whatsapp"})
 MEMORY_LIMIT = 20  # facts kept per customer; the oldest go first
-ATTEMPTS = 10  # conditional writes tried before a conflict is reported
-CONFLICT_BACKOFF = Backoff(attempts=ATTEMPTS, base_delay=0.005, max_delay=0.05)
-
-M = TypeVar("M", bound=Model)
 
 
 def normalise_phone(raw: str, region: str) -> str:
@@ -88,50 +82,6 @@ def normalise_phone(raw: str, region: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneError(f"not a valid phone number (local numbers are read as {region})")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def mutate(
-    store: Store, shop: str, collection: str, doc_id: str, model: type[M], change: Callable[[M], M]
-) -> M:
-    """Apply ``change`` to a stored document with optimistic concurrency: re-read and re-apply
-    while another writer gets in first. Skips the write when nothing changes; stamps
-    ``updated_at``. Raises NotFoundError if the document does not exist."""
-    for _ in CONFLICT_BACKOFF:  # between tries, let the winner finish
-        doc = store.get(shop, collection, doc_id)
-        if doc is None:
-            raise NotFoundError(f"{collection}/{doc_id} does not exist")
-        current = model.from_doc(doc)
-        changed = change(current)
-        if changed == current:
-            return current
-        changed = changed.model_copy(update={"updated_at": time.time()})
-        try:
-            store.update(shop, collection, doc_id, changed.to_doc(), if_version=doc.version)
-        except PreconditionFailedError:
-            continue
-        return changed
-    raise PreconditionFailedError(f"{collection} kept changing; try again")
-
-
-def update_conversation(
-    store: Store, shop: str, conversation_id: str, change: Callable[[Conversation], Conversation]
-) -> Conversation:
-    try:
-        return mutate(store, shop, CONVERSATIONS, conversation_id, Conversation, change)
-    except NotFoundError as exc:
-        raise UnknownSessionError("unknown session") from exc
-
-
-def set_state(
-    store: Store, shop: str, conversation_id: str, state: Literal["bot", "human"], reason: str = ""
-) -> Conversation:
-    """Hand a conversation to the shop ("human") or back to the assistant ("bot")."""
-    return update_conversation(
-        store,
-        shop,
-        conversation_id,
-        lambda c: c.model_copy(update={"state": state, "handoff_reason": reason}),
-    )
 
 
 # --- customers -------------------------------------------------------------------------------
@@ -159,7 +109,7 @@ def _ensure_customer(
         created = change(Customer(id=customer_id, created_at=now, updated_at=now))
         store.create(shop, CUSTOMERS, customer_id, created.to_doc())
     except AlreadyExistsError:
-        return mutate(store, shop, CUSTOMERS, customer_id, Customer, change)
+        return mutate(store, shop, CUSTOMERS, customer_id, Customer, change)[0]
     return created
 
 
@@ -214,7 +164,7 @@ def _own_customer(
     current = _customer(store, shop, conversation.customer_id)
     foreign = current.id if current is not None and not belongs(current, conversation) else None
     # The conversation document is the claim: if two calls race, the first link wins.
-    linked = update_conversation(
+    linked = conversations.update(
         store,
         shop,
         conversation.id,
@@ -354,7 +304,7 @@ def save_lead(store: Store, shop: str, lead: Lead) -> Lead:
     that one is still "new" (same id, same creation time): the same conversation completing or
     correcting its order. Another conversation's order is always a new lead."""
     pointer_id = record_id(f"{lead.conversation_id}\n{lead.product_id}")
-    for _ in range(ATTEMPTS):
+    for _ in range(CONFLICT_ATTEMPTS):
         pointer = store.get(shop, OPEN_LEADS, pointer_id)
         current = store.get(shop, LEADS, pointer.data["lead_id"]) if pointer else None
         if current is not None and current.data.get("status") == "new":

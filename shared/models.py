@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared import hours
-from shared.store import Doc
+from shared.backoff import Backoff
+from shared.exceptions import NotFoundError, PreconditionFailedError
+from shared.store import Doc, Store
 
 Money = Decimal
 Role = Literal["user", "assistant"]
@@ -24,6 +28,46 @@ class Model(BaseModel):
     @classmethod
     def from_doc(cls, doc: Doc) -> Self:
         return cls.model_validate({**doc.data, "id": doc.id})
+
+
+M = TypeVar("M", bound=Model)
+CONFLICT_ATTEMPTS = 10  # conditional writes tried before a conflict is reported
+CONFLICT_BACKOFF = Backoff(attempts=CONFLICT_ATTEMPTS, base_delay=0.005, max_delay=0.05)
+
+
+def mutate(
+    store: Store,
+    shop: str,
+    collection: str,
+    doc_id: str,
+    model: type[M],
+    change: Callable[[M], M],
+    *,
+    start: tuple[M, int] | None = None,
+) -> tuple[M, int]:
+    """Apply ``change`` to a stored document with optimistic concurrency: re-read and re-apply
+    while another writer gets in first (the one such loop: every model goes through it). Skips
+    the write when nothing changes; stamps ``updated_at``. ``start`` is the document and version
+    the caller already holds, tried before reading it. Returns the document as saved and its
+    version. Raises NotFoundError if it does not exist, PreconditionFailedError if it kept
+    changing."""
+    for _ in CONFLICT_BACKOFF:  # between tries, let the winner finish
+        if start is None:
+            doc = store.get(shop, collection, doc_id)
+            if doc is None:
+                raise NotFoundError(f"{collection}/{doc_id} does not exist")
+            start = model.from_doc(doc), doc.version
+        (current, version), start = start, None
+        changed = change(current)
+        if changed == current:
+            return current, version
+        changed = changed.model_copy(update={"updated_at": time.time()})
+        try:
+            saved = store.update(shop, collection, doc_id, changed.to_doc(), if_version=version)
+        except PreconditionFailedError:
+            continue
+        return changed, saved.version
+    raise PreconditionFailedError(f"{collection} kept changing; try again")
 
 
 class WhatsAppTemplate(Model):

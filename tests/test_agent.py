@@ -20,7 +20,7 @@ MESSAGES = [ChatMessage("system", "You sell."), ChatMessage("user", "Des sandale
 
 
 def _context(app: App) -> TurnContext:
-    shop = app.chat.shop("teranga")
+    shop = app.shops.get("teranga")
     now = time.time()
     conversation = Conversation(id="c" * 32, created_at=now, updated_at=now)
     app.store.put(shop.id, "conversations", conversation.id, conversation.to_doc())

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from shared import conversations
 from shared.app import App
 from shared.crm import list_leads
 from tests.fixtures.app import Client, post_json
@@ -87,6 +88,25 @@ def test_buying_across_two_messages_captures_a_lead(client: Client, app: App) ->
     assert [(le.name, le.phone, le.address, le.quantity) for le in stored] == [
         ("Aminata Diop", "+221771234567", "Sacré-Coeur 3, villa 12, Dakar", 1)
     ]
+
+
+def test_a_turn_ends_with_typed_models_and_the_id_of_its_stored_reply(app: App) -> None:
+    from decimal import Decimal
+
+    from shared.models import Lead, Product
+
+    chat, shop = app.chat, app.shops.get(None)
+    first = chat.turn(shop, None, "Combien coûtent les sandales en cuir ?")
+    assert first.products[0].id == "sandales-cuir"
+    assert all(isinstance(p, Product) and isinstance(p.price, Decimal) for p in first.products)
+    stored = conversations.message(app.store, shop.id, first.session_id, first.reply_id or "-")
+    assert stored is not None and (stored.role, stored.text) == ("assistant", first.reply)
+    assert first.conversation.recent[-1] == stored
+    sid = chat.turn(shop, None, "Je voudrais commander le boubou brodé").session_id
+    chat.turn(shop, sid, "Je m'appelle Aminata Diop, mon numéro est le 77 123 45 67")
+    third = chat.turn(shop, sid, "Livrez à Sacré-Coeur 3, villa 12, Dakar")
+    assert isinstance(third.lead, Lead)
+    assert (third.lead.product_id, third.lead.total) == ("boubou-brode", Decimal(45000))
 
 
 def test_english_purchase_with_international_number_and_quantity(client: Client, app: App) -> None:
@@ -220,13 +240,12 @@ def test_a_concurrent_turn_does_not_undo_a_handoff(client: Client, app: App) -> 
     from shared.models import Conversation
 
     sid = say(client, "Bonjour")["session_id"]
-    chat = app.chat
-    shop = chat.shop(None)
+    shop = app.shops.get(None)
     doc = app.store.get(shop.id, "conversations", sid)
     assert doc is not None
     loaded = Conversation.from_doc(doc)
     say(client, "Je voudrais parler à un conseiller", sid)  # turn B, complete
-    chat._save_conversation(shop, loaded, loaded, doc.version, [], loaded.updated_at)  # turn A
+    conversations.save_turn(app.store, shop.id, loaded, loaded, doc.version, [], loaded.updated_at)
     after = app.store.get(shop.id, "conversations", sid)
     assert after is not None
     assert after.data["state"] == "human"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import crm
+from shared import conversations, crm
 from shared.app import App
 from shared.exceptions import InvalidPhoneError, UnknownSessionError
 from shared.ids import new_session_id, new_sortable_id
@@ -100,7 +100,7 @@ def test_an_order_from_another_conversation_is_a_new_lead(app: App) -> None:
 
 def test_set_state_on_an_unknown_session(app: App) -> None:
     with pytest.raises(UnknownSessionError):
-        crm.set_state(app.store, SHOP_ID, new_session_id(), "bot")
+        conversations.set_state(app.store, SHOP_ID, new_session_id(), "bot")
 
 
 # --- operator CLI ----------------------------------------------------------------------------
@@ -175,7 +175,7 @@ def test_release_gives_the_conversation_back_to_the_bot(app: App) -> None:
     now = time.time()
     conversation = Conversation(id=new_session_id(), created_at=now, updated_at=now)
     app.store.create(SHOP_ID, "conversations", conversation.id, conversation.to_doc())
-    crm.set_state(app.store, SHOP_ID, conversation.id, "human", "wants a discount")
+    conversations.set_state(app.store, SHOP_ID, conversation.id, "human", "wants a discount")
 
     result = run_cli(app, "release", conversation.id)
     assert result.returncode == 0, result.stderr

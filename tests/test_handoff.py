@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from shared import crm
+from shared import conversations
 from shared.app import App
 from shared.channels.receive import conversation_id
 from shared.chat import RELEASED_NOTICE, ChatService
@@ -134,15 +134,15 @@ def test_a_widget_handoff_notifies_the_operator_once(
 def test_a_handoff_while_the_shop_is_closed_says_when_it_opens(app: App) -> None:
     clock = Clock(TUESDAY_EVENING)
     chat = chat_at(app, clock, business_hours=HOURS, timezone="Africa/Dakar")
-    shop = chat.shop(None)
-    fr = chat.turn(shop, None, "Je voudrais parler à un conseiller")["reply"]
+    shop = app.shops.get(None)
+    fr = chat.turn(shop, None, "Je voudrais parler à un conseiller").reply
     assert "La boutique est fermée" in fr and "dès l'ouverture, demain à 9 h." in fr
     clock.now = SATURDAY_AFTERNOON
-    en = chat.turn(shop, None, "I would like to talk to a real person please")["reply"]
+    en = chat.turn(shop, None, "I would like to talk to a real person please").reply
     assert "The shop is closed" in en and "as soon as it opens, on Monday at 9 am." in en
     # Open: the usual handoff, no word of closing.
     clock.now = datetime(2025, 6, 10, 10, 0, tzinfo=UTC).timestamp()
-    open_reply = chat.turn(shop, None, "Je voudrais parler à un conseiller")["reply"]
+    open_reply = chat.turn(shop, None, "Je voudrais parler à un conseiller").reply
     assert "conseiller" in open_reply and "fermée" not in open_reply
 
 
@@ -152,7 +152,7 @@ def test_any_model_reads_when_the_closed_shop_opens_in_the_tool_result(app: App)
     )
     app.llm_override = ScriptedLLM(script)
     chat = chat_at(app, Clock(TUESDAY_EVENING), business_hours=HOURS)
-    chat.turn(chat.shop(None), None, "Je veux être remboursé, passez-moi quelqu'un")
+    chat.turn(app.shops.get(None), None, "Je veux être remboursé, passez-moi quelqu'un")
     tool = next(m for m in script.seen[-1].messages if m["role"] == "tool")
     assert json.loads(tool["text"]) == {
         "handed_off": True,
@@ -200,14 +200,14 @@ def test_the_assistant_answers_again_when_nobody_answered_in_time(app: App) -> N
     start = datetime(2025, 6, 10, 10, 0, tzinfo=UTC).timestamp()
     clock = Clock(start)
     chat = chat_at(app, clock)
-    shop = chat.shop(None)
-    sid = chat.turn(shop, None, "Je voudrais parler à un conseiller")["session_id"]
+    shop = app.shops.get(None)
+    sid = chat.turn(shop, None, "Je voudrais parler à un conseiller").session_id
     assert stored(app, sid).handoff_at == start
     clock.now = start + 29 * 60  # HANDOFF_RELEASE_MINUTES is 30
-    assert chat.turn(shop, sid, "Allô ?")["reply"] == ""
+    assert chat.turn(shop, sid, "Allô ?").reply == ""
     assert stored(app, sid).state == "human"
     clock.now = start + 31 * 60
-    back = chat.turn(shop, sid, "Vous avez des sandales en cuir ?")["reply"]
+    back = chat.turn(shop, sid, "Vous avez des sandales en cuir ?").reply
     assert back.startswith(RELEASED_NOTICE["fr"]) and "Sandales en cuir" in back
     after = stored(app, sid)
     assert (after.state, after.release_reason, after.handoff_reason) == (
@@ -222,13 +222,13 @@ def test_a_handoff_the_shop_answered_stays_with_the_shop(app: App) -> None:
     start = datetime(2025, 6, 10, 10, 0, tzinfo=UTC).timestamp()
     clock = Clock(start)
     chat = chat_at(app, clock)
-    shop = chat.shop(None)
-    sid = chat.turn(shop, None, "Je voudrais parler à un conseiller")["session_id"]
-    crm.update_conversation(
+    shop = app.shops.get(None)
+    sid = chat.turn(shop, None, "Je voudrais parler à un conseiller").session_id
+    conversations.update(
         app.store, shop.id, sid, lambda c: c.model_copy(update={"operator_replied_at": start + 60})
     )
     clock.now = start + 120 * 60
-    assert chat.turn(shop, sid, "Merci, j'attends")["reply"] == ""
+    assert chat.turn(shop, sid, "Merci, j'attends").reply == ""
     assert stored(app, sid).state == "human"
 
 

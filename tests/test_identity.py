@@ -13,7 +13,7 @@ import time
 from shared import crm
 from shared.app import App
 from shared.ids import new_session_id
-from shared.models import Conversation, Customer, Shop
+from shared.models import Conversation, Customer, Shop, mutate
 from shared.prompts import render
 from tests.fixtures.app import SHOP, Client, post_json
 from tests.llm.fakes import ScriptedLLM
@@ -145,7 +145,7 @@ def test_a_conversation_linked_to_someone_else_reads_and_writes_only_its_own_con
     victim = crm.find_or_create_customer_by_phone(
         app.store, SHOP_ID, "+221771234567", "Aminata Diop", "whatsapp:victim"
     )
-    victim = crm.mutate(
+    victim, _ = mutate(
         app.store,
         SHOP_ID,
         crm.CUSTOMERS,

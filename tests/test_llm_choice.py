@@ -23,7 +23,7 @@ def test_settings_choose_the_provider_and_fallbacks(make_app: Callable[..., App]
         LLM_FALLBACKS="gemini:gemini-2.5-flash,offline",
         GEMINI_API_KEY="gm-key",
     )
-    llm = app.llm_for(app.chat.shop(None))
+    llm = app.llm_for(app.shops.get(None))
     assert isinstance(llm, ResilientLLM)
     primary, gemini, offline = llm.chain
     assert isinstance(primary, OpenAICompatLLM)
@@ -36,7 +36,7 @@ def test_settings_choose_the_provider_and_fallbacks(make_app: Callable[..., App]
 
 def test_a_shop_can_switch_its_own_model(make_app: Callable[..., App]) -> None:
     app = make_app(OPENAI_API_KEY="sk-key")
-    default = app.llm_for(app.chat.shop(None))
+    default = app.llm_for(app.shops.get(None))
     switched = Shop.model_validate({**SHOP, "llm_provider": "openai", "llm_model": "gpt-4.1-mini"})
     llm = app.llm_for(switched)
     assert isinstance(default, ResilientLLM) and isinstance(default.chain[0], OfflineResponder)

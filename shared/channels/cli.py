@@ -66,28 +66,20 @@ def telegram_webhook(app: App, url: str | None = None) -> str:
     if secret is None or not _SECRET_RE.match(secret.get_secret_value()):
         raise ConfigError("TELEGRAM_WEBHOOK_SECRET: set 1-256 characters of A-Z, a-z, 0-9, _ and -")
     url = url or settings.public_base_url.rstrip("/") + WEBHOOK_PATH
-    channel = open_channel(app, app.chat.shop(settings.default_shop), "telegram")
+    channel = open_channel(app, app.shops.get(settings.default_shop), "telegram")
     assert isinstance(channel, TelegramChannel)
     channel.set_webhook(url, secret.get_secret_value())
     return url
 
 
 def whatsapp_number(app: App, shop_id: str, phone_number_id: str) -> None:
-    from shared import crm
     from shared.channels.receive import add_route
-    from shared.models import Shop
+    from shared.shops import update_shop
 
     if not phone_number_id.isdigit():
         raise InvalidInputError(
             "a phone number id is the digits Meta shows in WhatsApp > API Setup"
         )
-    shop = app.chat.shop(shop_id)  # the shop must exist
+    shop = app.shops.get(shop_id)  # the shop must exist
     add_route(app, shop.id, "whatsapp", phone_number_id)
-    crm.mutate(
-        app.store,
-        shop.id,
-        "shops",
-        shop.id,
-        Shop,
-        lambda s: s.model_copy(update={"whatsapp_phone_number_id": phone_number_id}),
-    )
+    update_shop(app.store, shop.id, {"whatsapp_phone_number_id": phone_number_id})

@@ -40,18 +40,16 @@ import hashlib
 import hmac
 import re
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from shared import crm
+from shared import conversations, crm
 from shared.catalog.retrieval import fold
 from shared.channels.base import ChannelName
-from shared.chat import RECENT_KEPT
 from shared.exceptions import AlreadyExistsError, InvalidInputError
 from shared.ids import new_sortable_id
 from shared.log import log_event
-from shared.models import Conversation, Customer, Media, Message, Shop
+from shared.models import Conversation, Customer, Media, Message, Shop, mutate
 from shared.queue.base import WorkItem
 from shared.store.idempotency import WEEK, Idempotency, record_id
 
@@ -65,7 +63,6 @@ SENT = "channel_messages"  # a sent message's channel id -> {"conversation", "me
 _STOP_WORDS = frozenset({"stop", "arret", "arreter", "unsubscribe", "desabonner", "desinscrire"})
 _START_WORDS = frozenset({"start", "resume", "reprendre"})
 TRUNCATED = " […]"  # ends the model's copy of a message cut to MAX_MESSAGE_CHARS
-_DELIVERY_RANK = {"pending": 0, "accepted": 1, "sent": 2, "delivered": 3, "read": 4, "failed": 5}
 
 
 @dataclass(frozen=True)
@@ -112,11 +109,11 @@ def shop_for(app: App, channel: ChannelName, account: str) -> Shop | None:
     """The shop that owns ``account``: DEFAULT_SHOP for the configured one, else a route."""
     settings = app.settings
     if channel == "telegram" or account == settings.whatsapp_phone_number_id:
-        return app.chat.shop(settings.default_shop)
+        return app.shops.get(settings.default_shop)
     if not re.fullmatch(r"[0-9]{1,40}", account):
         return None
     route = app.store.get(settings.default_shop, ROUTES, route_key(channel, account))
-    return app.chat.shop(route.data["shop"]) if route is not None else None
+    return app.shops.get(route.data["shop"]) if route is not None else None
 
 
 def add_route(app: App, shop_id: str, channel: ChannelName, account: str) -> None:
@@ -189,8 +186,7 @@ def cut(text: str, limit: int) -> str:
 def _store(
     store: Store, shop: Shop, cid: str, inbound: Inbound, message: Message, limit: int
 ) -> Conversation:
-    doc = store.get(shop.id, crm.CONVERSATIONS, cid)
-    conversation = Conversation.from_doc(doc) if doc is not None else None
+    conversation = conversations.get(store, shop.id, cid)
     if conversation is not None and _holds(conversation, inbound.key):
         return conversation  # stored by an earlier delivery that failed before queueing
     customer_id = conversation.customer_id if conversation is not None else None
@@ -200,8 +196,7 @@ def _store(
             store, shop.id, inbound.phone, inbound.name, f"{inbound.channel}:{cid}"
         ).id
     # Written by an earlier delivery if it exists (the worker may have changed it since: keep it).
-    with suppress(AlreadyExistsError):
-        store.create(shop.id, f"conversations/{cid}/messages", message.id, message.to_doc())
+    conversations.add_message_once(store, shop.id, cid, message)
     seen = message.model_copy(update={"text": cut(message.text, limit)})
 
     def add(c: Conversation) -> Conversation:
@@ -209,7 +204,7 @@ def _store(
             return c
         return c.model_copy(
             update={
-                "recent": [*c.recent, seen][-RECENT_KEPT:],
+                "recent": conversations.appended(c.recent, [seen]),
                 "last_inbound_at": max(c.last_inbound_at or 0.0, inbound.at),
                 "channel_user": inbound.user,
                 "customer_id": c.customer_id or customer_id,
@@ -220,11 +215,11 @@ def _store(
         now = time.time()
         created = add(Conversation(id=cid, channel=inbound.channel, created_at=now, updated_at=now))
         try:
-            store.create(shop.id, crm.CONVERSATIONS, cid, created.to_doc())
+            conversations.create(store, shop.id, created)
             return created
         except AlreadyExistsError:
             pass  # the customer's other message created it meanwhile: append to it
-    return crm.update_conversation(store, shop.id, cid, add)
+    return conversations.update(store, shop.id, cid, add)
 
 
 def _holds(conversation: Conversation, key: str) -> bool:
@@ -242,7 +237,7 @@ def set_marketing(store: Store, shop: str, customer_id: str, opt_out: bool, at: 
             update={"marketing_opt_out": opt_out, "marketing_changed_at": at}
         )
 
-    crm.mutate(store, shop, crm.CUSTOMERS, customer_id, Customer, choose)
+    mutate(store, shop, crm.CUSTOMERS, customer_id, Customer, choose)
 
 
 def record_sent(
@@ -265,21 +260,11 @@ def record_status(
     status: str,
     error_code: int | None,
 ) -> tuple[str, Message] | None:
-    """Move the delivery of the message sent as ``external_id`` forward (statuses can arrive
-    out of order: "read" is never undone by a late "delivered"). Returns the conversation id and
-    the message, or None for a message this service did not send or a status it ignores."""
+    """Move the delivery of the message sent as ``external_id`` forward
+    (``conversations.advance_delivery``). Returns the conversation id and the message, or None
+    for a message this service did not send or a status it ignores."""
     pointer = store.get(shop, SENT, record_id(f"{channel}:{external_id}"))
-    if pointer is None or status not in _DELIVERY_RANK:
+    if pointer is None or status not in conversations.DELIVERY_RANK:
         return None
     cid, message_id = pointer.data["conversation"], pointer.data["message"]
-
-    def advance(message: Message) -> Message:
-        # A reply still being sent (or replaced by a template) is the worker's to change.
-        if message.delivery in (None, "pending", "template"):
-            return message
-        if _DELIVERY_RANK[status] <= _DELIVERY_RANK.get(message.delivery or "pending", 0):
-            return message
-        return message.model_copy(update={"delivery": status, "error_code": error_code})
-
-    updated = crm.mutate(store, shop, f"conversations/{cid}/messages", message_id, Message, advance)
-    return cid, updated
+    return cid, conversations.advance_delivery(store, shop, cid, message_id, status, error_code)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared import crm
+from shared import conversations
 from shared.channels import operators
 from shared.channels.receive import Inbound, placeholder, receive, shop_for
 from shared.channels.telegram_models import CallbackQuery, Message, Update
@@ -158,7 +158,7 @@ def _release_command(app: App, shop: Shop, message: Message) -> dict[str, Any] |
     try:
         if not is_session_id(session_id):
             raise UnknownSessionError("not a session id")
-        crm.set_state(app.store, shop.id, session_id, "bot")
+        conversations.set_state(app.store, shop.id, session_id, "bot")
         reply = RELEASED.get(lang, RELEASED["en"])
     except UnknownSessionError:
         reply = UNKNOWN.get(lang, UNKNOWN["en"])

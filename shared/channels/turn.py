@@ -21,15 +21,14 @@ assistant has just handed to a person queues a notification to the shop's operat
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from shared import crm
+from shared import conversations
 from shared.channels import open_channel, operators
 from shared.channels.base import Channel, Choice, Fetched, shorten, split_text
 from shared.channels.receive import marketing_keyword, placeholder, record_sent
-from shared.chat import TurnEvent, detect_language
+from shared.chat import TurnResult, detect_language, result_of
 from shared.exceptions import ChannelError, LLMError
 from shared.llm import LLM, ChatMessage, Image
 from shared.log import log_event
@@ -83,11 +82,12 @@ TEXTS: dict[str, dict[str, str]] = {
 
 
 def handle(app: App, item: WorkItem) -> None:
-    shop = app.chat.shop(item.shop)
-    conversation, version = _load(app, shop, str(item.payload["conversation"]))
-    if conversation is None or conversation.channel_user is None:
+    shop = app.shops.get(item.shop)
+    loaded = conversations.load(app.store, shop.id, str(item.payload["conversation"]))
+    if loaded is None or loaded[0].channel_user is None:
         log_event("channel_turn_skipped", shop=shop.id, reason="no_conversation")
         return
+    conversation, version = loaded
     channel = open_channel(app, shop, conversation.channel)
     replies = [m for m in conversation.recent if m.role == "assistant"]
     latest = max(replies, key=lambda m: m.id, default=None)
@@ -99,21 +99,24 @@ def handle(app: App, item: WorkItem) -> None:
             # list); a reply an earlier item could never send must not block what came since.
             if error.retryable or item.attempt > 1:
                 raise
-            _set_delivery(app, shop, conversation.id, latest.id, "failed", error.code)
+            conversations.set_delivery(
+                app.store, shop.id, conversation.id, latest.id, "failed", error.code
+            )
             log_event("channel_reply_abandoned", channel=channel.name, shop=shop.id)
     pending = unanswered(conversation)
     if not pending:
         return  # answered together with an earlier message
-    choices = _answer(app, shop, conversation, version, channel, pending)
-    conversation, _ = _load(app, shop, conversation.id)
-    assert conversation is not None
-    reply = next(
-        (m for m in conversation.recent if m.role == "assistant" and m.reply_to == pending[-1].id),
-        None,
-    )
-    if reply is not None:
-        label = TEXTS[_lang(detect_language(reply.text, shop))]["choices"]
-        send_reply(app, shop, conversation, channel, reply.id, choices, label)
+    result = _answer(app, shop, conversation, version, channel, pending)
+    if result.reply_id is None:
+        return  # the conversation is with the shop: nothing to send
+    lang = detect_language(result.reply, shop)
+    # The products the reply names, as choices.
+    choices = [
+        Choice(f"product:{p.id}", p.title, format_price(p.price, p.currency, lang))
+        for p in result.products
+    ]
+    label = TEXTS[_lang(lang)]["choices"]
+    send_reply(app, shop, result.conversation, channel, result.reply_id, choices, label)
 
 
 def unanswered(conversation: Conversation) -> list[Message]:
@@ -142,38 +145,29 @@ def _answer(
     version: int,
     channel: Channel,
     pending: list[Message],
-) -> list[Choice]:
-    """Store the reply to ``pending``; the products it names, as choices."""
+) -> TurnResult:
+    """Store the reply to ``pending``."""
     chat = app.chat
     lang = _lang(shop.languages[0] if shop.languages else "fr")
     if conversation.state == "human":  # respond keeps the assistant silent, and says so
-        _done(chat.respond(shop, conversation, version, pending, stored_in_recent=True))
-        return []
+        return result_of(chat.respond(shop, conversation, version, pending, stored_in_recent=True))
     _typing(channel, conversation, pending[-1])
     keywords = [marketing_keyword(m.text) if m.media is None else None for m in pending]
     if None not in keywords:
         text = TEXTS[lang]["stop" if keywords[-1] else "start"]
-        chat.record_reply(shop, conversation, version, pending, text)
-        return []
+        return chat.record_reply(shop, conversation, version, pending, text)
     llm = app.llm_for(shop)
     inputs, transcripts = _inputs(channel, llm, pending, TEXTS[lang]["greeting"])
     if transcripts:
-        conversation, version = _keep_transcripts(app, shop, conversation.id, transcripts)
+        # What the voice notes said becomes their text, for the history and the next turns.
+        conversation, version = conversations.replace_texts(
+            app.store, shop.id, conversation.id, transcripts
+        )
     if not inputs:
-        chat.record_reply(shop, conversation, version, pending, TEXTS[lang]["ask_text"])
-        return []
-    done = _done(
+        return chat.record_reply(shop, conversation, version, pending, TEXTS[lang]["ask_text"])
+    return result_of(
         chat.respond(shop, conversation, version, pending, stored_in_recent=True, inputs=inputs)
     )
-    reply_lang = detect_language(done["reply"], shop)
-    return [
-        Choice(
-            f"product:{card['id']}",
-            card["title"],
-            format_price(Decimal(str(card["price"])), card["currency"], reply_lang),
-        )
-        for card in done["products"]
-    ]
 
 
 def send_reply(
@@ -186,9 +180,8 @@ def send_reply(
     label: str = "",
 ) -> None:
     """Send the stored reply ``message_id`` if it is still pending, from its first unsent part."""
-    store, path = app.store, _messages(conversation.id)
-    doc = store.get(shop.id, path, message_id)
-    message = Message.from_doc(doc) if doc is not None else None
+    store = app.store
+    message = conversations.message(store, shop.id, conversation.id, message_id)
     if message is None or message.delivery != "pending" or conversation.channel_user is None:
         return
     if conversation.state == "human":  # this reply handed the conversation to a person
@@ -212,7 +205,9 @@ def send_reply(
             record_sent(store, shop.id, channel.name, result.id, conversation.id, message_id)
         sent.append(result.id)
         delivery: Delivery = "template" if result.template else "accepted" if last else "pending"
-        _set_delivery(app, shop, conversation.id, message_id, delivery, None, list(sent))
+        conversations.set_delivery(
+            store, shop.id, conversation.id, message_id, delivery, None, list(sent)
+        )
         if result.template:  # outside the window: the template replaces the whole reply
             break
     log_event("channel_reply_sent", channel=channel.name, shop=shop.id, parts=len(sent))
@@ -221,8 +216,8 @@ def send_reply(
 def notify_operator(app: App, item: WorkItem) -> None:
     """Kind ``notify_operator``: tell the shop's operator a customer wants a person. Sent once
     per operator channel, whatever the number of deliveries."""
-    shop = app.chat.shop(item.shop)
-    conversation, _ = _load(app, shop, str(item.payload["conversation"]))
+    shop = app.shops.get(item.shop)
+    conversation = conversations.get(app.store, shop.id, str(item.payload["conversation"]))
     reply_id = str(item.payload["reply"])
     targets = operators(app.settings, shop)
     if conversation is None or not targets:
@@ -241,8 +236,8 @@ def reengage(app: App, item: WorkItem) -> None:
     last wrote more than 24 hours ago (131047): the shop's template goes instead."""
     from shared.channels.whatsapp import WhatsAppChannel
 
-    shop = app.chat.shop(item.shop)
-    conversation, _ = _load(app, shop, str(item.payload["conversation"]))
+    shop = app.shops.get(item.shop)
+    conversation = conversations.get(app.store, shop.id, str(item.payload["conversation"]))
     message_id = str(item.payload["message"])
     if conversation is None or conversation.channel_user is None:
         return
@@ -251,7 +246,9 @@ def reengage(app: App, item: WorkItem) -> None:
     with Idempotency(app.store).once(shop.id, f"reengage:{message_id}") as first:
         if first:
             channel.send_template(conversation.channel_user)
-            _set_delivery(app, shop, conversation.id, message_id, "template", None)
+            conversations.set_delivery(
+                app.store, shop.id, conversation.id, message_id, "template", None
+            )
             log_event("channel_template_sent", channel="whatsapp", shop=shop.id)
 
 
@@ -321,58 +318,6 @@ def _typing(channel: Channel, conversation: Conversation, message: Message) -> N
         log_event("channel_typing_failed", channel=channel.name, code=error.code)
 
 
-def _keep_transcripts(
-    app: App, shop: Shop, cid: str, transcripts: dict[str, str]
-) -> tuple[Conversation, int]:
-    """What the voice notes said becomes their text, for the history and the next turns."""
-    for message_id, text in transcripts.items():
-        _update_message(app, shop, cid, message_id, {"text": text})
-    crm.update_conversation(
-        app.store,
-        shop.id,
-        cid,
-        lambda c: c.model_copy(
-            update={
-                "recent": [
-                    m.model_copy(update={"text": transcripts[m.id]}) if m.id in transcripts else m
-                    for m in c.recent
-                ]
-            }
-        ),
-    )
-    conversation, version = _load(app, shop, cid)
-    assert conversation is not None
-    return conversation, version
-
-
-def _set_delivery(
-    app: App,
-    shop: Shop,
-    cid: str,
-    message_id: str,
-    delivery: Delivery,
-    code: int | None,
-    external_ids: list[str] | None = None,
-) -> None:
-    update: dict[str, Any] = {"delivery": delivery, "error_code": code}
-    if external_ids is not None:
-        update["external_ids"] = external_ids
-    _update_message(app, shop, cid, message_id, update)
-
-
-def _update_message(
-    app: App, shop: Shop, cid: str, message_id: str, update: dict[str, Any]
-) -> None:
-    crm.mutate(
-        app.store,
-        shop.id,
-        _messages(cid),
-        message_id,
-        Message,
-        lambda m: m.model_copy(update=update),
-    )
-
-
 def _handoff_text(
     app: App, shop: Shop, conversation: Conversation, reply_id: str, operator_channel: str
 ) -> str:
@@ -399,19 +344,6 @@ def _handoff_text(
         said="\n".join(f"« {shorten(m.text, 300)} »" for m in said) or "-",
         release=release,
     )
-
-
-def _load(app: App, shop: Shop, cid: str) -> tuple[Conversation | None, int]:
-    doc = app.store.get(shop.id, "conversations", cid)
-    return (Conversation.from_doc(doc), doc.version) if doc is not None else (None, 0)
-
-
-def _done(events: Iterator[TurnEvent]) -> dict[str, Any]:
-    return next(e for e in events if e.kind == "done").data
-
-
-def _messages(cid: str) -> str:
-    return f"conversations/{cid}/messages"
 
 
 def _lang(lang: str) -> str:

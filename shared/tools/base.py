@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from shared.catalog.retrieval import CatalogIndex
 from shared.llm import ToolSpec
-from shared.models import Channel, Conversation, Product, Shop
+from shared.models import Channel, Conversation, Lead, Product, Shop
 from shared.store import Store
 
 
@@ -34,7 +34,7 @@ class TurnContext:
     products: dict[str, Product] = field(
         default_factory=dict
     )  # seen by the model, for cards and the price guard
-    lead: dict[str, Any] | None = None  # the lead captured this turn, as the API returns it
+    lead: Lead | None = None  # the lead captured this turn
     handoff_reason: str | None = None  # set when the customer asked for a human
     now: float = field(default_factory=time.time)  # the turn's clock (the shop's hours, handoffs)
 

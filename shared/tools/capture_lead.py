@@ -160,8 +160,8 @@ class CaptureLead(Tool):
             ),
         )
         ctx.show(product)
-        ctx.lead = crm.lead_json(lead)
-        result: dict[str, Any] = {**ctx.lead, "confirmation": True}
+        ctx.lead = lead
+        result: dict[str, Any] = {**crm.lead_json(lead), "confirmation": True}
         if variant is None:
             result["note"] = "no variant chosen: the lowest price is shown; ask which one"
         return result

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared import crm, hours
+from shared import conversations, hours
 from shared.tools.base import Tool, TurnContext
 
 REASON_CHARS = 300
@@ -32,13 +32,8 @@ class RequestHuman(Tool):
         # Written now, not at the end of the turn: a message arriving meanwhile already finds
         # the conversation with the shop. ``handoff_at`` starts the wait before the assistant
         # takes the conversation back (HANDOFF_RELEASE_MINUTES).
-        ctx.conversation = crm.update_conversation(
-            ctx.store,
-            ctx.shop.id,
-            ctx.conversation.id,
-            lambda c: c.model_copy(
-                update={"state": "human", "handoff_reason": reason, "handoff_at": ctx.now}
-            ),
+        ctx.conversation = conversations.hand_off(
+            ctx.store, ctx.shop.id, ctx.conversation.id, reason, ctx.now
         )
         ctx.handoff_reason = reason
         shop = ctx.shop

@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from shared import crm
+from shared import conversations
 from shared.app import App
 from shared.channels import cli
 from shared.channels.receive import conversation_id
@@ -210,7 +210,7 @@ def test_the_operator_releases_a_conversation_with_a_command(
     client: Client, app: App, queue: RecordingQueue
 ) -> None:
     post_telegram(client, load_event("telegram_message"))
-    crm.set_state(app.store, SHOP, CID, "human", "asked for a person")
+    conversations.set_state(app.store, SHOP, CID, "human", "asked for a person")
     command = load_event("telegram_message")
     command["update_id"] = 815000100
     command["message"]["chat"]["id"] = int(TG_OPERATOR)

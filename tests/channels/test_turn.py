@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared import crm
+from shared import conversations
 from shared.app import App
 from shared.channels import turn
 from shared.channels.base import Choice, Retry, shorten, split_text, units
@@ -470,7 +470,7 @@ def test_a_handoff_notifies_the_operator_and_the_bot_stays_silent(
     queue.run(app)
     assert len(graph_server.sent) == 2 and len(graph_server.reads) == 1
     # Given back, the assistant answers again.
-    crm.set_state(app.store, SHOP, CID, "bot")
+    conversations.set_state(app.store, SHOP, CID, "bot")
     arrive(whatsapp_text("Merci !", "wamid.T3", delivered_at(1760000200)))
     scripted(app, Reply("Avec plaisir."))
     queue.run(app)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TypeVar
 
-from shared import crm
+from shared import conversations, crm
 from shared.ids import new_session_id, new_sortable_id
 from shared.models import Conversation, Customer, Lead
 from shared.store import Store
@@ -58,7 +58,7 @@ def test_concurrent_arrivals_with_one_phone_make_one_customer(store: Store) -> N
 def test_concurrent_captures_in_one_conversation_make_one_contact(store: Store) -> None:
     now = time.time()
     conversation = Conversation(id=new_session_id(), created_at=now, updated_at=now)
-    store.create(SHOP, crm.CONVERSATIONS, conversation.id, conversation.to_doc())
+    store.create(SHOP, conversations.CONVERSATIONS, conversation.id, conversation.to_doc())
     found = race(lambda i: crm.contact_for_order(store, SHOP, conversation, PHONE, f"Awa {i}")[0])
     assert len({customer.id for customer in found}) == 1
     assert all_docs(store, crm.CUSTOMERS) == [found[0].id]
@@ -106,7 +106,7 @@ def test_concurrent_leads_for_one_product_make_one_lead(store: Store) -> None:
 def test_concurrent_remember_calls_make_one_customer(store: Store) -> None:
     now = time.time()
     conversation = Conversation(id=new_session_id(), created_at=now, updated_at=now)
-    store.create(SHOP, crm.CONVERSATIONS, conversation.id, conversation.to_doc())
+    store.create(SHOP, conversations.CONVERSATIONS, conversation.id, conversation.to_doc())
     linked = race(lambda i: crm.remember(store, SHOP, conversation, f"fact {i}")[1])
     assert len({c.customer_id for c in linked}) == 1
     [customer_id] = all_docs(store, crm.CUSTOMERS)

@@ -1,0 +1,262 @@
+"""Conversations: where they and their messages are stored, and every change made to them.
+
+A conversation is one document (``conversations/{id}``) carrying its state and its ``recent``
+messages (what the next turn reads, with the document), and a collection of every message
+(``conversations/{id}/messages``). Every change is a conditional write through
+``shared.models.mutate``, re-applied onto the stored document when another writer got in first:
+a chat turn, a channel delivery, a tool's handoff and an operator's release can all run at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any, Literal
+
+from shared.exceptions import (
+    AlreadyExistsError,
+    NotFoundError,
+    PreconditionFailedError,
+    StoreUnavailableError,
+    UnknownSessionError,
+)
+from shared.ids import is_session_id, new_session_id
+from shared.models import Channel, Conversation, Delivery, Message, mutate
+from shared.store import Store
+
+CONVERSATIONS = "conversations"
+RECENT_KEPT = 20  # messages kept on the conversation document for the next turn's context
+# What a turn may change on its conversation (tools hand off, link a customer; a failure flags;
+# a handoff nobody answered comes back).
+TURN_FIELDS = (
+    "state",
+    "handoff_reason",
+    "handoff_at",
+    "release_reason",
+    "customer_id",
+    "pending_retry",
+)
+# A delivery only moves forward: a late "delivered" never undoes "read".
+DELIVERY_RANK = {"pending": 0, "accepted": 1, "sent": 2, "delivered": 3, "read": 4, "failed": 5}
+
+
+def messages_of(conversation_id: str) -> str:
+    """The collection of a conversation's messages."""
+    return f"{CONVERSATIONS}/{conversation_id}/messages"
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def load(store: Store, shop: str, conversation_id: str) -> tuple[Conversation, int] | None:
+    """The conversation and its version, or None if there is none."""
+    doc = store.get(shop, CONVERSATIONS, conversation_id)
+    return (Conversation.from_doc(doc), doc.version) if doc is not None else None
+
+
+def get(store: Store, shop: str, conversation_id: str) -> Conversation | None:
+    loaded = load(store, shop, conversation_id)
+    return loaded[0] if loaded is not None else None
+
+
+def message(store: Store, shop: str, conversation_id: str, message_id: str) -> Message | None:
+    doc = store.get(shop, messages_of(conversation_id), message_id)
+    return Message.from_doc(doc) if doc is not None else None
+
+
+def latest_messages(store: Store, shop: str, conversation_id: str, limit: int) -> list[Message]:
+    """The conversation's last ``limit`` messages, oldest first."""
+    page = store.query(shop, messages_of(conversation_id), descending=True, limit=limit)
+    return [Message.from_doc(d) for d in reversed(page.items)]
+
+
+# --- creating and appending ------------------------------------------------------------------
+
+
+def create(store: Store, shop: str, conversation: Conversation) -> int:
+    """Store a new conversation; its version. Raises AlreadyExistsError if the id is taken."""
+    return store.create(shop, CONVERSATIONS, conversation.id, conversation.to_doc()).version
+
+
+def open_session(
+    store: Store, shop: str, session_id: str | None, channel: Channel, now: float
+) -> tuple[Conversation, int]:
+    """The ``channel`` conversation ``session_id`` names, else a new one under a fresh id."""
+    if session_id is not None and is_session_id(session_id):
+        loaded = load(store, shop, session_id)
+        if loaded is not None and loaded[0].channel == channel:
+            return loaded
+    # Unknown or malformed ids get a fresh random one: a client cannot choose its session id.
+    while True:
+        conversation = Conversation(
+            id=new_session_id(), channel=channel, created_at=now, updated_at=now
+        )
+        try:
+            return conversation, create(store, shop, conversation)
+        except AlreadyExistsError:  # 192 random bits: practically never
+            continue
+
+
+def add_message(store: Store, shop: str, conversation_id: str, message: Message) -> None:
+    """Store ``message`` among the conversation's messages (not yet on ``recent``)."""
+    store.put(shop, messages_of(conversation_id), message.id, message.to_doc())
+
+
+def add_message_once(store: Store, shop: str, conversation_id: str, message: Message) -> None:
+    """Store ``message`` unless a message with its id is stored already (kept as it is: it may
+    have changed since)."""
+    with suppress(AlreadyExistsError):
+        store.create(shop, messages_of(conversation_id), message.id, message.to_doc())
+
+
+def appended(recent: list[Message], messages: list[Message]) -> list[Message]:
+    """``recent`` with ``messages`` added, bounded to the newest RECENT_KEPT."""
+    return [*recent, *messages][-RECENT_KEPT:]
+
+
+# --- changing --------------------------------------------------------------------------------
+
+
+def update(
+    store: Store, shop: str, conversation_id: str, change: Callable[[Conversation], Conversation]
+) -> Conversation:
+    """Apply ``change`` to the stored conversation (see ``shared.models.mutate``)."""
+    try:
+        return mutate(store, shop, CONVERSATIONS, conversation_id, Conversation, change)[0]
+    except NotFoundError as exc:
+        raise UnknownSessionError("unknown session") from exc
+
+
+def save_turn(
+    store: Store,
+    shop: str,
+    loaded: Conversation,
+    current: Conversation,
+    version: int,
+    new_messages: list[Message],
+    inbound_at: float,
+) -> tuple[Conversation, int]:
+    """Append a turn's messages to the conversation's recent list and apply what the turn
+    changed (``current`` against ``loaded``, at ``version``), without undoing a concurrent
+    turn's changes: on a version conflict the same changes go onto the stored conversation.
+    Returns the conversation as saved and its version."""
+    changes = {
+        k: getattr(current, k) for k in TURN_FIELDS if getattr(current, k) != getattr(loaded, k)
+    }
+
+    def apply(base: Conversation) -> Conversation:
+        return base.model_copy(
+            update={
+                **changes,
+                "recent": appended(base.recent, new_messages),
+                # Always a change: a turn's save is written even when nothing else changed.
+                "updated_at": time.time(),
+                "last_inbound_at": max(inbound_at, base.last_inbound_at or 0.0),
+            }
+        )
+
+    try:
+        return mutate(
+            store, shop, CONVERSATIONS, loaded.id, Conversation, apply, start=(loaded, version)
+        )
+    except PreconditionFailedError as exc:
+        raise StoreUnavailableError("the conversation kept changing") from exc
+
+
+def set_state(
+    store: Store, shop: str, conversation_id: str, state: Literal["bot", "human"], reason: str = ""
+) -> Conversation:
+    """Hand a conversation to the shop ("human") or back to the assistant ("bot", a release)."""
+    return update(
+        store,
+        shop,
+        conversation_id,
+        lambda c: c.model_copy(update={"state": state, "handoff_reason": reason}),
+    )
+
+
+def hand_off(store: Store, shop: str, conversation_id: str, reason: str, at: float) -> Conversation:
+    """The assistant hands the conversation to the shop at ``at``: the start of the wait before
+    it takes the conversation back (HANDOFF_RELEASE_MINUTES)."""
+    return update(
+        store,
+        shop,
+        conversation_id,
+        lambda c: c.model_copy(
+            update={"state": "human", "handoff_reason": reason, "handoff_at": at}
+        ),
+    )
+
+
+def replace_texts(
+    store: Store, shop: str, conversation_id: str, texts: dict[str, str]
+) -> tuple[Conversation, int]:
+    """Give the messages of ``texts`` (by id) their new text, stored and on ``recent``; the
+    conversation as saved and its version."""
+    for message_id, text in texts.items():
+        update_message(store, shop, conversation_id, message_id, {"text": text})
+
+    def rewrite(c: Conversation) -> Conversation:
+        recent = [
+            m.model_copy(update={"text": texts[m.id]}) if m.id in texts else m for m in c.recent
+        ]
+        return c.model_copy(update={"recent": recent})
+
+    try:
+        return mutate(store, shop, CONVERSATIONS, conversation_id, Conversation, rewrite)
+    except NotFoundError as exc:
+        raise UnknownSessionError("unknown session") from exc
+
+
+def update_message(
+    store: Store, shop: str, conversation_id: str, message_id: str, update: dict[str, Any]
+) -> Message:
+    """Change the fields ``update`` names on a stored message."""
+    return mutate(
+        store,
+        shop,
+        messages_of(conversation_id),
+        message_id,
+        Message,
+        lambda m: m.model_copy(update=update),
+    )[0]
+
+
+def set_delivery(
+    store: Store,
+    shop: str,
+    conversation_id: str,
+    message_id: str,
+    delivery: Delivery,
+    code: int | None,
+    external_ids: list[str] | None = None,
+) -> None:
+    """Where the sending of a reply stands (the worker's), with the channel ids of its parts."""
+    update: dict[str, Any] = {"delivery": delivery, "error_code": code}
+    if external_ids is not None:
+        update["external_ids"] = external_ids
+    update_message(store, shop, conversation_id, message_id, update)
+
+
+def advance_delivery(
+    store: Store,
+    shop: str,
+    conversation_id: str,
+    message_id: str,
+    status: str,
+    error_code: int | None,
+) -> Message:
+    """Move a sent reply's delivery forward to a status the channel reported (one of
+    DELIVERY_RANK): statuses can arrive out of order, and "read" is never undone by a late
+    "delivered". A reply still being sent (or replaced by a template) is the worker's to
+    change."""
+
+    def advance(message: Message) -> Message:
+        if message.delivery in (None, "pending", "template"):
+            return message
+        if DELIVERY_RANK[status] <= DELIVERY_RANK.get(message.delivery or "pending", 0):
+            return message
+        return message.model_copy(update={"delivery": status, "error_code": error_code})
+
+    return mutate(store, shop, messages_of(conversation_id), message_id, Message, advance)[0]

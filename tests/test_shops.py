@@ -1,0 +1,99 @@
+"""Shops: the per-instance cache and the checked, conditional settings update."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.exceptions import InvalidInputError, UnknownShopError
+from shared.shops import CACHE_SECONDS, Shops, load_shop, update_shop
+from shared.store import Doc
+from shared.store.sqlite import SQLiteStore
+
+SHOP = "boutique"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ImportDuringUpdate(SQLiteStore):
+    """A real store on which a catalogue import bumps the shop's version just before the first
+    conditional write lands: the write finds the shop changed."""
+
+    raced = False
+
+    def update(self, *args: Any, **kwargs: Any) -> Doc:
+        if not self.raced:
+            self.raced = True
+            self.increment(SHOP, "shops", SHOP, "catalog_version")
+        return super().update(*args, **kwargs)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    store = SQLiteStore(tmp_path / "shops.db")
+    store.put(SHOP, "shops", SHOP, {"name": "Boutique", "catalog_version": 3})
+    return store
+
+
+def test_an_update_is_stored_and_returned(store: SQLiteStore) -> None:
+    updated = update_shop(store, SHOP, {"offer": "livraison offerte", "timezone": "Europe/Paris"})
+    assert (updated.offer, updated.timezone) == ("livraison offerte", "Europe/Paris")
+    assert load_shop(store, SHOP) == updated
+    assert updated.catalog_version == 3 and updated.name == "Boutique"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"colour": "blue"}, "colour"),  # not a setting
+        ({"catalog_version": 9}, "catalog_version"),  # counted by imports
+        ({"id": "other"}, "id"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"business_hours": {"mon": ["9h-18h"]}}, "business_hours"),
+        ({"languages": "fr"}, "languages"),
+        ({"whatsapp_template": {"name": 3}}, "whatsapp_template.name"),
+    ],
+)
+def test_an_invalid_change_names_its_field_and_changes_nothing(
+    store: SQLiteStore, changes: dict[str, Any], field: str
+) -> None:
+    before = store.get(SHOP, "shops", SHOP)
+    with pytest.raises(InvalidInputError, match=rf"^{field}: "):
+        update_shop(store, SHOP, changes)
+    assert store.get(SHOP, "shops", SHOP) == before
+
+
+def test_an_unknown_shop_cannot_be_updated(store: SQLiteStore) -> None:
+    with pytest.raises(UnknownShopError):
+        update_shop(store, "nowhere", {"offer": "x"})
+    with pytest.raises(UnknownShopError):
+        update_shop(store, "../bad id", {"offer": "x"})
+
+
+def test_an_update_racing_an_import_keeps_the_new_catalogue_version(tmp_path: Path) -> None:
+    store = ImportDuringUpdate(tmp_path / "race.db")
+    store.put(SHOP, "shops", SHOP, {"name": "Boutique", "catalog_version": 3})
+    updated = update_shop(store, SHOP, {"offer": "-10 % ce week-end"})
+    assert store.raced
+    assert (updated.offer, updated.catalog_version) == ("-10 % ce week-end", 4)
+    assert load_shop(store, SHOP) == updated
+
+
+def test_the_cache_keeps_a_shop_a_minute(store: SQLiteStore) -> None:
+    clock = Clock()
+    shops = Shops(store, SHOP, clock=clock)
+    assert shops.get(None).offer == ""  # None: the default shop
+    update_shop(store, SHOP, {"offer": "nouveau"})
+    assert shops.get(SHOP).offer == ""
+    clock.now += CACHE_SECONDS
+    assert shops.get(SHOP).offer == "nouveau"
+    with pytest.raises(UnknownShopError):
+        shops.get("nowhere")
