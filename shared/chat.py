@@ -115,7 +115,8 @@ class ChatService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``enqueue`` hands work to the worker (telling the operator of a web handoff);
-        ``clock`` is the time of the shop's hours and of handoffs (tests pass a frozen one)."""
+        ``clock`` is the time of the shop's hours, of handoffs and of rate-limit windows (tests
+        pass a frozen one)."""
         self.settings = settings
         self.store = store
         self.llm_for = llm_for
@@ -131,7 +132,7 @@ class ChatService:
         the default shop's scope): naming another shop does not buy more requests. A key found
         over its limit is remembered here until its window ends, so a client that keeps
         calling costs no further store writes on this instance."""
-        now = time.time()
+        now = self.clock()
         window = int(now // 60)
         window_end = (window + 1) * 60.0
         client_key = (self.settings.default_shop, f"client:{_digest(client)}:{window}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -200,8 +201,17 @@ def test_history_is_scoped_by_shop(client: Client, app: App) -> None:
     assert result.status == 404
 
 
+def limited_app(make_app: Callable[..., App], **limits: str) -> App:
+    """An app with these rate limits whose clock stands still in the middle of a minute: the
+    counts of one test never straddle two one-minute windows."""
+    app = make_app(**limits)
+    middle = time.time() // 60 * 60 + 30
+    app.chat.clock = lambda: middle
+    return app
+
+
 def test_rate_limit_per_session(client: Client, make_app: Callable[..., App]) -> None:
-    make_app(RATE_LIMIT_PER_MINUTE="3")
+    limited_app(make_app, RATE_LIMIT_PER_MINUTE="3")
     sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
     statuses = [
         post_json(client, "/chat", {"message": "Bonjour", "session_id": sid}).status
@@ -216,7 +226,7 @@ def test_rate_limit_per_session(client: Client, make_app: Callable[..., App]) ->
 
 
 def test_rate_limit_per_client(client: Client, make_app: Callable[..., App]) -> None:
-    make_app(CLIENT_RATE_LIMIT_PER_MINUTE="2")
+    limited_app(make_app, CLIENT_RATE_LIMIT_PER_MINUTE="2")
     statuses = [post_json(client, "/chat", {"message": "Bonjour"}).status for _ in range(3)]
     assert statuses == [200, 200, 429]  # new sessions each time: the client address counts
 
@@ -224,7 +234,7 @@ def test_rate_limit_per_client(client: Client, make_app: Callable[..., App]) -> 
 def test_the_client_limit_counts_every_shop_together(
     client: Client, make_app: Callable[..., App]
 ) -> None:
-    app = make_app(CLIENT_RATE_LIMIT_PER_MINUTE="2")
+    app = limited_app(make_app, CLIENT_RATE_LIMIT_PER_MINUTE="2")
     app.store.put("other", "shops", "other", {"name": "Other", "currency": "EUR"})
     first = post_json(client, "/chat", {"message": "Bonjour"})
     second = post_json(client, "/chat", {"message": "Bonjour", "shop": "other"})
@@ -235,7 +245,7 @@ def test_the_client_limit_counts_every_shop_together(
 def test_history_counts_against_the_client_limit(
     client: Client, make_app: Callable[..., App]
 ) -> None:
-    make_app(CLIENT_RATE_LIMIT_PER_MINUTE="3")
+    limited_app(make_app, CLIENT_RATE_LIMIT_PER_MINUTE="3")
     sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
     reads = [
         client.request("GET", "/chat/history", query={"session_id": sid}) for _ in range(3)
@@ -253,7 +263,7 @@ def _counters(app: App, prefix: str) -> list[int]:
 def test_a_client_over_the_limit_stops_counting(
     client: Client, make_app: Callable[..., App]
 ) -> None:
-    app = make_app(CLIENT_RATE_LIMIT_PER_MINUTE="2")
+    app = limited_app(make_app, CLIENT_RATE_LIMIT_PER_MINUTE="2")
     statuses = [post_json(client, "/chat", {"message": "Bonjour"}).status for _ in range(8)]
     assert statuses == [200, 200, *[429] * 6]
     # The first refusal was counted; the later ones cost no store write.
@@ -263,7 +273,7 @@ def test_a_client_over_the_limit_stops_counting(
 def test_a_session_over_the_limit_stops_counting(
     client: Client, make_app: Callable[..., App]
 ) -> None:
-    app = make_app(RATE_LIMIT_PER_MINUTE="2")
+    app = limited_app(make_app, RATE_LIMIT_PER_MINUTE="2")
     sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
     statuses = [
         post_json(client, "/chat", {"message": "Bonjour", "session_id": sid}).status
