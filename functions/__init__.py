@@ -1,1 +1,96 @@
-"""Deployable functions: each module parses its trigger, calls the library, shapes the response."""
+"""Deployable functions: each module parses its trigger, calls the library, shapes the response.
+
+``FUNCTIONS`` is the one list of them and of what each needs to deploy. The Google Cloud deploy
+(``infra/gcp/deploy.py``), the dev server (``shared/devserver.py``) and the tests read it;
+``serverless.yml`` stays hand-written for osls, and ``tests/deploy/test_aws_package.py`` proves
+that the packaged template says exactly the same. Plain data, importing nothing of the project:
+every function's package ships this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+LLM_SECRETS = (
+    "LLM_API_KEY",
+    "OPENAI_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "DASHSCOPE_API_KEY",
+    "MISTRAL_API_KEY",
+    "ZAI_API_KEY",
+    "GEMINI_API_KEY",
+)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A task a function runs on a schedule, called with ``POST {"task": task}``."""
+
+    task: str
+    cron: str  # five fields, in time_zone; name the weekdays (AWS counts them from 1, cron 0)
+    time_zone: str = "Africa/Dakar"
+
+
+@dataclass(frozen=True)
+class Function:
+    """``functions/<name>.py``, with the targets ``lambda_handler`` (AWS) and ``<name>``
+    (functions-framework), and ``handler`` (an ``HTTPFunction``) when it has routes."""
+
+    name: str
+    short: str  # in Google service account ids (at most 30 characters with the stage prefix)
+    memory_mb: int
+    # A function's limit differs by platform: API Gateway answers 503 at 30 s, whatever the
+    # Lambda's own; SQS wants its visibility timeout at 6x the worker's.
+    aws_timeout_s: int
+    gcp_timeout_s: int
+    gcp_max_instances: int
+    routes: tuple[str, ...] = ()  # "METHOD /path" on the HTTP API; a {name} is one segment
+    queue_trigger: bool = False  # the queue delivers its work (SQS event source, Pub/Sub push)
+    schedules: tuple[Schedule, ...] = ()
+    secrets: tuple[str, ...] = ()  # from Secrets Manager / Secret Manager, only its own
+    settings: tuple[str, ...] = ()  # other variables it alone reads (per-stage parameters)
+    # "read_write": the store's documents; "heartbeat": reads, and writes only the health
+    # heartbeat (AWS can narrow a role that far; Firestore's IAM cannot).
+    store: Literal["read_write", "heartbeat"] = "read_write"
+    publishes: bool = False  # sends work to the queue
+
+    @property
+    def public(self) -> bool:
+        """Reachable without a cloud identity (browsers, Meta, Telegram): it has routes."""
+        return bool(self.routes)
+
+
+FUNCTIONS: tuple[Function, ...] = (
+    # A widget handoff queues the operator's notification, hence publishes.
+    Function(
+        "chat", "chat", memory_mb=1024, aws_timeout_s=29, gcp_timeout_s=60, gcp_max_instances=20,
+        routes=("POST /chat", "GET /chat/history"), secrets=LLM_SECRETS, publishes=True,
+    ),
+    Function(
+        "health", "health", memory_mb=256, aws_timeout_s=6, gcp_timeout_s=10, gcp_max_instances=5,
+        routes=("GET /healthz",), store="heartbeat",
+    ),
+    # Meta and Telegram want a 200 quickly: the turn itself runs in the worker.
+    Function(
+        "webhook_whatsapp", "whatsapp", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
+        gcp_max_instances=20, routes=("GET /webhooks/whatsapp", "POST /webhooks/whatsapp"),
+        secrets=("WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET"),
+        settings=("WHATSAPP_PHONE_NUMBER_ID",), publishes=True,
+    ),
+    Function(
+        "webhook_telegram", "telegram", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
+        gcp_max_instances=20, routes=("POST /webhooks/telegram",),
+        secrets=("TELEGRAM_WEBHOOK_SECRET",), publishes=True,
+    ),
+    # Not public: only the queue calls it. A turn may queue more work (handing a conversation
+    # to the operator), hence publishes.
+    Function(
+        "worker", "worker", memory_mb=1024, aws_timeout_s=90, gcp_timeout_s=240,
+        gcp_max_instances=20, queue_trigger=True,
+        secrets=(*LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
+        settings=("WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID"),
+        publishes=True,
+    ),
+)  # fmt: skip
+

@@ -1,14 +1,13 @@
 """The local server of ``make dev``: every HTTP function on one port, plus ``web/`` statics.
 
-Functions are found by scanning ``functions/``: a module whose ``handler`` is an HTTPFunction is
-served under its mount path, so adding a function needs no edit here.
+The functions served are those of ``functions.FUNCTIONS`` that have routes, each module's
+``handler`` (an HTTPFunction) under its mount path, so adding a function needs no edit here.
 """
 
 from __future__ import annotations
 
 import importlib
 import mimetypes
-import pkgutil
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -28,14 +27,14 @@ WEB = ROOT / "web"
 
 
 def discover_functions() -> list[HTTPFunction]:
-    import functions
+    from functions import FUNCTIONS
 
     found = []
-    for info in pkgutil.iter_modules(functions.__path__):
-        module = importlib.import_module(f"functions.{info.name}")
-        handler = getattr(module, "handler", None)
-        if isinstance(handler, HTTPFunction):
-            found.append(handler)
+    for function in (f for f in FUNCTIONS if f.routes):
+        handler = getattr(importlib.import_module(f"functions.{function.name}"), "handler", None)
+        if not isinstance(handler, HTTPFunction):
+            raise TypeError(f"functions/{function.name}.py has routes but no HTTPFunction handler")
+        found.append(handler)
     # Longest mount first, so /chat/history is not taken by a shorter prefix.
     return sorted(found, key=lambda f: -len(f.mount))
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from functions import FUNCTIONS
+from shared.devserver import discover_functions
 from shared.http import MAX_BODY_BYTES
 from shared.models import Product
 from shared.money import format_price
@@ -97,6 +99,19 @@ def test_healthz_and_statics(devserver: DevServer) -> None:
     assert "javascript" in headers["Content-Type"]
     assert call(devserver, "GET", "/../../etc/passwd")[0] == 404
     assert call(devserver, "GET", "/nope.js")[0] == 404
+
+
+def test_every_listed_route_is_served(devserver: DevServer) -> None:
+    served = discover_functions()
+    assert {f.name for f in served} == {fn.name for fn in FUNCTIONS if fn.routes}
+    assert [len(f.mount) for f in served] == sorted((len(f.mount) for f in served), reverse=True)
+    for fn in FUNCTIONS:
+        for route in fn.routes:
+            method, pattern = route.split(" ")
+            path = "/".join("x" if s.startswith("{") else s for s in pattern.split("/"))
+            # No body, no secret: each answers its own refusal, never "no such route".
+            status, _, body = call(devserver, method, path)
+            assert status != 404 or json.loads(body)["error"]["code"] != "not_found", route
 
 
 def test_a_shopify_csv_import_is_answerable(devserver: DevServer, tmp_path: Path) -> None:

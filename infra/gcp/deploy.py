@@ -13,11 +13,11 @@ What it sets up, in order (every name carries the stage):
 4. Pub/Sub (the queue backend: ordering keys, see shared/queue/pubsub.py): the topic, a
    dead-letter topic kept by a pull subscription, and the worker's push subscription with
    message ordering, a dead-letter policy and exponential retry;
-5. Cloud Functions (2nd gen), one per module of ``functions/``, each from a source folder of its
-   own (``infra/gcp/.build/<function>``: ``main.py`` re-exporting the functions-framework target,
-   the shared library, requirements.txt without boto3) and an env-vars file (values with commas,
-   like ALLOWED_ORIGINS, cannot go through --set-env-vars);
-6. Cloud Scheduler jobs for scheduled functions (none yet: see SCHEDULES);
+5. Cloud Functions (2nd gen), one per entry of ``functions.FUNCTIONS``, each from a source
+   folder of its own (``infra/gcp/.build/<function>``: ``main.py`` re-exporting the
+   functions-framework target, the shared library, requirements.txt without boto3) and an
+   env-vars file (values with commas, like ALLOWED_ORIGINS, cannot go through --set-env-vars);
+6. Cloud Scheduler jobs for the functions' ``schedules`` (none yet);
 7. a GCS bucket for the widget, readable by anyone, with CORS; ``publish-web`` uploads it with
    its Cache-Control headers (a year for content-hashed files, 5 minutes for the loader).
 
@@ -45,6 +45,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: the repo's functions/ holds the list
+
+from functions import FUNCTIONS, Function, Schedule  # noqa: E402 - needs the line above
+
 BUILD = HERE / ".build"
 INDEXES = HERE / "firestore.indexes.json"
 CORS = HERE / "widget-cors.json"
@@ -63,73 +67,16 @@ APIS = (
     "cloudscheduler.googleapis.com",
     "iam.googleapis.com",
 )
-LLM_SECRETS = (
-    "LLM_API_KEY",
-    "OPENAI_API_KEY",
-    "DEEPSEEK_API_KEY",
-    "DASHSCOPE_API_KEY",
-    "MISTRAL_API_KEY",
-    "ZAI_API_KEY",
-    "GEMINI_API_KEY",
-)
 # Pub/Sub's bounds for a dead-letter policy's max_delivery_attempts.
 PUBSUB_MIN_ATTEMPTS, PUBSUB_MAX_ATTEMPTS = 5, 100
-
-
-@dataclass(frozen=True)
-class Function:
-    module: str  # functions/<module>.py; its functions-framework target has the same name
-    short: str  # in resource names (service account ids hold at most 30 characters)
-    public: bool  # reachable without a Google identity (browsers, Meta, Telegram)
-    memory: str
-    timeout_s: int
-    max_instances: int
-    secrets: tuple[str, ...] = ()
-    settings: tuple[str, ...] = ()  # extra non-secret variables, from Config.settings
-    store_role: str = "roles/datastore.user"
-    publishes: bool = False  # sends work to the Pub/Sub topic
-
-
-FUNCTIONS: tuple[Function, ...] = (
-    # A widget handoff queues the operator's notification, hence publishes.
-    Function("chat", "chat", True, "1Gi", 60, 20, LLM_SECRETS, publishes=True),
-    # Health writes a heartbeat document (Firestore IAM cannot narrow that to one collection).
-    Function("health", "health", True, "256Mi", 10, 5),
-    Function(
-        "webhook_whatsapp", "whatsapp", True, "512Mi", 30, 20,
-        ("WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET"),
-        ("WHATSAPP_PHONE_NUMBER_ID",), publishes=True,
-    ),
-    Function(
-        "webhook_telegram", "telegram", True, "512Mi", 30, 20,
-        ("TELEGRAM_WEBHOOK_SECRET",), publishes=True,
-    ),
-    # Pushed to by Pub/Sub only: no public access, the push identity is its one invoker. A turn
-    # may queue more work (handing a conversation to the operator), hence publishes.
-    Function(
-        "worker", "worker", False, "1Gi", 240, 20,
-        (*LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
-        ("WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID"),
-        publishes=True,
-    ),
-)  # fmt: skip
-WORKER = "worker"
+# Firestore has no per-collection IAM: every function gets the project's document access.
+STORE_ROLE = "roles/datastore.user"
 # Pub/Sub waits this long for the worker's answer before delivering again: above its timeout.
 PUSH_ACK_DEADLINE_S = 300
 
 
-@dataclass(frozen=True)
-class Schedule:
-    name: str
-    function: str  # a module of FUNCTIONS, called with POST {"task": name}
-    cron: str
-    time_zone: str = "Africa/Dakar"
-
-
-# Scheduled functions (campaigns, memory consolidation) do not exist yet; each will add a line,
-# e.g. Schedule("campaigns", "tasks", "0 9 * * *"), and get a Cloud Scheduler job calling it
-# with an OIDC token of the scheduler's service account.
-SCHEDULES: tuple[Schedule, ...] = ()
+def memory(fn: Function) -> str:
+    return f"{fn.memory_mb // 1024}Gi" if fn.memory_mb % 1024 == 0 else f"{fn.memory_mb}Mi"
 
 
 @dataclass
@@ -148,7 +95,7 @@ class Config:
         return f"comptoir-{self.stage}"
 
     def function_name(self, fn: Function) -> str:
-        return f"{self.prefix}-{fn.module.replace('_', '-')}"
+        return f"{self.prefix}-{fn.name.replace('_', '-')}"
 
     def function_url(self, fn: Function) -> str:
         return f"https://{self.region}-{self.project}.cloudfunctions.net/{self.function_name(fn)}"
@@ -292,11 +239,11 @@ def build_sources(config: Config) -> None:
         if not line.lower().startswith("boto3")  # AWS only
     ]
     for fn in FUNCTIONS:
-        folder = config.build / fn.module
+        folder = config.build / fn.name
         shutil.rmtree(folder, ignore_errors=True)  # only what an earlier run built
         (folder / "functions").mkdir(parents=True)
         shutil.copy2(ROOT / "functions" / "__init__.py", folder / "functions")
-        shutil.copy2(ROOT / "functions" / f"{fn.module}.py", folder / "functions")
+        shutil.copy2(ROOT / "functions" / f"{fn.name}.py", folder / "functions")
         shutil.copytree(
             ROOT / "shared",
             folder / "shared",
@@ -305,13 +252,13 @@ def build_sources(config: Config) -> None:
         # Cloud Functions loads main.py from the source root; the target keeps its name.
         (folder / "main.py").write_text(
             f'"""Generated by infra/gcp/deploy.py."""\n\n'
-            f"from functions.{fn.module} import {fn.module}\n\n"
-            f'__all__ = ["{fn.module}"]\n'
+            f"from functions.{fn.name} import {fn.name}\n\n"
+            f'__all__ = ["{fn.name}"]\n'
         )
         (folder / "requirements.txt").write_text("\n".join(requirements) + "\n")
         # JSON strings are YAML strings: quoting and commas come out right.
         env_lines = [f"{k}: {json.dumps(v)}" for k, v in sorted(config.env(fn).items())]
-        (config.build / f"{fn.module}.env.yaml").write_text("\n".join(env_lines) + "\n")
+        (config.build / f"{fn.name}.env.yaml").write_text("\n".join(env_lines) + "\n")
 
 
 def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
@@ -328,9 +275,9 @@ def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
         )
 
     runner.section("Service accounts: one per function, one for Pub/Sub's push")
-    shorts = [(f.short, f"Comptoir {config.stage} {f.module}") for f in FUNCTIONS]
+    shorts = [(f.short, f"Comptoir {config.stage} {f.name}") for f in FUNCTIONS]
     shorts.append(("push", f"Comptoir {config.stage} Pub/Sub push to the worker"))
-    if SCHEDULES:
+    if any(f.schedules for f in FUNCTIONS):
         shorts.append(("scheduler", f"Comptoir {config.stage} Cloud Scheduler"))
     for short, title in shorts:
         email = config.account(short)
@@ -355,7 +302,7 @@ def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
         member = f"--member=serviceAccount:{config.account(fn.short)}"
         # Firestore has no per-collection IAM: the project is Comptoir's alone.
         runner.run([gcloud, "projects", "add-iam-policy-binding", config.project, member,
-                    f"--role={fn.store_role}", "--condition=None", "--quiet"])  # fmt: skip
+                    f"--role={STORE_ROLE}", "--condition=None", "--quiet"])  # fmt: skip
         for name in fn.secrets:
             runner.run([gcloud, "secrets", "add-iam-policy-binding", config.secret_id(name),
                         member, "--role=roles/secretmanager.secretAccessor", p])  # fmt: skip
@@ -378,13 +325,13 @@ def function_command(config: Config, fn: Function, available: set[str]) -> list[
     command = [
         "gcloud", "functions", "deploy", config.function_name(fn), "--gen2",
         f"--project={config.project}", f"--region={config.region}", f"--runtime={RUNTIME}",
-        f"--source={shown(config.build / fn.module)}", f"--entry-point={fn.module}",
+        f"--source={shown(config.build / fn.name)}", f"--entry-point={fn.name}",
         "--trigger-http",
         "--allow-unauthenticated" if fn.public else "--no-allow-unauthenticated",
         f"--service-account={config.account(fn.short)}",
-        f"--env-vars-file={shown(config.build / f'{fn.module}.env.yaml')}",
-        f"--memory={fn.memory}", f"--timeout={fn.timeout_s}s",
-        f"--max-instances={fn.max_instances}",
+        f"--env-vars-file={shown(config.build / f'{fn.name}.env.yaml')}",
+        f"--memory={memory(fn)}", f"--timeout={fn.gcp_timeout_s}s",
+        f"--max-instances={fn.gcp_max_instances}",
     ]  # fmt: skip
     if mounted:
         refs = ",".join(f"{n}={config.secret_id(n)}:latest" for n in mounted)
@@ -451,7 +398,7 @@ def secrets(config: Config, runner: Runner) -> set[str]:
 
 def worker(config: Config, runner: Runner) -> None:
     gcloud, p = "gcloud", f"--project={config.project}"
-    fn = next(f for f in FUNCTIONS if f.module == WORKER)
+    fn = next(f for f in FUNCTIONS if f.queue_trigger)
     push, url = config.account("push"), config.function_url(fn)
     agent = f"serviceAccount:{config.pubsub_agent}"
     runner.section("The worker: Pub/Sub pushes to it, with order and dead letters")
@@ -486,30 +433,30 @@ def worker(config: Config, runner: Runner) -> None:
     )  # fmt: skip
 
 
-def schedule_commands(config: Config, schedule: Schedule) -> list[list[str]]:
-    fn = next(f for f in FUNCTIONS if f.module == schedule.function)
+def schedule_commands(config: Config, fn: Function, schedule: Schedule) -> list[list[str]]:
     url, account = config.function_url(fn), config.account("scheduler")
     p = f"--project={config.project}"
     return [
         ["gcloud", "functions", "add-invoker-policy-binding", config.function_name(fn),
          f"--region={config.region}", f"--member=serviceAccount:{account}", p],
-        ["gcloud", "scheduler", "jobs", "create", "http", f"{config.prefix}-{schedule.name}",
+        ["gcloud", "scheduler", "jobs", "create", "http", f"{config.prefix}-{schedule.task}",
          f"--location={config.region}", f"--schedule={schedule.cron}",
          f"--time-zone={schedule.time_zone}", f"--uri={url}", "--http-method=POST",
          "--headers=Content-Type=application/json",
-         f"--message-body={json.dumps({'task': schedule.name})}",
+         f"--message-body={json.dumps({'task': schedule.task})}",
          f"--oidc-service-account-email={account}", f"--oidc-token-audience={url}", p],
     ]  # fmt: skip
 
 
 def schedules(config: Config, runner: Runner) -> None:
     runner.section("Cloud Scheduler")
-    if not SCHEDULES:
+    if not any(fn.schedules for fn in FUNCTIONS):
         runner.note("no scheduled functions yet (campaigns and memory consolidation will add")
         runner.note("jobs here, each calling its function with the scheduler's OIDC token)")
-    for schedule in SCHEDULES:
-        for command in schedule_commands(config, schedule):
-            runner.run(command)
+    for fn in FUNCTIONS:
+        for schedule in fn.schedules:
+            for command in schedule_commands(config, fn, schedule):
+                runner.run(command)
 
 
 def widget(config: Config, runner: Runner, publish: bool) -> None:
@@ -536,7 +483,7 @@ def widget(config: Config, runner: Runner, publish: bool) -> None:
 
 
 def next_steps(config: Config) -> str:
-    urls = {fn.module: config.function_url(fn) for fn in FUNCTIONS}
+    urls = {fn.name: config.function_url(fn) for fn in FUNCTIONS}
     loader = f"https://storage.googleapis.com/{config.bucket}/{WIDGET_PREFIX}widget.js"
     shop = config.settings.get("DEFAULT_SHOP") or "demo"
     tag = f'<script src="{loader}" data-api="{urls["chat"]}" data-shop="{shop}" defer></script>'

@@ -1,9 +1,11 @@
 """Cloud-neutral HTTP functions.
 
 A function is a set of routes under one mount path (``/chat`` serves ``/chat`` and
-``/chat/history``). Adapters (``shared.http.aws``, ``shared.http.gcf``, the dev server) turn their
-trigger into a ``Request`` and a ``Response`` back. Errors become JSON responses here, in one
-place; every call is logged as one JSON line with no message text, phone number or secret.
+``/chat/history``); a route's ``{name}`` segment matches one path segment, passed to the handler
+decoded as ``request.params["name"]``. Adapters (``shared.http.aws``, ``shared.http.gcf``, the
+dev server) turn their trigger into a ``Request`` and a ``Response`` back. Errors become JSON
+responses here, in one place; every call is logged as one JSON line with no message text, phone
+number or secret.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import unquote
 
 from shared import jsonsafe
 from shared.exceptions import (
@@ -34,12 +37,13 @@ MAX_BODY_BYTES = 64 * 1024
 @dataclass(frozen=True)
 class Request:
     method: str
-    path: str
+    path: str  # as sent, percent-encoded
     query: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
     body: bytes = b""
     source_ip: str = ""
     request_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    params: Mapping[str, str] = field(default_factory=dict)  # the matched route's {name}s
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
@@ -188,6 +192,52 @@ class Cors:
         return Response(204, b"", headers)
 
 
+@dataclass
+class _Route:
+    """A path pattern under the mount (``/``, ``/history``, ``/{provider}``) and its handlers."""
+
+    pattern: str
+    segments: tuple[str, ...]  # "{name}" stands for a parameter
+    methods: dict[str, RouteHandler]
+
+    @classmethod
+    def parse(cls, pattern: str) -> _Route:
+        segments = tuple(pattern.strip("/").split("/")) if pattern.strip("/") else ()
+        names = [s[1:-1] for s in segments if _is_parameter(s)]
+        braces = [s for s in segments if not _is_parameter(s) and ("{" in s or "}" in s)]
+        if not pattern.startswith("/") or "" in segments or braces or len(set(names)) != len(names):
+            raise ValueError(f"route {pattern!r}: /segments, each a name or {{parameter}}")
+        return cls(pattern, segments, {})
+
+    def match(self, segments: list[str]) -> dict[str, str] | None:
+        """The parameters when ``segments`` (as sent, percent-encoded) fit, else None."""
+        if len(segments) != len(self.segments):
+            return None
+        params = {}
+        for expected, given in zip(self.segments, segments, strict=True):
+            if not _is_parameter(expected):
+                if given != expected:
+                    return None
+                continue
+            try:
+                value = unquote(given, errors="strict")  # decoded once: %2541 is "%41"
+            except UnicodeDecodeError:
+                return None
+            if not value or "/" in value:  # an encoded "/" does not make a parameter span two
+                return None
+            params[expected[1:-1]] = value
+        return params
+
+    @property
+    def specificity(self) -> tuple[bool, ...]:
+        """Sorts a fixed segment before a parameter in the same place."""
+        return tuple(_is_parameter(s) for s in self.segments)
+
+
+def _is_parameter(segment: str) -> bool:
+    return segment.startswith("{") and segment.endswith("}") and segment[1:-1].isidentifier()
+
+
 class HTTPFunction:
     """A deployable HTTP function: routes relative to ``mount``, CORS, errors, access log."""
 
@@ -195,28 +245,50 @@ class HTTPFunction:
         self.name = name
         self.mount = mount.rstrip("/")
         self.cors = cors
-        self._routes: dict[str, dict[str, RouteHandler]] = {}
+        self._routes: dict[str, _Route] = {}
 
     def route(self, path: str, *methods: str) -> Callable[[RouteHandler], RouteHandler]:
+        route = self._routes.get(path)
+        if route is None:
+            route = self._routes[path] = _Route.parse(path)
+
         def register(handler: RouteHandler) -> RouteHandler:
             for method in methods:
-                self._routes.setdefault(path, {})[method] = handler
+                route.methods[method] = handler
             return handler
 
         return register
 
+    @property
+    def routes(self) -> set[str]:
+        """Each route as the HTTP API declares it: ``METHOD /mount/path``."""
+        return {
+            f"{method} {(self.mount + route.pattern).rstrip('/') or '/'}"
+            for route in self._routes.values()
+            for method in route.methods
+        }
+
     def relative_path(self, path: str) -> str:
         """The path under the mount: AWS and the dev server pass ``/chat/history``, Google
-        Cloud Functions passes ``/history`` (the function's own URL is its mount)."""
+        Cloud Functions passes ``/history`` (the function's own URL is its mount). A trailing
+        slash does not count, as on API Gateway."""
         path = "/" + path.strip("/")
         if path == self.mount or path.startswith(self.mount + "/"):
             path = path[len(self.mount) :] or "/"
         return path
 
+    def _matches(self, path: str) -> list[tuple[_Route, dict[str, str]]]:
+        """The routes ``path`` fits, the most specific first."""
+        relative = self.relative_path(path)
+        segments = relative[1:].split("/") if relative != "/" else []
+        found = [(r, p) for r in self._routes.values() if (p := r.match(segments)) is not None]
+        return sorted(found, key=lambda match: match[0].specificity)
+
     def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
+        matches = self._matches(request.path)
         try:
-            response = self._dispatch(request)
+            response = self._dispatch(request, matches)
         except HTTPError as error:
             response = error_response(error)
         except ComptoirError as exc:
@@ -233,14 +305,13 @@ class HTTPFunction:
         if self.cors is not None and request.method != "OPTIONS":
             response.headers.update(self.cors.response_headers(request) or {})
         response.headers.setdefault("X-Request-Id", request.request_id)
-        relative = self.relative_path(request.path)
         log_request(
             function=self.name,
             shop=response.shop,
             request_id=request.request_id,
             method=request.method,
-            # Only known routes are logged: a path is client input and may carry anything.
-            route=(self.mount + relative.rstrip("/")) if relative in self._routes else "unmatched",
+            # Only route patterns are logged: a path is client input and may carry anything.
+            route=(self.mount + matches[0][0].pattern).rstrip("/") if matches else "unmatched",
             status=response.status,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
         )
@@ -255,14 +326,16 @@ class HTTPFunction:
             log_unexpected(self.name, request.request_id, exc)
             yield _sse("error", {"error": {"code": "internal", "message": "something went wrong"}})
 
-    def _dispatch(self, request: Request) -> Response:
-        methods = self._routes.get(self.relative_path(request.path))
-        if methods is None:
+    def _dispatch(
+        self, request: Request, matches: list[tuple[_Route, dict[str, str]]]
+    ) -> Response:
+        if not matches:
             raise HTTPError(404, "not_found", "no such route")
         if request.method == "OPTIONS" and self.cors is not None:
             return self.cors.preflight(request)
-        handler = methods.get(request.method)
-        if handler is None:
-            allow = ", ".join(sorted({*methods, *(["OPTIONS"] if self.cors else [])}))
-            raise HTTPError(405, "method_not_allowed", f"use {allow}", headers={"Allow": allow})
-        return handler(request)
+        for route, params in matches:
+            if handler := route.methods.get(request.method):
+                return handler(replace(request, params=params))
+        methods = {m for route, _ in matches for m in route.methods}
+        allow = ", ".join(sorted({*methods, *(["OPTIONS"] if self.cors else [])}))
+        raise HTTPError(405, "method_not_allowed", f"use {allow}", headers={"Allow": allow})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from shared.http import Handler, Request
 
@@ -28,13 +29,21 @@ def request_from_flask(flask_request: Any) -> Request:
         kwargs["request_id"] = trace
     return Request(
         method=flask_request.method.upper(),
-        path=flask_request.path,
+        path=_path_as_sent(flask_request),
         query={k: v for k, v in flask_request.args.items()},
         headers=headers,
         body=flask_request.get_data(cache=False),
         source_ip=source_ip,
         **kwargs,
     )
+
+
+def _path_as_sent(flask_request: Any) -> str:
+    """The path percent-encoded, as the other adapters pass it, so that a route's parameters
+    are decoded once on every platform: WSGI's path is decoded already (and ``%2F`` in it is a
+    ``/``), the server's raw request line (gunicorn, werkzeug) is not."""
+    raw_path = urlsplit(flask_request.environ.get("RAW_URI", "")).path
+    return raw_path or quote(flask_request.path, safe="/!$&'()*+,;=:@")
 
 
 def gcf_adapter(handler: Handler) -> GCFHandler:

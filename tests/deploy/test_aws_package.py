@@ -3,8 +3,6 @@ secrets, packages, and cfn-lint."""
 
 from __future__ import annotations
 
-import ast
-import importlib
 import json
 import re
 import subprocess
@@ -16,14 +14,13 @@ from typing import Any
 
 import pytest
 
-from shared.http import HTTPFunction
+from functions import FUNCTIONS, Function, Schedule
 from shared.settings import Settings
 from tests.deploy.conftest import CI_STAGE, ROOT, Packaged, osls_env, run_osls
 
-FUNCTIONS_DIR = ROOT / "functions"
 SECRET_NAMES: list[str] = json.loads((ROOT / "infra" / "secret-names.json").read_text())
-# The HTTP contract: routes by function module. A module that does not exist yet (payments,
-# tasks) is not deployed; once it exists, its routes are required.
+# The HTTP contract: routes by function. A function not listed yet (payments, tasks) is not
+# deployed; once it is, these are its routes.
 CONTRACT: dict[str, set[str]] = {
     "chat": {"POST /chat", "GET /chat/history"},
     "health": {"GET /healthz"},
@@ -41,42 +38,40 @@ TABLE_ACTIONS = {
     "dynamodb:DeleteItem",
 }
 SEND = {"sqs:SendMessage", "sqs:GetQueueUrl"}
+CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+# Reads, and the heartbeat write (narrowed to its one partition by a condition).
+HEARTBEAT = {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
-# What each function's role may do, and on what (logical ids).
-EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
-    "chat": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},
-    "health": {"Table": {"dynamodb:GetItem", "dynamodb:UpdateItem"}},  # writes: the heartbeat
-    "webhook_whatsapp": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},
-    "webhook_telegram": {"Table": TABLE_ACTIONS, "InboundQueue": SEND},
-    "worker": {
-        "Table": TABLE_ACTIONS,
-        "InboundQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
-        | SEND,
-    },
-}
+# Variables a function has on AWS only, beyond its listed secrets and settings: one model call
+# must end within the HTTP API's 30 s (Google Cloud's 60 s need no such bound).
+AWS_ONLY_VARIABLES = {"chat": {"LLM_TIMEOUT"}}
+
+
+def expected_grants(fn: Function) -> dict[str, set[str]]:
+    """What a listed function's role may do, and on what (logical ids)."""
+    grants = {"Table": TABLE_ACTIONS if fn.store == "read_write" else HEARTBEAT}
+    queue = (CONSUME if fn.queue_trigger else set()) | (SEND if fn.publishes else set())
+    if queue:
+        grants["InboundQueue"] = queue
+    return grants
+
+
+def eventbridge_cron(schedule: Schedule) -> str:
+    """A five-field cron as EventBridge writes it: six fields, one of the days a "?"."""
+    minute, hour, day, month, weekday = schedule.cron.split()
+    if weekday == "*":
+        weekday = "?"
+    else:
+        day = "?"
+    return f"cron({minute} {hour} {day} {month} {weekday} *)"
+
+
 # cfn-lint findings that are accepted, each for a reason.
 IGNORED_CHECKS = {
     # "dependency already enforced by a GetAtt/Ref": osls writes a DependsOn next to each
     # function's role and each route's integration. Redundant, harmless, and not ours to edit.
     "W3005",
 }
-
-
-def function_modules() -> list[str]:
-    """Modules of functions/ that define a deployable handler."""
-    found = []
-    for path in sorted(FUNCTIONS_DIR.glob("*.py")):
-        tree = ast.parse(path.read_text())
-        names = {
-            target.id
-            for node in tree.body
-            if isinstance(node, ast.Assign)
-            for target in node.targets
-            if isinstance(target, ast.Name)
-        } | {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
-        if names & {"handler", "lambda_handler"}:
-            found.append(path.stem)
-    return found
 
 
 def routes_by_function(packaged: Packaged) -> dict[str, set[str]]:
@@ -93,6 +88,29 @@ def routes_by_function(packaged: Packaged) -> dict[str, set[str]]:
     return routes
 
 
+def _function_of(packaged: Packaged, target: Any) -> str:
+    """The function a resource's target (a GetAtt of its logical id) names."""
+    (module,) = (m for m, f in packaged.functions().items() if f["LogicalId"] in json.dumps(target))
+    return module
+
+
+def schedules_by_function(packaged: Packaged) -> set[tuple[str, str, str | None, str]]:
+    """(function, expression, time zone, task) of every schedule, EventBridge rule or
+    EventBridge Scheduler's."""
+    found: set[tuple[str, str, str | None, str]] = set()
+    for rule in packaged.resources("AWS::Events::Rule").values():
+        props = rule["Properties"]
+        for target in props["Targets"]:
+            function, task = _function_of(packaged, target["Arn"]), json.loads(target["Input"])
+            found.add((function, props["ScheduleExpression"], None, task["task"]))
+    for schedule in packaged.resources("AWS::Scheduler::Schedule").values():
+        props = schedule["Properties"]
+        target, zone = props["Target"], props.get("ScheduleExpressionTimezone")
+        task = json.loads(target["Input"])["task"]
+        found.add((_function_of(packaged, target["Arn"]), props["ScheduleExpression"], zone, task))
+    return found
+
+
 def env_of(packaged: Packaged, module: str) -> dict[str, Any]:
     variables: dict[str, Any] = packaged.functions()[module]["Properties"]["Environment"][
         "Variables"
@@ -106,39 +124,47 @@ def test_packaging_reached_no_aws(packaged: Packaged) -> None:
     assert set(packaged.aws_calls) <= {"DescribeStacks"}
 
 
-def test_every_function_module_is_deployed(packaged: Packaged) -> None:
-    modules = function_modules()
-    assert {"chat", "health"} <= set(modules)
+def test_every_listed_function_is_deployed_as_listed(packaged: Packaged) -> None:
     deployed = packaged.functions()
-    assert sorted(deployed) == sorted(modules), "serverless.yml and functions/ disagree"
-    for module, function in deployed.items():
-        props = function["Properties"]
-        assert props["Handler"] == f"functions/{module}.lambda_handler"
+    assert {"chat", "health"} <= set(deployed)
+    assert sorted(deployed) == sorted(fn.name for fn in FUNCTIONS), "serverless.yml and the list"
+    for fn in FUNCTIONS:
+        props = deployed[fn.name]["Properties"]
+        assert props["Handler"] == f"functions/{fn.name}.lambda_handler"
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
-        assert props["FunctionName"] == f"comptoir-{CI_STAGE}-{module}"
+        assert props["FunctionName"] == f"comptoir-{CI_STAGE}-{fn.name}"
         assert props["Layers"] == [{"Ref": "DepsLambdaLayer"}]
+        assert (props["MemorySize"], props["Timeout"]) == (fn.memory_mb, fn.aws_timeout_s), fn.name
 
 
-def test_every_contract_route_of_an_existing_function_is_on_the_http_api(
-    packaged: Packaged,
-) -> None:
+def test_the_http_api_routes_are_exactly_the_listed_ones(packaged: Packaged) -> None:
+    # Both ways: a listed route missing on AWS would 404 there; an extra one reaches a function
+    # that does not serve it (tests/test_functions_list.py: the list is what the code serves).
     routes = routes_by_function(packaged)
-    for module in function_modules():
-        if module in CONTRACT:
-            assert routes.get(module, set()) == CONTRACT[module], module
-    # And what each function serves (its HTTPFunction routes) is routed to it: a route added in
-    # code but not in serverless.yml would 404 on AWS.
-    for module in function_modules():
-        handler = getattr(importlib.import_module(f"functions.{module}"), "handler", None)
-        if isinstance(handler, HTTPFunction):
-            served = {
-                f"{method} {(handler.mount + path).rstrip('/') or '/'}"
-                for path, methods in handler._routes.items()
-                for method in methods
-            }
-            assert served == routes.get(module, set()), module
+    assert routes == {fn.name: set(fn.routes) for fn in FUNCTIONS if fn.routes}
+    for fn in FUNCTIONS:
+        if fn.name in CONTRACT:
+            assert set(fn.routes) == CONTRACT[fn.name], fn.name
     assert "worker" not in routes  # the worker is not public
+
+
+def test_the_queue_triggers_are_exactly_the_listed_ones(packaged: Packaged) -> None:
+    triggered = {
+        _function_of(packaged, mapping["Properties"]["FunctionName"])
+        for mapping in packaged.resources("AWS::Lambda::EventSourceMapping").values()
+    }
+    assert triggered == {fn.name for fn in FUNCTIONS if fn.queue_trigger}
+
+
+def test_the_schedules_are_exactly_the_listed_ones(packaged: Packaged) -> None:
+    # Scheduled in the list's time zone (EventBridge Scheduler), not in UTC (a plain rule).
+    listed = {
+        (fn.name, eventbridge_cron(s), s.time_zone, s.task)
+        for fn in FUNCTIONS
+        for s in fn.schedules
+    }
+    assert schedules_by_function(packaged) == listed
 
 
 def test_cors_preflight_is_answered_by_the_http_api(packaged: Packaged) -> None:
@@ -268,7 +294,8 @@ def test_each_function_has_its_own_least_privilege_role(packaged: Packaged) -> N
                 continue
             target = resource["Fn::GetAtt"][0]
             grants[target] = grants.get(target, set()) | actions
-        assert grants == EXPECTED_GRANTS[module], module
+        listed = next(fn for fn in FUNCTIONS if fn.name == module)
+        assert grants == expected_grants(listed), module
     assert len(set(roles.values())) == len(roles)
 
 
@@ -289,15 +316,14 @@ def test_secrets_are_references_never_values(packaged: Packaged) -> None:
             assert match.group(1).startswith("{{resolve:secretsmanager:"), name
 
 
-def test_secrets_per_function_match_the_google_cloud_deploy(packaged: Packaged) -> None:
-    sys.path.insert(0, str(ROOT / "infra" / "gcp"))
-    try:
-        gcp = importlib.import_module("deploy")
-    finally:
-        sys.path.remove(str(ROOT / "infra" / "gcp"))
-    on_gcp = {fn.module: set(fn.secrets) for fn in gcp.FUNCTIONS}
-    on_aws = {m: set(env_of(packaged, m)) & set(SECRET_NAMES) for m in packaged.functions()}
-    assert on_aws == on_gcp
+def test_each_function_has_exactly_its_listed_secrets_and_settings(packaged: Packaged) -> None:
+    # The Google Cloud deploy reads the same list (tests/deploy/test_gcp_dry_run.py).
+    state = json.loads((packaged.directory / "serverless-state.json").read_text())
+    everyone = set(state["service"]["provider"]["environment"])
+    for fn in FUNCTIONS:
+        own = set(env_of(packaged, fn.name)) - everyone
+        assert own & set(SECRET_NAMES) == set(fn.secrets), fn.name
+        assert own - set(SECRET_NAMES) == set(fn.settings) | AWS_ONLY_VARIABLES.get(fn.name, set())
 
 
 def test_environment_names_and_values_are_settings(packaged: Packaged) -> None:

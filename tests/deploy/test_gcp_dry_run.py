@@ -3,7 +3,6 @@ checked, and the source folders it builds are run with functions-framework."""
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib.util
 import io
@@ -17,6 +16,7 @@ from types import ModuleType
 
 import pytest
 
+from functions import FUNCTIONS, Schedule
 from tests.deploy.conftest import ROOT
 
 PROJECT, REGION, STAGE = "maison-teranga-42", "europe-west1", "prod"
@@ -77,21 +77,6 @@ def flag(command: list[str], name: str) -> str:
     return values[0]
 
 
-def modules() -> list[str]:
-    found = []
-    for path in sorted((ROOT / "functions").glob("*.py")):
-        names = {
-            t.id
-            for node in ast.parse(path.read_text()).body
-            if isinstance(node, ast.Assign)
-            for t in node.targets
-            if isinstance(t, ast.Name)
-        } | {n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)}
-        if names & {"handler", "lambda_handler"}:
-            found.append(path.stem)
-    return found
-
-
 def test_nothing_is_run_and_every_command_names_the_project(dry_run: list[str]) -> None:
     assert dry_run[0].startswith("# dry run")
     for command in commands(dry_run):
@@ -101,25 +86,28 @@ def test_nothing_is_run_and_every_command_names_the_project(dry_run: list[str]) 
 def test_each_function_is_deployed_gen2_with_its_target_and_account(dry_run: list[str]) -> None:
     deployed = find(dry_run, "gcloud", "functions", "deploy")
     assert [c[3] for c in deployed] == [f"comptoir-{STAGE}-{m.replace('_', '-')}" for m in
-                                        [f.module for f in gcp.FUNCTIONS]]  # fmt: skip
-    assert sorted(f.module for f in gcp.FUNCTIONS) == sorted(modules())
+                                        [f.name for f in FUNCTIONS]]  # fmt: skip
+    assert gcp.FUNCTIONS is FUNCTIONS  # the one list (tests/test_functions_list.py: all modules)
     accounts = set()
-    for command, fn in zip(deployed, gcp.FUNCTIONS, strict=True):
+    for command, fn in zip(deployed, FUNCTIONS, strict=True):
         assert "--gen2" in command and "--trigger-http" in command
         assert flag(command, "--runtime") == "python312"
         assert flag(command, "--region") == REGION
-        assert flag(command, "--entry-point") == fn.module
-        assert Path(flag(command, "--source")).name == fn.module
+        assert flag(command, "--entry-point") == fn.name
+        assert Path(flag(command, "--source")).name == fn.name
+        assert flag(command, "--memory") == {1024: "1Gi", 512: "512Mi", 256: "256Mi"}[fn.memory_mb]
+        assert flag(command, "--timeout") == f"{fn.gcp_timeout_s}s"
+        assert flag(command, "--max-instances") == str(fn.gcp_max_instances)
         accounts.add(flag(command, "--service-account"))
-        public = fn.module != "worker"
+        public = fn.name != "worker"
         assert ("--allow-unauthenticated" in command) is public
         assert ("--no-allow-unauthenticated" in command) is not public
-    assert len(accounts) == len(gcp.FUNCTIONS)  # one service account each
+    assert len(accounts) == len(FUNCTIONS)  # one service account each
 
 
 def test_secrets_are_mounted_from_secret_manager(dry_run: list[str]) -> None:
     for fn, command in zip(
-        gcp.FUNCTIONS, find(dry_run, "gcloud", "functions", "deploy"), strict=True
+        FUNCTIONS, find(dry_run, "gcloud", "functions", "deploy"), strict=True
     ):
         if not fn.secrets:
             assert "--clear-secrets" in command
@@ -133,12 +121,12 @@ def test_secrets_are_mounted_from_secret_manager(dry_run: list[str]) -> None:
             ]  # fmt: skip
             members = {flag(c, "--member") for c in grants}
             owners = {
-                f"serviceAccount:{gcp_account(f.short)}" for f in gcp.FUNCTIONS if name in f.secrets
+                f"serviceAccount:{gcp_account(f.short)}" for f in FUNCTIONS if name in f.secrets
             }
             assert members == owners, name
             assert {flag(c, "--role") for c in grants} == {"roles/secretmanager.secretAccessor"}
     created = {c[3] for c in find(dry_run, "gcloud", "secrets", "create")}
-    assert created == {f"comptoir-{STAGE}-{n}" for f in gcp.FUNCTIONS for n in f.secrets}
+    assert created == {f"comptoir-{STAGE}-{n}" for f in FUNCTIONS for n in f.secrets}
 
 
 def gcp_account(short: str) -> str:
@@ -161,8 +149,8 @@ def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) ->
     assert flag(subscription, "--dead-letter-topic") == f"comptoir-{STAGE}-inbound-dead"
     attempts = int(flag(subscription, "--max-delivery-attempts"))
     assert 5 <= attempts <= 100 and attempts == 5 + 1  # WORKER_MAX_ATTEMPTS + 1
-    worker = next(f for f in gcp.FUNCTIONS if f.module == "worker")
-    assert int(flag(subscription, "--ack-deadline")) > worker.timeout_s
+    worker = next(f for f in FUNCTIONS if f.name == "worker")
+    assert int(flag(subscription, "--ack-deadline")) > worker.gcp_timeout_s
     assert flag(subscription, "--expiration-period") == "never"
     # Only the push identity may call the worker; Pub/Sub's agent may dead-letter.
     invoker = one(dry_run, "gcloud", "functions", "add-invoker-policy-binding")
@@ -212,11 +200,14 @@ def test_no_scheduled_function_yet_and_how_one_would_be_scheduled(dry_run: list[
     assert not find(dry_run, "gcloud", "scheduler")
     assert "# no scheduled functions yet" in "\n".join(dry_run)
     config = gcp.Config(PROJECT, REGION, STAGE, REGION, "1", 5)
-    add, job = gcp.schedule_commands(config, gcp.Schedule("campaigns", "chat", "0 9 * * *"))
+    chat = next(f for f in FUNCTIONS if f.name == "chat")
+    add, job = gcp.schedule_commands(config, chat, Schedule("campaigns", "0 9 * * *"))
     assert job[:5] == ["gcloud", "scheduler", "jobs", "create", "http"]
     assert flag(job, "--uri") == f"{BASE}/comptoir-{STAGE}-chat"
     assert flag(job, "--oidc-service-account-email") == gcp_account("scheduler")
     assert flag(job, "--schedule") == "0 9 * * *"
+    assert (job[5], flag(job, "--time-zone")) == (f"comptoir-{STAGE}-campaigns", "Africa/Dakar")
+    assert json.loads(flag(job, "--message-body")) == {"task": "campaigns"}
     assert flag(add, "--member") == f"serviceAccount:{gcp_account('scheduler')}"
 
 
@@ -257,7 +248,7 @@ def test_env_files(build_dir: Path) -> None:
         == "https://maison-teranga.sn,https://maison-teranga.myshopify.com"
     )
     assert values["WHATSAPP_PHONE_NUMBER_ID"] == "106540352242922"
-    assert not set(values) & {n for f in gcp.FUNCTIONS for n in f.secrets}  # secrets: mounted
+    assert not set(values) & {n for f in FUNCTIONS for n in f.secrets}  # secrets: mounted
 
 
 def test_invalid_names_are_refused_before_anything_runs() -> None:
