@@ -8,6 +8,9 @@ document and reads it back, at most once every ``HEARTBEAT_SECONDS`` per warm in
 
 from __future__ import annotations
 
+from . import _path  # noqa: F401  (first: `functions-framework --source=` needs it)
+
+# isort: split
 import time
 from weakref import WeakKeyDictionary
 
