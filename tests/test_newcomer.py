@@ -91,3 +91,21 @@ def test_a_port_in_use_is_one_line_naming_port(tmp_path: Path) -> None:
     (line,) = done.stderr.splitlines()
     assert line.startswith(f"error: port {port} is in use: set PORT")
     assert "stop the other server" in line
+
+
+def test_make_dev_says_what_it_is_doing_before_each_long_step() -> None:
+    # --dry-run --always-make: every command `make dev` runs on a fresh machine, none executed.
+    done = subprocess.run(
+        ["make", "--dry-run", "--always-make", "dev"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    long_steps = ("-m venv", "pip install", "npm ci", "web/build.mjs", "seed-demo")
+    for step in long_steps:
+        (index,) = [i for i, line in enumerate(lines) if step in line and "echo" not in line]
+        assert lines[index - 1].startswith("echo "), (step, lines[index - 1])
+    assert any("Installing Python packages (a few minutes" in line for line in lines)
