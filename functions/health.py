@@ -33,7 +33,7 @@ _last_write: WeakKeyDictionary[Store, float] = WeakKeyDictionary()
 @handler.route("/", "GET")
 def get_health(request: Request) -> Response:
     app = get_app()
-    body = {"status": "ok", "store": app.store_backend, "llm": app.settings.llm_provider}
+    body = {"status": "ok", "store": app.store_backend, "llm": app.llm_status}
     try:
         app.store.ping()
     except StoreUnavailableError:

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from shared.settings import Settings
-from tests.loopback import free_port
+from tests.loopback import dev_server, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -109,3 +109,12 @@ def test_make_dev_says_what_it_is_doing_before_each_long_step() -> None:
         (index,) = [i for i, line in enumerate(lines) if step in line and "echo" not in line]
         assert lines[index - 1].startswith("echo "), (step, lines[index - 1])
     assert any("Installing Python packages (a few minutes" in line for line in lines)
+
+
+def test_a_missing_llm_key_is_reported_when_the_server_starts(tmp_path: Path) -> None:
+    stderr = tmp_path / "stderr.log"
+    with dev_server(tmp_path, {"LLM_PROVIDER": "mistral"}, stderr=stderr):
+        started = [json.loads(line) for line in stderr.read_text().splitlines()]
+    # Before any request: the first lines the operator sees.
+    assert started[0]["event"] == "llm_misconfigured"
+    assert (started[0]["level"], started[0]["missing"]) == ("WARNING", "MISTRAL_API_KEY")
