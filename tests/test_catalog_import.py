@@ -479,3 +479,58 @@ def test_cli_refuses_a_hostile_json_file_and_changes_nothing(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert (_products(store), _shop(store).catalog_version) == before
+
+
+# --- files that do not parse cleanly change nothing ----------------------------------------------
+
+_GOOD_ROWS = "sac,Sac en raphia,15000\nbougie,Bougie bissap,8500\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        # The quote never closes: the rest of the file would be the title.
+        ('robe,"Robe wax,27500\n' + _GOOD_ROWS, "line 2: unbalanced quotes"),
+        # It "closes" at the next quote: the product's title would be the next lines.
+        ('robe,"Robe wax,27500\n' + _GOOD_ROWS.replace("Bougie bissap", '"Bougie"'), "line 2: "),
+        # It closes right before a delimiter further down: parses, but the title spans lines.
+        ('robe,"Robe wax,27500\nsac,Sac en raphia",15000\n', "line 2: unbalanced quotes"),
+        # Later in the file, after good rows: the line is the one where the quote opens.
+        (_GOOD_ROWS + 'robe,Robe wax,"27500\n', "line 4: unbalanced quotes"),
+    ],
+    ids=["never-closed", "closed-by-the-next-quote", "closed-lines-later", "after-good-rows"],
+)
+def test_a_csv_with_unbalanced_quotes_changes_nothing_and_says_where(
+    store: SQLiteStore, tmp_path: Path, content: str, where: str
+) -> None:
+    import_catalog(store, SHOP, SHOPIFY_CSV)
+    before = (_products(store), _shop(store).catalog_version)
+    path = tmp_path / "broken.csv"
+    path.write_text("Handle,Title,Variant Price\n" + content, encoding="utf-8")
+    with pytest.raises(ImportFileError, match="^broken.csv: ") as caught:
+        import_catalog(store, SHOP, path)
+    assert where in str(caught.value)
+    assert "nothing was imported" in str(caught.value)
+    assert (_products(store), _shop(store).catalog_version) == before
+
+
+def test_a_faq_csv_with_an_unclosed_quote_is_refused(store: SQLiteStore, tmp_path: Path) -> None:
+    path = tmp_path / "faq.csv"
+    path.write_text(
+        'question,answer,lang\nLivrez-vous ?,"Oui, à Dakar,fr\nPaiement ?,Wave,fr\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportFileError, match="^faq.csv: line 2: unbalanced quotes"):
+        import_faq(store, SHOP, path)
+    assert store.get(SHOP, "shops", SHOP) is None
+
+
+def test_a_wrong_header_names_its_line(store: SQLiteStore, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("\nnom,titre,prix\nrobe,Robe,1000\n", encoding="utf-8")
+    with pytest.raises(ImportFileError) as caught:
+        import_catalog(store, SHOP, path)
+    assert str(caught.value).startswith(
+        "export.csv: line 2: missing column(s) Handle, Title, Variant Price"
+    )
+    assert store.get(SHOP, "shops", SHOP) is None

@@ -11,8 +11,10 @@ Formats are told apart by content, not by file name:
   by ``Handle``, the first row of a handle carrying the product fields. The classic headers
   (``Variant Price``) and the 2024 ones (``Price``, ``URL handle``...) are both read.
 
-Parsing never writes. A file that cannot be read at all raises ImportFileError; a malformed row
-or item is reported as a RowError and skipped while the rest is imported. Every id is stable (the
+Parsing never writes. A file that cannot be read at all, or does not parse cleanly (unbalanced
+quotes, a header without the required columns), raises ImportFileError naming the line, and
+nothing is written; a malformed row or item is reported as a RowError and skipped while the rest
+is imported. Every id is stable (the
 handle; the variant's SKU or options; the FAQ's id or question), so importing a file again
 updates documents instead of duplicating them.
 """
@@ -60,6 +62,18 @@ _SHOPIFY_ALIASES = {
     "continue selling when out of stock": "variant inventory policy",
     "image source": "image src",
 }
+# Cells that never hold a line break: one that does comes from a quote left open above it.
+_SINGLE_LINE_COLUMNS = (
+    "handle",
+    "title",
+    "variant sku",
+    "variant price",
+    "variant compare at price",
+    "option1 value",
+    "option2 value",
+    "option3 value",
+    "image src",
+)
 # Filled only on the first row of a handle: tells a title-less product row from a continuation.
 _PRODUCT_COLUMNS = (
     "body (html)",
@@ -185,7 +199,10 @@ def _load_shopify_csv(text: str, name: str, currency: str, shop_url: str) -> Imp
     result = ImportResult()
     drafts: dict[str, _Draft] = {}
     ignored: set[str] = set()  # handles whose product row was left out: drop their other rows
-    for row in _csv_rows(text, name, ("Handle", "Title", "Variant Price"), _SHOPIFY_ALIASES):
+    rows = _csv_rows(
+        text, name, ("Handle", "Title", "Variant Price"), _SHOPIFY_ALIASES, _SINGLE_LINE_COLUMNS
+    )
+    for row in rows:
         handle = row.get("handle")
         if not handle:
             result.errors.append(RowError("the row has no Handle", line=row.line))
@@ -535,7 +552,7 @@ def load_faq(path: str | Path) -> FaqImportResult:
             raise ImportFileError(f"{path.name}: expected a JSON list of {{question, answer}}")
         records, by_line = list(enumerate(data, 1)), False
     else:
-        rows = _csv_rows(text, path.name, ("question", "answer"), {})
+        rows = _csv_rows(text, path.name, ("question", "answer"), {}, ("id", "lang", "tags"))
         columns = ("question", "answer", "lang", "tags", "id")
         records = [(row.line, {c: row.get(c) for c in columns}) for row in rows]
         by_line = True
@@ -722,13 +739,23 @@ class _Row:
 
 
 def _csv_rows(
-    text: str, name: str, required: Sequence[str], aliases: Mapping[str, str]
+    text: str,
+    name: str,
+    required: Sequence[str],
+    aliases: Mapping[str, str],
+    single_line: Sequence[str] = (),
 ) -> Iterator[_Row]:
-    """The non-blank data rows; column names are matched case-insensitively."""
+    """The non-blank data rows; column names are matched case-insensitively.
+
+    A file that does not parse cleanly raises ImportFileError naming the line: a quote left
+    open swallows the lines after it into one cell (a product titled with raw CSV), so quotes
+    are read strictly, and a ``single_line`` column whose cell spans lines is refused too (the
+    quote closed somewhere further down).
+    """
     first_line = text.split("\n", 1)[0]
     # Excel in a French locale saves "CSV" with semicolons.
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     columns: dict[str, int] | None = None
     line = 1  # a quoted cell may span lines, so rows and lines are counted apart
     try:
@@ -738,12 +765,29 @@ def _csv_rows(
                     columns = _header(cells, aliases)
                     missing = [c for c in required if c.lower() not in columns]
                     if missing:
-                        raise ImportFileError(f"{name}: missing column(s) {', '.join(missing)}")
+                        raise ImportFileError(
+                            f"{name}: line {line}: missing column(s) {', '.join(missing)} "
+                            f"in the header ({delimiter!r}-separated)"
+                        )
                 else:
-                    yield _Row(line, cells, columns)
+                    row = _Row(line, cells, columns)
+                    _check_single_line(row, single_line, reader.line_num, name)
+                    yield row
             line = reader.line_num + 1
     except csv.Error as exc:
-        raise ImportFileError(f"{name}: line {line}: {exc}") from exc
+        raise ImportFileError(
+            f"{name}: line {line}: unbalanced quotes, a quoted cell opened on this line is not "
+            f"closed properly (read up to line {reader.line_num}: {exc}); nothing was imported"
+        ) from exc
+
+
+def _check_single_line(row: _Row, columns: Sequence[str], last_line: int, name: str) -> None:
+    for column in columns:
+        if "\n" in row.get(column) or "\r" in row.get(column):
+            raise ImportFileError(
+                f"{name}: line {row.line}: unbalanced quotes, the {column!r} cell runs on to "
+                f"line {last_line}; nothing was imported"
+            )
 
 
 def _header(cells: Sequence[str], aliases: Mapping[str, str]) -> dict[str, int]:
