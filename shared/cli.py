@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(report.summary())
     for error in report.errors:
-        print(f"  skipped {error}", file=sys.stderr)
+        print(f"  rejected {error}", file=sys.stderr)
     return 0
 
 

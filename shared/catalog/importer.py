@@ -26,6 +26,7 @@ import csv
 import hashlib
 import io
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from shared.store import Store
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
+_IMPORTS = "imports"  # one marker per collection while an import writes
 _BATCH = 100  # ids per get_many: DynamoDB's BatchGetItem takes at most 100 keys
 _UNPOSITIONED = 1 << 30  # an image without a position sorts after every positioned one
 _KEY_REFUSED = re.compile(r"[^A-Za-z0-9._:@+=~-]+")  # characters a store id may not hold
@@ -128,14 +130,26 @@ class ImportReport:
     catalog_version: int
     removed: int = 0  # with prune: stored documents the file no longer has
 
+    @property
+    def rejected(self) -> int:
+        """Rejected rows (CSV) or items (JSON): a row may have more than one error."""
+        return len({(error.line, error.item) for error in self.errors})
+
     def summary(self) -> str:
+        """One line; its counts are what was written (and what the file held)."""
+        unit = "row" if any(error.line is not None for error in self.errors) else "item"
+        plural = "s" if self.rejected > 1 else ""
+        rejected = f", {self.rejected} {unit}{plural} rejected" if self.errors else ", 0 rejected"
         skipped = f", {self.skipped} not published" if self.skipped else ""
-        removed = f", {self.removed} removed" if self.removed else ""
-        return (
-            f"{self.collection}: {self.created} created, {self.updated} updated, "
-            f"{self.unchanged} unchanged{skipped}{removed}, {len(self.errors)} rejected; "
-            f"catalog version {self.catalog_version}"
-        )
+        if self.created == self.updated == self.removed == 0:
+            counts = f"nothing changed ({self.unchanged} unchanged{skipped}{rejected})"
+        else:
+            removed = f", {self.removed} removed" if self.removed else ""
+            counts = (
+                f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+                f"{removed}{skipped}{rejected}"
+            )
+        return f"{self.collection}: {counts}; catalog version {self.catalog_version}"
 
 
 @dataclass(frozen=True)
@@ -668,7 +682,8 @@ def _save(
     if not exists:
         with contextlib.suppress(AlreadyExistsError):  # a concurrent import created it
             store.create(shop.id, "shops", shop.id, shop.to_doc())
-    created = updated = unchanged = 0
+    writes: list[tuple[str, dict[str, Any]]] = []
+    created = unchanged = 0
     for start in range(0, len(docs), _BATCH):
         batch = docs[start : start + _BATCH]
         stored = store.get_many(shop.id, collection, [doc_id for doc_id, _ in batch])
@@ -677,20 +692,25 @@ def _save(
             if old is not None and old.data == data:
                 unchanged += 1
                 continue
-            store.put(shop.id, collection, doc_id, data)
-            if old is None:
-                created += 1
-            else:
-                updated += 1
+            writes.append((doc_id, data))
+            created += old is None
+    kept = {doc_id for doc_id, _ in docs}
+    stale = [d.id for d in store.scan(shop.id, collection) if d.id not in kept] if prune else []
+    # Set while an import writes: a rerun after one that stopped half-way (which then finds
+    # everything "unchanged") still moves the version, so warm instances rebuild their index.
+    interrupted = store.get(shop.id, _IMPORTS, collection) is not None
     removed = 0
-    if prune:
-        kept = {doc_id for doc_id, _ in docs}
-        for doc_id in [d.id for d in store.scan(shop.id, collection)]:
-            if doc_id not in kept:
-                removed += store.delete(shop.id, collection, doc_id)
-    # Always: warm instances rebuild their index on a new version, even after a rerun that
-    # completes an import that had failed halfway (and so finds everything "unchanged").
-    version = store.increment(shop.id, "shops", shop.id, "catalog_version")
+    if writes or stale or interrupted:
+        store.put(shop.id, _IMPORTS, collection, {"started_at": time.time()})
+        for doc_id, data in writes:
+            store.put(shop.id, collection, doc_id, data)
+        removed = sum(store.delete(shop.id, collection, doc_id) for doc_id in stale)
+        version = store.increment(shop.id, "shops", shop.id, "catalog_version")
+        store.delete(shop.id, _IMPORTS, collection)
+    else:  # nothing changed: caches stay valid, the version stays
+        doc = store.get(shop.id, "shops", shop.id)
+        version = int(doc.data.get("catalog_version", 0)) if doc else 0
+    updated = len(writes) - created
     return ImportReport(collection, created, updated, unchanged, skipped, errors, version, removed)
 
 
