@@ -13,7 +13,9 @@ setup: $(PY_STAMP) $(NODE_STAMP)
 # The venv installs the lock, every transitive dependency pinned and checked against its hashes.
 $(PY_STAMP): requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
+	@echo "Creating the Python environment in $(VENV)/ (first run only)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "Installing Python packages (a few minutes the first time)..."
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	@touch $@
 
@@ -32,15 +34,18 @@ lock:
 
 # npm tools: esbuild (the widget bundle), osls and serverless-offline (deploy and its checks).
 $(NODE_STAMP): package.json package-lock.json
+	@echo "Installing npm packages: esbuild for the widget, the deploy tools (a minute or two)..."
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # The shop widget: web/src -> web/dist (esbuild, minified), rebuilt when a source changes.
 widget: $(WIDGET)
 $(WIDGET): $(NODE_STAMP) web/build.mjs $(wildcard web/src/*)
+	@echo "Building the widget (web/src -> web/dist)..."
 	node web/build.mjs
 
 dev: setup widget
+	@echo "Loading the demo shop (Maison Teranga)..."
 	$(BIN)/python -m shared seed-demo
 	$(BIN)/python -m shared serve
 

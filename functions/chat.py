@@ -5,6 +5,9 @@ Targets: ``handler`` (neutral), ``lambda_handler`` (AWS), ``chat`` (functions-fr
 
 from __future__ import annotations
 
+from . import _path  # noqa: F401  (first: `functions-framework --source=` needs it)
+
+# isort: split
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any

@@ -8,6 +8,9 @@ document and reads it back, at most once every ``HEARTBEAT_SECONDS`` per warm in
 
 from __future__ import annotations
 
+from . import _path  # noqa: F401  (first: `functions-framework --source=` needs it)
+
+# isort: split
 import time
 from weakref import WeakKeyDictionary
 
@@ -30,7 +33,7 @@ _last_write: WeakKeyDictionary[Store, float] = WeakKeyDictionary()
 @handler.route("/", "GET")
 def get_health(request: Request) -> Response:
     app = get_app()
-    body = {"status": "ok", "store": app.store_backend, "llm": app.settings.llm_provider}
+    body = {"status": "ok", "store": app.store_backend, "llm": app.llm_status}
     try:
         app.store.ping()
     except StoreUnavailableError:

@@ -9,6 +9,9 @@ Targets: ``handler`` (neutral), ``lambda_handler`` (AWS), ``webhook_telegram``
 
 from __future__ import annotations
 
+from . import _path  # noqa: F401  (first: `functions-framework --source=` needs it)
+
+# isort: split
 from shared.app import get_app
 from shared.channels import telegram_inbound
 from shared.channels.telegram_models import Update

@@ -9,6 +9,9 @@ Targets: ``handler`` (neutral), ``lambda_handler`` (AWS), ``webhook_whatsapp``
 
 from __future__ import annotations
 
+from . import _path  # noqa: F401  (first: `functions-framework --source=` needs it)
+
+# isort: split
 from shared.app import get_app
 from shared.channels import whatsapp_inbound
 from shared.channels.webhook import check_hub_signature, configured, equal, parse

@@ -16,6 +16,9 @@ Targets:
 
 from __future__ import annotations
 
+from . import _path  # noqa: F401  (first: `functions-framework --source=` needs it)
+
+# isort: split
 import base64
 import binascii
 import json

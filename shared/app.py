@@ -7,12 +7,15 @@ their own with ``use_app``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
+from typing import ClassVar
 
 from shared import log
 from shared.chat import ChatService
-from shared.llm import LLM, open_llm
+from shared.exceptions import LLMRequestError
+from shared.llm import LLM, ChatMessage, Completion, LLMConfig, Retrieved, ToolSpec, open_llm
 from shared.llm.resilient import ResilientLLM
 from shared.models import Shop
 from shared.queue import Queue, open_queue
@@ -65,7 +68,7 @@ class App:
             with self._lock:
                 llm = self._llms.get(key)
                 if llm is None:
-                    chain = [open_llm(c) for c in self.settings.llm_chain(*key)]
+                    chain = [self._open_llm(c) for c in self.settings.llm_chain(*key)]
                     llm = ResilientLLM(
                         chain,
                         retries=self.settings.llm_retries,
@@ -73,6 +76,45 @@ class App:
                     )
                     self._llms[key] = llm
         return llm
+
+    def _open_llm(self, config: LLMConfig) -> LLM:
+        missing = self.settings.missing_llm_key(config)
+        return open_llm(config) if missing is None else MissingKeyLLM(config.provider, missing)
+
+    def llm_misconfigured(self) -> list[tuple[str, str]]:
+        """(provider, missing variable) for each provider of the settings' chain without its
+        key (a shop's own provider is checked when one of its turns runs)."""
+        chain = self.settings.llm_chain()
+        checked = ((c.provider, self.settings.missing_llm_key(c)) for c in chain)
+        return [(provider, missing) for provider, missing in checked if missing]
+
+    @property
+    def llm_status(self) -> str:
+        """What /healthz says of the LLM: the provider, or "misconfigured" when a key is missing
+        (every reply would then be the holding reply)."""
+        return "misconfigured" if self.llm_misconfigured() else self.settings.llm_provider
+
+
+class MissingKeyLLM(LLM):
+    """Stands for a provider whose key is not set: each call is logged and refused at once (the
+    provider would refuse it too), so the next provider of the chain answers, or the customer
+    gets the holding reply; the log says which variable to set."""
+
+    name: ClassVar[str] = "missing-key"
+
+    def __init__(self, provider: str, variable: str) -> None:
+        self.provider = provider
+        self.variable = variable
+
+    def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        retrieved: Retrieved | None = None,
+    ) -> Completion:
+        log.log_warning("llm_misconfigured", provider=self.provider, missing=self.variable)
+        raise LLMRequestError(f"{self.provider}: {self.variable} is not set")
 
 
 _lock = threading.Lock()
@@ -87,6 +129,9 @@ def get_app() -> App:
                 settings = Settings.from_env()
                 log.configure(settings.log_level)
                 _app = App(settings)
+                for provider, missing in _app.llm_misconfigured():
+                    # At start, before any customer meets the holding reply.
+                    log.log_warning("llm_misconfigured", provider=provider, missing=missing)
     return _app
 
 

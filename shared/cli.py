@@ -108,16 +108,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(report.summary())
     for error in report.errors:
-        print(f"  skipped {error}", file=sys.stderr)
+        print(f"  rejected {error}", file=sys.stderr)
     return 0
 
 
 def _serve(host: str, port: int, read_timeout: float) -> int:
+    import errno
     import signal
 
     from shared.devserver import make_server
 
-    server = make_server(host, port, read_timeout=read_timeout)
+    try:
+        server = make_server(host, port, read_timeout=read_timeout)
+    except OSError as exc:
+        # One line a newcomer can act on, not a traceback: most often another `make dev`.
+        if exc.errno == errno.EADDRINUSE:
+            problem = f"port {port} is in use: set PORT to a free one (PORT=8081 make dev)"
+            print(f"error: {problem} or stop the other server", file=sys.stderr)
+        else:
+            problem = f"cannot listen on {host}:{port} ({exc.strerror})"
+            print(f"error: {problem}: check HOST and PORT", file=sys.stderr)
+        return 2
     # SIGTERM (a process manager, a test's launcher) stops like Ctrl-C: no new connection,
     # then the queued work is finished before the exit.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

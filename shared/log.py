@@ -79,3 +79,8 @@ def log_unexpected(function: str, request_id: str, exc: BaseException) -> None:
 def log_event(event: str, **fields: str | int | float | bool | None) -> None:
     """An operational event (import finished, store opened...): counts and names only."""
     _emit(logging.INFO, event, dict(fields))
+
+
+def log_warning(event: str, **fields: str | int | float | bool | None) -> None:
+    """Something an operator must fix (a missing key...): names only, never a value."""
+    _emit(logging.WARNING, event, dict(fields))

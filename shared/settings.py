@@ -123,6 +123,15 @@ class Settings(BaseModel):
             )
         return chain
 
+    def missing_llm_key(self, config: LLMConfig) -> str | None:
+        """The variable to set when ``config``'s provider needs a key and has none (every call
+        would be refused); None when it has one, takes none (offline, ollama), or is reached at a
+        base URL of one's own (a server that may take none)."""
+        variable = PROVIDERS[config.provider].key_variable if config.provider in PROVIDERS else ""
+        if not variable or config.api_key or config.base_url:
+            return None
+        return variable
+
     def provider_key(self, provider: str) -> str | None:
         variable = PROVIDERS[provider].key_variable if provider in PROVIDERS else ""
         field = next((n for n, f in Settings.model_fields.items() if f.alias == variable), None)

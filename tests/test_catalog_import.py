@@ -278,9 +278,9 @@ def test_faq_csv_and_stable_question_ids(tmp_path: Path) -> None:
 def test_import_catalog_creates_the_shop_and_bumps_the_version(store: SQLiteStore) -> None:
     report = import_catalog(store, SHOP, SHOPIFY_CSV, shop_name="Maison Teranga", currency="XOF")
     assert (report.created, report.updated, report.unchanged, report.skipped) == (3, 0, 0, 2)
-    assert len(report.errors) == 6
+    assert (len(report.errors), report.rejected) == (6, 5)  # line 13 has two errors
     assert report.summary() == (
-        "products: 3 created, 0 updated, 0 unchanged, 2 not published, 6 rejected; "
+        "products: 3 created, 0 updated, 0 unchanged, 2 not published, 5 rows rejected; "
         "catalog version 1"
     )
     shop = _shop(store)
@@ -308,12 +308,17 @@ def test_reimport_updates_and_never_duplicates(store: SQLiteStore, tmp_path: Pat
 
     again = import_catalog(store, SHOP, path)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
-    assert again.catalog_version == 2  # every import moves the version: caches rebuild once
+    # Nothing changed: the version stays, so warm instances keep their index.
+    assert again.catalog_version == _shop(store).catalog_version == 1
+    assert again.summary() == (
+        "products: nothing changed (3 unchanged, 2 not published, 5 rows rejected); "
+        "catalog version 1"
+    )
 
     path.write_text(path.read_text(encoding="utf-8").replace("45000.50", "47000"), "utf-8")
     changed = import_catalog(store, SHOP, path)
     assert (changed.created, changed.updated, changed.unchanged) == (0, 1, 2)
-    assert changed.catalog_version == _shop(store).catalog_version == 3
+    assert changed.catalog_version == _shop(store).catalog_version == 2
     products = _products(store)
     assert len(products) == 3
     assert [v.price for v in products["boubou-brode"].variants] == [
@@ -404,6 +409,8 @@ def test_seed_demo(store: SQLiteStore) -> None:
         "catalog version 1",
         "faq: 18 created, 0 updated, 0 unchanged, 0 rejected; catalog version 2",
     ]
+    assert len(_products(store, "demo")) == report.catalog.created  # the counts are the writes
+    assert len(store.query("demo", "faq").items) == report.faq.created
 
     shop = _shop(store, "demo")
     assert (shop.name, shop.currency, shop.phone_region) == ("Maison Teranga", "XOF", "SN")
@@ -432,10 +439,14 @@ def test_seed_demo(store: SQLiteStore) -> None:
     assert len(entries) >= 12
     assert {e.lang for e in entries} == {"fr", "en"}
 
-    # Seeding again rewrites nothing (the version still moves: caches rebuild once).
+    # Seeding again rewrites nothing and keeps the version.
     again = seed_demo(store)
-    assert again.catalog.created == again.catalog.updated == 0
-    assert again.faq.created == again.faq.updated == 0
+    assert again.summary().splitlines() == [
+        "products: nothing changed (41 unchanged, 1 not published, 0 rejected); "
+        "catalog version 2",
+        "faq: nothing changed (18 unchanged, 0 rejected); catalog version 2",
+    ]
+    assert _shop(store, "demo").catalog_version == 2
     assert len(_products(store, "demo")) == len(products)
 
 
@@ -479,3 +490,85 @@ def test_cli_refuses_a_hostile_json_file_and_changes_nothing(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert (_products(store), _shop(store).catalog_version) == before
+
+
+# --- files that do not parse cleanly change nothing ----------------------------------------------
+
+_GOOD_ROWS = "sac,Sac en raphia,15000\nbougie,Bougie bissap,8500\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        # The quote never closes: the rest of the file would be the title.
+        ('robe,"Robe wax,27500\n' + _GOOD_ROWS, "line 2: unbalanced quotes"),
+        # It "closes" at the next quote: the product's title would be the next lines.
+        ('robe,"Robe wax,27500\n' + _GOOD_ROWS.replace("Bougie bissap", '"Bougie"'), "line 2: "),
+        # It closes right before a delimiter further down: parses, but the title spans lines.
+        ('robe,"Robe wax,27500\nsac,Sac en raphia",15000\n', "line 2: unbalanced quotes"),
+        # Later in the file, after good rows: the line is the one where the quote opens.
+        (_GOOD_ROWS + 'robe,Robe wax,"27500\n', "line 4: unbalanced quotes"),
+    ],
+    ids=["never-closed", "closed-by-the-next-quote", "closed-lines-later", "after-good-rows"],
+)
+def test_a_csv_with_unbalanced_quotes_changes_nothing_and_says_where(
+    store: SQLiteStore, tmp_path: Path, content: str, where: str
+) -> None:
+    import_catalog(store, SHOP, SHOPIFY_CSV)
+    before = (_products(store), _shop(store).catalog_version)
+    path = tmp_path / "broken.csv"
+    path.write_text("Handle,Title,Variant Price\n" + content, encoding="utf-8")
+    with pytest.raises(ImportFileError, match=r"^broken\.csv: ") as caught:
+        import_catalog(store, SHOP, path)
+    assert where in str(caught.value)
+    assert "nothing was imported" in str(caught.value)
+    assert (_products(store), _shop(store).catalog_version) == before
+
+
+def test_a_faq_csv_with_an_unclosed_quote_is_refused(store: SQLiteStore, tmp_path: Path) -> None:
+    path = tmp_path / "faq.csv"
+    path.write_text(
+        'question,answer,lang\nLivrez-vous ?,"Oui, à Dakar,fr\nPaiement ?,Wave,fr\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportFileError, match=r"^faq\.csv: line 2: unbalanced quotes"):
+        import_faq(store, SHOP, path)
+    assert store.get(SHOP, "shops", SHOP) is None
+
+
+def test_a_wrong_header_names_its_line(store: SQLiteStore, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("\nnom,titre,prix\nrobe,Robe,1000\n", encoding="utf-8")
+    with pytest.raises(ImportFileError) as caught:
+        import_catalog(store, SHOP, path)
+    assert str(caught.value).startswith(
+        "export.csv: line 2: missing column(s) Handle, Title, Variant Price"
+    )
+    assert store.get(SHOP, "shops", SHOP) is None
+
+
+def test_a_rerun_after_an_import_stopped_half_way_moves_the_version(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    import_catalog(store, SHOP, SHOPIFY_CSV)
+    # What an import leaves when it stops between its writes and the version bump.
+    store.put(SHOP, "imports", "products", {"started_at": 0})
+    rerun = import_catalog(store, SHOP, SHOPIFY_CSV)
+    assert (rerun.created, rerun.updated, rerun.unchanged) == (0, 0, 3)
+    assert rerun.catalog_version == _shop(store).catalog_version == 2
+    assert store.get(SHOP, "imports", "products") is None
+    assert import_catalog(store, SHOP, SHOPIFY_CSV).catalog_version == 2  # then it stays
+
+
+def test_the_demo_says_the_same_payment_means_everywhere() -> None:
+    """The demo page, the FAQ in both languages and the shop's offer agree: Wave, Orange Money,
+    cash on delivery in Dakar; no card."""
+    faq = {e["id"]: e["answer"] for e in json.loads((DEMO_DIR / "faq.json").read_text("utf-8"))}
+    page = (ROOT / "web" / "index.html").read_text(encoding="utf-8")
+    footer = page.split('<footer class="shop-footer">', 1)[1].split("</footer>", 1)[0]
+    offer = json.loads((DEMO_DIR / "shop.json").read_text("utf-8"))["offer"]
+    cash_in = {"fr": "espèces à la livraison", "en": "cash on delivery"}
+    for text, lang in ((faq["paiement"], "fr"), (footer, "fr"), (faq["payment"], "en")):
+        assert "Wave" in text and "Orange Money" in text and cash_in[lang] in text, text
+    for text in (footer, faq["paiement"], faq["payment"], offer):
+        assert not any(word in text.lower() for word in ("carte", "card", "visa")), text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import selectors
 import signal
 import socket
@@ -112,6 +113,25 @@ def test_every_listed_route_is_served(devserver: DevServer) -> None:
             # No body, no secret: each answers its own refusal, never "no such route".
             status, _, body = call(devserver, method, path)
             assert status != 404 or json.loads(body)["error"]["code"] != "not_found", route
+
+
+def test_the_demo_cards_show_images_the_dev_server_serves(devserver: DevServer) -> None:
+    """Every demo product (and every product on the demo page) has a small picture served
+    beside the page, so the first cards look like a shop, not grey boxes."""
+    store = open_store(devserver.env["STORE_URL"])
+    products = [Product.from_doc(d) for d in store.query("demo", "products", limit=500).items]
+    _, _, page = call(devserver, "GET", "/")
+    on_page = re.findall(r'<img class="swatch" src="([^"]+)"', page.decode())
+    assert len(on_page) == 8
+    total = 0
+    for image in {p.image for p in products} | set(on_page):
+        assert image.startswith("/demo-images/"), image  # beside the page: same origin
+        status, headers, body = call(devserver, "GET", image)
+        assert (status, headers["Content-Type"]) == (200, "image/svg+xml"), image
+        assert body.startswith(b"<svg ") and len(body) < 4096, image
+        total += len(body)
+    assert len({p.image for p in products}) == len(products)  # one picture per product
+    assert total < 200_000
 
 
 def test_a_shopify_csv_import_is_answerable(devserver: DevServer, tmp_path: Path) -> None:

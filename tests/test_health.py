@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
+from collections.abc import Callable
 
 from shared.app import App
+from shared.chat import HOLDING_REPLY
 from tests.fixtures.app import Client, post_json
 
 HEALTHY = {"status": "ok", "store": "sqlite", "llm": "offline"}
@@ -48,3 +52,37 @@ def test_a_store_that_refuses_writes_is_503(client: Client, app: App) -> None:
     # What the check stands for: a chat turn fails the same way.
     turn = post_json(client, "/chat", {"message": "Bonjour"})
     assert (turn.status, turn.json()["error"]["code"]) == (503, "store_unavailable")
+
+
+def test_a_provider_without_its_key_is_misconfigured_in_healthz_and_each_failing_turn(
+    client: Client, make_app: Callable[..., App], logs: io.StringIO
+) -> None:
+    make_app(LLM_PROVIDER="openai")  # no OPENAI_API_KEY nor LLM_API_KEY
+    result = client.request("GET", "/healthz")
+    # The store is fine (a restart would not fix a missing variable): 200, and it says so.
+    assert (result.status, result.json()) == (200, {**HEALTHY, "llm": "misconfigured"})
+    for _ in range(2):
+        turn = post_json(client, "/chat", {"message": "Bonjour, vous livrez à Thiès ?"})
+        assert (turn.status, turn.json()["reply"]) == (200, HOLDING_REPLY["fr"])
+    events = [json.loads(line) for line in logs.getvalue().splitlines()]
+    misconfigured = [e for e in events if e["event"] == "llm_misconfigured"]
+    assert [(e["level"], e["provider"], e["missing"]) for e in misconfigured] == [
+        ("WARNING", "openai", "OPENAI_API_KEY")
+    ] * 2  # one per failing turn
+    assert "Thiès" not in logs.getvalue()
+
+
+def test_a_key_or_an_own_base_url_is_not_misconfigured(
+    client: Client, make_app: Callable[..., App]
+) -> None:
+    for settings in (
+        {"LLM_PROVIDER": "openai", "OPENAI_API_KEY": "sk-test"},
+        {"LLM_PROVIDER": "deepseek", "LLM_API_KEY": "sk-test"},
+        {"LLM_PROVIDER": "ollama"},  # a local server takes no key
+        {"LLM_PROVIDER": "openai", "LLM_BASE_URL": "http://127.0.0.1:9/v1"},  # one's own server
+    ):
+        make_app(**settings)
+        result = client.request("GET", "/healthz")
+        assert result.json()["llm"] == settings["LLM_PROVIDER"], settings
+    make_app(LLM_PROVIDER="offline", LLM_FALLBACKS="gemini")  # a fallback without its key
+    assert client.request("GET", "/healthz").json()["llm"] == "misconfigured"

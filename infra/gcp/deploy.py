@@ -242,8 +242,8 @@ def build_sources(config: Config) -> None:
         folder = config.build / fn.name
         shutil.rmtree(folder, ignore_errors=True)  # only what an earlier run built
         (folder / "functions").mkdir(parents=True)
-        shutil.copy2(ROOT / "functions" / "__init__.py", folder / "functions")
-        shutil.copy2(ROOT / "functions" / f"{fn.name}.py", folder / "functions")
+        for name in ("__init__.py", "_path.py", f"{fn.name}.py"):
+            shutil.copy2(ROOT / "functions" / name, folder / "functions")
         shutil.copytree(
             ROOT / "shared",
             folder / "shared",

@@ -11,8 +11,10 @@ Formats are told apart by content, not by file name:
   by ``Handle``, the first row of a handle carrying the product fields. The classic headers
   (``Variant Price``) and the 2024 ones (``Price``, ``URL handle``...) are both read.
 
-Parsing never writes. A file that cannot be read at all raises ImportFileError; a malformed row
-or item is reported as a RowError and skipped while the rest is imported. Every id is stable (the
+Parsing never writes. A file that cannot be read at all, or does not parse cleanly (unbalanced
+quotes, a header without the required columns), raises ImportFileError naming the line, and
+nothing is written; a malformed row or item is reported as a RowError and skipped while the rest
+is imported. Every id is stable (the
 handle; the variant's SKU or options; the FAQ's id or question), so importing a file again
 updates documents instead of duplicating them.
 """
@@ -24,6 +26,7 @@ import csv
 import hashlib
 import io
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +45,7 @@ from shared.store import Store
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
+_IMPORTS = "imports"  # one marker per collection while an import writes
 _BATCH = 100  # ids per get_many: DynamoDB's BatchGetItem takes at most 100 keys
 _UNPOSITIONED = 1 << 30  # an image without a position sorts after every positioned one
 _KEY_REFUSED = re.compile(r"[^A-Za-z0-9._:@+=~-]+")  # characters a store id may not hold
@@ -60,6 +64,18 @@ _SHOPIFY_ALIASES = {
     "continue selling when out of stock": "variant inventory policy",
     "image source": "image src",
 }
+# Cells that never hold a line break: one that does comes from a quote left open above it.
+_SINGLE_LINE_COLUMNS = (
+    "handle",
+    "title",
+    "variant sku",
+    "variant price",
+    "variant compare at price",
+    "option1 value",
+    "option2 value",
+    "option3 value",
+    "image src",
+)
 # Filled only on the first row of a handle: tells a title-less product row from a continuation.
 _PRODUCT_COLUMNS = (
     "body (html)",
@@ -114,14 +130,26 @@ class ImportReport:
     catalog_version: int
     removed: int = 0  # with prune: stored documents the file no longer has
 
+    @property
+    def rejected(self) -> int:
+        """Rejected rows (CSV) or items (JSON): a row may have more than one error."""
+        return len({(error.line, error.item) for error in self.errors})
+
     def summary(self) -> str:
+        """One line; its counts are what was written (and what the file held)."""
+        unit = "row" if any(error.line is not None for error in self.errors) else "item"
+        plural = "s" if self.rejected > 1 else ""
+        rejected = f", {self.rejected} {unit}{plural} rejected" if self.errors else ", 0 rejected"
         skipped = f", {self.skipped} not published" if self.skipped else ""
-        removed = f", {self.removed} removed" if self.removed else ""
-        return (
-            f"{self.collection}: {self.created} created, {self.updated} updated, "
-            f"{self.unchanged} unchanged{skipped}{removed}, {len(self.errors)} rejected; "
-            f"catalog version {self.catalog_version}"
-        )
+        if self.created == self.updated == self.removed == 0:
+            counts = f"nothing changed ({self.unchanged} unchanged{skipped}{rejected})"
+        else:
+            removed = f", {self.removed} removed" if self.removed else ""
+            counts = (
+                f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+                f"{removed}{skipped}{rejected}"
+            )
+        return f"{self.collection}: {counts}; catalog version {self.catalog_version}"
 
 
 @dataclass(frozen=True)
@@ -185,7 +213,10 @@ def _load_shopify_csv(text: str, name: str, currency: str, shop_url: str) -> Imp
     result = ImportResult()
     drafts: dict[str, _Draft] = {}
     ignored: set[str] = set()  # handles whose product row was left out: drop their other rows
-    for row in _csv_rows(text, name, ("Handle", "Title", "Variant Price"), _SHOPIFY_ALIASES):
+    rows = _csv_rows(
+        text, name, ("Handle", "Title", "Variant Price"), _SHOPIFY_ALIASES, _SINGLE_LINE_COLUMNS
+    )
+    for row in rows:
         handle = row.get("handle")
         if not handle:
             result.errors.append(RowError("the row has no Handle", line=row.line))
@@ -535,7 +566,7 @@ def load_faq(path: str | Path) -> FaqImportResult:
             raise ImportFileError(f"{path.name}: expected a JSON list of {{question, answer}}")
         records, by_line = list(enumerate(data, 1)), False
     else:
-        rows = _csv_rows(text, path.name, ("question", "answer"), {})
+        rows = _csv_rows(text, path.name, ("question", "answer"), {}, ("id", "lang", "tags"))
         columns = ("question", "answer", "lang", "tags", "id")
         records = [(row.line, {c: row.get(c) for c in columns}) for row in rows]
         by_line = True
@@ -651,7 +682,8 @@ def _save(
     if not exists:
         with contextlib.suppress(AlreadyExistsError):  # a concurrent import created it
             store.create(shop.id, "shops", shop.id, shop.to_doc())
-    created = updated = unchanged = 0
+    writes: list[tuple[str, dict[str, Any]]] = []
+    created = unchanged = 0
     for start in range(0, len(docs), _BATCH):
         batch = docs[start : start + _BATCH]
         stored = store.get_many(shop.id, collection, [doc_id for doc_id, _ in batch])
@@ -660,20 +692,25 @@ def _save(
             if old is not None and old.data == data:
                 unchanged += 1
                 continue
-            store.put(shop.id, collection, doc_id, data)
-            if old is None:
-                created += 1
-            else:
-                updated += 1
+            writes.append((doc_id, data))
+            created += old is None
+    kept = {doc_id for doc_id, _ in docs}
+    stale = [d.id for d in store.scan(shop.id, collection) if d.id not in kept] if prune else []
+    # Set while an import writes: a rerun after one that stopped half-way (which then finds
+    # everything "unchanged") still moves the version, so warm instances rebuild their index.
+    interrupted = store.get(shop.id, _IMPORTS, collection) is not None
     removed = 0
-    if prune:
-        kept = {doc_id for doc_id, _ in docs}
-        for doc_id in [d.id for d in store.scan(shop.id, collection)]:
-            if doc_id not in kept:
-                removed += store.delete(shop.id, collection, doc_id)
-    # Always: warm instances rebuild their index on a new version, even after a rerun that
-    # completes an import that had failed halfway (and so finds everything "unchanged").
-    version = store.increment(shop.id, "shops", shop.id, "catalog_version")
+    if writes or stale or interrupted:
+        store.put(shop.id, _IMPORTS, collection, {"started_at": time.time()})
+        for doc_id, data in writes:
+            store.put(shop.id, collection, doc_id, data)
+        removed = sum(store.delete(shop.id, collection, doc_id) for doc_id in stale)
+        version = store.increment(shop.id, "shops", shop.id, "catalog_version")
+        store.delete(shop.id, _IMPORTS, collection)
+    else:  # nothing changed: caches stay valid, the version stays
+        doc = store.get(shop.id, "shops", shop.id)
+        version = int(doc.data.get("catalog_version", 0)) if doc else 0
+    updated = len(writes) - created
     return ImportReport(collection, created, updated, unchanged, skipped, errors, version, removed)
 
 
@@ -722,13 +759,23 @@ class _Row:
 
 
 def _csv_rows(
-    text: str, name: str, required: Sequence[str], aliases: Mapping[str, str]
+    text: str,
+    name: str,
+    required: Sequence[str],
+    aliases: Mapping[str, str],
+    single_line: Sequence[str] = (),
 ) -> Iterator[_Row]:
-    """The non-blank data rows; column names are matched case-insensitively."""
+    """The non-blank data rows; column names are matched case-insensitively.
+
+    A file that does not parse cleanly raises ImportFileError naming the line: a quote left
+    open swallows the lines after it into one cell (a product titled with raw CSV), so quotes
+    are read strictly, and a ``single_line`` column whose cell spans lines is refused too (the
+    quote closed somewhere further down).
+    """
     first_line = text.split("\n", 1)[0]
     # Excel in a French locale saves "CSV" with semicolons.
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     columns: dict[str, int] | None = None
     line = 1  # a quoted cell may span lines, so rows and lines are counted apart
     try:
@@ -738,12 +785,29 @@ def _csv_rows(
                     columns = _header(cells, aliases)
                     missing = [c for c in required if c.lower() not in columns]
                     if missing:
-                        raise ImportFileError(f"{name}: missing column(s) {', '.join(missing)}")
+                        raise ImportFileError(
+                            f"{name}: line {line}: missing column(s) {', '.join(missing)} "
+                            f"in the header ({delimiter!r}-separated)"
+                        )
                 else:
-                    yield _Row(line, cells, columns)
+                    row = _Row(line, cells, columns)
+                    _check_single_line(row, single_line, reader.line_num, name)
+                    yield row
             line = reader.line_num + 1
     except csv.Error as exc:
-        raise ImportFileError(f"{name}: line {line}: {exc}") from exc
+        raise ImportFileError(
+            f"{name}: line {line}: unbalanced quotes, a quoted cell opened on this line is not "
+            f"closed properly (read up to line {reader.line_num}: {exc}); nothing was imported"
+        ) from exc
+
+
+def _check_single_line(row: _Row, columns: Sequence[str], last_line: int, name: str) -> None:
+    for column in columns:
+        if "\n" in row.get(column) or "\r" in row.get(column):
+            raise ImportFileError(
+                f"{name}: line {row.line}: unbalanced quotes, the {column!r} cell runs on to "
+                f"line {last_line}; nothing was imported"
+            )
 
 
 def _header(cells: Sequence[str], aliases: Mapping[str, str]) -> dict[str, int]:

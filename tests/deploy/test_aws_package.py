@@ -356,10 +356,10 @@ def test_each_package_holds_only_runtime_code(packaged: Packaged) -> None:
         names = zipfile.ZipFile(archive).namelist()
         sizes[module] = archive.stat().st_size
         assert f"functions/{module}.py" in names
-        assert "functions/__init__.py" in names
+        assert "functions/__init__.py" in names and "functions/_path.py" in names
         other_functions = [
             n for n in names if n.startswith("functions/") and n not in
-            (f"functions/{module}.py", "functions/__init__.py")
+            (f"functions/{module}.py", "functions/__init__.py", "functions/_path.py")
         ]  # fmt: skip
         assert not other_functions, module
         for name in names:
