@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 from shared.app import App
 from shared.llm.gemini import GeminiLLM
-from shared.llm.offline import OfflineResponder
 from shared.llm.openai_compat import OpenAICompatLLM
 from shared.llm.resilient import ResilientLLM
 from shared.models import Shop
 from shared.prompts import render, template_name
+from shared.rules import RulesResponder
 from tests.fixtures.app import SHOP
 
 
@@ -31,7 +31,7 @@ def test_settings_choose_the_provider_and_fallbacks(make_app: Callable[..., App]
     assert str(primary._client.base_url).startswith("https://api.deepseek.com")
     assert isinstance(gemini, GeminiLLM)
     assert gemini.model == "gemini-2.5-flash"
-    assert isinstance(offline, OfflineResponder)
+    assert isinstance(offline, RulesResponder)
 
 
 def test_a_shop_can_switch_its_own_model(make_app: Callable[..., App]) -> None:
@@ -39,7 +39,7 @@ def test_a_shop_can_switch_its_own_model(make_app: Callable[..., App]) -> None:
     default = app.llm_for(app.chat.shop(None))
     switched = Shop.model_validate({**SHOP, "llm_provider": "openai", "llm_model": "gpt-4.1-mini"})
     llm = app.llm_for(switched)
-    assert isinstance(default, ResilientLLM) and isinstance(default.chain[0], OfflineResponder)
+    assert isinstance(default, ResilientLLM) and isinstance(default.chain[0], RulesResponder)
     assert isinstance(llm, ResilientLLM)
     assert isinstance(llm.chain[0], OpenAICompatLLM)
     assert llm.chain[0].model == "gpt-4.1-mini"

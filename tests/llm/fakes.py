@@ -3,7 +3,7 @@ tests of the layers above the port: the agent loop, fallbacks, the chat service.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import ClassVar
 
 from shared.exceptions import (
@@ -13,7 +13,7 @@ from shared.exceptions import (
     LLMTimeoutError,
     LLMUnavailableError,
 )
-from shared.llm import LLM, ChatMessage, Completion, Retrieved, TextDelta, ToolCall, ToolSpec, Usage
+from shared.llm import LLM, Completion, LLMRequest, TextDelta, ToolCall, Usage
 from tests.llm.script import Fail, Reply, Script, SeenRequest, Stall
 
 
@@ -33,9 +33,7 @@ class ScriptedLLM(LLM):
         self.script = script or Script()
         self.model = model
 
-    def _step(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], stream: bool
-    ) -> Reply:
+    def _step(self, request: LLMRequest, stream: bool) -> Reply:
         seen = SeenRequest(
             path="in-process",
             model=self.model,
@@ -48,9 +46,9 @@ class ScriptedLLM(LLM):
                     "tool_calls": [c.name for c in m.tool_calls],
                     "tool_call_id": m.tool_call_id,
                 }
-                for m in messages
+                for m in request.messages
             ],
-            tools=[t.name for t in tools],
+            tools=[t.name for t in request.tools],
             headers={},
             raw={},
         )
@@ -61,23 +59,11 @@ class ScriptedLLM(LLM):
             raise LLMTimeoutError("stalled")
         return step
 
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Completion:
-        return _completion(self._step(messages, tools, False), self.model)
+    def complete(self, request: LLMRequest) -> Completion:
+        return _completion(self._step(request, False), self.model)
 
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Iterator[TextDelta | Completion]:
-        reply = self._step(messages, tools, True)
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
+        reply = self._step(request, True)
         size = max(1, -(-len(reply.text) // max(1, reply.chunks)))
         for start in range(0, len(reply.text), size):
             yield TextDelta(reply.text[start : start + size])

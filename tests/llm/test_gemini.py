@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.llm import ChatMessage, ToolSpec
+from shared.llm import ChatMessage, LLMRequest, ToolSpec
 from tests.fixtures.gemini_server import signature_of
 from tests.llm.conftest import ProviderUnderTest
 from tests.llm.script import Reply
@@ -19,7 +19,7 @@ ASK = ChatMessage("user", "Des sandales ?")
 
 def test_system_prompt_goes_to_system_instruction(gemini_provider: ProviderUnderTest) -> None:
     gemini_provider.script.then(Reply("Bonjour !"))
-    gemini_provider.make().complete([SYSTEM, ASK])
+    gemini_provider.make().complete(LLMRequest([SYSTEM, ASK]))
     raw = gemini_provider.script.seen[0].raw
     assert raw["systemInstruction"]["parts"] == [{"text": SYSTEM.text}]
     assert [c["role"] for c in raw["contents"]] == ["user"]
@@ -33,21 +33,17 @@ def test_tool_results_are_function_responses_named_after_the_tool(
         Reply("Voilà."),
     )
     llm = gemini_provider.make()
-    calls = llm.complete([SYSTEM, ASK], [SEARCH]).tool_calls
-    llm.complete(
-        [
-            SYSTEM,
-            ASK,
-            ChatMessage("assistant", tool_calls=calls),
-            ChatMessage(
-                "tool", '{"products": []}', tool_call_id=calls[0].id, tool_name=calls[0].name
-            ),
-            ChatMessage(
-                "tool", "Livraison en 48 h.", tool_call_id=calls[1].id, tool_name=calls[1].name
-            ),
-        ],
-        [SEARCH],
-    )
+    calls = llm.complete(LLMRequest([SYSTEM, ASK], [SEARCH])).tool_calls
+    history = [
+        SYSTEM,
+        ASK,
+        ChatMessage("assistant", tool_calls=calls),
+        ChatMessage("tool", '{"products": []}', tool_call_id=calls[0].id, tool_name=calls[0].name),
+        ChatMessage(
+            "tool", "Livraison en 48 h.", tool_call_id=calls[1].id, tool_name=calls[1].name
+        ),
+    ]
+    llm.complete(LLMRequest(history, [SEARCH]))
     contents = gemini_provider.script.seen[1].raw["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]  # both results, one content
     assert [p["functionResponse"] for p in contents[2]["parts"]] == [
@@ -59,14 +55,15 @@ def test_tool_results_are_function_responses_named_after_the_tool(
 def test_thought_signatures_go_back_with_their_calls(gemini_provider: ProviderUnderTest) -> None:
     gemini_provider.script.then(Reply(tool_calls=[("search_products", {})]), Reply("a"), Reply("b"))
     llm = gemini_provider.make()
-    calls = llm.complete([ASK], [SEARCH]).tool_calls
+    calls = llm.complete(LLMRequest([ASK], [SEARCH])).tool_calls
     history = [
         ASK,
         ChatMessage("assistant", tool_calls=calls),
         ChatMessage("tool", "{}", tool_call_id=calls[0].id, tool_name=calls[0].name),
     ]
-    llm.complete(history, [SEARCH])
-    gemini_provider.make().complete(history, [SEARCH])  # another process: signature unknown
+    llm.complete(LLMRequest(history, [SEARCH]))
+    # Another process: the signature is unknown.
+    gemini_provider.make().complete(LLMRequest(history, [SEARCH]))
 
     sent = [seen.raw["contents"][1]["parts"][0] for seen in gemini_provider.script.seen[1:]]
     assert sent[0]["thoughtSignature"] == signature_of("search_products")

@@ -18,6 +18,7 @@ from shared.llm import (
     ChatMessage,
     Completion,
     LLMConfig,
+    LLMRequest,
     TextDelta,
     Usage,
     open_llm,
@@ -97,7 +98,7 @@ def test_invalid_tool_arguments_are_kept_raw() -> None:
             }
         ],
     }
-    completion = _llm_answering(json.dumps(body), "application/json").complete(HELLO)
+    completion = _llm_answering(json.dumps(body), "application/json").complete(LLMRequest(HELLO))
     assert completion.text == ""
     assert completion.tool_calls[0].arguments == {"_raw": BROKEN_ARGUMENTS}
 
@@ -130,7 +131,7 @@ def _call(
 
 def test_invalid_streamed_tool_arguments_are_kept_raw() -> None:
     body = _sse({"role": "assistant"}, _call(0, "call_1", "search_products", BROKEN_ARGUMENTS))
-    final = list(_llm_answering(body, "text/event-stream").stream(HELLO))[-1]
+    final = list(_llm_answering(body, "text/event-stream").stream(LLMRequest(HELLO)))[-1]
     assert isinstance(final, Completion)
     assert final.tool_calls[0].arguments == {"_raw": BROKEN_ARGUMENTS}
     assert final.usage == Usage(0, 0)  # this server sent no usage
@@ -144,7 +145,7 @@ def test_streamed_calls_that_share_an_index_stay_apart(index: int | None) -> Non
         _call(index, None, None, '"sandales"}'),
         _call(index, "call_b", "search_products", '{"query": "boubou"}'),
     )
-    final = list(_llm_answering(body, "text/event-stream").stream(HELLO))[-1]
+    final = list(_llm_answering(body, "text/event-stream").stream(LLMRequest(HELLO)))[-1]
     assert isinstance(final, Completion)
     assert [(c.id, c.arguments) for c in final.tool_calls] == [
         ("call_a", {"query": "sandales"}),
@@ -157,7 +158,8 @@ def test_mistral_streams_without_stream_options(openai_server: OpenAIServer) -> 
     openai_server.script.reset()
     openai_server.script.then(Reply("Bonjour !"))
     llm = open_llm(LLMConfig("mistral", api_key="k", base_url=openai_server.base_url))
-    assert "".join(e.text for e in llm.stream(HELLO) if isinstance(e, TextDelta)) == "Bonjour !"
+    events = llm.stream(LLMRequest(HELLO))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Bonjour !"
     assert "stream_options" not in openai_server.script.seen[0].raw
 
 
@@ -167,7 +169,7 @@ def test_errors_carry_neither_the_provider_message_nor_the_key(
     secret = f"Incorrect API key provided: {openai_provider.api_key}. You said: Bonjour"
     openai_provider.script.then(Fail(401, secret))
     with pytest.raises(LLMRequestError) as caught:
-        openai_provider.make().complete(HELLO)
+        openai_provider.make().complete(LLMRequest(HELLO))
     message = str(caught.value)
     assert "401" in message
     assert "invalid_api_key" in message  # the provider's error code is kept: it is an identifier
