@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from shared.exceptions import LLMRateLimitedError, LLMUnavailableError
+from shared.exceptions import (
+    EmbeddingsUnavailableError,
+    LLMRateLimitedError,
+    LLMRequestError,
+    LLMUnavailableError,
+)
 from shared.llm import ChatMessage, Completion, LLMRequest, TextDelta
 from shared.llm.resilient import ResilientLLM
+from shared.rules import RulesResponder
 from tests.llm.fakes import ScriptedLLM
-from tests.llm.script import Fail, Reply, Script, Stall
+from tests.llm.script import Fail, Reply, Script, Stall, vector_of
 
 MESSAGES = [ChatMessage("user", "Bonjour")]
 
@@ -91,3 +97,36 @@ def test_no_new_attempt_starts_once_the_budget_is_spent() -> None:
         llm.complete(LLMRequest(MESSAGES))
     assert len(primary.seen) == 1
     assert fallback.seen == []
+
+
+def test_embeddings_go_to_the_first_provider_that_has_them_and_are_retried() -> None:
+    embedder = Script().then(Fail(503), Reply())
+    pauses: list[float] = []
+    llm = ResilientLLM(
+        [RulesResponder(), ScriptedLLM(embedder, embed_model="embed-a")],
+        retries=2,
+        sleep=pauses.append,
+    )
+    assert llm.supports_embeddings and llm.embed_model == "embed-a"
+    assert llm.embed(["Sandales"]) == [vector_of("Sandales")]
+    assert [seen.inputs for seen in embedder.seen] == [["Sandales"], ["Sandales"]]
+    assert len(pauses) == 1
+
+
+def test_embeddings_never_fall_back_to_another_model() -> None:
+    # Vectors of two models do not compare: a failing embedder fails the call.
+    first, second = Script().then(Fail(400)), Script().then(Reply())
+    llm = ResilientLLM(
+        [ScriptedLLM(first, embed_model="embed-a"), ScriptedLLM(second, embed_model="embed-b")],
+        sleep=lambda _: None,
+    )
+    with pytest.raises(LLMRequestError):
+        llm.embed(["Sandales"])
+    assert second.seen == []
+
+
+def test_a_chain_without_embeddings_says_so() -> None:
+    llm = ResilientLLM([RulesResponder(), ScriptedLLM(Script())], sleep=lambda _: None)
+    assert not llm.supports_embeddings and llm.embed_model == ""
+    with pytest.raises(EmbeddingsUnavailableError):
+        llm.embed(["Sandales"])

@@ -3,7 +3,7 @@ tests of the layers above the port: the agent loop, fallbacks, the chat service.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
 from shared.exceptions import (
@@ -14,7 +14,7 @@ from shared.exceptions import (
     LLMUnavailableError,
 )
 from shared.llm import LLM, Completion, LLMRequest, TextDelta, ToolCall, Usage
-from tests.llm.script import Fail, Reply, Script, SeenRequest, Stall
+from tests.llm.script import Fail, Reply, Script, SeenRequest, Stall, vector_of
 
 
 def error_for(status: int) -> LLMError:
@@ -29,9 +29,20 @@ class ScriptedLLM(LLM):
     name: ClassVar[str] = "scripted"
     supports_images = True
 
-    def __init__(self, script: Script | None = None, model: str = "scripted-model") -> None:
+    def __init__(
+        self, script: Script | None = None, model: str = "scripted-model", embed_model: str = ""
+    ) -> None:
         self.script = script or Script()
         self.model = model
+        self.embed_model = embed_model
+        self.supports_embeddings = bool(embed_model)
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not self.supports_embeddings:
+            return super().embed(texts)
+        seen = SeenRequest("in-process", self.embed_model, False, [], [], {}, {}, list(texts))
+        self._play(self.script.next_step(seen))
+        return [vector_of(text) for text in texts]
 
     def _step(self, request: LLMRequest, stream: bool) -> Reply:
         seen = SeenRequest(
@@ -52,7 +63,9 @@ class ScriptedLLM(LLM):
             headers={},
             raw={},
         )
-        step = self.script.next_step(seen)
+        return self._play(self.script.next_step(seen))
+
+    def _play(self, step: Reply | Fail | Stall) -> Reply:
         if isinstance(step, Fail):
             raise error_for(step.status)
         if isinstance(step, Stall):

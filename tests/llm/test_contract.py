@@ -23,7 +23,7 @@ from shared.llm import (
     Usage,
 )
 from tests.llm.conftest import ProviderUnderTest
-from tests.llm.script import Fail, Reply, Stall
+from tests.llm.script import Fail, Reply, Stall, vector_of
 from tests.loopback import free_port
 
 SEARCH = ToolSpec(
@@ -186,3 +186,43 @@ def test_tool_call_ids_are_unique(provider: ProviderUnderTest) -> None:
     assert [c.arguments["query"] for c in calls] == ["a", "b"]
     assert len({c.id for c in calls}) == 2
     assert all(isinstance(c, ToolCall) for c in calls)
+
+
+def test_embeddings(provider: ProviderUnderTest) -> None:
+    provider.script.then(Reply())
+    llm = provider.make(embed_model="embed-under-test")
+    assert llm.supports_embeddings and llm.embed_model == "embed-under-test"
+    texts = ["Sandales en cuir", "Boubou brodé"]
+    assert llm.embed(texts) == [vector_of(text) for text in texts]
+    [seen] = provider.script.seen
+    assert seen.inputs == texts
+    assert seen.model.removeprefix("models/") == "embed-under-test"
+    assert provider.api_key in " ".join(seen.headers.values())
+
+
+def test_embeddings_are_batched_in_order(provider: ProviderUnderTest) -> None:
+    provider.script.responder = lambda seen: Reply()
+    texts = [f"produit {n}" for n in range(300)]
+    assert provider.make().embed(texts) == [vector_of(text) for text in texts]
+    batches = [seen.inputs for seen in provider.script.seen]
+    assert len(batches) >= 2  # OpenAI's and Gemini's limits are below 300 a request here
+    assert [text for batch in batches for text in batch] == texts
+
+
+def test_nothing_to_embed_sends_nothing(provider: ProviderUnderTest) -> None:
+    assert provider.make().embed([]) == []
+    assert provider.script.seen == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(429, LLMRateLimitedError), (503, LLMUnavailableError), (400, LLMRequestError)],
+)
+def test_embedding_errors_are_translated(
+    provider: ProviderUnderTest, status: int, error: type[Exception]
+) -> None:
+    provider.script.then(Fail(status), Reply())
+    with pytest.raises(error):
+        provider.make().embed(["Sandales en cuir"])
+    assert len(provider.script.seen) == 1
+

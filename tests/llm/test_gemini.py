@@ -6,10 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from shared.exceptions import EmbeddingsUnavailableError
 from shared.llm import ChatMessage, LLMRequest, ToolSpec
 from tests.fixtures.gemini_server import signature_of
 from tests.llm.conftest import ProviderUnderTest
-from tests.llm.script import Reply
+from tests.llm.script import Reply, vector_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH = ToolSpec("search_products", "Search the catalogue.", {"type": "object", "properties": {}})
@@ -76,3 +79,23 @@ def test_module_import_does_not_load_the_sdk() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_embeddings_go_through_batch_embed_contents(gemini_provider: ProviderUnderTest) -> None:
+    gemini_provider.script.responder = lambda seen: Reply()
+    texts = [f"produit {n}" for n in range(250)]
+    assert gemini_provider.make().embed(texts) == [vector_of(text) for text in texts]
+    seen = gemini_provider.script.seen
+    assert [len(s.inputs) for s in seen] == [100, 100, 50]  # the API's limit per request
+    assert {s.path.split("?")[0] for s in seen} == {"/v1beta/models/embed-test:batchEmbedContents"}
+    first = seen[0].raw["requests"][0]
+    assert first["model"] == "models/embed-test"
+    assert first["content"]["parts"] == [{"text": "produit 0"}]
+
+
+def test_no_embeddings_model_no_embeddings(gemini_provider: ProviderUnderTest) -> None:
+    llm = gemini_provider.make(embed_model="")
+    assert not llm.supports_embeddings
+    with pytest.raises(EmbeddingsUnavailableError):
+        llm.embed(["Sandales en cuir"])
+    assert gemini_provider.script.seen == []

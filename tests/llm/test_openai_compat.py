@@ -12,7 +12,7 @@ import httpx2
 import openai
 import pytest
 
-from shared.exceptions import LLMRequestError
+from shared.exceptions import EmbeddingsUnavailableError, LLMRequestError
 from shared.llm import (
     PROVIDERS,
     ChatMessage,
@@ -26,7 +26,7 @@ from shared.llm import (
 from shared.llm.openai_compat import OpenAICompatLLM
 from tests.fixtures.openai_server import OpenAIServer
 from tests.llm.conftest import ProviderUnderTest
-from tests.llm.script import Fail, Reply
+from tests.llm.script import Fail, Reply, vector_of
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPATIBLE = sorted(
@@ -177,6 +177,27 @@ def test_errors_carry_neither_the_provider_message_nor_the_key(
     assert "Bonjour" not in message
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__  # the SDK error, which quotes it, is not chained
+
+
+def test_a_provider_without_embeddings_says_so(openai_server: OpenAIServer) -> None:
+    openai_server.script.reset()
+    llm = open_llm(LLMConfig("deepseek", api_key="k", base_url=openai_server.base_url))
+    assert not llm.supports_embeddings  # DeepSeek has no embeddings API
+    with pytest.raises(EmbeddingsUnavailableError):
+        llm.embed(["Sandales en cuir"])
+    assert openai_server.script.seen == []
+
+
+def test_qwen_embeds_ten_texts_a_request_as_floats(openai_server: OpenAIServer) -> None:
+    openai_server.script.reset()
+    openai_server.script.responder = lambda seen: Reply()
+    llm = open_llm(LLMConfig("qwen", api_key="k", base_url=openai_server.base_url))
+    texts = [f"produit {n}" for n in range(25)]
+    assert llm.embed(texts) == [vector_of(text) for text in texts]
+    seen = openai_server.script.seen
+    assert [len(s.inputs) for s in seen] == [10, 10, 5]  # DashScope's limit
+    assert {s.model for s in seen} == {"text-embedding-v3"}  # the provider's default
+    assert {s.raw["encoding_format"] for s in seen} == {"float"}  # compatible servers all take it
 
 
 def test_importing_the_module_does_not_import_the_sdk() -> None:
