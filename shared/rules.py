@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -259,8 +259,8 @@ class Retrieved:
 
     @property
     def context(self) -> dict[str, Any]:
-        """The request's ``context``."""
-        return asdict(self)
+        """The request's ``context`` (not ``asdict``: its deep copy costs half a millisecond)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> Retrieved:
