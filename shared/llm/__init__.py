@@ -83,10 +83,10 @@ PROVIDERS: dict[str, Provider] = {
 class LLMConfig:
     provider: str
     model: str = ""  # empty: the provider's default model
-    embed_model: str = ""  # empty: the provider's default embeddings model (if it has one)
     api_key: str | None = None
     base_url: str | None = None  # None: the provider's default
     timeout: float = 30.0
+    embed_model: str = ""  # empty: the provider's default embeddings model (if it has one)
 
 
 def open_llm(config: LLMConfig, **clients: Any) -> LLM:
