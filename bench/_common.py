@@ -30,7 +30,7 @@ from shared.llm import (
     LLM,
     ChatMessage,
     Completion,
-    Retrieved,
+    LLMRequest,
     ToolCall,
     ToolSpec,
     Usage,
@@ -268,13 +268,8 @@ class InstantLLM(LLM):
         self.model = "instant"
         self.requests: list[ModelRequest] = []
 
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Completion:
+    def complete(self, request: LLMRequest) -> Completion:
+        messages, tools = request.messages, request.tools
         self.requests.append(ModelRequest(list(messages), list(tools)))
         last = messages[-1]
         if self.tool and tools and last.role == "user":

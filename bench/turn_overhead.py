@@ -49,12 +49,10 @@ from shared.chat import SHOP_CACHE_SECONDS
 from shared.http import Request
 from shared.llm import (
     LLM,
-    ChatMessage,
     Completion,
     LLMConfig,
-    Retrieved,
+    LLMRequest,
     TextDelta,
-    ToolSpec,
     open_llm,
 )
 from shared.llm.resilient import ResilientLLM
@@ -128,9 +126,7 @@ class CountingStore(SQLiteStore):
 
 @dataclass(frozen=True)
 class Call:
-    messages: list[ChatMessage]
-    tools: list[ToolSpec]
-    retrieved: Retrieved | None
+    request: LLMRequest
     streamed: bool
 
 
@@ -145,35 +141,23 @@ class RecordingLLM(LLM):
         self.supports_images = inner.supports_images
         self.calls: list[Call] = []
 
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Completion:
-        self.calls.append(Call(list(messages), list(tools), retrieved, streamed=False))
-        return self.inner.complete(messages, tools, retrieved=retrieved)
+    def complete(self, request: LLMRequest) -> Completion:
+        self.calls.append(Call(request, streamed=False))
+        return self.inner.complete(request)
 
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Iterator[TextDelta | Completion]:
-        self.calls.append(Call(list(messages), list(tools), retrieved, streamed=True))
-        return self.inner.stream(messages, tools, retrieved=retrieved)
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
+        self.calls.append(Call(request, streamed=True))
+        return self.inner.stream(request)
 
     def replay(self) -> float:
         """Seconds the recorded calls take alone; forgets them."""
         started = time.perf_counter()
         for call in self.calls:
             if call.streamed:
-                for _ in self.inner.stream(call.messages, call.tools, retrieved=call.retrieved):
+                for _ in self.inner.stream(call.request):
                     pass
             else:
-                self.inner.complete(call.messages, call.tools, retrieved=call.retrieved)
+                self.inner.complete(call.request)
         elapsed = time.perf_counter() - started
         self.calls.clear()
         return elapsed

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
 
 from shared import log
 from shared.exceptions import LLMError, LLMTimeoutError, ToolError
-from shared.llm import LLM, ChatMessage, Completion, Retrieved, TextDelta, ToolCall, Usage
+from shared.llm import LLM, ChatMessage, Completion, LLMRequest, TextDelta, ToolCall, Usage
 from shared.models import FaqEntry
 from shared.price_guard import PriceFacts, correction, safe_answer
 from shared.sentence_gate import SentenceGate
@@ -64,10 +65,11 @@ class Agent:
         self,
         ctx: TurnContext,
         messages: Sequence[ChatMessage],
-        retrieved: Retrieved,
+        context: Mapping[str, Any] = MappingProxyType({}),
         faq: Sequence[FaqEntry] = (),
     ) -> Iterator[AgentEvent]:
-        """Stream the turn; the last event is the AgentResult."""
+        """Stream the turn; the last event is the AgentResult. ``context`` goes with every model
+        call (``LLMRequest.context``)."""
         conversation = list(messages)
         specs = [tool.spec for tool in self.tools.values()]
         result = AgentResult(text="")
@@ -80,7 +82,7 @@ class Agent:
             # The last step offers no tools: the model must answer in words.
             offered = specs if step < self.max_steps else []
             completion: Completion | None = None
-            for event in self.llm.stream(conversation, offered, retrieved=retrieved):
+            for event in self.llm.stream(LLMRequest(conversation, offered, context)):
                 if isinstance(event, TextDelta):
                     text += event.text
                     shown = gate.feed(event.text)
@@ -107,7 +109,7 @@ class Agent:
                     )
                 )
         result.text = text.strip()
-        yield from self._guard(ctx, conversation, retrieved, facts(), gate, result)
+        yield from self._guard(ctx, conversation, context, facts(), gate, result)
 
     def _late(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -136,7 +138,7 @@ class Agent:
         self,
         ctx: TurnContext,
         conversation: list[ChatMessage],
-        retrieved: Retrieved,
+        context: Mapping[str, Any],
         facts: PriceFacts,
         gate: SentenceGate,
         result: AgentResult,
@@ -158,7 +160,7 @@ class Agent:
             text = ""
             if not self._late():  # late: straight to the safe answer
                 with suppress(LLMError):
-                    rewrite = self.llm.complete(retry, (), retrieved=retrieved)
+                    rewrite = self.llm.complete(LLMRequest(retry, (), context))
                     result.usage += rewrite.usage
                     text = rewrite.text.strip()
             if not text or facts.problems(text):

@@ -7,7 +7,6 @@ their own with ``use_app``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import ClassVar
@@ -15,7 +14,7 @@ from typing import ClassVar
 from shared import log
 from shared.chat import ChatService
 from shared.exceptions import LLMRequestError
-from shared.llm import LLM, ChatMessage, Completion, LLMConfig, Retrieved, ToolSpec, open_llm
+from shared.llm import LLM, Completion, LLMConfig, LLMRequest, open_llm
 from shared.llm.resilient import ResilientLLM
 from shared.models import Shop
 from shared.queue import Queue, open_queue
@@ -106,13 +105,7 @@ class MissingKeyLLM(LLM):
         self.provider = provider
         self.variable = variable
 
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Completion:
+    def complete(self, request: LLMRequest) -> Completion:
         log.log_warning("llm_misconfigured", provider=self.provider, missing=self.variable)
         raise LLMRequestError(f"{self.provider}: {self.variable} is not set")
 

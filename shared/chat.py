@@ -34,12 +34,13 @@ from shared.exceptions import (
     UnknownSessionError,
 )
 from shared.ids import is_session_id, new_sortable_id
-from shared.llm import LLM, ChatMessage, Retrieved, TextDelta
+from shared.llm import LLM, ChatMessage, TextDelta
 from shared.log import log_event
 from shared.models import Channel, Conversation, Customer, Lead, Message, Product, Shop
 from shared.money import format_price
 from shared.prompts import render
 from shared.queue.base import WorkItem
+from shared.rules import Retrieved
 from shared.settings import Settings
 from shared.store import Store
 from shared.tools import TOOLS
@@ -268,15 +269,8 @@ class ChatService:
             *(ChatMessage(m.role, m.text) for m in (earlier[-limit:] if limit else [])),
             *inputs,
         ]
-        retrieved = Retrieved(
-            products=products,
-            faq=faq,
-            lang=lang,
-            shop_name=shop.name,
-            contact=shop.contact or shop.url,
-            offer=shop.offer,
-            phone_region=shop.phone_region,
-        )
+        # What the offline rules provider reads instead of the prompt, as plain data.
+        retrieved = Retrieved.of_turn(shop, products, faq, lang)
         agent = Agent(
             self.llm_for(shop),
             TOOLS,
@@ -286,7 +280,7 @@ class ChatService:
         result = AgentResult(text="")
         sent_text = False
         try:
-            events = agent.run(ctx, messages, retrieved, [entry for entry, _ in faq])
+            events = agent.run(ctx, messages, retrieved.context, [entry for entry, _ in faq])
             for event in _prefaced(events, preface):
                 if isinstance(event, TextDelta):
                     sent_text = True

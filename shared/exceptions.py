@@ -97,6 +97,10 @@ class LLMRequestError(LLMError):
     same request will not help, another provider may."""
 
 
+class EmbeddingsUnavailableError(LLMRequestError):
+    """The provider (or model configuration) has no embeddings: ask one that has."""
+
+
 class ToolError(ComptoirError):
     """A tool could not do what was asked; the message goes back to the model, which can fix
     its arguments or tell the customer."""

@@ -28,6 +28,7 @@ class Settings(BaseModel):
     default_shop: str = Field("demo", alias="DEFAULT_SHOP", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     llm_provider: LLMProvider = Field("offline", alias="LLM_PROVIDER")
     llm_model: str = Field("", alias="LLM_MODEL")
+    llm_embed_model: str = Field("", alias="LLM_EMBED_MODEL")
     llm_api_key: SecretStr | None = Field(None, alias="LLM_API_KEY")
     llm_base_url: str | None = Field(None, alias="LLM_BASE_URL", pattern=r"^https?://")
     llm_timeout: float = Field(15.0, alias="LLM_TIMEOUT", gt=0, le=300)
@@ -102,6 +103,7 @@ class Settings(BaseModel):
             LLMConfig(
                 provider=primary,
                 model=model or (self.llm_model if primary == self.llm_provider else ""),
+                embed_model=self.llm_embed_model if primary == self.llm_provider else "",
                 # LLM_API_KEY belongs to LLM_PROVIDER: never send it to a shop's other provider.
                 api_key=(_secret(self.llm_api_key) if primary == self.llm_provider else None)
                 or self.provider_key(primary),

@@ -9,7 +9,7 @@ import pytest
 from shared.agent import Agent, AgentResult, Replace
 from shared.app import App
 from shared.exceptions import LLMTimeoutError
-from shared.llm import ChatMessage, Retrieved, TextDelta
+from shared.llm import ChatMessage, TextDelta
 from shared.models import Conversation
 from shared.tools import TOOLS
 from shared.tools.base import TurnContext
@@ -32,7 +32,7 @@ def _run(
 ) -> tuple[list[object], AgentResult, TurnContext]:
     ctx = _context(app)
     events = list(
-        Agent(ScriptedLLM(script), TOOLS, max_steps=max_steps).run(ctx, MESSAGES, Retrieved())
+        Agent(ScriptedLLM(script), TOOLS, max_steps=max_steps).run(ctx, MESSAGES)
     )
     result = events[-1]
     assert isinstance(result, AgentResult)
@@ -123,5 +123,5 @@ def test_a_spent_turn_budget_stops_the_loop(app: App) -> None:
     script = Script().then(Reply("never asked"))
     agent = Agent(ScriptedLLM(script), TOOLS, deadline=time.monotonic() - 1)
     with pytest.raises(LLMTimeoutError):
-        list(agent.run(_context(app), MESSAGES, Retrieved()))
+        list(agent.run(_context(app), MESSAGES))
     assert script.seen == []

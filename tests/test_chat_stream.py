@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from shared.app import App
-from shared.llm import ChatMessage, Completion, Retrieved, TextDelta, ToolSpec
+from shared.llm import Completion, LLMRequest, TextDelta
 from tests.fixtures.app import Client
 from tests.llm.fakes import ScriptedLLM
 from tests.llm.script import Reply, Script
@@ -19,14 +19,8 @@ class CutLLM(ScriptedLLM):
     """Streams each scripted reply in the pieces its text marks with ``|``, as a provider may
     cut an amount: "12", " 0", "00 FC", "FA"."""
 
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Iterator[TextDelta | Completion]:
-        completion = self.complete(messages, tools, retrieved=retrieved)
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
+        completion = self.complete(request)
         yield from (TextDelta(piece) for piece in completion.text.split(CUT) if piece)
         yield Completion(
             completion.text.replace(CUT, ""),

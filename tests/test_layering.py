@@ -26,12 +26,6 @@ PORT_MAY_IMPORT = frozenset(
 # Today's violations, each removed by the issue item named; trim an entry when its import goes
 # (test_every_known_violation_still_exists fails until then, so this list stays true).
 KNOWN = {
-    # issue 10, item 4 "the LLM port is domain-free": Retrieved holds plain data, not models.
-    ("shared/llm/base.py", "shared.models"),
-    # issue 10, item 4: the offline responder's catalogue, phone and price helpers leave the port.
-    ("shared/llm/offline.py", "shared.catalog.retrieval"),
-    ("shared/llm/offline.py", "shared.crm"),
-    ("shared/llm/offline.py", "shared.money"),
     # issue 10, "settings import no port": the provider table and store schemes are checked
     # where the ports are opened, not imported by the settings.
     ("shared/settings.py", "shared.llm"),

@@ -3,16 +3,20 @@ and which prompt: personas and channels are templates, a persona is data."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 
 from shared.app import App
+from shared.llm import Completion, LLMRequest, TextDelta
 from shared.llm.gemini import GeminiLLM
-from shared.llm.offline import OfflineResponder
 from shared.llm.openai_compat import OpenAICompatLLM
 from shared.llm.resilient import ResilientLLM
 from shared.models import Shop
 from shared.prompts import render, template_name
-from tests.fixtures.app import SHOP
+from shared.rules import RulesResponder
+from tests.fixtures.app import SHOP, Client, post_json
+from tests.llm.fakes import ScriptedLLM
+from tests.llm.script import Reply, Script
 
 
 def test_settings_choose_the_provider_and_fallbacks(make_app: Callable[..., App]) -> None:
@@ -31,7 +35,7 @@ def test_settings_choose_the_provider_and_fallbacks(make_app: Callable[..., App]
     assert str(primary._client.base_url).startswith("https://api.deepseek.com")
     assert isinstance(gemini, GeminiLLM)
     assert gemini.model == "gemini-2.5-flash"
-    assert isinstance(offline, OfflineResponder)
+    assert isinstance(offline, RulesResponder)
 
 
 def test_a_shop_can_switch_its_own_model(make_app: Callable[..., App]) -> None:
@@ -39,11 +43,49 @@ def test_a_shop_can_switch_its_own_model(make_app: Callable[..., App]) -> None:
     default = app.llm_for(app.shops.get(None))
     switched = Shop.model_validate({**SHOP, "llm_provider": "openai", "llm_model": "gpt-4.1-mini"})
     llm = app.llm_for(switched)
-    assert isinstance(default, ResilientLLM) and isinstance(default.chain[0], OfflineResponder)
+    assert isinstance(default, ResilientLLM) and isinstance(default.chain[0], RulesResponder)
     assert isinstance(llm, ResilientLLM)
     assert isinstance(llm.chain[0], OpenAICompatLLM)
     assert llm.chain[0].model == "gpt-4.1-mini"
     assert app.llm_for(switched) is llm  # built once per warm instance
+
+
+def test_the_embeddings_model_is_a_setting(make_app: Callable[..., App]) -> None:
+    app = make_app(
+        LLM_PROVIDER="openai",
+        OPENAI_API_KEY="sk-key",
+        LLM_EMBED_MODEL="text-embedding-3-large",
+        LLM_FALLBACKS="gemini",
+        GEMINI_API_KEY="gm-key",
+    )
+    llm = app.llm_for(app.chat.shop(None))
+    assert isinstance(llm, ResilientLLM)
+    primary, gemini = llm.chain
+    assert primary.embed_model == llm.embed_model == "text-embedding-3-large"
+    assert gemini.embed_model == "gemini-embedding-001"  # LLM_EMBED_MODEL is the primary's
+    offline = make_app().llm_for(None)
+    assert not offline.supports_embeddings
+
+
+class _Recording(ScriptedLLM):
+    def __init__(self, script: Script) -> None:
+        super().__init__(script)
+        self.requests: list[LLMRequest] = []
+
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
+        self.requests.append(request)
+        return super().stream(request)
+
+
+def test_a_turn_gives_the_model_plain_data_only(client: Client, app: App) -> None:
+    llm = _Recording(Script().then(Reply("Bonjour !")))
+    app.llm_override = llm
+    assert post_json(client, "/chat", {"message": "Des sandales en cuir ?"}).status == 200
+    [request] = llm.requests
+    # json.dumps refuses a model, a Decimal, any domain object: the context is plain data.
+    context = json.loads(json.dumps(request.context))
+    assert context["lang"] == "fr" and context["shop_name"] == SHOP["name"]
+    assert context["products"][0][0]["id"] == "sandales-cuir"  # (product, score) pairs
 
 
 def test_personas_and_channels_are_templates() -> None:

@@ -50,8 +50,8 @@ def test_requests_are_logged_as_json_without_customer_data(
 class BrokenLLM(ScriptedLLM):
     """A provider with a bug: it raises something the library does not expect."""
 
-    def stream(self, messages, tools=(), *, retrieved=None):  # type: ignore[no-untyped-def]
-        raise ValueError(f"cannot parse {messages[-1].text}")
+    def stream(self, request):  # type: ignore[no-untyped-def]
+        raise ValueError(f"cannot parse {request.messages[-1].text}")
 
 
 def test_unexpected_errors_log_the_type_not_the_message(

@@ -27,8 +27,8 @@ from shared.catalog.retrieval import (
     edit_distance,
 )
 from shared.chat import FAQ_PER_TURN, PRODUCTS_PER_TURN
-from shared.llm.base import ChatMessage, ToolCall, ToolSpec
-from shared.llm.offline import OfflineResponder
+from shared.llm.base import ChatMessage, LLMRequest, ToolCall, ToolSpec
+from shared.rules import RulesResponder
 from shared.settings import Settings
 from shared.store.sqlite import SQLiteStore
 from tests.fixtures.app import Client, post_json
@@ -209,9 +209,10 @@ def test_the_offline_responder_reads_long_runs_of_spaces_in_linear_time() -> Non
         ),
     ]
     capture = ToolSpec("capture_lead", "Record the order.", {"type": "object"})
-    responder = OfflineResponder()
-    [call] = responder.complete(conversation, [capture]).tool_calls
+    responder = RulesResponder()
+    request = LLMRequest(conversation, [capture])
+    [call] = responder.complete(request).tool_calls
     assert call.name == "capture_lead"
     assert call.arguments["address"] == "rue 10, Dakar"
-    assert best_time(lambda: responder.complete(conversation, [capture])) < BUDGET_SECONDS
+    assert best_time(lambda: responder.complete(request)) < BUDGET_SECONDS
 

@@ -1,4 +1,8 @@
-"""The LLM port and the factory that picks a provider (and its fallbacks) from settings."""
+"""The LLM port and the factory that picks a provider (and its fallbacks) from settings.
+
+The ``offline`` provider is the domain's rules responder (``shared.rules``): the table names it
+as a string, imported only when chosen, so the port itself imports nothing of the domain.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from shared.llm.base import (
     ChatMessage,
     Completion,
     Image,
-    Retrieved,
+    LLMRequest,
     TextDelta,
     ToolCall,
     ToolSpec,
@@ -25,13 +29,18 @@ class Provider:
     base_url: str | None  # None: the SDK's own default
     key_variable: str  # the provider's usual environment variable for its key
     default_model: str
+    default_embed_model: str = ""  # empty: no embeddings unless LLM_EMBED_MODEL names one
 
 
 _OPENAI_COMPAT = "shared.llm.openai_compat:OpenAICompatLLM"
 PROVIDERS: dict[str, Provider] = {
-    "offline": Provider("shared.llm.offline:OfflineResponder", None, "", "offline"),
+    "offline": Provider("shared.rules:RulesResponder", None, "", "offline"),
     "openai": Provider(
-        _OPENAI_COMPAT, "https://api.openai.com/v1", "OPENAI_API_KEY", "gpt-4o-mini"
+        _OPENAI_COMPAT,
+        "https://api.openai.com/v1",
+        "OPENAI_API_KEY",
+        "gpt-4o-mini",
+        "text-embedding-3-small",
     ),
     "deepseek": Provider(
         _OPENAI_COMPAT, "https://api.deepseek.com", "DEEPSEEK_API_KEY", "deepseek-chat"
@@ -41,13 +50,32 @@ PROVIDERS: dict[str, Provider] = {
         "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
         "DASHSCOPE_API_KEY",
         "qwen-plus",
+        "text-embedding-v3",
     ),
     "mistral": Provider(
-        _OPENAI_COMPAT, "https://api.mistral.ai/v1", "MISTRAL_API_KEY", "mistral-small-latest"
+        _OPENAI_COMPAT,
+        "https://api.mistral.ai/v1",
+        "MISTRAL_API_KEY",
+        "mistral-small-latest",
+        "mistral-embed",
     ),
-    "ollama": Provider(_OPENAI_COMPAT, "http://127.0.0.1:11434/v1", "", "llama3.1"),
-    "zai": Provider(_OPENAI_COMPAT, "https://api.z.ai/api/paas/v4", "ZAI_API_KEY", "glm-4.5-flash"),
-    "gemini": Provider("shared.llm.gemini:GeminiLLM", None, "GEMINI_API_KEY", "gemini-2.5-flash"),
+    "ollama": Provider(
+        _OPENAI_COMPAT, "http://127.0.0.1:11434/v1", "", "llama3.1", "nomic-embed-text"
+    ),
+    "zai": Provider(
+        _OPENAI_COMPAT,
+        "https://api.z.ai/api/paas/v4",
+        "ZAI_API_KEY",
+        "glm-4.5-flash",
+        "embedding-3",
+    ),
+    "gemini": Provider(
+        "shared.llm.gemini:GeminiLLM",
+        None,
+        "GEMINI_API_KEY",
+        "gemini-2.5-flash",
+        "gemini-embedding-001",
+    ),
 }
 
 
@@ -58,6 +86,7 @@ class LLMConfig:
     api_key: str | None = None
     base_url: str | None = None  # None: the provider's default
     timeout: float = 30.0
+    embed_model: str = ""  # empty: the provider's default embeddings model (if it has one)
 
 
 def open_llm(config: LLMConfig, **clients: Any) -> LLM:
@@ -67,6 +96,7 @@ def open_llm(config: LLMConfig, **clients: Any) -> LLM:
     llm: LLM = load_target(provider.target)(
         provider=config.provider,
         model=config.model or provider.default_model,
+        embed_model=config.embed_model or provider.default_embed_model,
         api_key=config.api_key,
         base_url=config.base_url or provider.base_url,
         timeout=config.timeout,
@@ -82,7 +112,7 @@ __all__ = [
     "Completion",
     "Image",
     "LLMConfig",
-    "Retrieved",
+    "LLMRequest",
     "TextDelta",
     "ToolCall",
     "ToolSpec",

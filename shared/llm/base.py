@@ -1,18 +1,22 @@
-"""The LLM port: chat with tools, streaming, images in the input and usage accounting.
+"""The LLM port: chat with tools, streaming, images in the input, usage accounting, embeddings.
 
-Providers translate these neutral types to their wire format and their errors to the
-``LLMError`` family; the agent loop (``shared.agent``) only ever sees what is defined here.
+A provider takes one ``LLMRequest`` per call, the way an httpx transport takes one request: what
+to send (messages, tools) and the request's ``context``, plain data a provider may read or
+ignore. Providers translate these neutral types to their wire format and their errors to the
+``LLMError`` family; the agent loop (``shared.agent``) only ever sees what is defined here. The
+port knows nothing of shops, catalogues or money: the domain puts what a provider needs into the
+messages (the rendered prompt) or the context, as plain data.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-from shared.exceptions import LLMRequestError
-from shared.models import FaqEntry, Product
+from shared.exceptions import EmbeddingsUnavailableError, LLMRequestError
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -77,17 +81,19 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
-class Retrieved:
-    """What retrieval found for this turn. Real models read it in the rendered prompt; the
-    offline responder, which cannot read prose, gets it structured here."""
+class LLMRequest:
+    """One model call. ``context`` is plain data about the turn (strings, numbers, lists and
+    mappings of them, never the domain's objects): providers that read the rendered prompt
+    ignore it; one that cannot read prose (the offline rules provider) reads its keys there."""
 
-    products: list[tuple[Product, float]] = field(default_factory=list)
-    faq: list[tuple[FaqEntry, float]] = field(default_factory=list)
-    lang: str = "fr"
-    shop_name: str = ""
-    contact: str = ""
-    offer: str = ""
-    phone_region: str = "SN"
+    messages: Sequence[ChatMessage]
+    tools: Sequence[ToolSpec] = ()
+    context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        # A snapshot: the agent keeps appending to its conversation after the call.
+        object.__setattr__(self, "messages", tuple(self.messages))
+        object.__setattr__(self, "tools", tuple(self.tools))
 
 
 class LLM(ABC):
@@ -96,35 +102,31 @@ class LLM(ABC):
     name: ClassVar[str]
     supports_images: bool = False
     supports_audio: bool = False  # ``transcribe`` works: voice notes can be answered like text
+    supports_embeddings: bool = False  # ``embed`` works
     model: str = ""
+    embed_model: str = ""  # the model behind ``embed``: vectors of two models do not compare
 
     def transcribe(self, audio: bytes, mime_type: str) -> str:
         """The words spoken in ``audio``. Raises an ``LLMError`` subclass on failure; providers
         that can set ``supports_audio`` and override this."""
         raise LLMRequestError(f"{self.name}: no speech-to-text")
 
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order (``embed_model``'s). Raises an ``LLMError`` subclass on
+        failure, ``EmbeddingsUnavailableError`` when the provider has none; providers that can
+        set ``supports_embeddings`` and override this."""
+        raise EmbeddingsUnavailableError(f"{self.name}: no embeddings")
+
     @abstractmethod
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Completion:
+    def complete(self, request: LLMRequest) -> Completion:
         """One model call. Raises an ``LLMError`` subclass on failure."""
 
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Iterator[TextDelta | Completion]:
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
         """Text deltas as they come, then the whole Completion last.
 
         The default streams the whole text at once; providers with native streaming override.
         """
-        completion = self.complete(messages, tools, retrieved=retrieved)
+        completion = self.complete(request)
         if completion.text:
             yield TextDelta(completion.text)
         yield completion

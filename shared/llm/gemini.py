@@ -15,6 +15,8 @@ remembers the signatures of the calls it returned, by call id, and puts them bac
 history is sent again (the agent loop's next step). Calls it does not know (another provider's,
 or a previous process's) get Google's documented placeholder instead, which skips the check.
 
+Embeddings go through ``batchEmbedContents`` (``embed_content``), 100 texts a request at most.
+
 The SDK neither retries nor continues on its own here: retries and fallbacks belong to the
 caller, which sees every failure as an ``LLMError``.
 """
@@ -40,10 +42,9 @@ from shared.llm.base import (
     LLM,
     ChatMessage,
     Completion,
-    Retrieved,
+    LLMRequest,
     TextDelta,
     ToolCall,
-    ToolSpec,
     Usage,
 )
 
@@ -59,6 +60,7 @@ _TRANSCRIBE = (
     "Transcribe this voice message word for word, in its own language. "
     "Reply with the transcript only."
 )
+_EMBED_BATCH = 100  # batchEmbedContents' limit
 
 
 class GeminiLLM(LLM):
@@ -74,10 +76,13 @@ class GeminiLLM(LLM):
         api_key: str | None,
         base_url: str | None,
         timeout: float,
+        embed_model: str = "",
         client: Client | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
+        self.embed_model = embed_model
+        self.supports_embeddings = bool(embed_model)
         self._signatures: dict[str, bytes] = {}  # call id -> thoughtSignature
         if client is not None:
             self._client = client
@@ -97,14 +102,8 @@ class GeminiLLM(LLM):
         except ValueError as exc:  # no key given nor found in GEMINI_API_KEY / GOOGLE_API_KEY
             raise ConfigError(f"{provider}: no API key (set GEMINI_API_KEY)") from exc
 
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Completion:
-        contents, config = self._request(messages, tools)
+    def complete(self, request: LLMRequest) -> Completion:
+        contents, config = self._request(request)
         with _errors():
             response = self._client.models.generate_content(
                 model=self.model, contents=contents, config=config
@@ -113,14 +112,8 @@ class GeminiLLM(LLM):
         reply.add(response)
         return self._completion(reply)
 
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Iterator[TextDelta | Completion]:
-        contents, config = self._request(messages, tools)
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
+        contents, config = self._request(request)
         reply = _Reply()
         with _errors():  # the request is sent, and fails, on the first iteration
             for chunk in self._client.models.generate_content_stream(
@@ -148,11 +141,28 @@ class GeminiLLM(LLM):
         reply.add(response)
         return "".join(reply.texts).strip()
 
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not self.supports_embeddings:
+            return super().embed(texts)
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), _EMBED_BATCH):
+            batch = list(texts[start : start + _EMBED_BATCH])
+            with _errors():
+                response = self._client.models.embed_content(
+                    model=self.embed_model, contents=batch
+                )
+            embeddings = response.embeddings or []
+            if len(embeddings) != len(batch):
+                raise LLMUnavailableError("gemini: embeddings do not match the inputs")
+            vectors += [list(embedding.values or []) for embedding in embeddings]
+        return vectors
+
     def _request(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+        self, request: LLMRequest
     ) -> tuple[list[types.Content], types.GenerateContentConfig]:
         from google.genai import types
 
+        messages, tools = request.messages, request.tools
         system = "\n\n".join(m.text for m in messages if m.role == "system" and m.text)
         config = types.GenerateContentConfig(
             system_instruction=system or None,

@@ -2,7 +2,8 @@
 
 The ``openai`` SDK is imported only when a client is built (it costs about half a second of cold
 start). The SDK never retries (``max_retries=0``): retries and fallbacks belong to our own layer,
-which sees only the ``LLMError`` family.
+which sees only the ``LLMError`` family. Embeddings go through ``/embeddings`` in batches
+(``embed_model``; none when it is empty).
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from shared.llm.base import (
     LLM,
     ChatMessage,
     Completion,
-    Retrieved,
+    LLMRequest,
     TextDelta,
     ToolCall,
-    ToolSpec,
     Usage,
 )
 
@@ -50,6 +50,9 @@ _AUDIO_EXTENSIONS = {
     "audio/mp4": "m4a",
     "audio/wav": "wav",
 }
+# Texts per /embeddings request: OpenAI takes up to 2048, DashScope (Qwen) 10.
+_EMBED_BATCH = {"qwen": 10}
+_EMBED_BATCH_DEFAULT = 256
 
 
 class OpenAICompatLLM(LLM):
@@ -64,11 +67,14 @@ class OpenAICompatLLM(LLM):
         api_key: str | None,
         base_url: str | None,
         timeout: float,
+        embed_model: str = "",
         client: OpenAI | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
+        self.embed_model = embed_model
         self.supports_audio = provider in _TRANSCRIPTION_MODELS
+        self.supports_embeddings = bool(embed_model)
         if client is None:
             import openai  # lazy: only processes that use this provider pay for the import
 
@@ -78,15 +84,9 @@ class OpenAICompatLLM(LLM):
             )
         self._client = client
 
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Completion:
+    def complete(self, request: LLMRequest) -> Completion:
         with _boundary(self.provider):
-            response = self._client.chat.completions.create(**self._request(messages, tools))
+            response = self._client.chat.completions.create(**self._request(request))
         usage = _usage(response.usage)
         if not response.choices:
             return Completion("", usage=usage, model=response.model or self.model)
@@ -98,13 +98,7 @@ class OpenAICompatLLM(LLM):
         )
         return Completion(message.content or "", calls, usage, response.model or self.model)
 
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Iterator[TextDelta | Completion]:
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
         text: list[str] = []
         calls = _StreamedCalls()
         usage = Usage()
@@ -112,7 +106,7 @@ class OpenAICompatLLM(LLM):
         # Errors can come when the request is sent and while chunks are read: both are translated.
         with _boundary(self.provider):
             chunks = self._client.chat.completions.create(
-                **self._request(messages, tools),
+                **self._request(request),
                 stream=True,
                 **_STREAM_OPTIONS.get(self.provider, {"stream_options": {"include_usage": True}}),
             )
@@ -143,15 +137,31 @@ class OpenAICompatLLM(LLM):
             )
         return result.text.strip()
 
-    def _request(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
-    ) -> dict[str, Any]:
-        request: dict[str, Any] = {
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not self.supports_embeddings:
+            return super().embed(texts)
+        size = _EMBED_BATCH.get(self.provider, _EMBED_BATCH_DEFAULT)
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), size):
+            batch = list(texts[start : start + size])
+            with _boundary(self.provider):
+                response = self._client.embeddings.create(
+                    model=self.embed_model, input=batch, encoding_format="float"
+                )
+            # Each item says which input it embeds; do not rely on the order they come in.
+            ordered = sorted(response.data, key=lambda item: item.index)
+            if [item.index for item in ordered] != list(range(len(batch))):
+                raise LLMUnavailableError(f"{self.provider}: embeddings do not match the inputs")
+            vectors += [list(item.embedding) for item in ordered]
+        return vectors
+
+    def _request(self, request: LLMRequest) -> dict[str, Any]:
+        wire: dict[str, Any] = {
             "model": self.model,
-            "messages": [_wire_message(message) for message in messages],
+            "messages": [_wire_message(message) for message in request.messages],
         }
-        if tools:  # an empty list is refused: the key must be absent
-            request["tools"] = [
+        if request.tools:  # an empty list is refused: the key must be absent
+            wire["tools"] = [
                 {
                     "type": "function",
                     "function": {
@@ -160,9 +170,9 @@ class OpenAICompatLLM(LLM):
                         "parameters": tool.parameters,
                     },
                 }
-                for tool in tools
+                for tool in request.tools
             ]
-        return request
+        return wire
 
 
 def _wire_message(message: ChatMessage) -> dict[str, Any]:

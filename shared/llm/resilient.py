@@ -7,6 +7,10 @@ reply. A stream that fails after its first piece of text is not replayed elsewhe
 customer has seen part of it): the error goes to the caller, which replaces the text. With a
 ``budget``, no new attempt starts once a call has spent it (an attempt in flight still has its
 provider timeout), so a turn ends with a holding reply before the platform cuts it off.
+
+Embeddings go to the first provider of the chain that has them, retried the same way but never
+handed to a fallback: vectors of two models do not compare, so an index built with one model is
+searched with that model or not at all.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import ClassVar
 
 from shared.backoff import Backoff
 from shared.exceptions import LLMError
-from shared.llm.base import LLM, ChatMessage, Completion, Retrieved, TextDelta, ToolSpec
+from shared.llm.base import LLM, Completion, LLMRequest, TextDelta
 
 
 class ResilientLLM(LLM):
@@ -43,6 +47,9 @@ class ResilientLLM(LLM):
         self.model = chain[0].model
         self.supports_images = chain[0].supports_images
         self.supports_audio = any(llm.supports_audio for llm in chain)
+        self._embedder = next((llm for llm in chain if llm.supports_embeddings), None)
+        self.supports_embeddings = self._embedder is not None
+        self.embed_model = self._embedder.embed_model if self._embedder else ""
 
     def transcribe(self, audio: bytes, mime_type: str) -> str:
         """The first provider of the chain that can transcribe does; the next if it fails."""
@@ -57,33 +64,32 @@ class ResilientLLM(LLM):
             return super().transcribe(audio, mime_type)
         raise last_error
 
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Completion:
-        events = self._attempts(messages, tools, retrieved, streaming=False)
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if self._embedder is None:
+            return super().embed(texts)
+        began = time.monotonic()
+        attempt = 1
+        while True:
+            try:
+                return self._embedder.embed(texts)
+            except LLMError as error:
+                delay = self.backoff.delay(attempt)
+                last = attempt == self.backoff.attempts
+                if not error.retryable or last or self._spent(began, delay):
+                    raise
+            self.backoff.sleep(delay)
+            attempt += 1
+
+    def complete(self, request: LLMRequest) -> Completion:
+        events = self._attempts(request, streaming=False)
         completion = next(e for e in events if isinstance(e, Completion))
         return completion
 
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Iterator[TextDelta | Completion]:
-        return self._attempts(messages, tools, retrieved, streaming=True)
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
+        return self._attempts(request, streaming=True)
 
     def _attempts(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec],
-        retrieved: Retrieved | None,
-        *,
-        streaming: bool,
+        self, request: LLMRequest, *, streaming: bool
     ) -> Iterator[TextDelta | Completion]:
         last_error: LLMError | None = None
         began = time.monotonic()
@@ -94,9 +100,9 @@ class ResilientLLM(LLM):
                 started = False
                 try:
                     if not streaming:
-                        yield llm.complete(messages, tools, retrieved=retrieved)
+                        yield llm.complete(request)
                         return
-                    for event in llm.stream(messages, tools, retrieved=retrieved):
+                    for event in llm.stream(request):
                         started = started or isinstance(event, TextDelta)
                         yield event
                     return

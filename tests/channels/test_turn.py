@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,8 +18,7 @@ from shared.channels.base import Choice, Retry, shorten, split_text, units
 from shared.channels.receive import conversation_id
 from shared.channels.whatsapp import _message
 from shared.exceptions import ChannelError
-from shared.llm import Completion, Retrieved, TextDelta, ToolSpec
-from shared.llm.base import ChatMessage
+from shared.llm import Completion, LLMRequest, TextDelta
 from shared.models import Conversation, Message
 from shared.store.base import Key
 from shared.worker import deliver, list_dead_letters
@@ -502,13 +501,7 @@ def test_shorten_and_retry_delays() -> None:
 
 
 class _Unused(ScriptedLLM):
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Iterator[TextDelta | Completion]:
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
         raise AssertionError("the model must not be asked")
 
 

@@ -13,8 +13,8 @@ from shared.exceptions import (
     LLMTimeoutError,
     LLMUnavailableError,
 )
-from shared.llm import LLM, ChatMessage, Completion, Retrieved, TextDelta, ToolCall, ToolSpec, Usage
-from tests.llm.script import Fail, Reply, Script, SeenRequest, Stall
+from shared.llm import LLM, Completion, LLMRequest, TextDelta, ToolCall, Usage
+from tests.llm.script import Fail, Reply, Script, SeenRequest, Stall, vector_of
 
 
 def error_for(status: int) -> LLMError:
@@ -29,13 +29,22 @@ class ScriptedLLM(LLM):
     name: ClassVar[str] = "scripted"
     supports_images = True
 
-    def __init__(self, script: Script | None = None, model: str = "scripted-model") -> None:
+    def __init__(
+        self, script: Script | None = None, model: str = "scripted-model", embed_model: str = ""
+    ) -> None:
         self.script = script or Script()
         self.model = model
+        self.embed_model = embed_model
+        self.supports_embeddings = bool(embed_model)
 
-    def _step(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], stream: bool
-    ) -> Reply:
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not self.supports_embeddings:
+            return super().embed(texts)
+        seen = SeenRequest("in-process", self.embed_model, False, [], [], {}, {}, list(texts))
+        self._play(self.script.next_step(seen))
+        return [vector_of(text) for text in texts]
+
+    def _step(self, request: LLMRequest, stream: bool) -> Reply:
         seen = SeenRequest(
             path="in-process",
             model=self.model,
@@ -48,36 +57,26 @@ class ScriptedLLM(LLM):
                     "tool_calls": [c.name for c in m.tool_calls],
                     "tool_call_id": m.tool_call_id,
                 }
-                for m in messages
+                for m in request.messages
             ],
-            tools=[t.name for t in tools],
+            tools=[t.name for t in request.tools],
             headers={},
             raw={},
         )
-        step = self.script.next_step(seen)
+        return self._play(self.script.next_step(seen))
+
+    def _play(self, step: Reply | Fail | Stall) -> Reply:
         if isinstance(step, Fail):
             raise error_for(step.status)
         if isinstance(step, Stall):
             raise LLMTimeoutError("stalled")
         return step
 
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Completion:
-        return _completion(self._step(messages, tools, False), self.model)
+    def complete(self, request: LLMRequest) -> Completion:
+        return _completion(self._step(request, False), self.model)
 
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Iterator[TextDelta | Completion]:
-        reply = self._step(messages, tools, True)
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
+        reply = self._step(request, True)
         size = max(1, -(-len(reply.text) // max(1, reply.chunks)))
         for start in range(0, len(reply.text), size):
             yield TextDelta(reply.text[start : start + size])

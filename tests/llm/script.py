@@ -1,13 +1,15 @@
 """What a loopback model server answers: a queue of scripted steps, shared by every protocol.
 
 A protocol server (OpenAI Chat Completions, Gemini generateContent) pops the next step for each
-request and renders it in its own wire format, streamed when the request asks for streaming. When
+request and renders it in its own wire format, streamed when the request asks for streaming; an
+embeddings request answered by a ``Reply`` gets ``vector_of`` each input. When
 the queue is empty it calls ``responder`` (if set) with the neutral view of the request, so a test
 can play a whole conversation. Every request is recorded for assertions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -52,6 +54,13 @@ class SeenRequest:
     tools: list[str]  # tool names offered
     headers: dict[str, str]
     raw: dict[str, Any]
+    inputs: list[str] = field(default_factory=list)  # the texts of an embeddings request
+
+
+def vector_of(text: str, dimensions: int = 8) -> list[float]:
+    """The embedding the loopback servers give ``text``: distinct per text, exact in float32."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [(byte - 128) / 256 for byte in digest[:dimensions]]
 
 
 @dataclass

@@ -12,9 +12,18 @@ from shared.exceptions import (
     LLMTimeoutError,
     LLMUnavailableError,
 )
-from shared.llm import ChatMessage, Completion, Image, TextDelta, ToolCall, ToolSpec, Usage
+from shared.llm import (
+    ChatMessage,
+    Completion,
+    Image,
+    LLMRequest,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 from tests.llm.conftest import ProviderUnderTest
-from tests.llm.script import Fail, Reply, Stall
+from tests.llm.script import Fail, Reply, Stall, vector_of
 from tests.loopback import free_port
 
 SEARCH = ToolSpec(
@@ -43,7 +52,7 @@ def test_text_completion_with_usage(provider: ProviderUnderTest) -> None:
     provider.script.then(
         Reply("Bonjour ! Oui, nous en avons.", prompt_tokens=42, completion_tokens=9)
     )
-    completion = provider.make().complete(CONVERSATION)
+    completion = provider.make().complete(LLMRequest(CONVERSATION))
     assert completion.text == "Bonjour ! Oui, nous en avons."
     assert completion.tool_calls == ()
     assert completion.usage == Usage(42, 9)
@@ -59,7 +68,7 @@ def test_text_completion_with_usage(provider: ProviderUnderTest) -> None:
 
 def test_model_is_sent(provider: ProviderUnderTest) -> None:
     provider.script.then(Reply("ok"))
-    provider.make(model="model-under-test").complete(CONVERSATION)
+    provider.make(model="model-under-test").complete(LLMRequest(CONVERSATION))
     assert provider.script.seen[0].model == "model-under-test"
 
 
@@ -69,7 +78,7 @@ def test_tool_call_round_trip(provider: ProviderUnderTest) -> None:
         Reply(tool_calls=[("search_products", {"query": "sandales", "max_price": 20000})]),
         Reply("Nous avons des sandales en cuir à 15 000 FCFA."),
     )
-    first = llm.complete(CONVERSATION, [SEARCH])
+    first = llm.complete(LLMRequest(CONVERSATION, [SEARCH]))
     assert len(first.tool_calls) == 1
     call = first.tool_calls[0]
     assert call.name == "search_products"
@@ -87,7 +96,7 @@ def test_tool_call_round_trip(provider: ProviderUnderTest) -> None:
             tool_name=call.name,
         ),
     ]
-    second = llm.complete(follow_up, [SEARCH])
+    second = llm.complete(LLMRequest(follow_up, [SEARCH]))
     assert second.text == "Nous avons des sandales en cuir à 15 000 FCFA."
     sent = provider.script.seen[1].messages
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool"]
@@ -97,7 +106,7 @@ def test_tool_call_round_trip(provider: ProviderUnderTest) -> None:
 
 def test_streaming_text(provider: ProviderUnderTest) -> None:
     provider.script.then(Reply("Voici nos sandales en cuir, faites main.", chunks=4))
-    events = list(provider.make().stream(CONVERSATION))
+    events = list(provider.make().stream(LLMRequest(CONVERSATION)))
     deltas = [e for e in events if isinstance(e, TextDelta)]
     final = events[-1]
     assert isinstance(final, Completion)
@@ -111,7 +120,7 @@ def test_streaming_text(provider: ProviderUnderTest) -> None:
 
 def test_streaming_tool_call(provider: ProviderUnderTest) -> None:
     provider.script.then(Reply(tool_calls=[("search_products", {"query": "boubou"})]))
-    events = list(provider.make().stream(CONVERSATION, [SEARCH]))
+    events = list(provider.make().stream(LLMRequest(CONVERSATION, [SEARCH])))
     final = events[-1]
     assert isinstance(final, Completion)
     assert [(c.name, c.arguments) for c in final.tool_calls] == [
@@ -123,7 +132,9 @@ def test_images_reach_the_model(provider: ProviderUnderTest) -> None:
     provider.script.then(Reply("C'est un boubou brodé."))
     llm = provider.make()
     assert llm.supports_images
-    llm.complete([ChatMessage("user", "Vous avez ceci ?", images=(Image("image/png", PNG),))])
+    llm.complete(
+        LLMRequest([ChatMessage("user", "Vous avez ceci ?", images=(Image("image/png", PNG),))])
+    )
     assert provider.script.seen[0].messages[0]["images"] == 1
 
 
@@ -142,21 +153,21 @@ def test_errors_are_translated_and_not_retried_by_the_sdk(
 ) -> None:
     provider.script.then(Fail(status), Reply("too late"))
     with pytest.raises(error):
-        provider.make().complete(CONVERSATION)
+        provider.make().complete(LLMRequest(CONVERSATION))
     assert len(provider.script.seen) == 1  # retries are ours (with fallbacks), not the SDK's
 
 
 def test_streaming_errors_are_translated(provider: ProviderUnderTest) -> None:
     provider.script.then(Fail(429))
     with pytest.raises(LLMRateLimitedError):
-        list(provider.make().stream(CONVERSATION))
+        list(provider.make().stream(LLMRequest(CONVERSATION)))
 
 
 def test_timeout(provider: ProviderUnderTest) -> None:
     provider.script.then(Stall(3.0))
     started = time.monotonic()
     with pytest.raises(LLMTimeoutError):
-        provider.make(timeout=0.5).complete(CONVERSATION)
+        provider.make(timeout=0.5).complete(LLMRequest(CONVERSATION))
     assert time.monotonic() - started < 2.5
 
 
@@ -164,14 +175,54 @@ def test_unreachable_provider(provider: ProviderUnderTest) -> None:
     port = free_port()  # nothing listens there
     base_url = provider.base_url.replace(provider.base_url.split("/")[2], f"127.0.0.1:{port}")
     with pytest.raises(LLMUnavailableError):
-        provider.make(base_url=base_url, timeout=2).complete(CONVERSATION)
+        provider.make(base_url=base_url, timeout=2).complete(LLMRequest(CONVERSATION))
 
 
 def test_tool_call_ids_are_unique(provider: ProviderUnderTest) -> None:
     provider.script.then(
         Reply(tool_calls=[("search_products", {"query": "a"}), ("search_products", {"query": "b"})])
     )
-    calls = provider.make().complete(CONVERSATION, [SEARCH]).tool_calls
+    calls = provider.make().complete(LLMRequest(CONVERSATION, [SEARCH])).tool_calls
     assert [c.arguments["query"] for c in calls] == ["a", "b"]
     assert len({c.id for c in calls}) == 2
     assert all(isinstance(c, ToolCall) for c in calls)
+
+
+def test_embeddings(provider: ProviderUnderTest) -> None:
+    provider.script.then(Reply())
+    llm = provider.make(embed_model="embed-under-test")
+    assert llm.supports_embeddings and llm.embed_model == "embed-under-test"
+    texts = ["Sandales en cuir", "Boubou brodé"]
+    assert llm.embed(texts) == [vector_of(text) for text in texts]
+    [seen] = provider.script.seen
+    assert seen.inputs == texts
+    assert seen.model.removeprefix("models/") == "embed-under-test"
+    assert provider.api_key in " ".join(seen.headers.values())
+
+
+def test_embeddings_are_batched_in_order(provider: ProviderUnderTest) -> None:
+    provider.script.responder = lambda seen: Reply()
+    texts = [f"produit {n}" for n in range(300)]
+    assert provider.make().embed(texts) == [vector_of(text) for text in texts]
+    batches = [seen.inputs for seen in provider.script.seen]
+    assert len(batches) >= 2  # OpenAI's and Gemini's limits are below 300 a request here
+    assert [text for batch in batches for text in batch] == texts
+
+
+def test_nothing_to_embed_sends_nothing(provider: ProviderUnderTest) -> None:
+    assert provider.make().embed([]) == []
+    assert provider.script.seen == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(429, LLMRateLimitedError), (503, LLMUnavailableError), (400, LLMRequestError)],
+)
+def test_embedding_errors_are_translated(
+    provider: ProviderUnderTest, status: int, error: type[Exception]
+) -> None:
+    provider.script.then(Fail(status), Reply())
+    with pytest.raises(error):
+        provider.make().embed(["Sandales en cuir"])
+    assert len(provider.script.seen) == 1
+

@@ -12,12 +12,13 @@ import httpx2
 import openai
 import pytest
 
-from shared.exceptions import LLMRequestError
+from shared.exceptions import EmbeddingsUnavailableError, LLMRequestError
 from shared.llm import (
     PROVIDERS,
     ChatMessage,
     Completion,
     LLMConfig,
+    LLMRequest,
     TextDelta,
     Usage,
     open_llm,
@@ -25,7 +26,7 @@ from shared.llm import (
 from shared.llm.openai_compat import OpenAICompatLLM
 from tests.fixtures.openai_server import OpenAIServer
 from tests.llm.conftest import ProviderUnderTest
-from tests.llm.script import Fail, Reply
+from tests.llm.script import Fail, Reply, vector_of
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPATIBLE = sorted(
@@ -97,7 +98,7 @@ def test_invalid_tool_arguments_are_kept_raw() -> None:
             }
         ],
     }
-    completion = _llm_answering(json.dumps(body), "application/json").complete(HELLO)
+    completion = _llm_answering(json.dumps(body), "application/json").complete(LLMRequest(HELLO))
     assert completion.text == ""
     assert completion.tool_calls[0].arguments == {"_raw": BROKEN_ARGUMENTS}
 
@@ -130,7 +131,7 @@ def _call(
 
 def test_invalid_streamed_tool_arguments_are_kept_raw() -> None:
     body = _sse({"role": "assistant"}, _call(0, "call_1", "search_products", BROKEN_ARGUMENTS))
-    final = list(_llm_answering(body, "text/event-stream").stream(HELLO))[-1]
+    final = list(_llm_answering(body, "text/event-stream").stream(LLMRequest(HELLO)))[-1]
     assert isinstance(final, Completion)
     assert final.tool_calls[0].arguments == {"_raw": BROKEN_ARGUMENTS}
     assert final.usage == Usage(0, 0)  # this server sent no usage
@@ -144,7 +145,7 @@ def test_streamed_calls_that_share_an_index_stay_apart(index: int | None) -> Non
         _call(index, None, None, '"sandales"}'),
         _call(index, "call_b", "search_products", '{"query": "boubou"}'),
     )
-    final = list(_llm_answering(body, "text/event-stream").stream(HELLO))[-1]
+    final = list(_llm_answering(body, "text/event-stream").stream(LLMRequest(HELLO)))[-1]
     assert isinstance(final, Completion)
     assert [(c.id, c.arguments) for c in final.tool_calls] == [
         ("call_a", {"query": "sandales"}),
@@ -157,7 +158,8 @@ def test_mistral_streams_without_stream_options(openai_server: OpenAIServer) -> 
     openai_server.script.reset()
     openai_server.script.then(Reply("Bonjour !"))
     llm = open_llm(LLMConfig("mistral", api_key="k", base_url=openai_server.base_url))
-    assert "".join(e.text for e in llm.stream(HELLO) if isinstance(e, TextDelta)) == "Bonjour !"
+    events = llm.stream(LLMRequest(HELLO))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Bonjour !"
     assert "stream_options" not in openai_server.script.seen[0].raw
 
 
@@ -167,7 +169,7 @@ def test_errors_carry_neither_the_provider_message_nor_the_key(
     secret = f"Incorrect API key provided: {openai_provider.api_key}. You said: Bonjour"
     openai_provider.script.then(Fail(401, secret))
     with pytest.raises(LLMRequestError) as caught:
-        openai_provider.make().complete(HELLO)
+        openai_provider.make().complete(LLMRequest(HELLO))
     message = str(caught.value)
     assert "401" in message
     assert "invalid_api_key" in message  # the provider's error code is kept: it is an identifier
@@ -175,6 +177,27 @@ def test_errors_carry_neither_the_provider_message_nor_the_key(
     assert "Bonjour" not in message
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__  # the SDK error, which quotes it, is not chained
+
+
+def test_a_provider_without_embeddings_says_so(openai_server: OpenAIServer) -> None:
+    openai_server.script.reset()
+    llm = open_llm(LLMConfig("deepseek", api_key="k", base_url=openai_server.base_url))
+    assert not llm.supports_embeddings  # DeepSeek has no embeddings API
+    with pytest.raises(EmbeddingsUnavailableError):
+        llm.embed(["Sandales en cuir"])
+    assert openai_server.script.seen == []
+
+
+def test_qwen_embeds_ten_texts_a_request_as_floats(openai_server: OpenAIServer) -> None:
+    openai_server.script.reset()
+    openai_server.script.responder = lambda seen: Reply()
+    llm = open_llm(LLMConfig("qwen", api_key="k", base_url=openai_server.base_url))
+    texts = [f"produit {n}" for n in range(25)]
+    assert llm.embed(texts) == [vector_of(text) for text in texts]
+    seen = openai_server.script.seen
+    assert [len(s.inputs) for s in seen] == [10, 10, 5]  # DashScope's limit
+    assert {s.model for s in seen} == {"text-embedding-v3"}  # the provider's default
+    assert {s.raw["encoding_format"] for s in seen} == {"float"}  # compatible servers all take it
 
 
 def test_importing_the_module_does_not_import_the_sdk() -> None:

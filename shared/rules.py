@@ -1,4 +1,5 @@
-"""The offline responder: the embedded default LLM. Deterministic, French and English, no key.
+"""The offline responder: the embedded default LLM (``LLM_PROVIDER=offline``), a rules provider.
+Deterministic, French and English, no key.
 
 It plays the model's part with the same tool calls a real model makes, so the whole pipeline
 (agent loop, tools, lead capture, price guard, persistence) runs with no provider: it searches
@@ -6,22 +7,32 @@ the catalogue with ``search_products`` and lists what the tool returned, answers
 retrieval found, asks for every missing order detail in one message, reads the answers (names,
 phone numbers in local or international form, addresses, quantities), then calls
 ``capture_lead`` and confirms. A hesitating customer is offered the shop's configured offer.
+
+It cannot read the rendered prompt, so what retrieval found and the shop's facts come in the
+request's ``context`` as plain data (``Retrieved.context``, built by the chat service). It lives
+in the domain, not in the LLM port: its rules need the domain's text folding, phone numbers
+and price formatting, and moving those under the port (or computing every price and phone
+number it might need ahead of each call) would pull the domain into the port or change what the
+chat service does on every turn. The port's provider table names it by string
+(``shared.rules:RulesResponder``), imported only when chosen, so the port imports no domain
+module and a new provider never sees a domain type.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from shared.catalog.retrieval import fold, tokens
 from shared.crm import normalise_phone
 from shared.exceptions import InvalidPhoneError
-from shared.llm.base import LLM, ChatMessage, Completion, Retrieved, ToolCall, ToolSpec
+from shared.llm.base import LLM, ChatMessage, Completion, LLMRequest, ToolCall
+from shared.models import FaqEntry, Product, Shop
 from shared.money import format_price
 
 FAQ_MIN_SCORE = 2.0
@@ -211,6 +222,51 @@ _MEASURE_WORDS = {
 _VARIANT_CUE_RE = re.compile(rf"\b(?:taille|pointure|couleur|coloris|size|colou?r){_COLON}(\w+)")
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    """What retrieval found for this turn and the shop's facts, as plain data: what the
+    responder reads from a request's ``context``."""
+
+    products: list[tuple[dict[str, Any], float]] = field(default_factory=list)  # (JSON, score)
+    faq: list[tuple[str, float]] = field(default_factory=list)  # (answer, score)
+    lang: str = "fr"
+    shop_name: str = ""
+    contact: str = ""
+    offer: str = ""
+    phone_region: str = "SN"
+
+    @classmethod
+    def of_turn(
+        cls,
+        shop: Shop,
+        products: Sequence[tuple[Product, float]],
+        faq: Sequence[tuple[FaqEntry, float]],
+        lang: str,
+    ) -> Retrieved:
+        return cls(
+            # The JSON form with the lowest price added, the way the catalogue tools answer.
+            products=[
+                ({**p.model_dump(mode="json"), "price": str(p.price)}, score)
+                for p, score in products
+            ],
+            faq=[(entry.answer, score) for entry, score in faq],
+            lang=lang,
+            shop_name=shop.name,
+            contact=shop.contact or shop.url,
+            offer=shop.offer,
+            phone_region=shop.phone_region,
+        )
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The request's ``context`` (not ``asdict``: its deep copy costs half a millisecond)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> Retrieved:
+        return cls(**{f.name: context[f.name] for f in fields(cls) if f.name in context})
+
+
 @dataclass
 class OrderForm:
     """What the customer has given so far, read from their messages since the purchase intent."""
@@ -226,22 +282,17 @@ class OrderForm:
         return [f for f in ("name", "phone", "address") if getattr(self, f) is None]
 
 
-class OfflineResponder(LLM):
+class RulesResponder(LLM):
     name: ClassVar[str] = "offline"
 
     def __init__(self, *, provider: str = "offline", model: str = "offline", **_: Any) -> None:
         self.model = model
 
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        retrieved: Retrieved | None = None,
-    ) -> Completion:
-        context = retrieved or Retrieved()
+    def complete(self, request: LLMRequest) -> Completion:
+        messages = request.messages
+        context = Retrieved.from_context(request.context)
         lang = context.lang if context.lang in TEXTS else "en"
-        offered = {t.name for t in tools}
+        offered = {t.name for t in request.tools}
         if messages and messages[-1].role == "tool":
             return self._after_tools(messages, offered, context, lang)
         user = next((m.text for m in reversed(messages) if m.role == "user"), "")
@@ -276,11 +327,11 @@ class OfflineResponder(LLM):
         faq_score = context.faq[0][1] if context.faq else 0.0
         product_score = context.products[0][1] if context.products else 0.0
         if faq_score >= FAQ_MIN_SCORE and faq_score >= product_score:
-            return self._reply(context.faq[0][0].answer, lang)
+            return self._reply(context.faq[0][0], lang)
         if context.products:
             if "search_products" in offered:
                 return self._call(messages, "search_products", {"query": user})
-            items = [_product_item(p.model_dump(mode="json"), p.price) for p, _ in context.products]
+            items = [_product_item(p, Decimal(str(p["price"]))) for p, _ in context.products]
             return self._reply(_product_list(items, lang), lang)
         words = set(tokens(user))
         if not words or words <= _GREETINGS or (words & _GREETINGS and len(words) <= 3):
