@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 from shared.app import App, use_app
 from shared.catalog.importer import load_faq
-from shared.chat import ChatService
+from shared.chat import ChatService, TurnResult
 from shared.exceptions import InvalidKeyError
 from shared.llm import (
     LLM,
@@ -291,7 +291,7 @@ def note_refused_session_id() -> None:
     refused_session_ids += 1
 
 
-def first_turn(chat: ChatService, shop: Shop, text: str) -> dict[str, Any]:
+def first_turn(chat: ChatService, shop: Shop, text: str) -> TurnResult:
     """A turn that opens a new conversation, retried if its fresh session id is refused."""
     for _ in range(3):
         try:

@@ -114,7 +114,7 @@ def measure(size: int) -> dict[str, float]:
     tools = in_conversation = largest_call = 0
     with temp_app(products, plain) as app:
         chat = app.chat
-        shop = chat.shop(None)
+        shop = app.shops.get(None)
         for query in QUERIES:
             app.llm_override = plain
             plain.requests.clear()
@@ -136,7 +136,7 @@ def measure(size: int) -> dict[str, float]:
         reply = first_turn(chat, shop, QUERIES[0].text)
         for query in QUERIES[1:CONVERSATION]:
             plain.requests.clear()
-            reply = chat.turn(shop, reply["session_id"], query.text)
+            reply = chat.turn(shop, reply.session_id, query.text)
         in_conversation = request_tokens(plain.requests[-1])
     largest_call = max(largest_call, in_conversation, *ours)
     return {

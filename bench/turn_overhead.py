@@ -45,7 +45,6 @@ from _common import (
 
 import functions.chat
 from shared.app import App, get_app, use_app
-from shared.chat import SHOP_CACHE_SECONDS
 from shared.http import Request
 from shared.llm import (
     LLM,
@@ -56,6 +55,7 @@ from shared.llm import (
     open_llm,
 )
 from shared.llm.resilient import ResilientLLM
+from shared.shops import CACHE_SECONDS as SHOP_CACHE_SECONDS
 from shared.store.sqlite import SQLiteStore
 from tests.fixtures.openai_server import API_KEY
 

@@ -58,7 +58,7 @@ def test_the_embeddings_model_is_a_setting(make_app: Callable[..., App]) -> None
         LLM_FALLBACKS="gemini",
         GEMINI_API_KEY="gm-key",
     )
-    llm = app.llm_for(app.chat.shop(None))
+    llm = app.llm_for(app.shops.get(None))
     assert isinstance(llm, ResilientLLM)
     primary, gemini = llm.chain
     assert primary.embed_model == llm.embed_model == "text-embedding-3-large"
