@@ -729,6 +729,7 @@ _CATALOGUE_WORDS = {
     "en": frozenset("the and for with without of to in on is are your".split()),
 }
 _LANGUAGE_NAMES = {"fr": "French", "en": "English"}
+_CFA_PRICES = 1000  # a median price from which whole prices are francs CFA, not euros
 # The country a currency most likely means for a shop (XOF: eight countries; Senegal first).
 _CURRENCY_REGIONS = {
     "XOF": "SN", "XAF": "CM", "EUR": "FR", "USD": "US", "GBP": "GB", "CAD": "CA", "AUD": "AU",
@@ -793,11 +794,16 @@ def _currency_of(products: Sequence[Product], lang: str) -> tuple[str, str]:
     priced = Counter(p.currency for p in products if p.currency)  # our JSON may say it
     if priced:
         return priced.most_common(1)[0][0], "the catalogue's prices"
-    exponents = (v.price.as_tuple().exponent for p in products for v in p.variants)
-    if any(isinstance(e, int) and e < 0 for e in exponents):  # 18.00: a currency with cents
-        code = "EUR" if lang == "fr" else "USD"
-        return code, f"prices with cents, {_LANGUAGE_NAMES.get(lang, lang)} catalogue"
-    return "XOF", "whole prices" if products else "default"
+    prices = sorted(v.price for p in products for v in p.variants)
+    if not prices:
+        return "XOF", "default"
+    # A franc CFA price is thousands without cents (1 EUR is 656 XOF); euros and dollars are
+    # smaller or have cents (Shopify writes "18.00" either way, so only real cents count).
+    whole = all(price == price.to_integral_value() for price in prices)
+    if whole and prices[len(prices) // 2] >= _CFA_PRICES:
+        return "XOF", "whole prices in thousands"
+    name = _LANGUAGE_NAMES.get(lang, lang)
+    return ("EUR" if lang == "fr" else "USD"), f"prices in units, {name} catalogue"
 
 
 def _region_zones(region: str) -> list[str]:
