@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -18,12 +19,10 @@ if TYPE_CHECKING:
 
 _PRUNE_HELP = "the file is complete: remove what it no longer has (deleted, draft, archived)"
 _SET_HELP = """\
-keys: name, url, contact, languages, phone_region, currency, persona, system_prompt_addition,
-offer, llm_provider, llm_model, whatsapp_template, business_hours, timezone (and the channel
-ids whatsapp_phone_number_id, operator_whatsapp, operator_telegram_chat_id).
+{keys}
 values: a list takes commas (languages=fr,en), a structure JSON
-(business_hours='{"mon": ["09:00-18:00"]}', whatsapp_template='{"name": "order", "language":
-"fr"}'); key= clears an optional setting."""
+(business_hours='{{"mon": ["09:00-18:00"]}}', whatsapp_template='{{"name": "order", "language":
+"fr"}}'); key= clears an optional setting."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("seed-demo", help="create the demo shop, its catalogue and FAQ")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
 
+    from shared.shops import SETTINGS
+
     cmd = commands.add_parser("shop", help="show or change a shop's settings")
     actions = cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     action = actions.add_parser("show", help="print the shop's settings as JSON")
@@ -60,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         "set",
         help="change settings: key=value ...",
         description="Change a shop's settings; all are checked before any is written.",
-        epilog=_SET_HELP,
+        epilog=_SET_HELP.format(keys=textwrap.fill(f"keys: {', '.join(SETTINGS)}.", 92)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     action.add_argument("shop", metavar="SHOP")
