@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -13,9 +14,15 @@ from typing import TYPE_CHECKING
 from shared.exceptions import ComptoirError
 
 if TYPE_CHECKING:
+    from shared.catalog.importer import Guess
     from shared.store import Store
 
 _PRUNE_HELP = "the file is complete: remove what it no longer has (deleted, draft, archived)"
+_SET_HELP = """\
+{keys}
+values: a list takes commas (languages=fr,en), a structure JSON
+(business_hours='{{"mon": ["09:00-18:00"]}}', whatsapp_template='{{"name": "order", "language":
+"fr"}}'); key= clears an optional setting."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
     cmd.add_argument("--name", help="shop name, when the shop is created")
     cmd.add_argument("--currency", help="ISO currency of the prices (default: the shop's)")
+    cmd.add_argument(
+        "--settings", type=Path, help="a JSON object of shop settings (keys of `shop set`)"
+    )
     cmd.add_argument("--prune", action="store_true", help=_PRUNE_HELP)
 
     cmd = commands.add_parser("import-faq", help="import an FAQ (JSON list or CSV)")
@@ -40,6 +50,22 @@ def _parser() -> argparse.ArgumentParser:
 
     cmd = commands.add_parser("seed-demo", help="create the demo shop, its catalogue and FAQ")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+
+    from shared.shops import SETTINGS
+
+    cmd = commands.add_parser("shop", help="show or change a shop's settings")
+    actions = cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    action = actions.add_parser("show", help="print the shop's settings as JSON")
+    action.add_argument("shop", metavar="SHOP")
+    action = actions.add_parser(
+        "set",
+        help="change settings: key=value ...",
+        description="Change a shop's settings; all are checked before any is written.",
+        epilog=_SET_HELP.format(keys=textwrap.fill(f"keys: {', '.join(SETTINGS)}.", 92)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    action.add_argument("shop", metavar="SHOP")
+    action.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
 
     cmd = commands.add_parser("leads", help="list the leads, newest first")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
@@ -87,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _leads(app.store, shop, args.status, args.format)
         if args.command == "release":
             return _release(app.store, shop, args.session_id)
+        if args.command == "shop":
+            return _shop(app.store, shop, args.action, getattr(args, "assignments", []))
         from shared.catalog import importer
 
         report: importer.ImportReport | importer.SeedReport
@@ -97,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.file,
                 shop_name=args.name,
                 currency=args.currency,
+                settings=importer.load_settings(args.settings) if args.settings else None,
                 prune=args.prune,
             )
         elif args.command == "import-faq":
@@ -109,6 +138,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.summary())
     for error in report.errors:
         print(f"  rejected {error}", file=sys.stderr)
+    if isinstance(report, importer.ImportReport) and report.guesses:
+        _print_guesses(shop, report.guesses)
+    return 0
+
+
+def _print_guesses(shop: str, guesses: Sequence[Guess]) -> None:
+    """What a new shop got without being told, and how to change it: short, on stderr."""
+    out = sys.stderr
+    print(f"new shop {shop}: guessed settings (python -m shared shop show {shop}):", file=out)
+    for guess in guesses:
+        said = f"={guess.value} ({guess.reason})" if guess.value else f": {guess.reason}"
+        print(f"  {guess.key}{said}", file=out)
+    print(f"  change one: python -m shared shop set {shop} key=value", file=out)
+    if any(guess.key == "currency" for guess in guesses):
+        print("  (a new currency prices the products from the next import)", file=out)
+
+
+def _shop(store: Store, shop_id: str, action: str, assignments: Sequence[str]) -> int:
+    import json
+
+    from shared.shops import SETTINGS, load_shop, settings_from_text, update_shop
+
+    if action == "show":
+        shop = load_shop(store, shop_id)
+    else:
+        before = load_shop(store, shop_id)
+        changes = settings_from_text(assignments)
+        shop = update_shop(store, shop_id, changes)
+        if "url" in changes and shop.url != before.url:
+            print("product links take the new url from the next import-catalog", file=sys.stderr)
+    settings = shop.model_dump(mode="json")
+    shown = {"id": shop.id, **{key: settings[key] for key in SETTINGS}}
+    print(json.dumps(shown, ensure_ascii=False, indent=2))
     return 0
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal, Self, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -78,20 +80,33 @@ class WhatsAppTemplate(Model):
     components: list[dict[str, Any]] = Field(default_factory=list)  # as the Graph API takes them
 
 
+# The languages the assistant speaks: its prompts, customer texts and language detection.
+LANGUAGES = ("fr", "en")
+SYSTEM_PROMPT_ADDITION_CHARS = 2000  # the shop's own instructions stay a small part of the prompt
+
+
 class Shop(Model):
-    """A shop's settings. ``id`` is the store scope of everything the shop owns."""
+    """A shop's settings. ``id`` is the store scope of everything the shop owns.
+
+    The checks here are the ones every load can afford; ``shared/shops.py`` checks what needs
+    more (the phone region's tables, the personas' templates, the LLM providers) when a setting
+    changes.
+    """
 
     id: str
-    name: str
-    currency: str = "XOF"
-    languages: list[str] = Field(default_factory=lambda: ["fr", "en"])
-    phone_region: str = "SN"  # default region for parsing local phone numbers
-    contact: str = ""
-    url: str = ""
-    persona: str = "sales"
-    offer: str = ""  # what the assistant offers a hesitating customer
+    name: str = Field(max_length=100)
+    currency: str = "XOF"  # ISO 4217
+    # The first is the default: the language of a message too short to tell.
+    languages: list[str] = Field(default_factory=lambda: ["fr", "en"], min_length=1)
+    phone_region: str = "SN"  # ISO 3166 region for parsing local phone numbers
+    contact: str = Field(default="", max_length=300)
+    url: str = ""  # the storefront: product links are url + "/products/" + handle
+    persona: str = "sales"  # the prompt templates shared/prompts/{persona}.*.j2
+    offer: str = Field(default="", max_length=500)  # offered to a customer hesitating on price
+    # The shop's own instructions, added to the system prompt in a delimited section.
+    system_prompt_addition: str = Field(default="", max_length=SYSTEM_PROMPT_ADDITION_CHARS)
     llm_provider: str | None = None  # overrides LLM_PROVIDER for this shop
-    llm_model: str | None = None
+    llm_model: str | None = Field(default=None, max_length=100, pattern=r"^\S+$")
     catalog_version: int = 0  # bumped by every import that changes something; caches key on it
     # Channels (DEFAULT_SHOP takes WHATSAPP_PHONE_NUMBER_ID and the *_OPERATOR settings instead).
     whatsapp_phone_number_id: str | None = None
@@ -102,6 +117,50 @@ class Shop(Model):
     # ({"mon": ["09:00-18:00"], ...}; a day not listed is closed). None: always open.
     business_hours: dict[hours.Weekday, list[str]] | None = None
     timezone: str = "Africa/Dakar"
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, name: str) -> str:
+        name = " ".join(name.split())
+        if not name:
+            raise ValueError("give the shop's name")
+        return name
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, code: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{3}", code):
+            raise ValueError(f"{code!r} is not an ISO 4217 code (e.g. XOF, EUR, USD)")
+        return code.upper()
+
+    @field_validator("languages")
+    @classmethod
+    def _spoken(cls, codes: list[str]) -> list[str]:
+        codes = [code.strip().lower() for code in codes]
+        for code in codes:
+            if code not in LANGUAGES:
+                spoken = ", ".join(LANGUAGES)
+                raise ValueError(f"{code!r} is not a language the assistant speaks ({spoken})")
+        return list(dict.fromkeys(codes))
+
+    @field_validator("phone_region")
+    @classmethod
+    def _region_code(cls, code: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{2}", code):
+            raise ValueError(f"{code!r} is not an ISO 3166 region code (e.g. SN, CI, FR)")
+        return code.upper()
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, url: str) -> str:
+        url = url.strip()
+        if not url:
+            return url
+        parts = urlsplit(url)
+        web = parts.scheme in ("http", "https") and bool(parts.netloc)
+        if not web or any(c.isspace() for c in url):
+            raise ValueError(f"{url!r} is not a web address (https://shop.example)")
+        return url.rstrip("/")
 
     @field_validator("business_hours")
     @classmethod

@@ -2,17 +2,20 @@
 
 A shop is one document, ``shops/{id}`` in its own scope. The catalogue importer creates it and
 bumps its ``catalog_version`` (``shared/catalog/importer.py``); everything else reads it through
-``Shops`` and changes it through ``update_shop``.
+``Shops`` and changes it through ``update_shop``. Every change of settings (``shop set``, an
+import's ``--settings``, a new shop) goes through ``apply_settings``, which checks it whole.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+import types
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.exceptions import InvalidInputError, InvalidKeyError, NotFoundError, UnknownShopError
 from shared.models import Shop, mutate
@@ -23,6 +26,8 @@ SHOPS = "shops"
 CACHE_SECONDS = 60.0  # a new catalogue version reaches a warm instance within a minute
 # Not settings: the id names the shop, imports count the catalogue's versions.
 _MANAGED = frozenset({"id", "catalog_version"})
+# What `shop set` and an import's --settings take, in the model's order.
+SETTINGS = tuple(key for key in Shop.model_fields if key not in _MANAGED)
 
 
 def load_shop(store: Store, shop_id: str) -> Shop:
@@ -58,29 +63,122 @@ class Shops:
         return shop
 
 
-def update_shop(store: Store, shop_id: str, changes: dict[str, Any]) -> Shop:
-    """Change the settings ``changes`` names, checked as the Shop model checks them, with a
-    conditional write (re-applied if the shop changed meanwhile, an import bumping its catalogue
-    version). Raises InvalidInputError naming the field for a key that is not a setting or an
-    invalid value, UnknownShopError for a shop that does not exist."""
-    for key in changes:
-        if key not in Shop.model_fields or key in _MANAGED:
-            raise InvalidInputError(f"{key}: not a shop setting")
-
-    def apply(shop: Shop) -> Shop:
-        try:
-            return Shop.model_validate({**shop.model_dump(), **changes})
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            field = ".".join(str(part) for part in error["loc"])
-            raise InvalidInputError(f"{field}: {error['msg']}") from None
-
+def update_shop(store: Store, shop_id: str, changes: Mapping[str, Any]) -> Shop:
+    """Change the settings ``changes`` names, checked by ``apply_settings``, with a conditional
+    write (re-applied if the shop changed meanwhile, an import bumping its catalogue version).
+    Raises InvalidInputError naming the field for a key that is not a setting or an invalid
+    value (nothing is written then), UnknownShopError for a shop that does not exist."""
+    _check_keys(changes)
     if not _valid_shop_id(shop_id):
         raise UnknownShopError(f"unknown shop {shop_id!r}")
     try:
-        return mutate(store, shop_id, SHOPS, shop_id, Shop, apply)[0]
+        return mutate(store, shop_id, SHOPS, shop_id, Shop, lambda s: apply_settings(s, changes))[0]
     except NotFoundError as exc:
         raise UnknownShopError(f"unknown shop {shop_id!r}") from exc
+
+
+def new_shop(shop_id: str, settings: Mapping[str, Any]) -> Shop:
+    """A shop not stored yet, named after its id unless ``settings`` names it."""
+    return apply_settings(Shop(id=shop_id, name=shop_id), settings)
+
+
+def apply_settings(shop: Shop, changes: Mapping[str, Any]) -> Shop:
+    """``shop`` with ``changes``, checked as the Shop model checks them and, for the keys
+    changed, against what the model cannot afford to check on every load. Raises
+    InvalidInputError "key: why" for the first bad key or value."""
+    _check_keys(changes)
+    try:
+        changed = Shop.model_validate({**shop.model_dump(), **changes})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        # pydantic says where in a dict's keys the error is with a "[key]" part: not a field.
+        field = ".".join(str(part) for part in error["loc"] if part != "[key]")
+        raise InvalidInputError(f"{field}: {error['msg'].removeprefix('Value error, ')}") from None
+    for key in changes:
+        check = _CHECKS.get(key)
+        problem = check(getattr(changed, key)) if check else None
+        if problem:
+            raise InvalidInputError(f"{key}: {problem}")
+    return changed
+
+
+def settings_from_text(assignments: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` words as changes: a list setting takes comma-separated values
+    (``languages=fr,en``), a structured one JSON (``business_hours={"mon": ["09:00-18:00"]}``),
+    ``key=`` clears an optional setting. Raises InvalidInputError naming the key."""
+    changes: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInputError(f"{assignment!r}: expected key=value")
+        _check_keys({key: None})
+        if key in changes:
+            raise InvalidInputError(f"{key}: given twice")
+        changes[key] = _value(key, text.strip())
+    return changes
+
+
+def _value(key: str, text: str) -> Any:
+    field = Shop.model_fields[key]
+    if not text:
+        if field.is_required() or field.default not in (None, ""):
+            raise InvalidInputError(f"{key}: cannot be cleared, give a value")
+        return field.default
+    kinds = [a for a in get_args(field.annotation) if a is not type(None)]
+    if get_origin(field.annotation) in (Union, types.UnionType) and len(kinds) == 1:
+        annotation = kinds[0]  # Optional[X]: X
+    else:
+        annotation = field.annotation
+    if get_origin(annotation) is list:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    structured = get_origin(annotation) is dict or (
+        isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    )
+    if not structured:
+        return text
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"{key}: expected JSON ({exc})") from None
+
+
+def _check_keys(changes: Mapping[str, Any]) -> None:
+    for key in changes:
+        if key not in SETTINGS:
+            raise InvalidInputError(f"{key}: not a shop setting")
+
+
+def _phone_region_problem(region: str) -> str | None:
+    import phonenumbers  # lazy: its metadata tables cost a cold start
+
+    if region in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    return f"{region!r} is not a region with phone numbers (e.g. SN, CI, FR)"
+
+
+def _persona_problem(persona: str) -> str | None:
+    from shared.prompts import personas
+
+    known = personas()
+    return None if persona in known else f"{persona!r} is not a persona ({', '.join(known)})"
+
+
+def _llm_provider_problem(provider: str | None) -> str | None:
+    from shared.settings import LLMProvider
+
+    providers = get_args(LLMProvider)
+    if provider is None or provider in providers:
+        return None
+    return f"{provider!r} is not a provider ({', '.join(providers)})"
+
+
+# Checks too costly for every load of a shop, made when the setting changes.
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "phone_region": _phone_region_problem,
+    "persona": _persona_problem,
+    "llm_provider": _llm_provider_problem,
+}
 
 
 def _valid_shop_id(shop_id: str) -> bool:

@@ -572,3 +572,156 @@ def test_the_demo_says_the_same_payment_means_everywhere() -> None:
         assert "Wave" in text and "Orange Money" in text and cash_in[lang] in text, text
     for text in (footer, faq["paiement"], faq["payment"], offer):
         assert not any(word in text.lower() for word in ("carte", "card", "visa")), text
+
+
+# --- shop settings at import: --settings, a new shop's guesses, product links -------------------
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shared", *args],
+        cwd=tmp_path,
+        env={**os.environ, "STORE_URL": f"sqlite:///{tmp_path}/t.db", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _settings_file(tmp_path: Path, settings: dict[str, object]) -> Path:
+    path = tmp_path / "shop.json"
+    path.write_text(json.dumps(settings), encoding="utf-8")
+    return path
+
+
+def test_settings_file_sets_up_a_new_shop_and_its_product_links(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    settings = _settings_file(
+        tmp_path,
+        {
+            "name": "Glow Cosmetics",
+            "url": "https://glow.example/",
+            "currency": "USD",
+            "languages": ["en", "fr"],
+            "phone_region": "US",
+            "timezone": "America/New_York",
+            "system_prompt_addition": "Mention the free samples.",
+        },
+    )
+    catalogue = DATA / "glow_cosmetics.csv"
+    done = _cli(
+        tmp_path, "import-catalog", str(catalogue), "--shop", "glow", "--settings", str(settings)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # everything was given: nothing guessed
+    shop = _shop(store, "glow")
+    assert (shop.name, shop.url, shop.currency, shop.languages) == (
+        "Glow Cosmetics",
+        "https://glow.example",
+        "USD",
+        ["en", "fr"],
+    )
+    assert shop.timezone == "America/New_York"
+    assert shop.system_prompt_addition == "Mention the free samples."
+    products = _products(store, "glow")
+    assert products["vitamin-c-serum"].url == "https://glow.example/products/vitamin-c-serum"
+    assert all(p.currency == "USD" for p in products.values())
+
+
+def test_settings_file_changes_an_existing_shop_before_its_products(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    import_catalog(store, SHOP, SHOPIFY_CSV, currency="XOF")
+    assert _products(store)["sac-en-raphia"].url == ""  # no shop URL yet
+    report = import_catalog(
+        store, SHOP, SHOPIFY_CSV, settings={"url": "https://teranga.example", "offer": "-10 %"}
+    )
+    assert report.guesses == []  # an existing shop: nothing guessed
+    assert (_shop(store).url, _shop(store).offer) == ("https://teranga.example", "-10 %")
+    assert _products(store)["sac-en-raphia"].url == "https://teranga.example/products/sac-en-raphia"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"currency": "EURO"}, "error: currency: 'EURO' is not an ISO 4217 code"),
+        ({"languages": ["fr", "klingon"]}, "error: languages: 'klingon' is not a language"),
+        ({"timezone": "Mars/Olympus"}, "error: timezone: unknown time zone"),
+        ({"business_hours": {"mon": ["9h-18h"]}}, "error: business_hours: expected HH:MM"),
+        ({"colour": "blue"}, "error: colour: not a shop setting"),
+    ],
+)
+@pytest.mark.parametrize("existing", [True, False], ids=["existing-shop", "new-shop"])
+def test_bad_settings_at_import_change_nothing(
+    store: SQLiteStore, tmp_path: Path, settings: dict[str, object], message: str, existing: bool
+) -> None:
+    if existing:
+        import_catalog(store, SHOP, SHOPIFY_CSV, currency="XOF")
+    before = (store.get(SHOP, "shops", SHOP), _products(store))
+    path = _settings_file(tmp_path, {"offer": "changed", **settings})
+    catalogue = DATA / "catalog_own.json"
+    done = _cli(tmp_path, "import-catalog", str(catalogue), "--shop", SHOP, "--settings", str(path))
+    assert done.returncode == 2
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
+    assert (store.get(SHOP, "shops", SHOP), _products(store)) == before
+
+
+def test_a_settings_file_that_is_not_an_object_is_refused(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "shop.json"
+    path.write_text('["fr", "en"]', encoding="utf-8")
+    done = _cli(
+        tmp_path, "import-catalog", str(SHOPIFY_CSV), "--shop", SHOP, "--settings", str(path)
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: shop.json: expected a JSON object of settings")
+    assert store.get(SHOP, "shops", SHOP) is None
+
+
+def test_a_new_english_shop_is_told_what_was_guessed(store: SQLiteStore, tmp_path: Path) -> None:
+    done = _cli(tmp_path, "import-catalog", str(DATA / "glow_cosmetics.csv"), "--shop", "glow")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "new shop glow: guessed settings (python -m shared shop show glow):",
+        "  name=glow (the shop id)",
+        "  languages=en,fr (English catalogue)",
+        "  currency=USD (prices in units, English catalogue)",
+        "  phone_region=US (currency USD)",
+        "  timezone=Africa/Dakar (default, US has several)",
+        "  url: not set, so product cards have no link",
+        "  change one: python -m shared shop set glow key=value",
+        "  (a new currency prices the products from the next import)",
+    ]
+    shop = _shop(store, "glow")
+    assert (shop.languages, shop.currency, shop.phone_region) == (["en", "fr"], "USD", "US")
+    assert all(p.currency == "USD" for p in _products(store, "glow").values())
+
+
+def test_a_new_french_shop_with_whole_prices_guesses_senegal(store: SQLiteStore) -> None:
+    report = import_catalog(
+        store, "boutique", DEMO_DIR / "catalog.csv", settings={"url": "https://b.example"}
+    )
+    assert [(g.key, g.value, g.reason) for g in report.guesses] == [
+        ("name", "boutique", "the shop id"),
+        ("languages", "fr,en", "French catalogue"),
+        ("currency", "XOF", "whole prices in thousands"),
+        ("phone_region", "SN", "currency XOF"),
+        ("timezone", "Africa/Dakar", "phone region SN"),
+    ]
+    shop = _shop(store, "boutique")
+    assert (shop.languages, shop.currency, shop.phone_region) == (["fr", "en"], "XOF", "SN")
+
+
+def test_products_without_a_url_link_to_the_shop_url_and_handle(store: SQLiteStore) -> None:
+    from functions.chat import product_card
+
+    store.put(SHOP, "shops", SHOP, {"name": "Teranga", "url": "https://teranga.example"})
+    import_catalog(store, SHOP, DATA / "catalog_own.json")
+    products = _products(store)
+    # No URL in the file: the shop's URL and the handle; one given in the file is kept.
+    kinkeliba = product_card(products["the-kinkeliba"])
+    assert kinkeliba["url"] == "https://teranga.example/products/the-kinkeliba"
+    bougie = product_card(products["bougie-parfumee-bissap"])
+    assert bougie["url"] == "https://maison-teranga.example/products/bougie-parfumee-bissap"

@@ -28,19 +28,22 @@ import io
 import re
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
 from shared import jsonsafe
 from shared.exceptions import AlreadyExistsError, ImportFileError, InvalidInputError
-from shared.models import FaqEntry, Product, Shop, Variant
+from shared.models import LANGUAGES, FaqEntry, Product, Shop, Variant
+from shared.shops import apply_settings, new_shop, update_shop
 from shared.store import Store
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
@@ -120,6 +123,16 @@ class FaqImportResult:
 
 
 @dataclass(frozen=True)
+class Guess:
+    """A setting of a new shop that nobody gave: ``value`` as guessed (or the default, or ""
+    when nothing could stand in for it) and ``reason``, the evidence."""
+
+    key: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ImportReport:
     collection: str
     created: int
@@ -129,6 +142,7 @@ class ImportReport:
     errors: list[RowError]
     catalog_version: int
     removed: int = 0  # with prune: stored documents the file no longer has
+    guesses: list[Guess] = field(default_factory=list)  # when the import created the shop
 
     @property
     def rejected(self) -> int:
@@ -189,7 +203,7 @@ def load_products(path: str | Path, *, currency: str, shop_url: str = "") -> Imp
     if any(isinstance(item, dict) and "handle" in item for item in items):
         parse = partial(_from_shopify_json, currency=currency, shop_url=shop_url)
     else:
-        parse = partial(_from_own_json, currency=currency)
+        parse = partial(_from_own_json, currency=currency, shop_url=shop_url)
     return _load_json_items(items, parse)
 
 
@@ -407,7 +421,9 @@ def _from_shopify_json(
     )
 
 
-def _from_own_json(raw: Mapping[str, Any], messages: list[str], *, currency: str) -> Product:
+def _from_own_json(
+    raw: Mapping[str, Any], messages: list[str], *, currency: str, shop_url: str
+) -> Product:
     product_id = _id_text(raw.get("id"))
     if not product_id:
         raise _MalformedError('the product has no "id"')
@@ -442,6 +458,7 @@ def _from_own_json(raw: Mapping[str, Any], messages: list[str], *, currency: str
                 **raw,
                 "id": product_id,
                 "currency": raw.get("currency") or currency,
+                "url": raw.get("url") or product_url(shop_url, _id_text(raw.get("id"))),
                 "tags": _tags(raw.get("tags")),
                 "variants": variants,
             }
@@ -497,11 +514,17 @@ def _shopify_product(
         vendor=vendor,
         category=category,
         tags=tags,
-        url=f"{shop_url}/products/{handle}" if shop_url else "",
+        url=product_url(shop_url, handle),
         image=min(images, default=(0, 0, ""))[2],  # the first by position, then file order
         currency=currency,
         variants=variants,
     )
+
+
+def product_url(shop_url: str, handle: str) -> str:
+    """The product's page on the shop's storefront (Shopify's ``/products/{handle}``); "" when
+    the shop has no URL."""
+    return f"{shop_url.rstrip('/')}/products/{quote(handle, safe='')}" if shop_url else ""
 
 
 def _variant(
@@ -619,29 +642,69 @@ def import_catalog(
     *,
     shop_name: str | None = None,
     currency: str | None = None,
+    settings: Mapping[str, Any] | None = None,
     prune: bool = False,
 ) -> ImportReport:
     """Import a catalogue file into the shop's "products", creating the shop if it is missing.
 
-    ``shop_name`` and ``currency`` set up a new shop; ``currency`` (else the shop's) prices the
-    products. The whole file is parsed before anything is written. With ``prune`` (a full
+    ``settings`` (the keys of ``python -m shared shop set``) change the shop first; ``shop_name``
+    and ``currency`` set up a new shop, whose other settings are guessed from the catalogue and
+    reported in ``guesses``. ``currency`` (else the shop's) prices the products. The settings
+    are checked and the whole file is parsed before anything is written. With ``prune`` (a full
     export), products the file no longer has — deleted, drafted or archived in the shop — are
     removed, so the assistant stops offering them.
     """
-    shop, exists = _shop(store, shop_id, shop_name, currency)
-    parsed = load_products(path, currency=currency or shop.currency, shop_url=shop.url)
-    docs = [(p.id, p.to_doc()) for p in parsed.products]
-    return _save(store, shop, exists, "products", docs, parsed.errors, parsed.skipped, prune)
+    settings = settings or {}
+    doc = store.get(shop_id, "shops", shop_id)
+    if doc is not None:
+        stored = Shop.from_doc(doc)
+        shop = apply_settings(stored, settings)
+        parsed = load_products(path, currency=currency or shop.currency, shop_url=shop.url)
+        if shop != stored:
+            shop = update_shop(store, shop_id, settings)
+        docs = [(p.id, p.to_doc()) for p in parsed.products]
+        return _save(store, shop, True, "products", docs, parsed.errors, parsed.skipped, prune)
+
+    given = {
+        **settings,
+        **({"name": shop_name} if shop_name else {}),
+        **({"currency": currency} if currency else {}),
+    }
+    shop = new_shop(shop_id, given)
+    # Unpriced (""): the currency may be guessed from the products.
+    parsed = load_products(
+        path, currency=shop.currency if "currency" in given else "", shop_url=shop.url
+    )
+    shop, guesses = _guess_settings(shop, given.keys(), parsed.products)
+    products = [
+        p if p.currency else p.model_copy(update={"currency": shop.currency})
+        for p in parsed.products
+    ]
+    if any(not p.url for p in products) and not shop.url:
+        guesses.append(Guess("url", "", "not set, so product cards have no link"))
+    docs = [(p.id, p.to_doc()) for p in products]
+    report = _save(store, shop, False, "products", docs, parsed.errors, parsed.skipped, prune)
+    return replace(report, guesses=guesses)
+
+
+def load_settings(path: str | Path) -> dict[str, Any]:
+    """A shop's settings file: one JSON object of ``shop set`` keys (checked when applied)."""
+    path = Path(path)
+    settings = _parse_json(_read_text(path), path.name)
+    if not isinstance(settings, dict):
+        raise ImportFileError(f'{path.name}: expected a JSON object of settings ({{"name": …}})')
+    return settings
 
 
 def import_faq(
     store: Store, shop_id: str, path: str | Path, *, prune: bool = False
 ) -> ImportReport:
     """Import a FAQ file into the shop's "faq", creating the shop if it is missing."""
-    shop, exists = _shop(store, shop_id, None, None)
+    doc = store.get(shop_id, "shops", shop_id)
+    shop = Shop.from_doc(doc) if doc is not None else new_shop(shop_id, {})
     parsed = load_faq(path)
     docs = [(e.id, e.to_doc()) for e in parsed.entries]
-    return _save(store, shop, exists, "faq", docs, parsed.errors, 0, prune)
+    return _save(store, shop, doc is not None, "faq", docs, parsed.errors, 0, prune)
 
 
 def seed_demo(store: Store, shop_id: str = "demo") -> SeedReport:
@@ -649,24 +712,110 @@ def seed_demo(store: Store, shop_id: str = "demo") -> SeedReport:
 
     An existing shop keeps its settings.
     """
-    settings = _parse_json(_read_text(DEMO_DIR / "shop.json"), "shop.json")
+    shop = new_shop(shop_id, load_settings(DEMO_DIR / "shop.json"))
     with contextlib.suppress(AlreadyExistsError):
-        store.create(
-            shop_id, "shops", shop_id, Shop.model_validate({**settings, "id": shop_id}).to_doc()
-        )
+        store.create(shop_id, "shops", shop_id, shop.to_doc())
     return SeedReport(
         catalog=import_catalog(store, shop_id, DEMO_DIR / "catalog.csv"),
         faq=import_faq(store, shop_id, DEMO_DIR / "faq.json"),
     )
 
 
-def _shop(store: Store, shop_id: str, name: str | None, currency: str | None) -> tuple[Shop, bool]:
-    """The stored shop and True, or the shop to create and False."""
-    doc = store.get(shop_id, "shops", shop_id)
-    if doc is not None:
-        return Shop.from_doc(doc), True
-    shop = Shop(id=shop_id, name=name or shop_id)
-    return (shop.model_copy(update={"currency": currency}) if currency else shop), False
+# --- guessing a new shop's settings ------------------------------------------------------------
+
+# Words that tell a French catalogue from an English one (titles and descriptions).
+_CATALOGUE_WORDS = {
+    "fr": frozenset("le la les des du de un une et en pour avec sans sur au aux est vos".split()),
+    "en": frozenset("the and for with without of to in on is are your".split()),
+}
+_LANGUAGE_NAMES = {"fr": "French", "en": "English"}
+_CFA_PRICES = 1000  # a median price from which whole prices are francs CFA, not euros
+# The country a currency most likely means for a shop (XOF: eight countries; Senegal first).
+_CURRENCY_REGIONS = {
+    "XOF": "SN", "XAF": "CM", "EUR": "FR", "USD": "US", "GBP": "GB", "CAD": "CA", "AUD": "AU",
+    "CHF": "CH", "NGN": "NG", "GHS": "GH", "MAD": "MA", "TND": "TN", "DZD": "DZ", "EGP": "EG",
+    "KES": "KE", "UGX": "UG", "TZS": "TZ", "RWF": "RW", "GNF": "GN", "CDF": "CD", "ETB": "ET",
+    "ZAR": "ZA", "MUR": "MU", "INR": "IN", "JPY": "JP", "CNY": "CN", "BRL": "BR", "AED": "AE",
+}  # fmt: skip
+
+
+def _guess_settings(
+    shop: Shop, given: Iterable[str], products: Sequence[Product]
+) -> tuple[Shop, list[Guess]]:
+    """``shop`` with what nobody gave guessed from the catalogue, each guess in order, every
+    one from the evidence before it (the region from the currency, the zone from the region)."""
+    given = set(given)
+    guesses: list[Guess] = []
+    if "name" not in given:
+        guesses.append(Guess("name", shop.name, "the shop id"))
+    if "languages" not in given:
+        lang = _catalogue_language(products)
+        if lang is not None:
+            shop = apply_settings(shop, {"languages": [lang, *(x for x in LANGUAGES if x != lang)]})
+        reason = f"{_LANGUAGE_NAMES[lang]} catalogue" if lang else "default"
+        guesses.append(Guess("languages", ",".join(shop.languages), reason))
+    if "currency" not in given:
+        code, reason = _currency_of(products, shop.languages[0])
+        shop = apply_settings(shop, {"currency": code})
+        guesses.append(Guess("currency", code, reason))
+    if "phone_region" not in given:
+        region = _CURRENCY_REGIONS.get(shop.currency)
+        if region is not None:
+            shop = apply_settings(shop, {"phone_region": region})
+        reason = f"currency {shop.currency}" if region else "default"
+        guesses.append(Guess("phone_region", shop.phone_region, reason))
+    if "timezone" not in given:
+        zones = _region_zones(shop.phone_region)
+        if len(zones) == 1:
+            shop = apply_settings(shop, {"timezone": zones[0]})
+            reason = f"phone region {shop.phone_region}"
+        else:
+            reason = f"default, {shop.phone_region} has several" if zones else "default"
+        guesses.append(Guess("timezone", shop.timezone, reason))
+    return shop, guesses
+
+
+def _catalogue_language(products: Sequence[Product]) -> str | None:
+    """The language most of the catalogue's common words are in; None when they do not say."""
+    words = Counter(
+        word
+        for product in products
+        for word in re.findall(r"[^\W\d_]+", f"{product.title} {product.description}".lower())
+    )
+    counts = {
+        lang: sum(words[word] for word in common) for lang, common in _CATALOGUE_WORDS.items()
+    }
+    best = max(counts, key=lambda lang: counts[lang])
+    return best if counts[best] > max(n for lang, n in counts.items() if lang != best) else None
+
+
+def _currency_of(products: Sequence[Product], lang: str) -> tuple[str, str]:
+    """The currency the products' prices are most likely in, and why."""
+    priced = Counter(p.currency for p in products if p.currency)  # our JSON may say it
+    if priced:
+        return priced.most_common(1)[0][0], "the catalogue's prices"
+    prices = sorted(v.price for p in products for v in p.variants)
+    if not prices:
+        return "XOF", "default"
+    # A franc CFA price is thousands without cents (1 EUR is 656 XOF); euros and dollars are
+    # smaller or have cents (Shopify writes "18.00" either way, so only real cents count).
+    whole = all(price == price.to_integral_value() for price in prices)
+    if whole and prices[len(prices) // 2] >= _CFA_PRICES:
+        return "XOF", "whole prices in thousands"
+    name = _LANGUAGE_NAMES.get(lang, lang)
+    return ("EUR" if lang == "fr" else "USD"), f"prices in units, {name} catalogue"
+
+
+def _region_zones(region: str) -> list[str]:
+    """The IANA time zones of a country, from the zone database's table."""
+    from importlib.resources import files
+
+    try:
+        table = (files("tzdata.zoneinfo") / "zone.tab").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError):
+        return []
+    rows = (line.split("\t") for line in table.splitlines() if not line.startswith("#"))
+    return [row[2] for row in rows if len(row) > 2 and row[0] == region]
 
 
 def _save(

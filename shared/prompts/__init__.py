@@ -3,11 +3,16 @@
 What the customer said or had remembered is data, never instructions: templates show it through
 ``remembered``, which quotes each item on one line as a JSON string with ``<`` and ``>`` escaped
 (so it cannot close or forge the section it sits in) and bounds each item and the whole.
+
+The shop's own instructions (``Shop.system_prompt_addition``) are the operator's, so they are
+instructions, but in their own section after the rules on prices (the Shop model bounds them);
+``shop_instructions`` removes any marker that would close or open that section.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import jinja2
 
-    from shared.models import Customer
+    from shared.models import Customer, Shop
 
 FOLDER = Path(__file__).parent
 FACT_CHARS = 300  # per remembered fact, as the remember tool allows
 SUMMARY_CHARS = 1000
 MEMORY_CHARS = 3000  # the whole memory section: the newest facts are kept
+_SECTION_MARKER = re.compile(r"<\s*/?\s*shop_instructions\s*>", re.IGNORECASE)
 
 
 @cache
@@ -36,6 +42,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=False,
     )
     environment.globals["remembered"] = remembered
+    environment.globals["shop_instructions"] = shop_instructions
     return environment
 
 
@@ -64,6 +71,21 @@ def remembered(customer: Customer) -> list[str]:
             break
         facts.append(line)
     return [*lines, *reversed(facts)]
+
+
+def shop_instructions(shop: Shop) -> str:
+    """The shop's own instructions for their section (at most SYSTEM_PROMPT_ADDITION_CHARS: the
+    Shop model refuses more), the section's markers removed, line breaks kept (an operator may
+    write a list) but blank runs collapsed."""
+    text = _SECTION_MARKER.sub("", shop.system_prompt_addition)
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def personas() -> list[str]:
+    """The personas a shop may choose: those with a web template (every channel falls back on
+    it)."""
+    return sorted(path.name.removesuffix(".web.j2") for path in FOLDER.glob("*.web.j2"))
 
 
 # Channels that read like another: Telegram is plain text, as WhatsApp.
