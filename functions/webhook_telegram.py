@@ -10,8 +10,8 @@ Targets: ``handler`` (neutral), ``lambda_handler`` (AWS), ``webhook_telegram``
 from __future__ import annotations
 
 from shared.app import get_app
-from shared.channels import telegram_inbound
-from shared.channels.telegram_models import Update
+from shared.channels.telegram import inbound as telegram_inbound
+from shared.channels.telegram.models import Update
 from shared.channels.webhook import configured, equal, parse
 from shared.http import HTTPError, HTTPFunction, Request, Response, json_response
 from shared.http.aws import lambda_adapter

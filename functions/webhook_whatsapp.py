@@ -10,9 +10,9 @@ Targets: ``handler`` (neutral), ``lambda_handler`` (AWS), ``webhook_whatsapp``
 from __future__ import annotations
 
 from shared.app import get_app
-from shared.channels import whatsapp_inbound
+from shared.channels.whatsapp import inbound as whatsapp_inbound
 from shared.channels.webhook import check_hub_signature, configured, equal, parse
-from shared.channels.whatsapp_models import WebhookPayload
+from shared.channels.whatsapp.models import WebhookPayload
 from shared.http import HTTPError, HTTPFunction, Request, Response, json_response
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter

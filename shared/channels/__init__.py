@@ -24,7 +24,7 @@ def open_channel(app: App, shop: Shop, name: str) -> Channel:
     """The sender of ``shop`` on channel ``name``, from the settings."""
     settings = app.settings
     if name == "whatsapp":
-        from shared.channels.whatsapp import WhatsAppChannel
+        from shared.channels.whatsapp.sender import WhatsAppChannel
 
         number = shop.whatsapp_phone_number_id or _default(settings, shop, "phone_number_id")
         if settings.whatsapp_access_token is None or not number:
@@ -41,7 +41,7 @@ def open_channel(app: App, shop: Shop, name: str) -> Channel:
             max_media_bytes=settings.media_max_bytes,
         )
     if name == "telegram":
-        from shared.channels.telegram import TelegramChannel
+        from shared.channels.telegram.sender import TelegramChannel
 
         if settings.telegram_bot_token is None:
             raise ConfigError("Telegram: set TELEGRAM_BOT_TOKEN")

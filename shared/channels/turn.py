@@ -234,7 +234,7 @@ def notify_operator(app: App, item: WorkItem) -> None:
 def reengage(app: App, item: WorkItem) -> None:
     """Kind ``channel_reengage``: WhatsApp reported a reply undelivered because the customer
     last wrote more than 24 hours ago (131047): the shop's template goes instead."""
-    from shared.channels.whatsapp import WhatsAppChannel
+    from shared.channels.whatsapp.sender import WhatsAppChannel
 
     shop = app.shops.get(item.shop)
     conversation = conversations.get(app.store, shop.id, str(item.payload["conversation"]))

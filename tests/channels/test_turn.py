@@ -16,7 +16,7 @@ from shared.app import App
 from shared.channels import turn
 from shared.channels.base import Choice, Retry, shorten, split_text, units
 from shared.channels.receive import conversation_id
-from shared.channels.whatsapp import _message
+from shared.channels.whatsapp.sender import _message
 from shared.exceptions import ChannelError
 from shared.llm import Completion, Retrieved, TextDelta, ToolSpec
 from shared.llm.base import ChatMessage

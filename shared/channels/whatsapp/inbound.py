@@ -18,7 +18,7 @@ from shared.channels.receive import (
     set_marketing,
     shop_for,
 )
-from shared.channels.whatsapp_models import (
+from shared.channels.whatsapp.models import (
     AudioMessage,
     ButtonMessage,
     ContactsMessage,

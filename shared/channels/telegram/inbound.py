@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from shared import conversations
 from shared.channels import operators
 from shared.channels.receive import Inbound, placeholder, receive, shop_for
-from shared.channels.telegram_models import CallbackQuery, Message, Update
+from shared.channels.telegram.models import CallbackQuery, Message, Update
 from shared.exceptions import UnknownSessionError
 from shared.ids import is_session_id
 from shared.log import log_event
