@@ -36,9 +36,6 @@ KNOWN = {
     # where the ports are opened, not imported by the settings.
     ("shared/settings.py", "shared.llm"),
     ("shared/settings.py", "shared.store"),
-    # issue 10, "a channel does not import shared.http": webhook checks raise the library's own
-    # errors, which the HTTP layer maps to responses.
-    ("shared/channels/webhook.py", "shared.http"),
 }
 
 
