@@ -478,6 +478,42 @@ def test_a_handoff_notifies_the_operator_and_the_bot_stays_silent(
     assert_clean(logs.getvalue(), secret_text, "abîmé", "Allô", CID)
 
 
+def test_the_operator_reads_every_message_of_a_burst_stored_out_of_id_order(
+    app: App, queue: RecordingQueue, graph_server: GraphServer
+) -> None:
+    """The messages quoted to the operator are those the reply answered, by their place on the
+    conversation: the third message, stored before the second, has the larger id but was
+    answered too."""
+    store = FaultyStore(app.store, Faults())
+    app.store = store
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_second(key: Key, data: dict[str, Any]) -> None:
+        if key.collection.endswith("/messages") and data.get("external_ids") == ["wamid.B"]:
+            held.set()
+            assert release.wait(10)
+
+    store.before_write = hold_the_second
+    scripted(
+        app,
+        Reply(tool_calls=[("request_human", {"reason": "colis"})]),
+        Reply("Je transmets votre demande à un conseiller de la boutique."),
+    )
+    arrive(whatsapp_text("Bonjour", "wamid.A"))
+    second = threading.Thread(target=arrive, args=(whatsapp_text("Mon colis", "wamid.B"),))
+    second.start()
+    assert held.wait(10)
+    arrive(whatsapp_text("est abîmé", "wamid.C"))
+    release.set()
+    second.join()
+    recent = stored(app).recent
+    assert recent[1].id > recent[2].id  # C was stored before B, with the larger id
+    queue.run(app)
+    assert queue.failures == []
+    note = next(m["text"]["body"] for m in graph_server.sent if m["to"] == "221709998877")
+    assert "« Bonjour »\n« est abîmé »\n« Mon colis »" in note
+
+
 # --- text ------------------------------------------------------------------------------------
 
 
