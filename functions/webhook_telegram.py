@@ -13,10 +13,8 @@ from . import _path  # noqa: F401  (first: `functions-framework --source=` needs
 
 # isort: split
 from shared.app import get_app
-from shared.channels import telegram_inbound
-from shared.channels.telegram_models import Update
-from shared.channels.webhook import configured, equal, parse
-from shared.http import HTTPError, HTTPFunction, Request, Response, json_response
+from shared.channels.webhook import receive_post
+from shared.http import HTTPFunction, Request, Response, json_response
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
 
@@ -25,14 +23,9 @@ handler = HTTPFunction("webhook_telegram", "/webhooks/telegram")
 
 @handler.route("/", "POST")
 def receive(request: Request) -> Response:
-    app = get_app()
-    secret = configured(app.settings.telegram_webhook_secret, "TELEGRAM_WEBHOOK_SECRET")
-    if not equal(request.header("x-telegram-bot-api-secret-token"), secret):
-        raise HTTPError(401, "invalid_secret", "X-Telegram-Bot-Api-Secret-Token is wrong")
-    update = parse(request.body, Update, "telegram")
-    outcome = telegram_inbound.handle(app, update, secret) if update is not None else None
-    response = json_response(200, (outcome.answer if outcome else None) or {"ok": True})
-    response.shop = outcome.shop if outcome is not None else ""
+    handled = receive_post(get_app(), "telegram", request.body, request.header)
+    response = json_response(200, handled.answer or {"ok": True})
+    response.shop = handled.shop
     return response
 
 

@@ -13,10 +13,9 @@ from . import _path  # noqa: F401  (first: `functions-framework --source=` needs
 
 # isort: split
 from shared.app import get_app
-from shared.channels import whatsapp_inbound
-from shared.channels.webhook import check_hub_signature, configured, equal, parse
-from shared.channels.whatsapp_models import WebhookPayload
-from shared.http import HTTPError, HTTPFunction, Request, Response, json_response
+from shared.channels.webhook import receive_post
+from shared.channels.whatsapp.inbound import handshake
+from shared.http import HTTPFunction, Request, Response, json_response
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
 
@@ -25,27 +24,15 @@ handler = HTTPFunction("webhook_whatsapp", "/webhooks/whatsapp")
 
 @handler.route("/", "GET")
 def verify(request: Request) -> Response:
-    token = get_app().settings.whatsapp_verify_token
-    given = request.query.get("hub.verify_token", "")
-    if (
-        token is None
-        or request.query.get("hub.mode") != "subscribe"
-        or not equal(given, token.get_secret_value())
-    ):
-        raise HTTPError(403, "forbidden", "verification failed")
-    challenge = request.query.get("hub.challenge", "")
+    challenge = handshake(request.query, get_app().settings.whatsapp_verify_token)
     return Response(200, challenge.encode(), {"Content-Type": "text/plain; charset=utf-8"})
 
 
 @handler.route("/", "POST")
 def receive(request: Request) -> Response:
-    app = get_app()
-    secret = configured(app.settings.whatsapp_app_secret, "WHATSAPP_APP_SECRET")
-    check_hub_signature(request.body, request.header("x-hub-signature-256"), secret)
-    payload = parse(request.body, WebhookPayload, "whatsapp")
-    report = whatsapp_inbound.handle(app, payload, secret) if payload is not None else None
+    handled = receive_post(get_app(), "whatsapp", request.body, request.header)
     response = json_response(200, {"ok": True})
-    response.shop = report.shop if report is not None else ""
+    response.shop = handled.shop
     return response
 
 

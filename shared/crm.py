@@ -150,7 +150,7 @@ def belongs(customer: Customer, conversation: Conversation) -> bool:
 
 def conversation_customer(store: Store, shop: str, conversation: Conversation) -> Customer | None:
     """The customer whose profile and memory this conversation may see, if any."""
-    customer = _customer(store, shop, conversation.customer_id)
+    customer = get_customer(store, shop, conversation.customer_id)
     return customer if customer is not None and belongs(customer, conversation) else None
 
 
@@ -161,7 +161,7 @@ def _own_customer(
     unverified contact for it if it has none. A link to a customer it does not belong to (made
     before links were checked) is replaced by a new contact: that customer is left untouched."""
     candidate = new_sortable_id()
-    current = _customer(store, shop, conversation.customer_id)
+    current = get_customer(store, shop, conversation.customer_id)
     foreign = current.id if current is not None and not belongs(current, conversation) else None
     # The conversation document is the claim: if two calls race, the first link wins.
     linked = conversations.update(
@@ -282,7 +282,8 @@ def _luhn(candidate: str) -> bool:
     return total % 10 == 0
 
 
-def _customer(store: Store, shop: str, customer_id: str | None) -> Customer | None:
+def get_customer(store: Store, shop: str, customer_id: str | None) -> Customer | None:
+    """The customer ``customer_id``, if there is one (no check of who may see it)."""
     doc = store.get(shop, CUSTOMERS, customer_id) if customer_id else None
     return Customer.from_doc(doc) if doc is not None else None
 

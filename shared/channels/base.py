@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from shared.backoff import Backoff
 from shared.exceptions import ChannelError
-from shared.models import Media
+from shared.models import Media, Shop
 
 if TYPE_CHECKING:
     import httpx
+
+    from shared.settings import Settings
 
 T = TypeVar("T")
 ChannelName = Literal["whatsapp", "telegram"]
@@ -101,6 +103,16 @@ class Channel(ABC):
         self.retry = retry
         self.max_media_bytes = max_media_bytes
         self.client = client or http_client()
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings, shop: Shop, retry: Retry) -> Channel:
+        """The shop's sender; a ConfigError naming the settings it lacks."""
+
+    @staticmethod
+    @abstractmethod
+    def operator(settings: Settings, shop: Shop) -> str | None:
+        """Where the shop's operator is told of handoffs on this channel, if anywhere."""
 
     def render(self, text: str) -> str:
         """The reply as the channel shows it: plain text, without the Markdown bold that
@@ -207,6 +219,12 @@ class Channel(ABC):
         if size is not None and size > self.max_media_bytes:
             raise self._error("media over the size limit", False)
         return bare
+
+
+def default_shop_setting(settings: Settings, shop: Shop, value: str | None) -> str | None:
+    """``value``, a channel setting from the environment, if ``shop`` is DEFAULT_SHOP (the
+    shop those settings belong to); None for any other shop."""
+    return value if shop.id == settings.default_shop else None
 
 
 # --- text ------------------------------------------------------------------------------------

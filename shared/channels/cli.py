@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 def telegram_webhook(app: App, url: str | None = None) -> str:
     from shared.channels import open_channel
-    from shared.channels.telegram import TelegramChannel
+    from shared.channels.telegram.sender import TelegramChannel
 
     settings = app.settings
     secret = settings.telegram_webhook_secret

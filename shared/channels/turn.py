@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from shared import conversations
+from shared import conversations, crm
 from shared.channels import open_channel, operators
 from shared.channels.base import Channel, Choice, Fetched, shorten, split_text
 from shared.channels.receive import marketing_keyword, placeholder, record_sent
@@ -32,7 +32,7 @@ from shared.chat import TurnResult, detect_language, result_of
 from shared.exceptions import ChannelError, LLMError
 from shared.llm import LLM, ChatMessage, Image
 from shared.log import log_event
-from shared.models import Conversation, Customer, Delivery, Media, Message, Shop
+from shared.models import Conversation, Delivery, Media, Message, Shop
 from shared.money import format_price
 from shared.queue.base import WorkItem
 from shared.store.idempotency import Idempotency
@@ -234,7 +234,7 @@ def notify_operator(app: App, item: WorkItem) -> None:
 def reengage(app: App, item: WorkItem) -> None:
     """Kind ``channel_reengage``: WhatsApp reported a reply undelivered because the customer
     last wrote more than 24 hours ago (131047): the shop's template goes instead."""
-    from shared.channels.whatsapp import WhatsAppChannel
+    from shared.channels.whatsapp.sender import WhatsAppChannel
 
     shop = app.shops.get(item.shop)
     conversation = conversations.get(app.store, shop.id, str(item.payload["conversation"]))
@@ -322,16 +322,19 @@ def _handoff_text(
     app: App, shop: Shop, conversation: Conversation, reply_id: str, operator_channel: str
 ) -> str:
     lang = _lang(shop.languages[0] if shop.languages else "fr")
-    doc = app.store.get(shop.id, "customers", conversation.customer_id or "-")
-    customer = Customer.from_doc(doc) if doc is not None else None
+    customer = crm.get_customer(app.store, shop.id, conversation.customer_id)
     who = (customer.name if customer is not None else "") or "?"
     if conversation.channel == "whatsapp" and conversation.channel_user:
         who += f" (WhatsApp https://wa.me/{conversation.channel_user})"
     elif customer is not None and customer.phone:
         who += f" ({customer.phone})"
-    reply = next((m for m in conversation.recent if m.id == reply_id), None)
+    # What the reply answered: the messages up to its reply_to by their place on ``recent``, as
+    # in ``unanswered`` (ids can be out of order); one no longer on ``recent`` came before it.
+    recent = conversation.recent
+    reply = next((m for m in recent if m.id == reply_id), None)
     asked = reply.reply_to if reply is not None and reply.reply_to else reply_id
-    said = [m for m in conversation.recent if m.role == "user" and m.id <= asked][-QUOTED:]
+    end = next((i + 1 for i, m in enumerate(recent) if m.id == asked), 0)
+    said = [m for m in recent[:end] if m.role == "user"][-QUOTED:]
     release = (
         f"/release {conversation.id}"
         if operator_channel == "telegram"

@@ -19,6 +19,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from shared import jsonsafe
+from shared.channels.exceptions import (
+    HandshakeError,
+    InvalidSecretError,
+    MalformedBodyError,
+    MissingSignatureError,
+    NotConfiguredError,
+    SignatureError,
+)
 from shared.exceptions import (
     ComptoirError,
     InvalidInputError,
@@ -78,6 +86,12 @@ class HTTPError(Exception):
 # specific class comes first; 5xx messages are fixed (an exception's text may quote data).
 _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (MessageTooLongError, 413, "message_too_long", None),
+    (MalformedBodyError, 400, "malformed_json", None),
+    (MissingSignatureError, 401, "missing_signature", None),
+    (InvalidSecretError, 401, "invalid_secret", None),
+    (HandshakeError, 403, "forbidden", None),
+    (SignatureError, 403, "invalid_signature", None),
+    (NotConfiguredError, 503, "not_configured", None),
     (InvalidInputError, 400, "invalid_input", None),
     (UnknownShopError, 404, "unknown_shop", None),
     (UnknownSessionError, 404, "unknown_session", None),

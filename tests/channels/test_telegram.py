@@ -14,8 +14,8 @@ from shared import conversations
 from shared.app import App
 from shared.channels import cli
 from shared.channels.receive import conversation_id
-from shared.channels.telegram_inbound import to_inbound
-from shared.channels.telegram_models import Update
+from shared.channels.telegram.inbound import to_inbound
+from shared.channels.telegram.models import Update
 from shared.models import Conversation
 from tests.channels.conftest import (
     TG_OPERATOR,

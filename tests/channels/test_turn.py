@@ -16,7 +16,7 @@ from shared.app import App
 from shared.channels import turn
 from shared.channels.base import Choice, Retry, shorten, split_text, units
 from shared.channels.receive import conversation_id
-from shared.channels.whatsapp import _message
+from shared.channels.whatsapp.sender import _message
 from shared.exceptions import ChannelError
 from shared.llm import Completion, LLMRequest, TextDelta
 from shared.models import Conversation, Message
@@ -72,6 +72,28 @@ def bodies(graph_server: GraphServer) -> list[str]:
     ]
 
 
+def burst_out_of_id_order(app: App, first: str, second: str, third: str) -> None:
+    """Three quick messages (wamid.A, B, C) stored by concurrent deliveries: the second takes
+    its id, then is held before it is written while the third is stored whole."""
+    store = FaultyStore(app.store, Faults())
+    app.store = store
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_second(key: Key, data: dict[str, Any]) -> None:
+        if key.collection.endswith("/messages") and data.get("external_ids") == ["wamid.B"]:
+            held.set()
+            assert release.wait(10)
+
+    store.before_write = hold_the_second
+    arrive(whatsapp_text(first, "wamid.A"))
+    held_back = threading.Thread(target=arrive, args=(whatsapp_text(second, "wamid.B"),))
+    held_back.start()
+    assert held.wait(10)
+    arrive(whatsapp_text(third, "wamid.C"))
+    release.set()
+    held_back.join()
+
+
 # --- one reply -------------------------------------------------------------------------------
 
 
@@ -120,24 +142,8 @@ def test_a_burst_stored_out_of_id_order_gets_one_reply(
     held before it is written while the third is stored whole, so the conversation holds them
     as 1, 3, 2 with ids in the order 1, 2, 3. The first item answers all three; the other two
     items find nothing left to answer."""
-    store = FaultyStore(app.store, Faults())
-    app.store = store
-    held, release = threading.Event(), threading.Event()
-
-    def hold_the_second(key: Key, data: dict[str, Any]) -> None:
-        if key.collection.endswith("/messages") and data.get("external_ids") == ["wamid.B"]:
-            held.set()
-            assert release.wait(10)
-
-    store.before_write = hold_the_second
     script = scripted(app, Reply(ANSWER), Reply("Redundant."))
-    arrive(whatsapp_text("Bonjour", "wamid.A"))
-    second = threading.Thread(target=arrive, args=(whatsapp_text("Des sandales ?", "wamid.B"),))
-    second.start()
-    assert held.wait(10)
-    arrive(whatsapp_text("En cuir, pointure 40", "wamid.C"))
-    release.set()
-    second.join()
+    burst_out_of_id_order(app, "Bonjour", "Des sandales ?", "En cuir, pointure 40")
     recent = stored(app).recent
     assert [m.external_ids for m in recent] == [["wamid.A"], ["wamid.C"], ["wamid.B"]]
     assert recent[1].id > recent[2].id  # the race: stored after an id taken later
@@ -475,6 +481,26 @@ def test_a_handoff_notifies_the_operator_and_the_bot_stays_silent(
     queue.run(app)
     assert bodies(graph_server)[-1] == "Avec plaisir."
     assert_clean(logs.getvalue(), secret_text, "abîmé", "Allô", CID)
+
+
+def test_the_operator_reads_every_message_of_a_burst_stored_out_of_id_order(
+    app: App, queue: RecordingQueue, graph_server: GraphServer
+) -> None:
+    """The messages quoted to the operator are those the reply answered, by their place on the
+    conversation: the third message, stored before the second, has the larger id but was
+    answered too."""
+    scripted(
+        app,
+        Reply(tool_calls=[("request_human", {"reason": "colis"})]),
+        Reply("Je transmets votre demande à un conseiller de la boutique."),
+    )
+    burst_out_of_id_order(app, "Bonjour", "Mon colis", "est abîmé")
+    recent = stored(app).recent
+    assert recent[1].id > recent[2].id  # C was stored before B, with the larger id
+    queue.run(app)
+    assert queue.failures == []
+    note = next(m["text"]["body"] for m in graph_server.sent if m["to"] == "221709998877")
+    assert "« Bonjour »\n« est abîmé »\n« Mon colis »" in note
 
 
 # --- text ------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from functions import webhook_whatsapp
 from shared import crm
 from shared.app import App
 from shared.channels.receive import Inbound, add_route, conversation_id
-from shared.channels.whatsapp_inbound import to_inbound
-from shared.channels.whatsapp_models import (
+from shared.channels.whatsapp.inbound import to_inbound
+from shared.channels.whatsapp.models import (
     AudioMessage,
     ButtonMessage,
     ContactsMessage,

@@ -8,11 +8,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from shared.channels.base import Channel, Choice, Failure, Fetched, Retry, Sent, shorten
-from shared.models import Media
+from shared.channels.base import (
+    Channel,
+    Choice,
+    Failure,
+    Fetched,
+    Retry,
+    Sent,
+    default_shop_setting,
+    shorten,
+)
+from shared.exceptions import ConfigError
+from shared.models import Media, Shop
 
 if TYPE_CHECKING:
     import httpx
+
+    from shared.settings import Settings
 
 CALLBACK_BYTES = 64  # callback_data limit
 BUTTON_TEXT = 64  # keep buttons readable on a phone
@@ -33,6 +45,24 @@ class TelegramChannel(Channel):
         super().__init__(retry=retry, max_media_bytes=max_media_bytes, client=client)
         self.base_url = base_url.rstrip("/")
         self._token = token
+
+    @classmethod
+    def from_settings(cls, settings: Settings, shop: Shop, retry: Retry) -> TelegramChannel:
+        if settings.telegram_bot_token is None:
+            raise ConfigError("Telegram: set TELEGRAM_BOT_TOKEN")
+        return cls(
+            base_url=settings.telegram_api_base,
+            token=settings.telegram_bot_token.get_secret_value(),
+            retry=retry,
+            max_media_bytes=settings.media_max_bytes,
+        )
+
+    @staticmethod
+    def operator(settings: Settings, shop: Shop) -> str | None:
+        chat = shop.operator_telegram_chat_id or default_shop_setting(
+            settings, shop, settings.telegram_operator_chat_id
+        )
+        return chat.strip() if chat else None
 
     def send(self, to: str, text: str, choices: Sequence[Choice] = (), label: str = "") -> Sent:
         payload: dict[str, Any] = {"chat_id": to, "text": text}

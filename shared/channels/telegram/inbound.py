@@ -1,4 +1,6 @@
-"""A verified Telegram update, handled: private messages, edited messages and button taps are
+"""Telegram's webhook: the secret Telegram sends back with every update
+(``X-Telegram-Bot-Api-Secret-Token``, set with ``python -m shared telegram-webhook``), and a
+verified update handled: private messages, edited messages and button taps are
 stored and queued like WhatsApp's (``/start`` included: the worker greets); the shop operator's
 ``/release SESSION_ID`` gives a conversation back to the assistant.
 
@@ -9,13 +11,14 @@ Telegram lets a webhook's response carry one Bot API call: a button tap is answe
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shared import conversations
 from shared.channels import operators
+from shared.channels.exceptions import InvalidSecretError
 from shared.channels.receive import Inbound, placeholder, receive, shop_for
-from shared.channels.telegram_models import CallbackQuery, Message, Update
+from shared.channels.telegram.models import CallbackQuery, Message, Update
+from shared.channels.webhook import Handled, Headers, Webhook, equal
 from shared.exceptions import UnknownSessionError
 from shared.ids import is_session_id
 from shared.log import log_event
@@ -32,28 +35,33 @@ RELEASED = {
 UNKNOWN = {"fr": "Je ne trouve pas cette conversation.", "en": "I can't find that conversation."}
 
 
-@dataclass
-class Outcome:
-    shop: str
-    answer: dict[str, Any] = field(default_factory=dict)  # a Bot API call for the response body
+class TelegramWebhook(Webhook[Update]):
+    update = Update
+
+    def verify(self, body: bytes, header: Headers, secret: str) -> None:
+        check_secret(header("x-telegram-bot-api-secret-token"), secret)
+
+    def handle(self, app: App, update: Update, secret: str) -> Handled:
+        """The update stored and queued; a button tap's ``answerCallbackQuery`` (or an operator
+        command's reply) is the Bot API call the response carries."""
+        shop = shop_for(app, "telegram", "")
+        assert shop is not None  # the bot belongs to DEFAULT_SHOP
+        query = update.callback_query
+        tapped = {"method": "answerCallbackQuery", "callback_query_id": query.id} if query else None
+        message = update.message or update.edited_message
+        if message is not None and (release := _release_command(app, shop, message)) is not None:
+            log_event("telegram_webhook", shop=shop.id, kind="operator_command")
+            return Handled(shop.id, release)
+        inbound = to_inbound(update)
+        received = inbound is not None and receive(app, shop, inbound, secret) == "received"
+        log_event("telegram_webhook", shop=shop.id, kind=update.kind, received=received)
+        return Handled(shop.id, tapped)
 
 
-def handle(app: App, update: Update, secret: str) -> Outcome:
-    shop = shop_for(app, "telegram", "")
-    assert shop is not None  # the bot belongs to DEFAULT_SHOP
-    outcome = Outcome(shop.id)
-    query = update.callback_query
-    if query is not None:
-        outcome.answer = {"method": "answerCallbackQuery", "callback_query_id": query.id}
-    message = update.message or update.edited_message
-    if message is not None and (release := _release_command(app, shop, message)) is not None:
-        outcome.answer = release
-        log_event("telegram_webhook", shop=shop.id, kind="operator_command")
-        return outcome
-    inbound = to_inbound(update)
-    received = inbound is not None and receive(app, shop, inbound, secret) == "received"
-    log_event("telegram_webhook", shop=shop.id, kind=update.kind, received=received)
-    return outcome
+def check_secret(given: str, secret: str) -> None:
+    """The secret set with setWebhook, which Telegram sends back with every update."""
+    if not equal(given, secret):
+        raise InvalidSecretError("X-Telegram-Bot-Api-Secret-Token is wrong")
 
 
 def to_inbound(update: Update) -> Inbound | None:

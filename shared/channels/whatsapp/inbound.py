@@ -1,14 +1,21 @@
-"""A verified WhatsApp webhook post, handled: messages stored and queued, delivery statuses and
-marketing preferences recorded. Types that get no answer (reactions, system notices, unknown
-types) are acknowledged and counted, never an error."""
+"""WhatsApp's webhook: Meta's subscription handshake, the signature of every post
+(``X-Hub-Signature-256``), and a verified post handled: messages stored and queued, delivery
+statuses and marketing preferences recorded. Types that get no answer (reactions, system
+notices, unknown types) are acknowledged and counted, never an error."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 from shared import crm
+from shared.channels.exceptions import HandshakeError, MissingSignatureError, SignatureError
 from shared.channels.receive import (
     Inbound,
     conversation_id,
@@ -18,7 +25,8 @@ from shared.channels.receive import (
     set_marketing,
     shop_for,
 )
-from shared.channels.whatsapp_models import (
+from shared.channels.webhook import Handled, Headers, Webhook, equal
+from shared.channels.whatsapp.models import (
     AudioMessage,
     ButtonMessage,
     ContactsMessage,
@@ -56,25 +64,52 @@ class Report:
     preferences: int = 0
 
 
-def handle(app: App, payload: WebhookPayload, secret: str) -> Report:
-    report = Report()
-    for entry in payload.entry:
-        for change in entry.changes:
-            value = change.value
-            shop = (
-                shop_for(app, "whatsapp", value.metadata.phone_number_id)
-                if value is not None and value.metadata is not None
-                else None
-            )
-            if value is None or shop is None:
-                report.ignored += 1
-                continue
-            report.shop = report.shop or shop.id
-            _messages(app, shop, value, secret, report)
-            _statuses(app, shop, value, report)
-            _preferences(app, shop, value, secret, report)
-    log_event("whatsapp_webhook", **vars(report))
-    return report
+class WhatsAppWebhook(Webhook[WebhookPayload]):
+    update = WebhookPayload
+
+    def verify(self, body: bytes, header: Headers, secret: str) -> None:
+        check_signature(body, header("x-hub-signature-256"), secret)
+
+    def handle(self, app: App, update: WebhookPayload, secret: str) -> Handled:
+        report = Report()
+        for entry in update.entry:
+            for change in entry.changes:
+                value = change.value
+                shop = (
+                    shop_for(app, "whatsapp", value.metadata.phone_number_id)
+                    if value is not None and value.metadata is not None
+                    else None
+                )
+                if value is None or shop is None:
+                    report.ignored += 1
+                    continue
+                report.shop = report.shop or shop.id
+                _messages(app, shop, value, secret, report)
+                _statuses(app, shop, value, report)
+                _preferences(app, shop, value, secret, report)
+        log_event("whatsapp_webhook", **vars(report))
+        return Handled(report.shop)
+
+
+def check_signature(body: bytes, signature: str, app_secret: str) -> None:
+    """Meta's ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``."""
+    if not signature:
+        raise MissingSignatureError("X-Hub-Signature-256 is required")
+    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    if not equal(signature.strip(), expected):
+        raise SignatureError("the signature does not match the body")
+
+
+def handshake(query: Mapping[str, str], verify_token: SecretStr | None) -> str:
+    """Meta's subscription check (``GET`` with ``hub.mode``, ``hub.verify_token``): the
+    ``hub.challenge`` to answer, or HandshakeError."""
+    if (
+        verify_token is None
+        or query.get("hub.mode") != "subscribe"
+        or not equal(query.get("hub.verify_token", ""), verify_token.get_secret_value())
+    ):
+        raise HandshakeError("verification failed")
+    return query.get("hub.challenge", "")
 
 
 def _messages(app: App, shop: Shop, value: Value, secret: str, report: Report) -> None:

@@ -11,12 +11,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from shared.channels.base import BOLD, Channel, Choice, Failure, Fetched, Retry, Sent, shorten
-from shared.exceptions import ChannelError
-from shared.models import Media, WhatsAppTemplate
+from shared.channels.base import (
+    BOLD,
+    Channel,
+    Choice,
+    Failure,
+    Fetched,
+    Retry,
+    Sent,
+    default_shop_setting,
+    shorten,
+)
+from shared.exceptions import ChannelError, ConfigError
+from shared.models import Media, Shop, WhatsAppTemplate
 
 if TYPE_CHECKING:
     import httpx
+
+    from shared.settings import Settings
 
 REENGAGEMENT = 131047  # outside the 24-hour customer service window
 # Throughput (130429), pair rate (131056), app and account rate limits (4, 80007), and Meta's
@@ -46,6 +58,32 @@ class WhatsAppChannel(Channel):
         self._auth = {"Authorization": f"Bearer {token}"}
         self.phone_number_id = phone_number_id
         self.template = template
+
+    @classmethod
+    def from_settings(cls, settings: Settings, shop: Shop, retry: Retry) -> WhatsAppChannel:
+        number = shop.whatsapp_phone_number_id or default_shop_setting(
+            settings, shop, settings.whatsapp_phone_number_id
+        )
+        if settings.whatsapp_access_token is None or not number:
+            raise ConfigError(
+                "WhatsApp: set WHATSAPP_ACCESS_TOKEN and the shop's phone number id"
+                " (WHATSAPP_PHONE_NUMBER_ID for DEFAULT_SHOP)"
+            )
+        return cls(
+            base_url=settings.whatsapp_api_base,
+            token=settings.whatsapp_access_token.get_secret_value(),
+            phone_number_id=number,
+            template=shop.whatsapp_template or WhatsAppTemplate(),
+            retry=retry,
+            max_media_bytes=settings.media_max_bytes,
+        )
+
+    @staticmethod
+    def operator(settings: Settings, shop: Shop) -> str | None:
+        number = shop.operator_whatsapp or default_shop_setting(
+            settings, shop, settings.whatsapp_operator
+        )
+        return "".join(ch for ch in number if ch.isdigit()) if number else None
 
     def render(self, text: str) -> str:
         return BOLD.sub(r"*\1*", text)  # WhatsApp's own bold
