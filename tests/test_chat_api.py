@@ -123,6 +123,21 @@ def test_history_brings_each_replys_cards_back_from_todays_catalogue(
     assert [m["lang"] for m in messages] == [None, "fr", None, "en"]
 
 
+def test_a_reply_shows_and_keeps_at_most_five_cards(client: Client, app: App) -> None:
+    for n in range(1, 5):
+        variants = [{"id": f"pagne-{n}:1", "price": "5000"}]
+        pagne = {"title": f"Pagne {n}", "currency": "XOF", "variants": variants}
+        app.store.put("teranga", "products", f"pagne-{n}", pagne)
+    searches = [("search_products", {"query": q}) for q in ("pagne", "sandales boubou raphia")]
+    named = "Pagne 4, Pagne 3, Pagne 2, Pagne 1, Sandales en cuir, Boubou brodé, Sac en raphia"
+    app.llm_override = ScriptedLLM(Script().then(Reply(tool_calls=searches), Reply(named)))
+    body = post_json(client, "/chat", {"message": "Montrez-moi tout"}).json()
+    first_five = ["pagne-4", "pagne-3", "pagne-2", "pagne-1", "sandales-cuir"]
+    assert [c["id"] for c in body["products"]] == first_five  # in the order the reply names them
+    history = client.request("GET", "/chat/history", query={"session_id": body["session_id"]})
+    assert history.json()["messages"][1]["products"] == body["products"]
+
+
 def test_an_unknown_or_forged_session_id_gets_a_fresh_one(client: Client, app: App) -> None:
     forged = "A" * 32
     body = post_json(client, "/chat", {"message": "Bonjour", "session_id": forged}).json()
