@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.app import get_app
-from shared.chat import TurnEvent, TurnResult
+from shared.chat import HistoryMessage, TurnEvent, TurnResult
 from shared.crm import lead_json
 from shared.exceptions import InvalidInputError, MessageTooLongError
 from shared.http import (
@@ -28,7 +28,7 @@ from shared.http import (
 )
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
-from shared.models import Product
+from shared.models import Product, Variant, card_variant
 from shared.money import price_number
 
 handler = HTTPFunction("chat", "/chat", cors=Cors(lambda: get_app().settings.allowed_origins))
@@ -69,9 +69,7 @@ def get_history(request: Request) -> Response:
     shop = app.shops.get(request.query.get("shop"))
     chat = app.chat
     chat.check_rate(shop, None, request.source_ip or "unknown")  # the client's count, as POST's
-    messages: list[dict[str, Any]] = [
-        {"role": m.role, "text": m.text, "at": _iso(m.at)} for m in chat.history(shop, session_id)
-    ]
+    messages = [history_json(entry) for entry in chat.history(shop, session_id)]
     response = json_response(200, {"session_id": session_id, "messages": messages})
     response.shop = shop.id
     return response
@@ -84,12 +82,27 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
         "reply": result.reply,
         "products": [product_card(p) for p in result.products],
         "lead": lead_json(result.lead) if result.lead is not None else None,
+        "lang": result.lang,
     }
 
 
-def product_card(product: Product) -> dict[str, Any]:
+def history_json(entry: HistoryMessage) -> dict[str, Any]:
+    """A message of ``GET /chat/history``: a reply with its cards (a customer's message has
+    none) and its language, which the widget writes the cards' prices in."""
+    message = entry.message
+    return {
+        "role": message.role,
+        "text": message.text,
+        "at": _iso(message.at),
+        "products": [product_card(product, variant) for product, variant in entry.cards],
+        "lang": message.lang,
+    }
+
+
+def product_card(product: Product, variant: Variant | None = None) -> dict[str, Any]:
+    """A product's card, offering ``variant`` (else the one ``card_variant`` picks)."""
+    variant = variant or card_variant(product)
     # Shopify's own variant id (numeric, from products.json) lets the widget add to the cart.
-    variant = next((v for v in product.variants if v.available), product.variants[0])
     return {
         "id": product.id,
         "title": product.title,

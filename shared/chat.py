@@ -36,7 +36,18 @@ from shared.exceptions import (
 from shared.ids import is_session_id, new_sortable_id
 from shared.llm import LLM, ChatMessage, TextDelta
 from shared.log import log_event
-from shared.models import Channel, Conversation, Customer, Lead, Message, Product, Shop
+from shared.models import (
+    Channel,
+    Conversation,
+    Customer,
+    Lead,
+    Message,
+    Product,
+    Shop,
+    ShownProduct,
+    Variant,
+    card_variant,
+)
 from shared.money import format_price
 from shared.prompts import render
 from shared.queue.base import WorkItem
@@ -48,6 +59,7 @@ from shared.tools.base import TurnContext
 
 HISTORY_LIMIT = 200
 PRODUCTS_PER_TURN = 4
+CARDS_PER_TURN = 5  # a reply's cards, kept with it for the history
 FAQ_PER_TURN = 2
 HOLDING_REPLY = {
     "fr": "Désolé, je rencontre un petit souci. Votre message est bien noté, je reviens vers vous.",
@@ -80,12 +92,23 @@ class TurnResult:
     conversation: Conversation  # as saved at the end of the turn
     reply: str  # empty when the assistant stays silent (the conversation is with the shop)
     reply_id: str | None  # the stored reply; None when silent
-    products: list[Product]  # the products the reply names, in that order
+    products: list[Product]  # the products the reply names, in that order: its cards
     lead: Lead | None = None  # the order captured this turn
+    lang: str | None = None  # the reply's language; None when silent or a channel's fixed text
 
     @property
     def session_id(self) -> str:
         return self.conversation.id
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    """A stored message as the history shows it: a reply's cards come from today's catalogue
+    (today's prices; a product deleted since is left out), each offering the variant it offered
+    then while that one is still in stock."""
+
+    message: Message
+    cards: list[tuple[Product, Variant]]
 
 
 @dataclass(frozen=True)
@@ -299,10 +322,13 @@ class ChatService:
             ctx.conversation = ctx.conversation.model_copy(update={"pending_retry": True})
             yield TurnEvent("replace" if sent_text else "delta", result.text)
 
+        cards = _mentioned(result.text, list(ctx.products.values()))[:CARDS_PER_TURN]
         outbound = _reply(conversation, pending, result.text).model_copy(
             update={
                 "tokens_in": result.usage.prompt_tokens,
                 "tokens_out": result.usage.completion_tokens,
+                "products": [ShownProduct.of(p) for p in cards] or None,
+                "lang": lang,
             }
         )
         conversations.add_message(self.store, shop.id, conversation.id, outbound)
@@ -312,8 +338,7 @@ class ChatService:
         )
         if ctx.handoff_reason is not None and conversation.channel == "web":
             self._notify_operator(shop, conversation, outbound.id)
-        cards = _mentioned(result.text, list(ctx.products.values()))
-        yield TurnResult(saved, result.text, outbound.id, cards, ctx.lead)
+        yield TurnResult(saved, result.text, outbound.id, cards, ctx.lead, lang)
 
     def record_reply(
         self,
@@ -332,7 +357,7 @@ class ChatService:
         )
         return TurnResult(saved, text, outbound.id, [])
 
-    def history(self, shop: Shop, session_id: str) -> list[Message]:
+    def history(self, shop: Shop, session_id: str) -> list[HistoryMessage]:
         conversation = (
             conversations.get(self.store, shop.id, session_id)
             if is_session_id(session_id)
@@ -341,7 +366,18 @@ class ChatService:
         # A channel conversation is not the web's to read, even by someone who knows its id.
         if conversation is None or conversation.channel != "web":
             raise UnknownSessionError("unknown session")
-        return conversations.latest_messages(self.store, shop.id, session_id, HISTORY_LIMIT)
+        messages = conversations.latest_messages(self.store, shop.id, session_id, HISTORY_LIMIT)
+        shown = [s for m in messages for s in m.products or []]
+        # One batch read of the products shown, not the whole catalogue: a reload on a cold
+        # instance stays cheap, and a price changed since the reply shows as it is now.
+        docs = self.store.get_many(shop.id, "products", [s.id for s in shown])
+        products = {product_id: Product.from_doc(doc) for product_id, doc in docs.items()}
+
+        def cards(message: Message) -> list[tuple[Product, Variant]]:
+            found = [(products.get(s.id), s.variant_id) for s in message.products or []]
+            return [(p, card_variant(p, variant_id)) for p, variant_id in found if p is not None]
+
+        return [HistoryMessage(m, cards(m)) for m in messages]
 
     def _handoff_expired(self, conversation: Conversation) -> bool:
         """Handed to the shop longer ago than HANDOFF_RELEASE_MINUTES, and nobody from the shop

@@ -232,6 +232,25 @@ class Media(Model):
     filename: str = ""
 
 
+def card_variant(product: Product, preferred: str | None = None) -> Variant:
+    """The variant a product's card offers: ``preferred`` while it is in stock, else the first
+    in stock, else the first."""
+    in_stock = [v for v in product.variants if v.available]
+    chosen = next((v for v in in_stock if v.id == preferred), None)
+    return chosen or (in_stock[0] if in_stock else product.variants[0])
+
+
+class ShownProduct(Model):
+    """A product an assistant message showed as a card, and the variant that card offered."""
+
+    id: str
+    variant_id: str
+
+    @classmethod
+    def of(cls, product: Product) -> ShownProduct:
+        return cls(id=product.id, variant_id=card_variant(product).id)
+
+
 class Message(Model):
     id: str  # sortable by time, so a conversation's messages read back in order
     role: Role
@@ -239,6 +258,10 @@ class Message(Model):
     at: float
     tokens_in: int | None = None  # usage of the model call that wrote an assistant message
     tokens_out: int | None = None
+    # An assistant message: its cards (the history rebuilds them from today's catalogue) and
+    # the language it is written in (the cards' prices are written the same way).
+    products: list[ShownProduct] | None = None
+    lang: str | None = None
     # Channels: the channel's ids (an inbound message's; each part of a reply, as it is sent),
     # an attachment, the last customer message a reply answers, and where its delivery stands.
     external_ids: list[str] | None = None

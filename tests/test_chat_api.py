@@ -6,12 +6,14 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from shared.app import App
+from shared.catalog.importer import import_catalog
 from tests.eventlib import load_event
-from tests.fixtures.app import Client, post_json
+from tests.fixtures.app import PRODUCTS, Client, post_json
 from tests.llm.fakes import ScriptedLLM
 from tests.llm.script import Fail, Reply, Script
 
@@ -22,7 +24,8 @@ def test_a_turn_answers_from_the_catalogue(client: Client, app: App) -> None:
     result = post_json(client, "/chat", {"message": "Avez-vous des sandales en cuir ?"})
     assert result.status == 200, result.body
     body = result.json()
-    assert set(body) == {"session_id", "reply", "products", "lead"}
+    assert set(body) == {"session_id", "reply", "products", "lead", "lang"}
+    assert body["lang"] == "fr"  # the reply's: the widget writes the cards' prices the same way
     assert len(body["session_id"]) >= 22
     assert "Sandales en cuir" in body["reply"]
     assert "15\u202f000 FCFA" in body["reply"]  # the catalogue's lowest variant price
@@ -68,6 +71,71 @@ def test_session_continues_and_history_reloads(client: Client, app: App) -> None
         ("assistant", second["reply"]),
     ]
     assert all(m["at"].endswith("Z") for m in history["messages"])
+
+
+def _import(app: App, path: Path, sizes: dict[str, tuple[str, str]], *others: str) -> None:
+    """A full re-import of the shop's catalogue: the sandals in these sizes (variant id: size,
+    price; Shopify-numbered ids) and the other products named; the ones left out are deleted."""
+    variants = [{"id": i, "title": size, "price": price} for i, (size, price) in sizes.items()]
+    products = [
+        {**p, "variants": variants} if p["id"] == "sandales-cuir" else p
+        for p in PRODUCTS
+        if p["id"] == "sandales-cuir" or p["id"] in others
+    ]
+    path.write_text(json.dumps(products), encoding="utf-8")
+    import_catalog(app.store, "teranga", path, prune=True)
+
+
+def test_history_brings_each_replys_cards_back_from_todays_catalogue(
+    client: Client, app: App, tmp_path: Path
+) -> None:
+    catalogue = tmp_path / "products.json"
+    sizes = {"101": ("40", "15000"), "102": ("44", "17000")}
+    _import(app, catalogue, sizes, "boubou-brode", "sac-raphia")
+    first = post_json(client, "/chat", {"message": "Avez-vous des sandales en cuir ?"}).json()
+    sid = first["session_id"]
+    asked = {"message": "How much is the raffia bag?", "session_id": sid}
+    second = post_json(client, "/chat", asked).json()
+    sandals = first["products"][0]
+    assert [sandals[k] for k in ("id", "price", "variant_id")] == ["sandales-cuir", 15000, "101"]
+    assert "sac-raphia" in [c["id"] for c in first["products"]]
+    assert [c["id"] for c in second["products"]] == ["sac-raphia"]
+    assert (first["lang"], second["lang"]) == ("fr", "en")
+
+    # Since then: a new size is the cheapest and comes first, size 40 costs more, the bag is gone.
+    sizes = {"100": ("39", "14000"), "101": ("40", "16000")}
+    _import(app, catalogue, sizes, "boubou-brode")
+    history = client.request("GET", "/chat/history", query={"session_id": sid}).json()
+    messages = history["messages"]
+    assert [(m["role"], m["text"]) for m in messages] == [
+        ("user", "Avez-vous des sandales en cuir ?"),
+        ("assistant", first["reply"]),
+        ("user", "How much is the raffia bag?"),
+        ("assistant", second["reply"]),
+    ]
+    # Today's price; the card still offers the variant it offered (size 40), not the new first.
+    assert messages[1]["products"] == [
+        {**sandals, "price": 14000, "variant_id": "101"},
+        *(c for c in first["products"] if c["id"] not in ("sandales-cuir", "sac-raphia")),
+    ]
+    assert messages[3]["products"] == []  # the bag was deleted: no card
+    assert [m["products"] for m in messages[::2]] == [[], []]  # the customer's: none
+    assert [m["lang"] for m in messages] == [None, "fr", None, "en"]
+
+
+def test_a_reply_shows_and_keeps_at_most_five_cards(client: Client, app: App) -> None:
+    for n in range(1, 5):
+        variants = [{"id": f"pagne-{n}:1", "price": "5000"}]
+        pagne = {"title": f"Pagne {n}", "currency": "XOF", "variants": variants}
+        app.store.put("teranga", "products", f"pagne-{n}", pagne)
+    searches = [("search_products", {"query": q}) for q in ("pagne", "sandales boubou raphia")]
+    named = "Pagne 4, Pagne 3, Pagne 2, Pagne 1, Sandales en cuir, Boubou brodé, Sac en raphia"
+    app.llm_override = ScriptedLLM(Script().then(Reply(tool_calls=searches), Reply(named)))
+    body = post_json(client, "/chat", {"message": "Montrez-moi tout"}).json()
+    first_five = ["pagne-4", "pagne-3", "pagne-2", "pagne-1", "sandales-cuir"]
+    assert [c["id"] for c in body["products"]] == first_five  # in the order the reply names them
+    history = client.request("GET", "/chat/history", query={"session_id": body["session_id"]})
+    assert history.json()["messages"][1]["products"] == body["products"]
 
 
 def test_an_unknown_or_forged_session_id_gets_a_fresh_one(client: Client, app: App) -> None:

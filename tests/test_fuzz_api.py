@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import strategies as st
@@ -97,3 +98,15 @@ def assert_a_whole_stream(text: str) -> None:
 def _event(block: str) -> tuple[str, Any]:
     fields = dict(line.split(": ", 1) for line in block.splitlines())
     return fields["event"], json.loads(fields["data"])
+
+
+def test_a_conversation_with_cards_reads_back_as_described(devserver: DevServer) -> None:
+    """The fuzzer only ever reads unknown sessions: a real one's history, its replies' cards
+    included, matches the description too."""
+    with httpx.Client(base_url=devserver.url, timeout=30) as http:
+        turn = http.post("/chat", json={"message": "Avez-vous des sandales en cuir ?"})
+        history = http.get("/chat/history", params={"session_id": turn.json()["session_id"]})
+    schema["/chat"]["POST"].validate_response(turn)
+    schema["/chat/history"]["GET"].validate_response(history)
+    cards = [m["products"] for m in history.json()["messages"]]
+    assert cards[0] == [] and cards[1] == turn.json()["products"] != []

@@ -155,6 +155,12 @@ def test_a_question_streams_a_reply_with_a_product_card_and_survives_a_reload(
     expect(restored).to_have_count(2)
     expect(restored.first).to_have_text(QUESTION)
     expect(restored.last).to_contain_text(product.title)
+    # The reply's cards come back under it, as they were shown.
+    again = page.locator("comptoir-chat .past .msg.assistant + .cards .card").first
+    expect(again.locator(".title")).to_have_text(product.title)
+    expect(again.locator(".title")).to_have_attribute("href", product.url)
+    expect(again.locator(".price")).to_have_text(format_price(product.price, product.currency))
+    expect(again.locator("img")).to_be_visible()
     shop.shot("restored")
 
 
@@ -324,6 +330,33 @@ def test_the_tags_optional_attributes_side_colour_and_language(
     bad = open_shop(servers.side.url + "/bad-color.html")
     expect(bad.launcher).to_have_css("background-color", "rgb(43, 33, 24)")
     expect(bad.launcher).to_have_css("color", "rgb(255, 255, 255)")
+
+
+def test_card_prices_are_written_in_the_replys_language(
+    servers: Servers, open_shop: OpenShop
+) -> None:
+    """The demo page's panel is French (data-lang="fr"); an English question gets its card's
+    price written the English way, as its reply writes it, a French one the French way; both
+    again after a reload."""
+    shop = open_shop(servers.dev.url + "/")
+    shop.open()
+    product = _product(servers, "demo", "sandales-en-cuir")
+    french, english = (format_price(product.price, product.currency, lang) for lang in ("fr", "en"))
+    assert french != english
+    prices = shop.page.locator("comptoir-chat .cards .card:first-child .price")
+    shop.ask("How much are the leather sandals?")
+    expect(prices).to_have_count(1)
+    expect(shop.replies.last).to_contain_text(english)
+    expect(prices.first).to_have_text(english)
+    shop.ask(QUESTION)
+    expect(prices).to_have_count(2)
+    expect(shop.replies.last).to_contain_text(french)
+    expect(prices.last).to_have_text(french)
+
+    shop.page.reload()
+    shop.open()
+    expect(shop.page.locator("comptoir-chat .past .msg")).to_have_count(4)
+    expect(prices).to_have_text([english, french])
 
 
 # --- streaming, errors -------------------------------------------------------------------------

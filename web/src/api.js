@@ -38,7 +38,7 @@ async function call(url, init) {
 
 /**
  * Send one message. `onText(text)` is called with the reply so far as it streams (after a
- * `replace` event too). Resolves to the final reply: {session_id, reply, products, lead}.
+ * `replace` event too). Resolves to the final reply: {session_id, reply, products, lead, lang}.
  */
 export async function sendMessage(config, sessionId, message, onText) {
   const response = await call(config.api + "/chat", {
@@ -101,7 +101,7 @@ async function* chunks(response) {
   }
 }
 
-/** The stored conversation: [{role, text, at}]. */
+/** The stored conversation: [{role, text, at, products, lang}] (a reply's cards, as today). */
 export async function history(config, sessionId) {
   const query = new URLSearchParams({ session_id: sessionId });
   if (config.shop) query.set("shop", config.shop);

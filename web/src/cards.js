@@ -16,16 +16,20 @@ export function formatPrice(amount, currency, locale) {
   return number + " " + (SYMBOLS[currency] || currency);
 }
 
-/** A list of cards for `products`, or null when there are none. */
-export function productCards(products, t) {
+/**
+ * A list of cards for `products`, or null when there are none. Prices are written in `lang`, the
+ * reply's language (French, else English, as the server writes them), else the panel's.
+ */
+export function productCards(products, t, lang) {
   if (!products || !products.length) return null;
+  const locale = lang ? (lang === "fr" ? "fr-FR" : "en-US") : t.locale;
   const list = el("ul", "cards");
   list.setAttribute("aria-label", t.products);
-  for (const product of products) list.append(card(product, t));
+  for (const product of products) list.append(card(product, t, locale));
   return list;
 }
 
-function card(product, t) {
+function card(product, t, locale) {
   const item = el("li", "card");
   const href = safeUrl(product.url);
   const image = safeUrl(product.image);
@@ -44,7 +48,7 @@ function card(product, t) {
   if (href) title.href = href;
   item.append(title);
   if (typeof product.price === "number") {
-    item.append(el("span", "price", formatPrice(product.price, product.currency, t.locale)));
+    item.append(el("span", "price", formatPrice(product.price, product.currency, locale)));
   }
   // Only on a Shopify storefront, and only for a real Shopify variant.
   if (window.Shopify && product.variant_id != null) {

@@ -121,7 +121,7 @@ function mount(ctx) {
       }
       show(() => {
         renderMarkdown(reply, answer.reply);
-        const cards = productCards(answer.products, t);
+        const cards = productCards(answer.products, t, answer.lang);
         if (cards) reply.after(cards);
       });
       const colon = config.lang === "fr" ? " : " : ": ";
@@ -185,8 +185,12 @@ function mount(ctx) {
     const sessionId = storage.get(sessionKey);
     if (!sessionId) return;
     try {
-      for (const { role, text } of await history(config, sessionId)) {
-        if (text) past.append(bubble(role === "user" ? "user" : "assistant", text));
+      for (const { role, text, products, lang } of await history(config, sessionId)) {
+        if (!text) continue;
+        const mine = role === "user";
+        past.append(bubble(mine ? "user" : "assistant", text));
+        const cards = !mine && productCards(products, t, lang); // a reply's, as it showed them
+        if (cards) past.append(cards);
       }
       log.scrollTop = log.scrollHeight;
     } catch (error) {
