@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from shared.exceptions import ComptoirError
 
 if TYPE_CHECKING:
+    from shared.app import App
     from shared.store import Store
 
 _PRUNE_HELP = "the file is complete: remove what it no longer has (deleted, draft, archived)"
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--prune", action="store_true", help=_PRUNE_HELP)
 
     cmd = commands.add_parser("seed-demo", help="create the demo shop, its catalogue and FAQ")
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+
+    cmd = commands.add_parser(
+        "embed-catalog",
+        help="embed the products and FAQ entries that changed (the imports do it too)",
+    )
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
 
     cmd = commands.add_parser("leads", help="list the leads, newest first")
@@ -89,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _release(app.store, shop, args.session_id)
         from shared.catalog import importer
 
+        if args.command == "embed-catalog":
+            return _embed(app, shop, required=True)
         report: importer.ImportReport | importer.SeedReport
         if args.command == "import-catalog":
             report = importer.import_catalog(
@@ -109,6 +118,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.summary())
     for error in report.errors:
         print(f"  rejected {error}", file=sys.stderr)
+    return _embed(app, shop, required=False)
+
+
+def _embed(app: App, shop_id: str, *, required: bool) -> int:
+    """Embed what changed in the shop's catalogue with the shop's provider, when it has
+    embeddings. After an import (not ``required``) a failure only warns: the catalogue is
+    imported and searched by words until ``embed-catalog`` succeeds."""
+    from shared.catalog.embeddings import embed_catalog
+    from shared.exceptions import LLMError
+
+    shop = app.shops.get(shop_id)
+    llm = app.llm_for(shop)
+    if not llm.supports_embeddings and not required:
+        return 0
+    try:
+        print(embed_catalog(app.store, shop_id, llm).summary())
+    except LLMError as exc:
+        print(f"{'error' if required else 'warning'}: embeddings: {exc}", file=sys.stderr)
+        if not required:
+            print("  the catalogue is searched by words; retry with: python -m shared "
+                  f"embed-catalog --shop {shop_id}", file=sys.stderr)
+        return 2 if required else 0
     return 0
 
 
