@@ -3,9 +3,11 @@ vector and fused with BM25, through the real OpenAI SDK against the loopback ser
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -179,3 +181,25 @@ def test_a_vector_document_is_small() -> None:
     # a hundredth of DynamoDB's 400 KB item limit.
     doc = vector_doc("product", "p" * 200, "0" * 32, "text-embedding-3-large", [0.1] * 3072)
     assert encoded_size(doc) < 5_000
+
+
+def test_the_cli_embeds_after_an_import_and_on_demand(
+    openai_app: App, openai_server: OpenAIServer, capsys: Any, tmp_path: Path
+) -> None:
+    from shared.cli import main
+
+    script = openai_server.script
+    script.responder = seller
+    assert main(["embed-catalog"]) == 0
+    assert "embeddings (embed-test): 5 embedded, 0 unchanged" in capsys.readouterr().out
+
+    faq = tmp_path / "faq.json"
+    faq.write_text(json.dumps([{"question": "Do you ship abroad?", "answer": "Yes, by DHL."}]))
+    assert main(["import-faq", str(faq)]) == 0
+    assert "1 embedded, 5 unchanged" in capsys.readouterr().out
+
+    script.responder = lambda seen: Fail(400, "no such model")
+    faq.write_text(json.dumps([{"question": "Do you gift-wrap?", "answer": "Yes."}]))
+    assert main(["import-faq", str(faq)]) == 0  # imported; searched by words until embedded
+    assert "embed-catalog --shop teranga" in capsys.readouterr().err
+    assert main(["embed-catalog"]) == 2

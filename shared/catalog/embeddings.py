@@ -272,13 +272,18 @@ def embed_catalog(store: Store, shop: str, llm: LLM) -> EmbedReport:
     ]
     if todo and not llm.supports_embeddings:
         raise EmbeddingsUnavailableError(f"{llm.name}: no embeddings")
-    for start in range(0, len(todo), EMBED_BATCH):
-        batch = todo[start : start + EMBED_BATCH]
-        vectors = llm.embed([text for _, _, _, text, _ in batch])
-        for (key, kind, item_id, _, text_hash), vector in zip(batch, vectors, strict=True):
-            store.put(shop, COLLECTION, key, vector_doc(kind, item_id, text_hash, model, vector))
-    removed = sum(store.delete(shop, COLLECTION, key) for key in stored if key not in items)
-    if todo or removed:
-        store.increment(shop, "shops", shop, "catalog_version")
+    written = removed = 0
+    try:
+        for start in range(0, len(todo), EMBED_BATCH):
+            batch = todo[start : start + EMBED_BATCH]
+            vectors = llm.embed([text for _, _, _, text, _ in batch])
+            for (key, kind, item_id, _, text_hash), vector in zip(batch, vectors, strict=True):
+                doc = vector_doc(kind, item_id, text_hash, model, vector)
+                store.put(shop, COLLECTION, key, doc)
+                written += 1
+        removed = sum(store.delete(shop, COLLECTION, key) for key in stored if key not in items)
+    finally:
+        if written or removed:  # even when a later batch failed: what was written is usable
+            store.increment(shop, "shops", shop, "catalog_version")
     log_event("catalog_embedded", shop=shop, embedded=len(todo), removed=removed)
     return EmbedReport(model, len(todo), len(items) - len(todo), removed)
