@@ -278,8 +278,8 @@ def embed_catalog(store: Store, shop: str, llm: LLM) -> EmbedReport:
             batch = todo[start : start + EMBED_BATCH]
             vectors = llm.embed([text for _, _, _, text, _ in batch])
             for (key, kind, item_id, _, text_hash), vector in zip(batch, vectors, strict=True):
-                doc = vector_doc(kind, item_id, text_hash, model, vector)
-                store.put(shop, COLLECTION, key, doc)
+                data = vector_doc(kind, item_id, text_hash, model, vector)
+                store.put(shop, COLLECTION, key, data)
                 written += 1
         removed = sum(store.delete(shop, COLLECTION, key) for key in stored if key not in items)
     finally:
