@@ -25,6 +25,7 @@ from typing import Literal
 
 from shared import conversations, crm
 from shared.agent import Agent, AgentEvent, AgentResult, Replace
+from shared.catalog.embeddings import query_vector
 from shared.catalog.retrieval import CatalogCache, fold
 from shared.exceptions import (
     LLMError,
@@ -268,9 +269,12 @@ class ChatService:
         inputs = inputs if inputs is not None else [ChatMessage("user", m.text) for m in pending]
         text = "\n".join(m.text for m in inputs)
         lang = detect_language(text, shop)
+        deadline = time.monotonic() + self.settings.llm_turn_budget  # the query's vector included
+        llm = self.llm_for(shop)
         index = self.catalog.get(shop)
-        products = index.search_products(text, PRODUCTS_PER_TURN)
-        faq = index.search_faq(text, FAQ_PER_TURN)
+        vector = query_vector(llm, index.embed_model, text, shop.id)
+        products = index.search_products(text, PRODUCTS_PER_TURN, query_vector=vector)
+        faq = index.search_faq(text, FAQ_PER_TURN, query_vector=vector)
         ctx = TurnContext(
             shop, self.store, index, conversation, conversation.channel, lang, now=self.clock()
         )
@@ -294,12 +298,7 @@ class ChatService:
         ]
         # What the offline rules provider reads instead of the prompt, as plain data.
         retrieved = Retrieved.of_turn(shop, products, faq, lang)
-        agent = Agent(
-            self.llm_for(shop),
-            TOOLS,
-            max_steps=self.settings.llm_max_steps,
-            deadline=time.monotonic() + self.settings.llm_turn_budget,
-        )
+        agent = Agent(llm, TOOLS, max_steps=self.settings.llm_max_steps, deadline=deadline)
         result = AgentResult(text="")
         sent_text = False
         try:

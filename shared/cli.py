@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from shared.exceptions import ComptoirError
 
 if TYPE_CHECKING:
+    from shared.app import App
     from shared.catalog.importer import Guess
     from shared.store import Store
 
@@ -67,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     action.add_argument("shop", metavar="SHOP")
     action.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
 
+    cmd = commands.add_parser(
+        "embed-catalog",
+        help="embed the products and FAQ entries that changed (the imports do it too)",
+    )
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+
     cmd = commands.add_parser("leads", help="list the leads, newest first")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
     cmd.add_argument("--status", help="only leads with this status (new, contacted, won...)")
@@ -117,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _shop(app.store, shop, args.action, getattr(args, "assignments", []))
         from shared.catalog import importer
 
+        if args.command == "embed-catalog":
+            return _embed(app, shop, required=True)
         report: importer.ImportReport | importer.SeedReport
         if args.command == "import-catalog":
             report = importer.import_catalog(
@@ -140,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  rejected {error}", file=sys.stderr)
     if isinstance(report, importer.ImportReport) and report.guesses:
         _print_guesses(shop, report.guesses)
-    return 0
+    return _embed(app, shop, required=False)
 
 
 def _print_guesses(shop: str, guesses: Sequence[Guess]) -> None:
@@ -171,6 +180,28 @@ def _shop(store: Store, shop_id: str, action: str, assignments: Sequence[str]) -
     settings = shop.model_dump(mode="json")
     shown = {"id": shop.id, **{key: settings[key] for key in SETTINGS}}
     print(json.dumps(shown, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _embed(app: App, shop_id: str, *, required: bool) -> int:
+    """Embed what changed in the shop's catalogue with the shop's provider, when it has
+    embeddings. After an import (not ``required``) a failure only warns: the catalogue is
+    imported and searched by words until ``embed-catalog`` succeeds."""
+    from shared.catalog.embeddings import embed_catalog
+    from shared.exceptions import LLMError
+
+    shop = app.shops.get(shop_id)
+    llm = app.llm_for(shop)
+    if not llm.supports_embeddings and not required:
+        return 0
+    try:
+        print(embed_catalog(app.store, shop_id, llm).summary())
+    except LLMError as exc:
+        print(f"{'error' if required else 'warning'}: embeddings: {exc}", file=sys.stderr)
+        if not required:
+            print("  the catalogue is searched by words; retry with: python -m shared "
+                  f"embed-catalog --shop {shop_id}", file=sys.stderr)
+        return 2 if required else 0
     return 0
 
 

@@ -161,18 +161,25 @@ def test_search_tolerates_typos_accents_and_filters(
 def test_max_price_filters_on_the_lowest_variant_price(ctx: TurnContext) -> None:
     found = call(ctx, "search_products", query="", max_price=16000)["products"]
     assert [p["id"] for p in found] == ["pagne-wax", "sandales-cuir"]  # cheapest first
-    assert call(ctx, "search_products", query="boubou", max_price=16000) == {
-        "products": [],
-        "note": "no match",
-    }
+    assert call(ctx, "search_products", query="boubou", max_price=16000)["products"] == []
 
 
 def test_search_without_match(ctx: TurnContext) -> None:
     assert call(ctx, "search_products", query="ordinateur portable") == {
         "products": [],
         "note": "no match",
+        "hint": "The catalogue is written in French: if the query was not, "
+        "search again with French words.",
     }
     assert ctx.products == {}
+
+
+def test_an_empty_search_names_the_catalogue_language(ctx: TurnContext) -> None:
+    """A model that searched in the customer's language is told which language to retry in:
+    the shop's first language."""
+    ctx.shop = ctx.shop.model_copy(update={"languages": ["en", "fr"]})
+    assert "in English" in call(ctx, "search_products", query="ordinateur")["hint"]
+    assert "hint" not in call(ctx, "search_products", query="boubou")
 
 
 def test_get_product_gives_every_variant(ctx: TurnContext) -> None:

@@ -1,5 +1,7 @@
 """Lexical retrieval (BM25) over a shop's products and FAQ, accent- and case-insensitive,
-tolerant of small typos, and across French and English through a glossary of shop words.
+tolerant of small typos, and across French and English through a glossary of shop words. When
+the shop's items have embeddings (``shared.catalog.embeddings``) and the turn brings its
+message's vector, the BM25 ranking and the vector ranking are fused (reciprocal rank fusion).
 
 Indexes are built once per warm instance and per catalogue version: a turn only pays for the
 search, and a re-import (which bumps ``Shop.catalog_version``) is picked up on the next turn.
@@ -20,6 +22,7 @@ from decimal import Decimal
 from functools import cache, cached_property
 from itertools import islice
 
+from shared.catalog.embeddings import CatalogVectors, VectorIndex, load_vectors
 from shared.catalog.glossary import Glossary, load_glossary
 from shared.models import FaqEntry, Product, Shop
 from shared.store import Store
@@ -57,6 +60,10 @@ MAX_CANDIDATES = 16
 TRANSLATED_WEIGHT = 0.5
 MAX_TRANSLATIONS = 3
 MAX_TRANSLATED_TERMS = 16
+# Reciprocal rank fusion: an item scores 1 / (RRF_K + rank) in each ranking it is in, over the
+# first FUSED_CANDIDATES of each (60: the constant of Cormack et al., which damps the top ranks).
+RRF_K = 60
+FUSED_CANDIDATES = 20
 
 
 def fold(text: str) -> str:
@@ -270,12 +277,46 @@ def product_text(product: Product) -> str:
     )
 
 
+def fuse(rankings: Iterable[list[tuple[str, float]]], limit: int) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: the ``limit`` best ids by the sum of 1 / (RRF_K + rank) over the
+    rankings they appear in (ties in the order first seen)."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, (item_id, _) in enumerate(ranking, 1):
+            fused[item_id] = fused.get(item_id, 0.0) + 1 / (RRF_K + rank)
+    return sorted(fused.items(), key=lambda item: -item[1])[:limit]
+
+
+def _hybrid(
+    lexical: BM25,
+    vectors: VectorIndex | None,
+    query: str,
+    query_vector: Sequence[float] | None,
+    limit: int,
+    keep: Callable[[str], bool] | None,
+) -> list[tuple[str, float]]:
+    """BM25's best, fused with the vectors' when the index has them and the query has one."""
+    if vectors is None or not query_vector:
+        return lexical.search(query, limit, keep)
+    rankings = [
+        lexical.search(query, FUSED_CANDIDATES, keep),
+        vectors.search(query_vector, FUSED_CANDIDATES, keep),
+    ]
+    return fuse(rankings, limit)
+
+
 @dataclass(frozen=True)
 class CatalogIndex:
     products: dict[str, Product]
     faq: dict[str, FaqEntry]
     product_index: BM25
     faq_index: BM25
+    vectors: CatalogVectors | None = None  # the stored embeddings, when the shop has some
+
+    @property
+    def embed_model(self) -> str:
+        """The model a query must be embedded with to search the vectors ("" if none)."""
+        return self.vectors.model if self.vectors else ""
 
     def search_products(
         self,
@@ -284,10 +325,11 @@ class CatalogIndex:
         *,
         max_price: Decimal | None = None,
         category: str | None = None,
+        query_vector: Sequence[float] | None = None,
     ) -> list[tuple[Product, float]]:
-        """The best matches for ``query``, filtered on the lowest variant price and on a
-        category (or tag). A query with no searchable word lists the filtered products,
-        cheapest first."""
+        """The best matches for ``query`` (and its ``query_vector``, of ``embed_model``),
+        filtered on the lowest variant price and on a category (or tag). A query with no
+        searchable word lists the filtered products, cheapest first."""
         wanted = frozenset(tokens(category or ""))
         if max_price is None and not wanted:
             keep = None
@@ -300,13 +342,18 @@ class CatalogIndex:
                 )
 
         if tokens(query) or keep is None:
-            found = self.product_index.search(query, limit, keep)
+            vectors = self.vectors.products if self.vectors else None
+            found = _hybrid(self.product_index, vectors, query, query_vector, limit, keep)
             return [(self.products[i], s) for i, s in found]
         listed = (p for p in self._cheapest_first if keep(p.id))
         return [(p, 0.0) for p in islice(listed, limit)]
 
-    def search_faq(self, query: str, limit: int = 2) -> list[tuple[FaqEntry, float]]:
-        return [(self.faq[i], s) for i, s in self.faq_index.search(query, limit)]
+    def search_faq(
+        self, query: str, limit: int = 2, *, query_vector: Sequence[float] | None = None
+    ) -> list[tuple[FaqEntry, float]]:
+        vectors = self.vectors.faq if self.vectors else None
+        found = _hybrid(self.faq_index, vectors, query, query_vector, limit, None)
+        return [(self.faq[i], s) for i, s in found]
 
     @cached_property
     def _cheapest_first(self) -> list[Product]:
@@ -328,10 +375,15 @@ def _all(store: Store, shop: str, collection: str) -> Iterator[dict[str, object]
 def build_index(store: Store, shop: str) -> CatalogIndex:
     products = {p.id: p for p in (Product.model_validate(d) for d in _all(store, shop, "products"))}
     faq = {f.id: f for f in (FaqEntry.model_validate(d) for d in _all(store, shop, "faq"))}
-    return index_catalog(products.values(), faq.values())
+    vectors = load_vectors(store, shop, products.values(), faq.values())
+    return index_catalog(products.values(), faq.values(), vectors)
 
 
-def index_catalog(products: Iterable[Product], faq: Iterable[FaqEntry] = ()) -> CatalogIndex:
+def index_catalog(
+    products: Iterable[Product],
+    faq: Iterable[FaqEntry] = (),
+    vectors: CatalogVectors | None = None,
+) -> CatalogIndex:
     by_id = {p.id: p for p in products}
     faq_by_id = {f.id: f for f in faq}
     return CatalogIndex(
@@ -341,6 +393,7 @@ def index_catalog(products: Iterable[Product], faq: Iterable[FaqEntry] = ()) -> 
         faq_index=BM25(
             [(f.id, f"{f.question} {f.question} {f.answer}") for f in faq_by_id.values()]
         ),
+        vectors=vectors,
     )
 
 

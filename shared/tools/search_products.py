@@ -7,11 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.models import Product
+from shared.models import Product, Shop
 from shared.money import price_number
 from shared.tools.base import Tool, TurnContext
 
 MAX_RESULTS = 5
+LANGUAGE_NAMES = {"fr": "French", "en": "English", "es": "Spanish", "pt": "Portuguese"}
 
 
 class SearchProductsArgs(BaseModel):
@@ -58,5 +59,17 @@ class SearchProducts(Tool):
         products = [product for product, _ in found]
         ctx.show(*products)
         if not products:
-            return {"products": [], "note": "no match"}
+            return {"products": [], "note": "no match", "hint": rewrite_hint(ctx.shop)}
         return {"products": [product_summary(p) for p in products]}
+
+
+def rewrite_hint(shop: Shop) -> str:
+    """What a model should try when a search finds nothing: the customer's words may not be the
+    catalogue's language (its first language, ``Shop.languages``); a tool-calling model then
+    searches again in that language, within the agent's step limit."""
+    code = shop.languages[0] if shop.languages else "fr"
+    language = LANGUAGE_NAMES.get(code, code)
+    return (
+        f"The catalogue is written in {language}: if the query was not, "
+        f"search again with {language} words."
+    )

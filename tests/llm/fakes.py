@@ -14,7 +14,7 @@ from shared.exceptions import (
     LLMUnavailableError,
 )
 from shared.llm import LLM, Completion, LLMRequest, TextDelta, ToolCall, Usage
-from tests.llm.script import Fail, Reply, Script, SeenRequest, Stall, vector_of
+from tests.llm.script import Fail, Reply, Script, SeenRequest, Stall
 
 
 def error_for(status: int) -> LLMError:
@@ -42,7 +42,7 @@ class ScriptedLLM(LLM):
             return super().embed(texts)
         seen = SeenRequest("in-process", self.embed_model, False, [], [], {}, {}, list(texts))
         self._play(self.script.next_step(seen))
-        return [vector_of(text) for text in texts]
+        return [self.script.vector(text) for text in texts]
 
     def _step(self, request: LLMRequest, stream: bool) -> Reply:
         seen = SeenRequest(

@@ -2,9 +2,10 @@
 
 A protocol server (OpenAI Chat Completions, Gemini generateContent) pops the next step for each
 request and renders it in its own wire format, streamed when the request asks for streaming; an
-embeddings request answered by a ``Reply`` gets ``vector_of`` each input. When
-the queue is empty it calls ``responder`` (if set) with the neutral view of the request, so a test
-can play a whole conversation. Every request is recorded for assertions.
+embeddings request answered by a ``Reply`` gets ``vector_of`` each input (or the vector a test
+chose for a word in it, ``Script.vectors``). When the queue is empty it calls ``responder`` (if
+set) with the neutral view of the request, so a test can play a whole conversation. Every
+request is recorded for assertions.
 """
 
 from __future__ import annotations
@@ -69,6 +70,18 @@ class Script:
     responder: Callable[[SeenRequest], Step] | None = None
     seen: list[SeenRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Chosen embeddings: a text holding one of these words (case-insensitive) gets its vector,
+    # so a test can make two texts close ("kaftan" and "Boubou brodé"); others get vector_of.
+    vectors: dict[str, list[float]] = field(default_factory=dict)
+
+    def vector(self, text: str) -> list[float]:
+        folded = text.casefold()
+        chosen = (v for word, v in self.vectors.items() if word.casefold() in folded)
+        return next(chosen, None) or vector_of(text)
+
+    def embedded(self) -> list[str]:
+        """Every text embedding requests asked for, in order."""
+        return [text for request in self.seen for text in request.inputs]
 
     def then(self, *steps: Step) -> Script:
         self.steps.extend(steps)
@@ -88,3 +101,4 @@ class Script:
             self.steps.clear()
             self.seen.clear()
             self.responder = None
+            self.vectors.clear()
