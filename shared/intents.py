@@ -11,7 +11,7 @@ from typing import Literal
 
 from shared.catalog.retrieval import fold
 
-Intent = Literal["human", "greeting", "hesitation", "variant"]
+Intent = Literal["human", "greeting", "thanks", "hesitation", "variant"]
 VariantAsked = Literal["size", "colour", "stock"]
 
 # Words a greeting is made of; a message of these words only (and punctuation) is a greeting.
@@ -29,6 +29,11 @@ _GREETING_CORE = frozenset(
     bonjour bonsoir salut coucou hello hi hey hiya yo salam salaam slt bjr bsr nanga morning
     evening afternoon
     """.split()
+)
+_THANKS_CORE = frozenset("merci thanks thank thx jerejef".split())
+_THANKS_WORDS = _THANKS_CORE | frozenset(
+    "ok okay d accord daccord parfait super top great perfect beaucoup bien very much you so a lot"
+    .split()
 )
 _WORD_RE = re.compile(r"[a-z]+")
 
@@ -101,6 +106,12 @@ def is_greeting(text: str) -> bool:
     return bool(words) and set(words) <= GREETING_WORDS and bool(set(words) & _GREETING_CORE)
 
 
+def is_thanks(text: str) -> bool:
+    """A message that only thanks ("merci !", "ok thanks a lot")."""
+    words = set(folded_words(text))
+    return bool(words & _THANKS_CORE) and words <= _THANKS_WORDS
+
+
 def wants_a_person(text: str) -> bool:
     return bool(_HUMAN_RE.search(_folded(text)))
 
@@ -143,6 +154,8 @@ def intent_of(text: str) -> Intent | None:
         return "human"
     if is_greeting(text):
         return "greeting"
+    if is_thanks(text):
+        return "thanks"
     if hesitates_on_price(text):
         return "hesitation"
     if variant_asked(text) is not None:

@@ -71,6 +71,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "vous répondra ici dès l'ouverture, {opens}."
         ),
         "order_hint": "Pour commander, dites-moi simplement lequel vous intéresse.",
+        "thanks": "Avec plaisir ! N'hésitez pas si vous avez une autre question.",
         "cheaper": "Si vous cherchez moins cher, **{title}** est à {price}.",
         "which_product": (
             "De quel article parlez-vous ? Donnez-moi son nom et je vous dis les tailles, "
@@ -109,6 +110,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "here as soon as it opens, {opens}."
         ),
         "order_hint": "To order, just tell me which one you like.",
+        "thanks": "You're welcome! Let me know if you have any other question.",
         "cheaper": "If you'd like something less expensive, **{title}** is {price}.",
         "which_product": (
             "Which item do you mean? Tell me its name and I'll give you its sizes, colours "
@@ -317,6 +319,8 @@ class RulesResponder(LLM):
             return self._reply(
                 texts["greeting"].format(shop=context.shop_name or "notre boutique"), lang
             )
+        if intent == "thanks":
+            return self._reply(texts["thanks"], lang)
         if intent in ("hesitation", "variant"):
             return self._about_product(messages, user, intent, offered, context, lang)
         faq_score = context.faq[0][1] if context.faq else 0.0
