@@ -31,6 +31,8 @@ from typing import Any, ClassVar
 from shared.catalog.retrieval import fold, tokens
 from shared.crm import normalise_phone
 from shared.exceptions import InvalidPhoneError
+from shared.intents import Intent, intent_of, size_named, variant_asked, wants_to_buy
+from shared.language import language_of
 from shared.llm.base import LLM, ChatMessage, Completion, LLMRequest, ToolCall
 from shared.models import FaqEntry, Product, Shop
 from shared.money import format_price
@@ -42,7 +44,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "found": "Voici ce que j'ai trouvé :",
         "none": "Je n'ai pas trouvé ce produit dans notre catalogue. Pouvez-vous préciser ?",
         "unknown": (
-            "Je n'ai pas de réponse précise à cela. Vous pouvez joindre la boutique : {contact}."
+            "Je ne sais pas répondre à cela, désolé. Vous pouvez joindre la boutique : {contact}."
         ),
         "from": "à partir de ",
         "sold_out": " (épuisé)",
@@ -69,12 +71,24 @@ TEXTS: dict[str, dict[str, str]] = {
             "vous répondra ici dès l'ouverture, {opens}."
         ),
         "order_hint": "Pour commander, dites-moi simplement lequel vous intéresse.",
+        "thanks": "Avec plaisir ! N'hésitez pas si vous avez une autre question.",
+        "cheaper": "Si vous cherchez moins cher, **{title}** est à {price}.",
+        "which_product": (
+            "De quel article parlez-vous ? Donnez-moi son nom et je vous dis les tailles, "
+            "couleurs et le stock."
+        ),
+        "in_stock": "Pour **{title}**, en stock : {values}.",
+        "has_value": "Oui, **{title}** est disponible en {value}.",
+        "sold_out_value": "Désolé, **{title}** est épuisé en {value}. En stock : {values}.",
+        "no_value": "**{title}** n'existe pas en {value}. En stock : {values}.",
+        "available": "Oui, **{title}** est en stock.",
+        "all_sold_out": "Désolé, **{title}** est épuisé pour le moment.",
     },
     "en": {
         "greeting": "Hello and welcome to {shop}! What can I help you find?",
         "found": "Here is what I found:",
         "none": "I couldn't find that product in our catalogue. Could you tell me more?",
-        "unknown": "I don't have a precise answer to that. You can reach the shop at {contact}.",
+        "unknown": "Sorry, I don't know the answer to that. You can reach the shop at {contact}.",
         "from": "from ",
         "sold_out": " (sold out)",
         "ask": "To complete your order, I still need {missing}.",
@@ -96,6 +110,18 @@ TEXTS: dict[str, dict[str, str]] = {
             "here as soon as it opens, {opens}."
         ),
         "order_hint": "To order, just tell me which one you like.",
+        "thanks": "You're welcome! Let me know if you have any other question.",
+        "cheaper": "If you'd like something less expensive, **{title}** is {price}.",
+        "which_product": (
+            "Which item do you mean? Tell me its name and I'll give you its sizes, colours "
+            "and stock."
+        ),
+        "in_stock": "For **{title}**, in stock: {values}.",
+        "has_value": "Yes, **{title}** is available in {value}.",
+        "sold_out_value": "Sorry, **{title}** is sold out in {value}. In stock: {values}.",
+        "no_value": "**{title}** doesn't come in {value}. In stock: {values}.",
+        "available": "Yes, **{title}** is in stock.",
+        "all_sold_out": "Sorry, **{title}** is sold out at the moment.",
     },
 }
 # Markers of the responder's own messages, read back from the history to know where the
@@ -103,38 +129,7 @@ TEXTS: dict[str, dict[str, str]] = {
 _ASK_MARKERS = ("pour finaliser votre commande", "to complete your order")
 _DONE_MARKERS = ("votre commande est enregistree", "your order is recorded")
 
-_INTENT_RE = re.compile(
-    r"\bje (?:veux|voudrais|souhaite|souhaiterais|vais|aimerais)\b.{0,40}?"
-    r"\b(?:commander|acheter|prendre|avoir)\b"
-    r"|\bj'aimerais\b.{0,40}?\b(?:commander|acheter|prendre)\b"
-    r"|\bje (?:le |la |les )?(?:prends|commande|achete)\b"
-    r"|\bi(?:'d| would)? (?:like|want|wanna) to (?:buy|order|get)\b"
-    r"|\bi'll (?:take|buy|order)\b|\bplace an order\b"
-)
 _CANCEL_RE = re.compile(r"\b(?:annule[rz]?|laisse[rz]? tomber|cancel|never ?mind|forget it)\b")
-_HUMAN_RE = re.compile(
-    r"\b(?:humain|conseill(?:er|ere)|vendeu(?:r|se)|une (?:vraie )?personne|quelqu'un"
-    r"|human|real person|someone|an agent|customer service|service client)\b"
-)
-_HESITATION_RE = re.compile(
-    r"\b(?:trop cher|c'est cher|un peu cher|hesite|pas sur|pas convaincu"
-    r"|too expensive|expensive|not sure|hesitat\w*)\b"
-)
-_GREETINGS = {
-    "bonjour",
-    "bonsoir",
-    "salut",
-    "coucou",
-    "hello",
-    "hi",
-    "hey",
-    "salam",
-    "salaam",
-    "good",
-    "morning",
-    "evening",
-    "afternoon",
-}
 _NAME_RE = re.compile(
     r"(?:je m'appelle|je suis|mon nom(?: est| c'est)?|nom ?:|my name is|i am|i'm|name ?:)"
     r"\s*([A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ'\- ]{1,58}[A-Za-zÀ-ÖØ-öø-ÿ])",
@@ -309,21 +304,25 @@ class RulesResponder(LLM):
         lang: str,
     ) -> Completion:
         texts = TEXTS[lang]
-        folded = fold(user)
         form = order_form(messages, context.phone_region)
         if form is not None and "capture_lead" in offered:
             if form.missing():
                 return self._ask(form, lang)
             # Everything is there: find the product the customer named, then capture the lead.
             return self._call(messages, "search_products", {"query": form.intent})
-        if _HUMAN_RE.search(folded) and "request_human" in offered:
+        intent = intent_of(user)
+        if intent == "human" and "request_human" in offered:
             return self._call(
                 messages, "request_human", {"reason": "the customer asked for a person"}
             )
-        if _HESITATION_RE.search(folded):
-            if context.offer:
-                return self._reply(texts["offer"].format(offer=context.offer), lang)
-            return self._reply(texts["no_offer"], lang)
+        if intent == "greeting":
+            return self._reply(
+                texts["greeting"].format(shop=context.shop_name or "notre boutique"), lang
+            )
+        if intent == "thanks":
+            return self._reply(texts["thanks"], lang)
+        if intent in ("hesitation", "variant"):
+            return self._about_product(messages, user, intent, offered, context, lang)
         faq_score = context.faq[0][1] if context.faq else 0.0
         product_score = context.products[0][1] if context.products else 0.0
         if faq_score >= FAQ_MIN_SCORE and faq_score >= product_score:
@@ -333,8 +332,7 @@ class RulesResponder(LLM):
                 return self._call(messages, "search_products", {"query": user})
             items = [_product_item(p, Decimal(str(p["price"]))) for p, _ in context.products]
             return self._reply(_product_list(items, lang), lang)
-        words = set(tokens(user))
-        if not words or words <= _GREETINGS or (words & _GREETINGS and len(words) <= 3):
+        if not tokens(user):
             return self._reply(
                 texts["greeting"].format(shop=context.shop_name or "notre boutique"), lang
             )
@@ -347,6 +345,89 @@ class RulesResponder(LLM):
         parts = [texts[f] for f in form.missing()]
         missing = ", ".join(parts[:-1]) + texts["and"] + parts[-1] if len(parts) > 1 else parts[0]
         return self._reply(texts["ask"].format(missing=missing), lang)
+
+    # --- a question about one product: its variants, or its price ---------------------------
+
+    def _about_product(
+        self,
+        messages: Sequence[ChatMessage],
+        user: str,
+        intent: Intent,
+        offered: set[str],
+        context: Retrieved,
+        lang: str,
+    ) -> Completion:
+        """The product in question is the one this message names, else the one the last reply
+        showed (looked up with the tools, as a model would)."""
+        named = _named_product(user, context)
+        if named is not None:
+            return self._on_product(messages, user, intent, named, offered, context, lang)
+        shown = _last_shown_title(messages)
+        if shown and {"search_products", "get_product"} <= offered:
+            return self._call(messages, "search_products", {"query": shown})
+        if intent == "variant":
+            return self._reply(TEXTS[lang]["which_product"], lang)
+        return self._hesitation_reply(None, context, lang)
+
+    def _on_product(
+        self,
+        messages: Sequence[ChatMessage],
+        user: str,
+        intent: Intent,
+        product: dict[str, Any],
+        offered: set[str],
+        context: Retrieved,
+        lang: str,
+    ) -> Completion:
+        if intent == "variant":
+            return self._reply(_variant_answer(product, user, lang), lang)
+        if "search_products" not in offered:
+            return self._hesitation_reply(None, context, lang)
+        # Something comparable for less: the same category (or else the same words), cheaper.
+        category = str(product.get("category") or "")
+        arguments: dict[str, Any] = {
+            "query": category or str(product["title"]),
+            "max_price": float(Decimal(str(product["price"]))),
+        }
+        if category:
+            arguments["category"] = category
+        return self._call(messages, "search_products", arguments)
+
+    def _product_followup(
+        self,
+        messages: Sequence[ChatMessage],
+        user: str,
+        intent: Intent,
+        offered: set[str],
+        context: Retrieved,
+        lang: str,
+    ) -> Completion:
+        """The next step of ``_about_product`` once a tool answered: the shown product's details
+        (get_product), then, for a hesitation, the cheaper products (search with max_price)."""
+        last = messages[-1]
+        result = _json(last.text)
+        if last.tool_name == "get_product" and "variants" in result:
+            return self._on_product(messages, user, intent, result, offered, context, lang)
+        products = result.get("products") or []
+        reference = _turn_product(messages) or _named_product(user, context)
+        if reference is not None:  # the search for something cheaper answered
+            return self._hesitation_reply(_cheaper(reference, products), context, lang)
+        if products and "get_product" in offered:
+            return self._call(messages, "get_product", {"id": products[0]["id"]})
+        if intent == "variant":
+            return self._reply(TEXTS[lang]["which_product"], lang)
+        return self._hesitation_reply(None, context, lang)
+
+    def _hesitation_reply(
+        self, cheaper: dict[str, Any] | None, context: Retrieved, lang: str
+    ) -> Completion:
+        texts = TEXTS[lang]
+        offer = _in_language(context.offer, lang).strip().rstrip(".!")
+        reply = texts["offer"].format(offer=offer) if offer else texts["no_offer"]
+        if cheaper is not None:
+            price = format_price(Decimal(str(cheaper["price"])), cheaper["currency"], lang)
+            reply += " " + texts["cheaper"].format(title=cheaper["title"], price=price)
+        return self._reply(reply, lang)
 
     # --- after the tools answered ----------------------------------------------------------
 
@@ -397,6 +478,10 @@ class RulesResponder(LLM):
             if variant_id := _pick_variant(chosen, form.variant_hint):
                 arguments["variant"] = variant_id
             return self._call(messages, "capture_lead", arguments)
+        user = next((m.text for m in reversed(messages) if m.role == "user"), "")
+        intent = intent_of(user)
+        if intent in ("hesitation", "variant"):
+            return self._product_followup(messages, user, intent, offered, context, lang)
         if not products:
             return self._reply(texts["none"], lang)
         items = [_product_item(p, Decimal(str(p["price"]))) for p in products[:3]]
@@ -429,7 +514,7 @@ def order_form(messages: Sequence[ChatMessage], region: str) -> OrderForm | None
     start = None
     for index, message in enumerate(dialogue):
         folded = fold(message.text)
-        if message.role == "user" and _INTENT_RE.search(folded):
+        if message.role == "user" and wants_to_buy(message.text):
             start = index
         elif start is not None and (
             (message.role == "assistant" and any(k in folded for k in _DONE_MARKERS))
@@ -521,6 +606,115 @@ def _pick_variant(product: dict[str, Any], hint: str) -> str | None:
         if cues & parts or (len(title) > 1 and re.search(rf"\b{re.escape(title)}\b", folded)):
             return str(variant["id"])
     return None
+
+
+# --- the product in question --------------------------------------------------------------
+
+# A retrieved product counts as named by the message when a word of its title is in it, or when
+# it matched this strongly (BM25) without one.
+NAMED_PRODUCT_SCORE = 6.0
+_BOLD_RE = re.compile(r"\*\*(.+?)\*\*")
+# Option names that hold a size or a colour, folded.
+_SIZE_OPTIONS = frozenset({"taille", "pointure", "size", "shoe size", "age", "longueur", "length"})
+_COLOUR_OPTIONS = frozenset({"couleur", "coloris", "color", "colour", "teinte"})
+
+
+def _named_product(user: str, context: Retrieved) -> dict[str, Any] | None:
+    if not context.products:
+        return None
+    product, score = context.products[0]
+    if score >= NAMED_PRODUCT_SCORE or set(tokens(str(product["title"]))) & set(tokens(user)):
+        return product
+    return None
+
+
+def _last_shown_title(messages: Sequence[ChatMessage]) -> str | None:
+    """The first product the latest reply that showed products named (in bold)."""
+    for message in reversed(messages[:-1]):
+        if message.role == "assistant" and (match := _BOLD_RE.search(message.text)):
+            return match.group(1)
+    return None
+
+
+def _turn_product(messages: Sequence[ChatMessage]) -> dict[str, Any] | None:
+    """The product ``get_product`` gave since the customer's last message, if any."""
+    for message in reversed(messages):
+        if message.role == "user":
+            return None
+        if message.role == "tool" and message.tool_name == "get_product":
+            result = _json(message.text)
+            return result if "variants" in result else None
+    return None
+
+
+def _in_language(text: str, lang: str) -> str:
+    """Of a shop text written in several languages ("Livraison offerte. / Free delivery."), the
+    part in ``lang``; the whole text when no part is."""
+    return next((part for part in text.split(" / ") if language_of(part) == lang), text)
+
+
+def _cheaper(reference: dict[str, Any], found: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The best match of ``found`` that is another product, in stock and cheaper."""
+    price = Decimal(str(reference["price"]))
+    return next(
+        (
+            p
+            for p in found
+            if p["id"] != reference["id"]
+            and p.get("available", True)
+            and Decimal(str(p["price"])) < price
+        ),
+        None,
+    )
+
+
+def _variant_answer(product: dict[str, Any], user: str, lang: str) -> str:
+    """Sizes, colours or stock of ``product`` from its variants, as the customer asked."""
+    texts = TEXTS[lang]
+    title = str(product["title"])
+    variants = product.get("variants") or []
+    asked = variant_asked(user) or "stock"
+    in_stock = [v for v in variants if v.get("available", True)]
+    if not in_stock:
+        return texts["all_sold_out"].format(title=title)
+    values = _values_of(in_stock, asked)
+    if not values:  # one model only
+        return texts["available"].format(title=title)
+    listed = ", ".join(values)
+    folded = fold(user)
+    every = {fold(value): value for value in _values_of(variants, "stock")}
+    named = next(
+        (
+            every[value]
+            for value in sorted(every, key=len, reverse=True)
+            if re.search(rf"(?<![\w']){re.escape(value)}(?![\w'])", folded)
+        ),
+        None,
+    )
+    if named is not None:
+        having = [v for v in variants if named in _values_of([v], "stock")]
+        if any(v.get("available", True) for v in having):
+            return texts["has_value"].format(title=title, value=named)
+        return texts["sold_out_value"].format(title=title, value=named, values=listed)
+    if (wanted := size_named(user)) is not None:
+        return texts["no_value"].format(title=title, value=wanted.upper(), values=listed)
+    return texts["in_stock"].format(title=title, values=listed)
+
+
+def _values_of(variants: Sequence[dict[str, Any]], asked: str) -> list[str]:
+    """The distinct option values of ``variants`` for what was asked (sizes, colours), else
+    every value and variant title."""
+    names = {"size": _SIZE_OPTIONS, "colour": _COLOUR_OPTIONS}.get(asked, frozenset())
+    values: list[str] = []
+    for variant in variants:
+        options: dict[str, str] = variant.get("options") or {}
+        chosen = [v for k, v in options.items() if fold(k) in names]
+        if not chosen:
+            chosen = list(options.values()) or [
+                part.strip() for part in str(variant.get("title", "")).split("/")
+            ]
+        values.extend(value for value in chosen if value and value not in values)
+    return values
 
 
 def _product_item(data: dict[str, Any], price: Decimal) -> tuple[str, str, Decimal, bool, bool]:
