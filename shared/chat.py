@@ -269,8 +269,12 @@ class ChatService:
             *(ChatMessage(m.role, m.text) for m in (earlier[-limit:] if limit else [])),
             *inputs,
         ]
-        # What the offline rules provider reads instead of the prompt, as plain data.
-        retrieved = Retrieved.of_turn(shop, products, faq, lang)
+        # What the offline rules provider reads instead of the prompt, as plain data: on a
+        # channel that verified the customer's phone (WhatsApp), that phone is never asked for.
+        verified = customer.phone if customer is not None and customer.phone_verified else None
+        retrieved = Retrieved.of_turn(
+            shop, products, faq, lang, channel=conversation.channel, known_phone=verified or ""
+        )
         agent = Agent(
             self.llm_for(shop),
             TOOLS,
