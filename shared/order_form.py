@@ -339,6 +339,12 @@ def _read_rest(
         pieces = pieces[intent[-1] + 1 :] if intent else []
     pieces = [p for p in pieces if p and not _not_a_field(p)]
     if "name" not in found and ("name" not in known or "name" in asked):
+        # "Awa, 77 123 45 67, Ouakam": one word right before the phone, first, is a name.
+        first_phone = min((s for s, _ in taken if text[s : s + 1] in "+0123456789"), default=0)
+        lead = text[:first_phone].strip(" ,;:-")
+        if pieces and pieces[0] == lead and lead.isalpha() and lead[0].isupper():
+            found["name"] = pieces.pop(0)
+    if "name" not in found and ("name" not in known or "name" in asked):
         for index, piece in enumerate(pieces):
             if _looks_like_name(piece) and (len(pieces) > 1 or "name" in asked or not asked):
                 found["name"] = piece
