@@ -278,6 +278,8 @@ def test_prices_come_from_the_catalogue(ctx: TurnContext) -> None:
         ("ROUGE", "pagne-wax:rouge"),
         ("écru", "pagne-wax:ecru"),
         ("couleur Écru", "pagne-wax:ecru"),
+        ("red", "pagne-wax:rouge"),  # the other language, through the glossary
+        ("Off-white", "pagne-wax:ecru"),
     ],
 )
 def test_variant_by_id_title_or_option(ctx: TurnContext, variant: str, variant_id: str) -> None:
