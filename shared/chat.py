@@ -287,8 +287,12 @@ class ChatService:
             *(ChatMessage(m.role, m.text) for m in (earlier[-limit:] if limit else [])),
             *inputs,
         ]
-        # What the offline rules provider reads instead of the prompt, as plain data.
-        retrieved = Retrieved.of_turn(shop, products, faq, lang)
+        # What the offline rules provider reads instead of the prompt, as plain data: on a
+        # channel that verified the customer's phone (WhatsApp), that phone is never asked for.
+        verified = customer.phone if customer is not None and customer.phone_verified else None
+        retrieved = Retrieved.of_turn(
+            shop, products, faq, lang, channel=conversation.channel, known_phone=verified or ""
+        )
         agent = Agent(llm, TOOLS, max_steps=self.settings.llm_max_steps, deadline=deadline)
         result = AgentResult(text="")
         sent_text = False
