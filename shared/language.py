@@ -17,6 +17,9 @@ from shared.catalog.retrieval import fold
 LANGUAGES = ("fr", "en")
 # How far ahead one language must be for a message to count as written in it.
 MIN_LEAD = 1.0
+# ...and how far ahead to move a conversation away from the language the customer used last: an
+# address or a name in the other language ("Route de l'Aéroport", "San Francisco CA") must not.
+SWITCH_LEAD = 4.0
 MAX_SCORED_WORDS = 200  # a long message is decided well before this; the rest is not read
 
 # Function words, greetings and shop words, by how surely each names its language. Words both
@@ -133,9 +136,13 @@ def language_of(text: str) -> str | None:
 
 
 def customer_language(text: str, earlier: Iterable[str], fallback: str) -> str:
-    """The language to answer ``text`` in: its own; for a message that does not tell, that of the
-    latest of the customer's ``earlier`` messages (latest first) that does; else ``fallback``."""
+    """The language to answer ``text`` in: its own, unless it leads by less than SWITCH_LEAD
+    away from the language of the latest of the customer's ``earlier`` messages (latest first)
+    that tells one; for a message that does not tell, that language; else ``fallback``."""
     found = language_of(text)
-    if found is None:
-        found = next((lang for lang in map(language_of, earlier) if lang is not None), None)
-    return found or fallback
+    before = next((lang for lang in map(language_of, earlier) if lang is not None), None)
+    if found is not None and before is not None and found != before:
+        score = scores(text)
+        if score[found] - score[before] < SWITCH_LEAD:
+            return before
+    return found or before or fallback

@@ -100,6 +100,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "order_hint": "Pour commander, dites-moi simplement lequel vous intéresse.",
         "thanks": "Avec plaisir ! N'hésitez pas si vous avez une autre question.",
         "cheaper": "Si vous cherchez moins cher, **{title}** est à {price}.",
+        "ordering": "**{title}** : {price}.",
         "which_product": (
             "De quel article parlez-vous ? Donnez-moi son nom et je vous dis les tailles, "
             "couleurs et le stock."
@@ -163,6 +164,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "order_hint": "To order, just tell me which one you like.",
         "thanks": "You're welcome! Let me know if you have any other question.",
         "cheaper": "If you'd like something less expensive, **{title}** is {price}.",
+        "ordering": "**{title}**: {price}.",
         "which_product": (
             "Which item do you mean? Tell me its name and I'll give you its sizes, colours "
             "and stock."
@@ -458,7 +460,14 @@ class RulesResponder(LLM):
             return self._reply(f"{problem}\n{asking}", lang)
         wanted = [_variant_label(choice, lang)] if choice.problem == "choose" else []
         if form.missing() or wanted:
-            return self._ask(form.missing(), lang, wanted)
+            question = self._ask(form.missing(), lang, wanted)
+            if _named_before(messages, str(product["title"])):
+                return question
+            # The first answer to an order names what is ordered and its catalogue price.
+            chosen = choice.variant or product
+            price = format_price(Decimal(str(chosen["price"])), str(product["currency"]), lang)
+            named = texts["ordering"].format(title=product["title"], price=price)
+            return self._reply(f"{named}\n{question.text}", lang)
         arguments: dict[str, Any] = {
             "name": form.name,
             "phone": form.phone,
@@ -514,6 +523,11 @@ def _order(messages: Sequence[ChatMessage], context: Retrieved) -> OrderForm | N
         starts_order=wants_to_buy,
         known_phone=context.known_phone or None,
     )
+
+
+def _named_before(messages: Sequence[ChatMessage], title: str) -> bool:
+    """Whether an earlier reply of the assistant named ``title``."""
+    return any(m.role == "assistant" and title in m.text for m in messages)
 
 
 def _searched_product(messages: Sequence[ChatMessage]) -> dict[str, Any] | None:

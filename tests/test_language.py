@@ -89,7 +89,12 @@ def test_a_short_message_keeps_the_conversations_language() -> None:
     earlier = ["+221 77 123 45 67", "I'd like the raffia bag", "Bonjour"]  # latest first
     assert customer_language("Aminata Diop", earlier, "fr") == "en"
     assert customer_language("ok", ["Mermoz"], "en") == "en"  # nothing tells: the shop's
-    assert customer_language("merci", earlier, "en") == "fr"  # the message itself decides
+    assert customer_language("merci beaucoup", earlier, "en") == "fr"  # the message decides
+    # ...when it leads clearly: one word, an address or a city does not move the conversation.
+    english = ["Delivery address: Ngor", "I'd like the kaftan"]
+    assert customer_language("merci", earlier, "en") == "en"
+    assert customer_language("Route de l'Aéroport, Dakar", english, "fr") == "en"
+    assert customer_language("1200 Market Street, San Francisco CA 94102", english, "fr") == "en"
 
 
 def test_detection_is_fast_on_a_long_message() -> None:

@@ -13,10 +13,9 @@ import pytest
 
 from shared.app import App
 from shared.catalog.importer import seed_demo
-from shared.catalog.retrieval import fold
 from shared.crm import list_leads
+from shared.intents import wants_to_buy
 from shared.order_form import CHANNEL, OrderForm, choose_variant, read_order
-from shared.rules import _INTENT_RE
 from tests.fixtures.app import Client, post_json
 
 ASK_ALL_FR = (
@@ -36,7 +35,7 @@ def form(*turns: str, known_phone: str | None = None) -> OrderForm:
     found = read_order(
         [(role, text) for role, text in zip(roles, turns, strict=False)],
         "SN",
-        starts_order=lambda text: bool(_INTENT_RE.search(fold(text))),
+        starts_order=wants_to_buy,
         known_phone=known_phone,
     )
     assert found is not None
