@@ -36,7 +36,7 @@ from decimal import Decimal, DecimalException
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from shared.aws import boto3_client
+from shared.aws import AWSClientOwner
 from shared.backoff import Backoff
 from shared.exceptions import (
     AlreadyExistsError,
@@ -66,7 +66,7 @@ _LIVE = "(attribute_not_exists(#exp) OR #exp > :now)"
 _PLACEHOLDER_RE = re.compile(r"#\w+")
 
 
-class DynamoDBStore(Store):
+class DynamoDBStore(AWSClientOwner, Store):
     backend = "dynamodb"
     # DynamoDB holds 400 KB per item, attribute names and keys included; the keys take up to
     # ~700 bytes, and a document's native encoding can be slightly larger than its JSON.
@@ -85,16 +85,14 @@ class DynamoDBStore(Store):
         # Lazy: the SDK costs ~0.4 s of cold start, paid only by deployments that use it.
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-        self._owns_client = client is None
-        if client is None:
-            client = boto3_client(
-                "dynamodb",
-                region=region,
-                endpoint_url=endpoint_url,
-                connect_timeout=3,
-                read_timeout=10,
-            )
-        self.client: BaseClient = client
+        self._use_client(
+            client,
+            "dynamodb",
+            region=region,
+            endpoint_url=endpoint_url,
+            connect_timeout=3,
+            read_timeout=10,
+        )
         self.table = table
         self._serializer: TypeSerializer = TypeSerializer()
         self._deserializer: TypeDeserializer = TypeDeserializer()
@@ -157,10 +155,6 @@ class DynamoDBStore(Store):
             Key={"pk": {"S": "~ping"}, "sk": {"S": "~ping"}},
             ProjectionExpression="#pk",
         )
-
-    def close(self) -> None:
-        if self._owns_client:  # an injected client belongs to its owner
-            self.client.close()
 
     # --- primitives --------------------------------------------------------------------------
 
