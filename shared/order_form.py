@@ -54,12 +54,12 @@ FIELD_LABELS: dict[OrderField, tuple[str, ...]] = {
 _CANCEL_RE = re.compile(r"\b(?:annule[rz]?|laisse[rz]? tomber|cancel|never ?mind|forget it)\b")
 _NAME_RE = re.compile(
     r"(?:je m'appelle|je me nomme|mon nom(?: complet)?(?: est| c'est)?|moi c'est|nom ?:"
-    r"|my (?:full )?name is|name ?:|call me|this is|je suis|i am|i'm)"
+    r"|my (?:full )?name is|name ?:|call me|this is|it's|it is|je suis|i am|i'm)"
     r"\s*([^\W\d_][^\W\d_'\- ]*(?:['\- ]+[^\W\d_]+){0,5})",
     re.IGNORECASE,
 )
 # Cues after which a name is only taken if it is capitalised ("je suis intéressé" is no name).
-_WEAK_NAME_CUES = ("je suis", "i am", "i'm", "this is", "moi c'est")
+_WEAK_NAME_CUES = ("je suis", "i am", "i'm", "this is", "it's", "it is", "moi c'est")
 # Words that end a name: what the customer goes on to say after it.
 _NAME_STOP = frozenset(
     """et and mon ma mes my tel telephone phone numero number num j'habite habite adresse
@@ -71,7 +71,7 @@ _ADDRESS_RE = re.compile(
     r"(?:adresse(?: de livraison)?|(?:delivery )?address|j'habite(?: a| au| aux)?|je vis a"
     r"|je suis a|je reside a|livr(?:ez|er|aison)(?:-moi| moi)?(?: plutot)? (?:a|au|aux|chez)"
     r"|deliver(?:y)?(?: it)? to|ship(?: it)? to|i live (?:at|in|on))"
-    r"(?:\s+(?:est|c'est|is|to|en|pour|devient|a|au|sera))?(?:\s+(?:plutot|instead|now))?"
+    r"(?:\s+(?:est|c'est|is|to|en|pour|devient|a|au|sera)\b)?(?:\s+(?:plutot|instead|now)\b)?"
     rf"{_COLON}(.+)",
     re.IGNORECASE,
 )
@@ -290,6 +290,8 @@ def _read_message(
             taken.append((cued.start(), end))
     for regex in (_QUANTITY_RE, _CORRECTED_QUANTITY_RE):
         for match in regex.finditer(folded):
+            if _street_corner(folded, match.span()):
+                continue
             value = next(g for g in match.groups() if g)
             found["quantity"] = int(value) if value.isdigit() else _NUMBER_WORDS[value]
             taken.append(match.span())
@@ -384,6 +386,16 @@ def _looks_like_name(piece: str) -> bool:
         1 < len(words) <= 4
         and all(w[0].isupper() and w.replace("-", "").replace("'", "").isalpha() for w in words)
         and not set(tokens(piece)) & ADDRESS_WORDS
+    )
+
+
+def _street_corner(folded: str, span: tuple[int, int]) -> bool:
+    """Whether "27 x" in "rue 27 x 24" (or "3 x" in "rue 3 x rue B") is a street corner, as
+    Dakar addresses give them, rather than a quantity."""
+    before = folded[: span[0]].split()[-1:]
+    after = folded[span[1] :].split()[:1]
+    return bool(before and before[0] in ADDRESS_WORDS) or bool(
+        after and after[0].strip(",.") in ADDRESS_WORDS
     )
 
 

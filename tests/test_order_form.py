@@ -398,3 +398,30 @@ def test_fields_given_one_by_one_are_all_kept(
         "Mermoz, rue 10, Dakar",
         "S",
     )
+
+
+@pytest.mark.parametrize(
+    ("answer", "address"),
+    [
+        ("Médina, rue 27 x 24, Dakar", "Médina, rue 27 x 24, Dakar"),
+        ("Sicap Baobab, rue 3 x rue B, Dakar", "Sicap Baobab, rue 3 x rue B, Dakar"),
+    ],
+)
+def test_a_dakar_street_corner_is_an_address_not_a_quantity(answer: str, address: str) -> None:
+    found = form("Je veux commander la robe", ASK_ALL_FR, answer)
+    assert (found.address, found.quantity) == (address, 1)
+
+
+def test_an_address_cue_keeps_the_first_letter_of_the_place() -> None:
+    # "to A…": the cue's optional "a" once took the A of "Almadies".
+    found = form("I'd like to buy the dress", ASK_ALL_EN, "Deliver to Almadies, villa 9, Dakar")
+    assert found.address == "Almadies, villa 9, Dakar"
+
+
+def test_its_before_a_capitalised_name_gives_the_name() -> None:
+    found = form(
+        "I'd like to buy the dress",
+        ASK_ALL_EN,
+        "Sure, it's Olivia Brown and my address is 5 Queen's Road, Brighton BN1 3XE",
+    )
+    assert (found.name, found.address) == ("Olivia Brown", "5 Queen's Road, Brighton BN1 3XE")
