@@ -99,7 +99,7 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "order_hint": "Pour commander, dites-moi simplement lequel vous intéresse.",
         "thanks": "Avec plaisir ! N'hésitez pas si vous avez une autre question.",
-        "cheaper": "Si vous cherchez moins cher, **{title}** est à {price}.",
+        "cheaper": "Si vous cherchez moins cher que **{than}**, **{title}** est à {price}.",
         "ordering": "**{title}** : {price}.",
         "which_product": (
             "De quel article parlez-vous ? Donnez-moi son nom et je vous dis les tailles, "
@@ -163,7 +163,8 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "order_hint": "To order, just tell me which one you like.",
         "thanks": "You're welcome! Let me know if you have any other question.",
-        "cheaper": "If you'd like something less expensive, **{title}** is {price}.",
+        "cheaper": "If you'd like something less expensive than **{than}**, **{title}** is "
+        "{price}.",
         "ordering": "**{title}**: {price}.",
         "which_product": (
             "Which item do you mean? Tell me its name and I'll give you its sizes, colours "
@@ -365,7 +366,8 @@ class RulesResponder(LLM):
         products = result.get("products") or []
         reference = _turn_product(messages) or _named_product(user, context)
         if reference is not None:  # the search for something cheaper answered
-            return self._hesitation_reply(_cheaper(reference, products), context, lang)
+            cheaper = _cheaper(reference, products)
+            return self._hesitation_reply(cheaper, context, lang, than=reference)
         if products and "get_product" in offered:
             return self._call(messages, "get_product", {"id": products[0]["id"]})
         if intent == "variant":
@@ -373,14 +375,20 @@ class RulesResponder(LLM):
         return self._hesitation_reply(None, context, lang)
 
     def _hesitation_reply(
-        self, cheaper: dict[str, Any] | None, context: Retrieved, lang: str
+        self,
+        cheaper: dict[str, Any] | None,
+        context: Retrieved,
+        lang: str,
+        than: Mapping[str, Any] | None = None,
     ) -> Completion:
         texts = TEXTS[lang]
         offer = _in_language(context.offer, lang).strip().rstrip(".!")
         reply = texts["offer"].format(offer=offer) if offer else texts["no_offer"]
-        if cheaper is not None:
+        if cheaper is not None and than is not None:
             price = format_price(Decimal(str(cheaper["price"])), cheaper["currency"], lang)
-            reply += " " + texts["cheaper"].format(title=cheaper["title"], price=price)
+            reply += " " + texts["cheaper"].format(
+                than=than["title"], title=cheaper["title"], price=price
+            )
         return self._reply(reply, lang)
 
     # --- after the tools answered ----------------------------------------------------------

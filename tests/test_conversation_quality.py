@@ -171,8 +171,11 @@ def test_hesitation_gets_the_offer_and_a_cheaper_comparable_product(
     reply = body["reply"]
     assert "Livraison offerte sur votre première commande à Dakar" in reply
     assert "Free delivery" not in reply  # the offer in the customer's language
-    assert "**Boubou brodé femme** est à 45\u202f000 FCFA" in reply  # same category, cheaper
-    assert [p["id"] for p in body["products"]] == ["boubou-brode"]
+    assert (  # same category, cheaper, and said against the product in question
+        "moins cher que **Grand boubou homme en bazin riche**, **Boubou brodé femme** est à "
+        "45\u202f000 FCFA" in reply
+    )
+    assert [p["id"] for p in body["products"]][-1] == "boubou-brode"
 
 
 def test_hesitation_in_english_names_the_product_in_the_message(client: Client, demo: App) -> None:
