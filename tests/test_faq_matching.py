@@ -64,3 +64,25 @@ def test_a_synonym_finds_the_entry_of_the_same_language() -> None:
     index = index_catalog([], [PAYMENT_FR, PAYMENT_EN])
     [(first, _)] = index.search_faq("Je paie comment ?", 1, "fr")
     assert first.id == "paiement"
+
+
+def test_the_entry_holding_more_of_the_words_typed_wins_a_close_call() -> None:
+    """ "shipping" is a synonym of "delivery": the UK entry, saying "delivery" twice, scored a
+    little above the one about France; the entry that has "France" must answer."""
+    uk = FaqEntry(
+        id="shipping-uk",
+        question="How long does UK delivery take and what does it cost?",
+        answer="UK delivery takes 2 to 3 working days and costs £3.95.",
+        tags=["shipping", "delivery", "uk"],
+        lang="en",
+    )
+    abroad = FaqEntry(
+        id="shipping-international",
+        question="Do you ship to France, Europe or abroad?",
+        answer="Yes: France and the rest of Europe in 5 to 7 working days for £9.95.",
+        tags=["shipping", "international", "france"],
+        lang="en",
+    )
+    index = index_catalog([], [uk, abroad])
+    [(first, _)] = index.search_faq("How much is shipping to France?", 1, "en")
+    assert first.id == "shipping-international"

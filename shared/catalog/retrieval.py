@@ -372,7 +372,9 @@ class CatalogIndex:
     ) -> list[tuple[FaqEntry, float]]:
         """The best FAQ entries for ``query`` (and its ``query_vector``), with their scores; an
         entry in ``lang`` (the customer's) ranks before an equally good one in another language,
-        so of an entry written in both languages the customer gets their own."""
+        so of an entry written in both languages the customer gets their own. Among close
+        scores, the entry holding more of the words typed wins: "shipping to France" is the
+        entry about France, not the one saying "delivery" twice (a synonym of "shipping")."""
         vectors = self.vectors.faq if self.vectors else None
         found = [
             (self.faq[i], score)
@@ -380,9 +382,21 @@ class CatalogIndex:
                 self.faq_index, vectors, query, query_vector, max(limit, FAQ_CANDIDATES), None
             )
         ]
-        if lang is not None:
-            found.sort(key=lambda hit: -hit[1] * _language_weight(hit[0], lang))
+        typed = set(tokens(query)[:MAX_QUERY_WORDS])
+
+        def rank(hit: tuple[FaqEntry, float]) -> float:
+            entry, score = hit
+            held = len(typed & self._faq_words[entry.id]) / len(typed) if typed else 0.0
+            weight = _language_weight(entry, lang) if lang is not None else 1.0
+            return -score * weight * (1.0 + held)
+
+        found.sort(key=rank)
         return found[:limit]
+
+    @cached_property
+    def _faq_words(self) -> dict[str, frozenset[str]]:
+        """Each FAQ entry's words, as the index reads them (built on the first FAQ search)."""
+        return {i: frozenset(tokens(faq_text(entry))) for i, entry in self.faq.items()}
 
     @cached_property
     def _cheapest_first(self) -> list[Product]:
