@@ -41,6 +41,8 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
         ({"DEFAULT_SHOP": "Not A Shop"}, "DEFAULT_SHOP"),
         ({"RATE_LIMIT_PER_MINUTE": "0"}, "RATE_LIMIT_PER_MINUTE"),
         ({"MAX_MESSAGE_CHARS": "10000"}, "MAX_MESSAGE_CHARS"),
+        ({"PAYMENT_TEST_SECRET": "too-short"}, "PAYMENT_TEST_SECRET"),
+        ({"STRIPE_API_BASE": "api.stripe.com"}, "STRIPE_API_BASE"),
     ],
 )
 def test_malformed_values_fail_naming_the_variable(environ: dict[str, str], variable: str) -> None:

@@ -26,7 +26,10 @@ SECRET_NAMES: list[str] = json.loads((ROOT / "infra" / "secret-names.json").read
 
 
 def load(path: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    # Under its own name: registered as plain "secrets", infra/aws/secrets.py would replace the
+    # standard library's module for every later import in the session.
+    name = "infra_aws_" + Path(path).stem
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
