@@ -36,3 +36,38 @@ def boto3_client(
         ),
     )
     return client
+
+
+class AWSClientOwner:
+    """A backend over one boto3 client: injected (its owner closes it) or built here (closed
+    with the backend)."""
+
+    client: BaseClient
+    _owns_client: bool
+
+    def _use_client(
+        self,
+        client: BaseClient | None,
+        service: str,
+        *,
+        region: str | None,
+        endpoint_url: str | None,
+        connect_timeout: float,
+        read_timeout: float,
+        **config: Any,
+    ) -> None:
+        self._owns_client = client is None
+        if client is None:
+            client = boto3_client(
+                service,
+                region=region,
+                endpoint_url=endpoint_url,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                **config,
+            )
+        self.client = client
+
+    def close(self) -> None:
+        if self._owns_client:  # an injected client belongs to its owner
+            self.client.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -37,6 +37,7 @@ from shared.exceptions import (
     UnknownSessionError,
 )
 from shared.ids import is_session_id, new_sortable_id
+from shared.language import customer_language
 from shared.llm import LLM, ChatMessage, TextDelta
 from shared.log import log_event
 from shared.models import (
@@ -74,20 +75,6 @@ RELEASED_NOTICE = {
     "en": "No one from the shop has been able to answer yet, so I'm back to help.",
 }
 NO_OPERATOR_REPLY = "no_operator_reply"
-_FRENCH_HINTS = frozenset(
-    """
-    bonjour bonsoir salut je j vous tu est avez combien prix quel quelle quels livraison merci
-    oui non des les une un pour avec sans votre mon ma mes acheter commander voudrais veux
-    """.split()
-)
-_ENGLISH_HINTS = frozenset(
-    """
-    hello hi the is are do does have how much what which price delivery thanks yes no want
-    would like buy order you your my
-    """.split()
-)
-
-
 @dataclass(frozen=True)
 class TurnResult:
     """How a turn ended: the last event of ``stream`` and ``respond``."""
@@ -123,12 +110,10 @@ class TurnEvent:
     text: str
 
 
-def detect_language(text: str, shop: Shop) -> str:
-    words = set(fold(text).replace("'", " ").split())
-    french, english = len(words & _FRENCH_HINTS), len(words & _ENGLISH_HINTS)
-    if french != english:
-        return "fr" if french > english else "en"
-    return shop.languages[0] if shop.languages else "fr"
+def detect_language(text: str, shop: Shop, earlier: Sequence[str] = ()) -> str:
+    """The language to answer ``text`` in: its own, else that of the customer's ``earlier``
+    messages (latest first), else the shop's first language."""
+    return customer_language(text, earlier, shop.languages[0] if shop.languages else "fr")
 
 
 class ChatService:
@@ -239,7 +224,12 @@ class ChatService:
                 self.store, shop.id, conversation, released, version, [], inbound_at
             )
             log_event("handoff_released", shop=shop.id, reason=NO_OPERATOR_REPLY)
-            lang = detect_language("\n".join(m.text for m in pending), shop)
+            pending_ids = {m.id for m in pending}
+            said_before = [
+                m.text for m in reversed(conversation.recent)
+                if m.role == "user" and m.id not in pending_ids
+            ]
+            lang = detect_language("\n".join(m.text for m in pending), shop, said_before)
             preface = RELEASED_NOTICE.get(lang, RELEASED_NOTICE["en"])
         # Plans and daily quotas: past the customer's quota the limit message is the answer.
         usage = quotas.count_turn(self.store, shop, conversation, len(pending), self.clock())
@@ -282,13 +272,14 @@ class ChatService:
         earlier = [m for m in conversation.recent if m.id not in pending_ids]
         inputs = inputs if inputs is not None else [ChatMessage("user", m.text) for m in pending]
         text = "\n".join(m.text for m in inputs)
-        lang = detect_language(text, shop)
+        said_before = [m.text for m in reversed(earlier) if m.role == "user"]
+        lang = detect_language(text, shop, said_before)
         deadline = time.monotonic() + self.settings.llm_turn_budget  # the query's vector included
         llm = self.llm_for(shop)
         index = self.catalog.get(shop)
         vector = query_vector(llm, index.embed_model, text, shop.id)
         products = index.search_products(text, PRODUCTS_PER_TURN, query_vector=vector)
-        faq = index.search_faq(text, FAQ_PER_TURN, query_vector=vector)
+        faq = index.search_faq(text, FAQ_PER_TURN, lang, query_vector=vector)
         ctx = TurnContext(
             shop, self.store, index, conversation, conversation.channel, lang, now=self.clock()
         )
@@ -310,8 +301,12 @@ class ChatService:
             *(ChatMessage(m.role, m.text) for m in (earlier[-limit:] if limit else [])),
             *inputs,
         ]
-        # What the offline rules provider reads instead of the prompt, as plain data.
-        retrieved = Retrieved.of_turn(shop, products, faq, lang)
+        # What the offline rules provider reads instead of the prompt, as plain data: on a
+        # channel that verified the customer's phone (WhatsApp), that phone is never asked for.
+        verified = customer.phone if customer is not None and customer.phone_verified else None
+        retrieved = Retrieved.of_turn(
+            shop, products, faq, lang, channel=conversation.channel, known_phone=verified or ""
+        )
         agent = Agent(llm, TOOLS, max_steps=self.settings.llm_max_steps, deadline=deadline)
         result = AgentResult(text="")
         sent_text = False

@@ -69,6 +69,7 @@ OPEN_LEADS = "open_leads"
 # a web conversation with a flag of its own rather than by channel.
 VERIFYING_CHANNELS = frozenset({"whatsapp"})
 MEMORY_LIMIT = 20  # facts kept per customer; the oldest go first
+OPEN_STATUSES = frozenset({"draft", "new"})  # a lead its conversation may still change
 
 
 def normalise_phone(raw: str, region: str) -> str:
@@ -302,13 +303,14 @@ def _remembered(memory: list[str], facts: Iterable[str]) -> list[str]:
 
 def save_lead(store: Store, shop: str, lead: Lead) -> Lead:
     """Store ``lead``, or update in its place its conversation's lead for the same product while
-    that one is still "new" (same id, same creation time): the same conversation completing or
-    correcting its order. Another conversation's order is always a new lead."""
+    the shop has not handled it ("draft" or "new": same id, same creation time): the same
+    conversation completing, correcting or confirming its order. Another conversation's order is
+    always a new lead."""
     pointer_id = record_id(f"{lead.conversation_id}\n{lead.product_id}")
     for _ in range(CONFLICT_ATTEMPTS):
         pointer = store.get(shop, OPEN_LEADS, pointer_id)
         current = store.get(shop, LEADS, pointer.data["lead_id"]) if pointer else None
-        if current is not None and current.data.get("status") == "new":
+        if current is not None and current.data.get("status") in OPEN_STATUSES:
             updated = lead.model_copy(
                 update={"id": current.id, "created_at": current.data["created_at"]}
             )

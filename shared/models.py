@@ -371,7 +371,9 @@ class Customer(Model):
     updated_at: float
 
 
-LeadStatus = Literal["new", "contacted", "won", "lost", "paid", "cancelled"]
+# "draft": read back to the customer, not confirmed yet; "new": confirmed by the customer, for
+# the shop to handle. The same conversation's draft becomes its order in place (crm.save_lead).
+LeadStatus = Literal["new", "contacted", "won", "lost", "paid", "cancelled", "draft"]
 
 
 class Lead(Model):

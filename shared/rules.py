@@ -23,17 +23,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from shared.catalog.retrieval import fold, tokens
-from shared.crm import normalise_phone
-from shared.exceptions import InvalidPhoneError
+from shared.intents import Intent, intent_of, size_named, variant_asked, wants_to_buy
+from shared.language import language_of
 from shared.llm.base import LLM, ChatMessage, Completion, LLMRequest, ToolCall
 from shared.models import FaqEntry, Product, Shop
 from shared.money import format_price
+from shared.order_form import OrderForm, VariantChoice, choose_variant, read_order
 
 FAQ_MIN_SCORE = 2.0
 TEXTS: dict[str, dict[str, str]] = {
@@ -42,7 +42,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "found": "Voici ce que j'ai trouvé :",
         "none": "Je n'ai pas trouvé ce produit dans notre catalogue. Pouvez-vous préciser ?",
         "unknown": (
-            "Je n'ai pas de réponse précise à cela. Vous pouvez joindre la boutique : {contact}."
+            "Je ne sais pas répondre à cela, désolé. Vous pouvez joindre la boutique : {contact}."
         ),
         "from": "à partir de ",
         "sold_out": " (épuisé)",
@@ -51,12 +51,41 @@ TEXTS: dict[str, dict[str, str]] = {
         "phone": "votre numéro de téléphone",
         "address": "votre adresse de livraison",
         "product": "le produit souhaité",
+        "variant": "{option} ({values})",
+        "size": "la taille",
+        "shoe_size": "la pointure",
+        "colour": "la couleur",
+        "option": "le modèle",
+        "or": " ou ",
         "and": " et ",
+        "readback": (
+            "Voici le récapitulatif de votre commande :\n- {quantity} × {title}{variant} : "
+            "{total}\n- Nom : {name}\n- Téléphone : {phone}\n- Adresse de livraison : {address}"
+            "\nTout est correct ? Répondez « oui » pour confirmer, ou dites-moi ce qu'il faut "
+            "changer."
+        ),
+        "channel_phone": "{phone} (ce numéro WhatsApp)",
+        "other_phone": "{phone} (et non celui de ce WhatsApp : est-ce bien le bon ?)",
         "confirm": (
-            "Merci {name} ! Votre commande est enregistrée : {quantity} × {title}{variant}, "
+            "Merci {name} ! Votre commande est confirmée : {quantity} × {title}{variant}, "
             "total {total}. Nous vous contacterons au {phone} pour la livraison à {address}."
         ),
-        "lead_error": "Je n'ai pas pu enregistrer la commande ({error}). Pouvez-vous corriger ?",
+        "unknown_variant": (
+            "Désolé, {title} n'existe pas en {wanted}. En stock : {values}. "
+            "Que choisissez-vous ?"
+        ),
+        "sold_out_variant": (
+            "Désolé, {title} en {wanted} est épuisé. En stock : {values}. "
+            "Que choisissez-vous ?"
+        ),
+        "product_sold_out": "Désolé, {title} est épuisé pour le moment.",
+        "bad_phone": "Ce numéro de téléphone ne semble pas valide : pouvez-vous le vérifier ?",
+        "bad_quantity": (
+            "Je peux enregistrer de 1 à 100 articles par commande : combien en voulez-vous ?"
+        ),
+        "lead_error": (
+            "Je n'ai pas pu enregistrer la commande. Pouvez-vous vérifier vos informations ?"
+        ),
         "offer": "Je comprends ! Bonne nouvelle : {offer}. Souhaitez-vous commander ?",
         "no_offer": (
             "Je comprends. Nos articles sont faits main ; souhaitez-vous que je vous conseille ?"
@@ -69,12 +98,25 @@ TEXTS: dict[str, dict[str, str]] = {
             "vous répondra ici dès l'ouverture, {opens}."
         ),
         "order_hint": "Pour commander, dites-moi simplement lequel vous intéresse.",
+        "thanks": "Avec plaisir ! N'hésitez pas si vous avez une autre question.",
+        "cheaper": "Si vous cherchez moins cher, **{title}** est à {price}.",
+        "ordering": "**{title}** : {price}.",
+        "which_product": (
+            "De quel article parlez-vous ? Donnez-moi son nom et je vous dis les tailles, "
+            "couleurs et le stock."
+        ),
+        "in_stock": "Pour **{title}**, en stock : {values}.",
+        "has_value": "Oui, **{title}** est disponible en {value}.",
+        "sold_out_value": "Désolé, **{title}** est épuisé en {value}. En stock : {values}.",
+        "no_value": "**{title}** n'existe pas en {value}. En stock : {values}.",
+        "available": "Oui, **{title}** est en stock.",
+        "all_sold_out": "Désolé, **{title}** est épuisé pour le moment.",
     },
     "en": {
         "greeting": "Hello and welcome to {shop}! What can I help you find?",
         "found": "Here is what I found:",
         "none": "I couldn't find that product in our catalogue. Could you tell me more?",
-        "unknown": "I don't have a precise answer to that. You can reach the shop at {contact}.",
+        "unknown": "Sorry, I don't know the answer to that. You can reach the shop at {contact}.",
         "from": "from ",
         "sold_out": " (sold out)",
         "ask": "To complete your order, I still need {missing}.",
@@ -82,12 +124,36 @@ TEXTS: dict[str, dict[str, str]] = {
         "phone": "your phone number",
         "address": "your delivery address",
         "product": "the product you want",
+        "variant": "{option} ({values})",
+        "size": "the size",
+        "shoe_size": "the shoe size",
+        "colour": "the colour",
+        "option": "which one you want",
+        "or": " or ",
         "and": " and ",
+        "readback": (
+            "Here is the summary of your order:\n- {quantity} × {title}{variant}: {total}\n"
+            "- Name: {name}\n- Phone: {phone}\n- Delivery address: {address}\nIs everything "
+            "correct? Reply “yes” to confirm, or tell me what to change."
+        ),
+        "channel_phone": "{phone} (this WhatsApp number)",
+        "other_phone": "{phone} (not this WhatsApp number: is that the right one?)",
         "confirm": (
-            "Thank you {name}! Your order is recorded: {quantity} × {title}{variant}, "
+            "Thank you {name}! Your order is confirmed: {quantity} × {title}{variant}, "
             "total {total}. We will call you on {phone} to deliver to {address}."
         ),
-        "lead_error": "I couldn't record the order ({error}). Could you correct it?",
+        "unknown_variant": (
+            "Sorry, {title} doesn't come in {wanted}. In stock: {values}. "
+            "Which one would you like?"
+        ),
+        "sold_out_variant": (
+            "Sorry, {title} in {wanted} is sold out. In stock: {values}. "
+            "Which one would you like?"
+        ),
+        "product_sold_out": "Sorry, {title} is sold out at the moment.",
+        "bad_phone": "That phone number doesn't look valid: could you check it?",
+        "bad_quantity": "I can record 1 to 100 items per order: how many would you like?",
+        "lead_error": "I couldn't record the order. Could you check your details?",
         "offer": "I understand! Good news: {offer}. Would you like to order?",
         "no_offer": "I understand. Our items are handmade; shall I help you choose?",
         "handoff": "I'm passing your request to someone from the shop, who will answer you here.",
@@ -96,130 +162,21 @@ TEXTS: dict[str, dict[str, str]] = {
             "here as soon as it opens, {opens}."
         ),
         "order_hint": "To order, just tell me which one you like.",
+        "thanks": "You're welcome! Let me know if you have any other question.",
+        "cheaper": "If you'd like something less expensive, **{title}** is {price}.",
+        "ordering": "**{title}**: {price}.",
+        "which_product": (
+            "Which item do you mean? Tell me its name and I'll give you its sizes, colours "
+            "and stock."
+        ),
+        "in_stock": "For **{title}**, in stock: {values}.",
+        "has_value": "Yes, **{title}** is available in {value}.",
+        "sold_out_value": "Sorry, **{title}** is sold out in {value}. In stock: {values}.",
+        "no_value": "**{title}** doesn't come in {value}. In stock: {values}.",
+        "available": "Yes, **{title}** is in stock.",
+        "all_sold_out": "Sorry, **{title}** is sold out at the moment.",
     },
 }
-# Markers of the responder's own messages, read back from the history to know where the
-# order form stands (the responder keeps no state of its own, like a real model).
-_ASK_MARKERS = ("pour finaliser votre commande", "to complete your order")
-_DONE_MARKERS = ("votre commande est enregistree", "your order is recorded")
-
-_INTENT_RE = re.compile(
-    r"\bje (?:veux|voudrais|souhaite|souhaiterais|vais|aimerais)\b.{0,40}?"
-    r"\b(?:commander|acheter|prendre|avoir)\b"
-    r"|\bj'aimerais\b.{0,40}?\b(?:commander|acheter|prendre)\b"
-    r"|\bje (?:le |la |les )?(?:prends|commande|achete)\b"
-    r"|\bi(?:'d| would)? (?:like|want|wanna) to (?:buy|order|get)\b"
-    r"|\bi'll (?:take|buy|order)\b|\bplace an order\b"
-)
-_CANCEL_RE = re.compile(r"\b(?:annule[rz]?|laisse[rz]? tomber|cancel|never ?mind|forget it)\b")
-_HUMAN_RE = re.compile(
-    r"\b(?:humain|conseill(?:er|ere)|vendeu(?:r|se)|une (?:vraie )?personne|quelqu'un"
-    r"|human|real person|someone|an agent|customer service|service client)\b"
-)
-_HESITATION_RE = re.compile(
-    r"\b(?:trop cher|c'est cher|un peu cher|hesite|pas sur|pas convaincu"
-    r"|too expensive|expensive|not sure|hesitat\w*)\b"
-)
-_GREETINGS = {
-    "bonjour",
-    "bonsoir",
-    "salut",
-    "coucou",
-    "hello",
-    "hi",
-    "hey",
-    "salam",
-    "salaam",
-    "good",
-    "morning",
-    "evening",
-    "afternoon",
-}
-_NAME_RE = re.compile(
-    r"(?:je m'appelle|je suis|mon nom(?: est| c'est)?|nom ?:|my name is|i am|i'm|name ?:)"
-    r"\s*([A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ'\- ]{1,58}[A-Za-zÀ-ÖØ-öø-ÿ])",
-    re.IGNORECASE,
-)
-# Spaces around an optional colon. Not ``\s*:?\s*``: on a long run of spaces followed by no
-# match, that form tries every split of the run between its two ``\s*`` (quadratic).
-_COLON = r"\s*(?::\s*)?"
-_ADDRESS_RE = re.compile(
-    r"(?:adresse(?: de livraison)?|address|j'habite(?: a| au| aux)?|je vis a|je suis a"
-    r"|livr(?:ez|er|aison)(?:-moi| moi)? (?:a|au|aux|chez)|deliver(?:y)? to|i live (?:at|in))"
-    rf"{_COLON}(.+)",
-    re.IGNORECASE,
-)
-_ADDRESS_WORDS = {
-    "rue",
-    "avenue",
-    "av",
-    "boulevard",
-    "bd",
-    "villa",
-    "cite",
-    "quartier",
-    "immeuble",
-    "appartement",
-    "appt",
-    "residence",
-    "lot",
-    "lotissement",
-    "route",
-    "allee",
-    "place",
-    "sicap",
-    "hlm",
-    "parcelles",
-    "street",
-    "st",
-    "road",
-    "rd",
-    "apartment",
-    "building",
-}
-_PHONE_RE = re.compile(r"(?:\+|00)?\d[\d .\-/]{6,}\d")
-_QUANTITY_RE = re.compile(
-    r"\b(\d{1,2}|un|une|deux|trois|quatre|cinq|one|two|three|four|five)\s*"
-    r"(?:x\b|pieces?|paires?|unites?|exemplaires?|articles?|pcs|pairs?|units?|items?|pieces?)"
-    r"|\bx\s*(\d{1,2})\b|\bquantite\s*:?\s*(\d{1,2})\b|\bquantity\s*:?\s*(\d{1,2})\b"
-)
-_NUMBER_WORDS = {
-    "un": 1,
-    "une": 1,
-    "one": 1,
-    "deux": 2,
-    "two": 2,
-    "trois": 3,
-    "three": 3,
-    "quatre": 4,
-    "four": 4,
-    "cinq": 5,
-    "five": 5,
-}
-_BARE_QUANTITY_RE = re.compile(
-    r"\b(\d{1,2}|deux|trois|quatre|cinq|two|three|four|five)\s+([a-z]{3,})"
-)
-_MEASURE_WORDS = {
-    "cm",
-    "mm",
-    "kg",
-    "ml",
-    "litres",
-    "heures",
-    "jours",
-    "ans",
-    "hours",
-    "days",
-    "years",
-    "min",
-    "minutes",
-    "fcfa",
-    "cfa",
-    "xof",
-    "euros",
-    "francs",
-}
-_VARIANT_CUE_RE = re.compile(rf"\b(?:taille|pointure|couleur|coloris|size|colou?r){_COLON}(\w+)")
 
 
 @dataclass(frozen=True)
@@ -234,6 +191,8 @@ class Retrieved:
     contact: str = ""
     offer: str = ""
     phone_region: str = "SN"
+    channel: str = "web"
+    known_phone: str = ""  # the phone the channel verified (WhatsApp): never asked for
 
     @classmethod
     def of_turn(
@@ -242,6 +201,9 @@ class Retrieved:
         products: Sequence[tuple[Product, float]],
         faq: Sequence[tuple[FaqEntry, float]],
         lang: str,
+        *,
+        channel: str = "web",
+        known_phone: str = "",
     ) -> Retrieved:
         return cls(
             # The JSON form with the lowest price added, the way the catalogue tools answer.
@@ -255,6 +217,8 @@ class Retrieved:
             contact=shop.contact or shop.url,
             offer=shop.offer,
             phone_region=shop.phone_region,
+            channel=channel,
+            known_phone=known_phone,
         )
 
     @property
@@ -265,21 +229,6 @@ class Retrieved:
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> Retrieved:
         return cls(**{f.name: context[f.name] for f in fields(cls) if f.name in context})
-
-
-@dataclass
-class OrderForm:
-    """What the customer has given so far, read from their messages since the purchase intent."""
-
-    intent: str  # the message that started the order: the product is named there
-    name: str | None
-    phone: str | None
-    address: str | None
-    quantity: int
-    variant_hint: str  # the whole form's text, to match a variant against
-
-    def missing(self) -> list[str]:
-        return [f for f in ("name", "phone", "address") if getattr(self, f) is None]
 
 
 class RulesResponder(LLM):
@@ -309,21 +258,25 @@ class RulesResponder(LLM):
         lang: str,
     ) -> Completion:
         texts = TEXTS[lang]
-        folded = fold(user)
-        form = order_form(messages, context.phone_region)
+        form = _order(messages, context)
         if form is not None and "capture_lead" in offered:
-            if form.missing():
-                return self._ask(form, lang)
-            # Everything is there: find the product the customer named, then capture the lead.
-            return self._call(messages, "search_products", {"query": form.intent})
-        if _HUMAN_RE.search(folded) and "request_human" in offered:
+            if "search_products" not in offered:
+                return self._ask(form.missing(), lang)
+            # Find the product the customer named first: its variants are asked with the rest.
+            return self._call(messages, "search_products", {"query": form.product_query})
+        intent = intent_of(user)
+        if intent == "human" and "request_human" in offered:
             return self._call(
                 messages, "request_human", {"reason": "the customer asked for a person"}
             )
-        if _HESITATION_RE.search(folded):
-            if context.offer:
-                return self._reply(texts["offer"].format(offer=context.offer), lang)
-            return self._reply(texts["no_offer"], lang)
+        if intent == "greeting":
+            return self._reply(
+                texts["greeting"].format(shop=context.shop_name or "notre boutique"), lang
+            )
+        if intent == "thanks":
+            return self._reply(texts["thanks"], lang)
+        if intent in ("hesitation", "variant"):
+            return self._about_product(messages, user, intent, offered, context, lang)
         faq_score = context.faq[0][1] if context.faq else 0.0
         product_score = context.products[0][1] if context.products else 0.0
         if faq_score >= FAQ_MIN_SCORE and faq_score >= product_score:
@@ -333,8 +286,7 @@ class RulesResponder(LLM):
                 return self._call(messages, "search_products", {"query": user})
             items = [_product_item(p, Decimal(str(p["price"]))) for p, _ in context.products]
             return self._reply(_product_list(items, lang), lang)
-        words = set(tokens(user))
-        if not words or words <= _GREETINGS or (words & _GREETINGS and len(words) <= 3):
+        if not tokens(user):
             return self._reply(
                 texts["greeting"].format(shop=context.shop_name or "notre boutique"), lang
             )
@@ -342,11 +294,94 @@ class RulesResponder(LLM):
             texts["unknown"].format(contact=context.contact or context.shop_name), lang
         )
 
-    def _ask(self, form: OrderForm, lang: str) -> Completion:
+    def _ask(self, missing: Sequence[str], lang: str, extra: Sequence[str] = ()) -> Completion:
+        """One message asking for every missing detail (``extra``: labels already worded)."""
         texts = TEXTS[lang]
-        parts = [texts[f] for f in form.missing()]
-        missing = ", ".join(parts[:-1]) + texts["and"] + parts[-1] if len(parts) > 1 else parts[0]
-        return self._reply(texts["ask"].format(missing=missing), lang)
+        parts = [*(texts[f] for f in missing), *extra]
+        return self._reply(texts["ask"].format(missing=_listed(parts, texts["and"])), lang)
+
+    # --- a question about one product: its variants, or its price ---------------------------
+
+    def _about_product(
+        self,
+        messages: Sequence[ChatMessage],
+        user: str,
+        intent: Intent,
+        offered: set[str],
+        context: Retrieved,
+        lang: str,
+    ) -> Completion:
+        """The product in question is the one this message names, else the one the last reply
+        showed (looked up with the tools, as a model would)."""
+        named = _named_product(user, context)
+        if named is not None:
+            return self._on_product(messages, user, intent, named, offered, context, lang)
+        shown = _last_shown_title(messages)
+        if shown and {"search_products", "get_product"} <= offered:
+            return self._call(messages, "search_products", {"query": shown})
+        if intent == "variant":
+            return self._reply(TEXTS[lang]["which_product"], lang)
+        return self._hesitation_reply(None, context, lang)
+
+    def _on_product(
+        self,
+        messages: Sequence[ChatMessage],
+        user: str,
+        intent: Intent,
+        product: dict[str, Any],
+        offered: set[str],
+        context: Retrieved,
+        lang: str,
+    ) -> Completion:
+        if intent == "variant":
+            return self._reply(_variant_answer(product, user, lang), lang)
+        if "search_products" not in offered:
+            return self._hesitation_reply(None, context, lang)
+        # Something comparable for less: the same category (or else the same words), cheaper.
+        category = str(product.get("category") or "")
+        arguments: dict[str, Any] = {
+            "query": category or str(product["title"]),
+            "max_price": float(Decimal(str(product["price"]))),
+        }
+        if category:
+            arguments["category"] = category
+        return self._call(messages, "search_products", arguments)
+
+    def _product_followup(
+        self,
+        messages: Sequence[ChatMessage],
+        user: str,
+        intent: Intent,
+        offered: set[str],
+        context: Retrieved,
+        lang: str,
+    ) -> Completion:
+        """The next step of ``_about_product`` once a tool answered: the shown product's details
+        (get_product), then, for a hesitation, the cheaper products (search with max_price)."""
+        last = messages[-1]
+        result = _json(last.text)
+        if last.tool_name == "get_product" and "variants" in result:
+            return self._on_product(messages, user, intent, result, offered, context, lang)
+        products = result.get("products") or []
+        reference = _turn_product(messages) or _named_product(user, context)
+        if reference is not None:  # the search for something cheaper answered
+            return self._hesitation_reply(_cheaper(reference, products), context, lang)
+        if products and "get_product" in offered:
+            return self._call(messages, "get_product", {"id": products[0]["id"]})
+        if intent == "variant":
+            return self._reply(TEXTS[lang]["which_product"], lang)
+        return self._hesitation_reply(None, context, lang)
+
+    def _hesitation_reply(
+        self, cheaper: dict[str, Any] | None, context: Retrieved, lang: str
+    ) -> Completion:
+        texts = TEXTS[lang]
+        offer = _in_language(context.offer, lang).strip().rstrip(".!")
+        reply = texts["offer"].format(offer=offer) if offer else texts["no_offer"]
+        if cheaper is not None:
+            price = format_price(Decimal(str(cheaper["price"])), cheaper["currency"], lang)
+            reply += " " + texts["cheaper"].format(title=cheaper["title"], price=price)
+        return self._reply(reply, lang)
 
     # --- after the tools answered ----------------------------------------------------------
 
@@ -361,18 +396,25 @@ class RulesResponder(LLM):
         last = messages[-1]
         result = _json(last.text)
         if last.tool_name == "capture_lead":
+            form = _order(messages, context)
             if "error" in result:
-                return self._reply(texts["lead_error"].format(error=result["error"]), lang)
+                return self._lead_error(str(result["error"]), messages, form, lang)
+            summary = texts["readback" if result.get("status") == "draft" else "confirm"]
+            phone = result["phone"]
+            if form is not None and form.known_phone and result.get("status") == "draft":
+                phone = texts["other_phone" if form.other_phone else "channel_phone"].format(
+                    phone=phone
+                )
             variant = f" ({result['variant']})" if result.get("variant") else ""
             total = format_price(Decimal(str(result["total"])), result["currency"], lang)
             return self._reply(
-                texts["confirm"].format(
+                summary.format(
                     name=result["name"],
                     quantity=result["quantity"],
                     title=result["product_title"],
                     variant=variant,
                     total=total,
-                    phone=result["phone"],
+                    phone=phone,
                     address=result["address"],
                 ),
                 lang,
@@ -382,28 +424,82 @@ class RulesResponder(LLM):
                 return self._reply(texts["handoff_closed"].format(opens=result["opens"]), lang)
             return self._reply(texts["handoff"], lang)
         products = result.get("products") or ([result] if "variants" in result else [])
-        form = order_form(messages, context.phone_region)
-        if form is not None and not form.missing() and "capture_lead" in offered:
-            if not products:
-                return self._ask_product(lang)
-            chosen = products[0]
-            arguments: dict[str, Any] = {
-                "name": form.name,
-                "phone": form.phone,
-                "address": form.address,
-                "product_id": chosen["id"],
-                "quantity": form.quantity,
-            }
-            if variant_id := _pick_variant(chosen, form.variant_hint):
-                arguments["variant"] = variant_id
-            return self._call(messages, "capture_lead", arguments)
+        form = _order(messages, context)
+        if form is not None and "capture_lead" in offered:
+            return self._order_step(messages, form, products, lang)
+        user = next((m.text for m in reversed(messages) if m.role == "user"), "")
+        intent = intent_of(user)
+        if intent in ("hesitation", "variant"):
+            return self._product_followup(messages, user, intent, offered, context, lang)
         if not products:
             return self._reply(texts["none"], lang)
         items = [_product_item(p, Decimal(str(p["price"]))) for p in products[:3]]
         return self._reply(_product_list(items, lang) + "\n" + texts["order_hint"], lang)
 
-    def _ask_product(self, lang: str) -> Completion:
-        return self._reply(TEXTS[lang]["ask"].format(missing=TEXTS[lang]["product"]), lang)
+    def _order_step(
+        self,
+        messages: Sequence[ChatMessage],
+        form: OrderForm,
+        products: Sequence[dict[str, Any]],
+        lang: str,
+    ) -> Completion:
+        """With the product found: ask for what is missing (its variant included), else record
+        the order, as a draft to read back or, once the customer said yes, confirmed."""
+        texts = TEXTS[lang]
+        if not products:
+            return self._ask([*form.missing(), "product"], lang)
+        product = products[0]
+        choice = choose_variant(product, form.said)
+        if choice.problem in ("unknown", "sold_out"):
+            problem = _variant_problem(product, choice, lang)
+            if not form.missing():
+                return self._reply(problem, lang)
+            asking = texts["ask"].format(
+                missing=_listed([texts[f] for f in form.missing()], texts["and"])
+            )
+            return self._reply(f"{problem}\n{asking}", lang)
+        wanted = [_variant_label(choice, lang)] if choice.problem == "choose" else []
+        if form.missing() or wanted:
+            question = self._ask(form.missing(), lang, wanted)
+            if _named_before(messages, str(product["title"])):
+                return question
+            # The first answer to an order names what is ordered and its catalogue price.
+            chosen = choice.variant or product
+            price = format_price(Decimal(str(chosen["price"])), str(product["currency"]), lang)
+            named = texts["ordering"].format(title=product["title"], price=price)
+            return self._reply(f"{named}\n{question.text}", lang)
+        arguments: dict[str, Any] = {
+            "name": form.name,
+            "phone": form.phone,
+            "address": form.address,
+            "product_id": product["id"],
+            "quantity": form.quantity,
+            "confirmed": form.confirmed,
+        }
+        if choice.variant is not None:
+            arguments["variant"] = str(choice.variant["id"])
+        return self._call(messages, "capture_lead", arguments)
+
+    def _lead_error(
+        self, error: str, messages: Sequence[ChatMessage], form: OrderForm | None, lang: str
+    ) -> Completion:
+        """The tool's error (written for a model) said to the customer in their words."""
+        texts = TEXTS[lang]
+        field_name = re.split(r"[ :]", error, maxsplit=1)[0]
+        product = _searched_product(messages)
+        if field_name == "variant" and product is not None and form is not None:
+            choice = choose_variant(product, form.said)
+            if choice.problem:
+                return self._reply(_variant_problem(product, choice, lang), lang)
+        if field_name == "product_id" and product is not None and "out of stock" in error:
+            return self._reply(texts["product_sold_out"].format(title=product["title"]), lang)
+        if field_name == "phone" and "empty" not in error:
+            return self._reply(texts["bad_phone"], lang)
+        if field_name == "quantity":
+            return self._reply(texts["bad_quantity"], lang)
+        if field_name in ("name", "phone", "address"):
+            return self._ask([field_name], lang)
+        return self._reply(texts["lead_error"], lang)
 
     # --- building completions --------------------------------------------------------------
 
@@ -419,108 +515,172 @@ class RulesResponder(LLM):
         )
 
 
-# --- reading the conversation --------------------------------------------------------------
-
-
-def order_form(messages: Sequence[ChatMessage], region: str) -> OrderForm | None:
-    """The open order form, if the customer expressed a purchase intent that is not yet
-    confirmed or cancelled."""
-    dialogue = [m for m in messages if m.role in ("user", "assistant") and m.text]
-    start = None
-    for index, message in enumerate(dialogue):
-        folded = fold(message.text)
-        if message.role == "user" and _INTENT_RE.search(folded):
-            start = index
-        elif start is not None and (
-            (message.role == "assistant" and any(k in folded for k in _DONE_MARKERS))
-            or (message.role == "user" and _CANCEL_RE.search(folded))
-        ):
-            start = None
-    if start is None:
-        return None
-    said = [m.text for m in dialogue[start:] if m.role == "user"]
-    return OrderForm(
-        intent=said[0],
-        name=_find_name(said),
-        phone=_find_phone(said, region),
-        address=_find_address(said),
-        quantity=_find_quantity(said),
-        variant_hint=" ".join(said),
+def _order(messages: Sequence[ChatMessage], context: Retrieved) -> OrderForm | None:
+    """The open order in the conversation, read from its messages (``shared.order_form``)."""
+    return read_order(
+        [(m.role, m.text) for m in messages if m.role in ("user", "assistant") and m.text],
+        context.phone_region,
+        starts_order=wants_to_buy,
+        known_phone=context.known_phone or None,
     )
 
 
-def _segments(said: Sequence[str]) -> list[str]:
-    return [s.strip() for text in said for s in re.split(r"[\n,;]+", text) if s.strip()]
+def _named_before(messages: Sequence[ChatMessage], title: str) -> bool:
+    """Whether an earlier reply of the assistant named ``title``."""
+    return any(m.role == "assistant" and title in m.text for m in messages)
 
 
-def _find_phone(said: Sequence[str], region: str) -> str | None:
-    found = None
-    for text in said:
-        for candidate in _PHONE_RE.findall(text):
-            with suppress(InvalidPhoneError):
-                found = normalise_phone(candidate, region)
-    return found
-
-
-def _find_name(said: Sequence[str]) -> str | None:
-    for text in reversed(said):
-        if match := _NAME_RE.search(text):
-            return (
-                match.group(1).strip().title()
-                if match.group(1).islower()
-                else match.group(1).strip()
-            )
-    for segment in _segments(said[1:]):  # a bare "Aminata Diop" given after the form was asked
-        words = segment.split()
-        if (
-            1 < len(words) <= 4
-            and all(w[0].isupper() and w.replace("-", "").replace("'", "").isalpha() for w in words)
-            and not set(tokens(segment)) & _ADDRESS_WORDS
-        ):
-            return segment
+def _searched_product(messages: Sequence[ChatMessage]) -> dict[str, Any] | None:
+    """The product the order is for: the first the last catalogue search returned."""
+    for message in reversed(messages):
+        if message.role == "tool" and message.tool_name == "search_products":
+            products = _json(message.text).get("products") or []
+            return dict(products[0]) if products else None
     return None
 
 
-def _find_address(said: Sequence[str]) -> str | None:
-    for text in reversed(said):
-        if match := _ADDRESS_RE.search(fold(text)):
-            # Keep the customer's own spelling: cut the original text at the same place.
-            start = len(text) - len(match.group(1))
-            address = re.split(r"\n", text[start:])[0].strip(" .")
-            if address:
-                return address
-    for segment in reversed(_segments(said)):
-        words = set(tokens(segment))
-        if words & _ADDRESS_WORDS and not _PHONE_RE.fullmatch(segment):
-            return segment.strip(" .")
+_OPTION_KINDS = {
+    "taille": "size",
+    "size": "size",
+    "pointure": "shoe_size",
+    "shoe size": "shoe_size",
+    "couleur": "colour",
+    "coloris": "colour",
+    "color": "colour",
+    "colour": "colour",
+}
+
+
+def _variant_label(choice: VariantChoice, lang: str) -> str:
+    """"la taille (S, M ou L)": the option to choose and the values in stock."""
+    texts = TEXTS[lang]
+    option = texts[_OPTION_KINDS.get(fold(choice.option), "option")]
+    return texts["variant"].format(option=option, values=_listed(choice.in_stock, texts["or"]))
+
+
+def _variant_problem(product: Mapping[str, Any], choice: VariantChoice, lang: str) -> str:
+    texts = TEXTS[lang]
+    if not choice.in_stock:
+        return texts["product_sold_out"].format(title=product["title"])
+    if choice.problem == "choose":
+        return texts["ask"].format(missing=_variant_label(choice, lang))
+    return texts[f"{choice.problem}_variant"].format(
+        title=product["title"], wanted=choice.wanted, values=", ".join(choice.in_stock)
+    )
+
+
+def _listed(parts: Sequence[str], last_joint: str) -> str:
+    """"a, b and c"."""
+    return ", ".join(parts[:-1]) + last_joint + parts[-1] if len(parts) > 1 else "".join(parts)
+
+
+# --- the product in question --------------------------------------------------------------
+
+# A retrieved product counts as named by the message when a word of its title is in it, or when
+# it matched this strongly (BM25) without one.
+NAMED_PRODUCT_SCORE = 6.0
+_BOLD_RE = re.compile(r"\*\*(.+?)\*\*")
+# Option names that hold a size or a colour, folded.
+_SIZE_OPTIONS = frozenset({"taille", "pointure", "size", "shoe size", "age", "longueur", "length"})
+_COLOUR_OPTIONS = frozenset({"couleur", "coloris", "color", "colour", "teinte"})
+
+
+def _named_product(user: str, context: Retrieved) -> dict[str, Any] | None:
+    if not context.products:
+        return None
+    product, score = context.products[0]
+    if score >= NAMED_PRODUCT_SCORE or set(tokens(str(product["title"]))) & set(tokens(user)):
+        return product
     return None
 
 
-def _find_quantity(said: Sequence[str]) -> int:
-    quantity = None
-    for text in said:
-        for match in _QUANTITY_RE.finditer(fold(text)):
-            value = next(g for g in match.groups() if g)
-            quantity = int(value) if value.isdigit() else _NUMBER_WORDS[value]
-    if quantity is None and said:
-        # "I'd like to buy 2 raffia bags": a small number before a word, in the intent message.
-        for value, word in _BARE_QUANTITY_RE.findall(fold(said[0])):
-            if word not in _ADDRESS_WORDS and word not in _MEASURE_WORDS:
-                quantity = int(value) if value.isdigit() else _NUMBER_WORDS[value]
-                break
-    return max(1, min(quantity or 1, 100))
+def _last_shown_title(messages: Sequence[ChatMessage]) -> str | None:
+    """The first product the latest reply that showed products named (in bold)."""
+    for message in reversed(messages[:-1]):
+        if message.role == "assistant" and (match := _BOLD_RE.search(message.text)):
+            return match.group(1)
+    return None
 
 
-def _pick_variant(product: dict[str, Any], hint: str) -> str | None:
+def _turn_product(messages: Sequence[ChatMessage]) -> dict[str, Any] | None:
+    """The product ``get_product`` gave since the customer's last message, if any."""
+    for message in reversed(messages):
+        if message.role == "user":
+            return None
+        if message.role == "tool" and message.tool_name == "get_product":
+            result = _json(message.text)
+            return result if "variants" in result else None
+    return None
+
+
+def _in_language(text: str, lang: str) -> str:
+    """Of a shop text written in several languages ("Livraison offerte. / Free delivery."), the
+    part in ``lang``; the whole text when no part is."""
+    return next((part for part in text.split(" / ") if language_of(part) == lang), text)
+
+
+def _cheaper(reference: dict[str, Any], found: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The best match of ``found`` that is another product, in stock and cheaper."""
+    price = Decimal(str(reference["price"]))
+    return next(
+        (
+            p
+            for p in found
+            if p["id"] != reference["id"]
+            and p.get("available", True)
+            and Decimal(str(p["price"])) < price
+        ),
+        None,
+    )
+
+
+def _variant_answer(product: dict[str, Any], user: str, lang: str) -> str:
+    """Sizes, colours or stock of ``product`` from its variants, as the customer asked."""
+    texts = TEXTS[lang]
+    title = str(product["title"])
     variants = product.get("variants") or []
-    folded = fold(hint)
-    cues = set(_VARIANT_CUE_RE.findall(folded))
+    asked = variant_asked(user) or "stock"
+    in_stock = [v for v in variants if v.get("available", True)]
+    if not in_stock:
+        return texts["all_sold_out"].format(title=title)
+    values = _values_of(in_stock, asked)
+    if not values:  # one model only
+        return texts["available"].format(title=title)
+    listed = ", ".join(values)
+    folded = fold(user)
+    every = {fold(value): value for value in _values_of(variants, "stock")}
+    named = next(
+        (
+            every[value]
+            for value in sorted(every, key=len, reverse=True)
+            if re.search(rf"(?<![\w']){re.escape(value)}(?![\w'])", folded)
+        ),
+        None,
+    )
+    if named is not None:
+        having = [v for v in variants if named in _values_of([v], "stock")]
+        if any(v.get("available", True) for v in having):
+            return texts["has_value"].format(title=title, value=named)
+        return texts["sold_out_value"].format(title=title, value=named, values=listed)
+    if (wanted := size_named(user)) is not None:
+        return texts["no_value"].format(title=title, value=wanted.upper(), values=listed)
+    return texts["in_stock"].format(title=title, values=listed)
+
+
+def _values_of(variants: Sequence[dict[str, Any]], asked: str) -> list[str]:
+    """The distinct option values of ``variants`` for what was asked (sizes, colours), else
+    every value and variant title."""
+    names = {"size": _SIZE_OPTIONS, "colour": _COLOUR_OPTIONS}.get(asked, frozenset())
+    values: list[str] = []
     for variant in variants:
-        title = fold(str(variant.get("title", "")))
-        parts = {p.strip() for p in re.split(r"[/,]", title)}
-        if cues & parts or (len(title) > 1 and re.search(rf"\b{re.escape(title)}\b", folded)):
-            return str(variant["id"])
-    return None
+        options: dict[str, str] = variant.get("options") or {}
+        chosen = [v for k, v in options.items() if fold(k) in names]
+        if not chosen:
+            chosen = list(options.values()) or [
+                part.strip() for part in str(variant.get("title", "")).split("/")
+            ]
+        values.extend(value for value in chosen if value and value not in values)
+    return values
 
 
 def _product_item(data: dict[str, Any], price: Decimal) -> tuple[str, str, Decimal, bool, bool]:

@@ -3,6 +3,7 @@ Pub/Sub) in a thread, and the project's own dev server in a subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,6 +19,27 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    """A fake provider's request handler: JSON (or bytes) answers, and no access log (the test
+    reads what the fake recorded)."""
+
+    def reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        """``payload`` as JSON, or bytes as they are; ``headers`` (lower case) add or replace."""
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        content_type = (
+            "application/octet-stream" if isinstance(payload, bytes) else "application/json"
+        )
+        for name, value in {"content-type": content_type, **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output quiet
 
 
 class LoopbackServer(ThreadingHTTPServer):

@@ -46,7 +46,7 @@ def test_product_questions_get_catalogue_prices_in_both_languages(client: Client
     assert "Sandales en cuir" in fr["reply"]
     assert "à partir de 15\u202f000 FCFA" in fr["reply"]
     assert fr["products"][0]["id"] == "sandales-cuir"
-    en = say(client, "How much is the embroidered boubou? I'd like the boubou brode")
+    en = say(client, "How much is the embroidered boubou, the boubou brode?")
     assert "Boubou brodé" in en["reply"]
     assert "45,000 FCFA" in en["reply"]
 
@@ -77,9 +77,13 @@ def test_buying_across_two_messages_captures_a_lead(client: Client, app: App) ->
     assert "votre adresse de livraison" in second["reply"]
     assert "votre nom" not in second["reply"]
     third = say(client, "Livrez à Sacré-Coeur 3, villa 12, Dakar", sid)
-    assert "Votre commande est enregistrée" in third["reply"]
+    assert "récapitulatif de votre commande" in third["reply"]
     assert "45\u202f000 FCFA" in third["reply"]
-    lead = third["lead"]
+    assert third["lead"]["status"] == "draft"  # read back, not confirmed yet
+    fourth = say(client, "Oui c'est bon", sid)
+    assert "Votre commande est confirmée" in fourth["reply"]
+    lead = fourth["lead"]
+    assert lead["id"] == third["lead"]["id"]  # the draft became the order, in place
     assert lead["phone"] == "+221771234567"
     assert lead["product_id"] == "boubou-brode"
     assert lead["status"] == "new"
@@ -104,8 +108,9 @@ def test_a_turn_ends_with_typed_models_and_the_id_of_its_stored_reply(app: App) 
     assert first.conversation.recent[-1] == stored
     sid = chat.turn(shop, None, "Je voudrais commander le boubou brodé").session_id
     chat.turn(shop, sid, "Je m'appelle Aminata Diop, mon numéro est le 77 123 45 67")
-    third = chat.turn(shop, sid, "Livrez à Sacré-Coeur 3, villa 12, Dakar")
-    assert isinstance(third.lead, Lead)
+    chat.turn(shop, sid, "Livrez à Sacré-Coeur 3, villa 12, Dakar")
+    third = chat.turn(shop, sid, "oui")
+    assert isinstance(third.lead, Lead) and third.lead.status == "new"
     assert (third.lead.product_id, third.lead.total) == ("boubou-brode", Decimal(45000))
 
 
@@ -117,7 +122,10 @@ def test_english_purchase_with_international_number_and_quantity(client: Client,
         "My name is John Smith, phone +221 76 555 44 33, deliver to 12 rue Carnot, Dakar",
         first["session_id"],
     )
-    assert "Your order is recorded" in done["reply"]
+    assert "summary of your order" in done["reply"]
+    done = say(client, "yes that is correct", first["session_id"])
+    assert "Your order is confirmed" in done["reply"]
+    assert done["lead"]["status"] == "new"
     assert done["lead"]["quantity"] == 2
     assert done["lead"]["total"] == 45000
     assert done["lead"]["phone"] == "+221765554433"

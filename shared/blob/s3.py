@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from shared.aws import boto3_client
+from shared.aws import AWSClientOwner
 from shared.blob.base import Blob, BlobObject, split_url
 from shared.blob.exceptions import BlobError, BlobNotFoundError
 from shared.exceptions import ConfigError
@@ -28,7 +28,7 @@ _URL_OPTIONS = ("region", "endpoint_url", "public_url", "url_expires")
 _MAX_URL_EXPIRES = 7 * 24 * 3600  # SigV4's limit
 
 
-class S3Blob(Blob):
+class S3Blob(AWSClientOwner, Blob):
     backend = "s3"
 
     def __init__(
@@ -46,21 +46,19 @@ class S3Blob(Blob):
         if not 1 <= url_expires <= _MAX_URL_EXPIRES:
             raise ConfigError(f"blob URL: url_expires must be 1-{_MAX_URL_EXPIRES} seconds")
         super().__init__(public_url=public_url)
-        self._owns_client = client is None
-        if client is None:
-            client = boto3_client(
-                "s3",
-                region=region,
-                endpoint_url=endpoint_url,
-                connect_timeout=3,
-                read_timeout=20,
-                signature_version="s3v4",  # presigned URLs work in every region
-                # On AWS, regional virtual-hosted URLs (the global name answers 307 for a new
-                # bucket outside us-east-1); a custom endpoint (moto, MinIO) keeps path style,
-                # as a host name cannot be prefixed with the bucket there.
-                s3={"addressing_style": "virtual"} if endpoint_url is None else None,
-            )
-        self.client: BaseClient = client
+        self._use_client(
+            client,
+            "s3",
+            region=region,
+            endpoint_url=endpoint_url,
+            connect_timeout=3,
+            read_timeout=20,
+            signature_version="s3v4",  # presigned URLs work in every region
+            # On AWS, regional virtual-hosted URLs (the global name answers 307 for a new
+            # bucket outside us-east-1); a custom endpoint (moto, MinIO) keeps path style,
+            # as a host name cannot be prefixed with the bucket there.
+            s3={"addressing_style": "virtual"} if endpoint_url is None else None,
+        )
         self.bucket = bucket
         self.url_expires = url_expires
 
@@ -116,9 +114,6 @@ class S3Blob(Blob):
             )
         return url
 
-    def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
 
 
 @contextmanager

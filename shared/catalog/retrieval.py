@@ -34,9 +34,19 @@ STOPWORDS = frozenset(
     mon ne nous on ou par pas pour qu que qui sa se ses son sur ta te tes ton tu un une vos
     votre vous y est sont avez ai as c s n t m combien quel quelle quels quelles prix coute
     coutent an and are at be can do does for from have how i in is it me much my of on or
-    please the this to what which with you your cost costs price
+    please the this to what which with you your cost costs price comment pourquoi quand
+    where when why
     """.split()
 )
+# Contact details in a FAQ answer are not what it is about: "Bonjour" must not find the contact
+# entry through "bonjour@shop.example", nor "77" through a phone number.
+_CONTACT_DETAIL_RE = re.compile(
+    r"\S+@\S+|(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|example|sn|ci|fr|io|shop)\b\S*"
+    r"|\+?\d[\d .\-/]{6,}\d"
+)
+# How many FAQ candidates a search ranks before preferring the customer's language.
+FAQ_CANDIDATES = 8
+OTHER_LANGUAGE_WEIGHT = 0.5  # an entry in another language ranks as if it matched half as well
 # Typo tolerance: words shorter than this are too ambiguous to correct ("sac" is one edit from
 # "sel"); from _LONG_WORD characters on, two edits are tolerated.
 _MIN_CORRECTED = 4
@@ -244,15 +254,19 @@ class BM25:
         def indexed(phrase: tuple[str, ...]) -> bool:
             return all(word in self._postings for word in phrase)
 
-        for phrase, translations in glossary().phrases(words, indexed):
+        for phrase, synonyms, translations in glossary().phrases(words, indexed):
             translated.update(phrase)
-            for translation in islice(translations, MAX_TRANSLATIONS):
-                if len(translation) > room:
+            # A synonym is the same word written otherwise: it counts as typed.
+            weighted = [(synonym, 1.0) for synonym in synonyms] + [
+                (translation, TRANSLATED_WEIGHT) for translation in translations
+            ]
+            for meaning, weight in islice(weighted, MAX_TRANSLATIONS):
+                if len(meaning) > room:
                     break
-                room -= len(translation)
+                room -= len(meaning)
                 # A phrase counts as much as one word, whatever its length.
-                for term in translation:
-                    add(term, TRANSLATED_WEIGHT / len(translation))
+                for term in meaning:
+                    add(term, weight / len(meaning))
         for word in dict.fromkeys(words):
             if word in self._postings:
                 found[word] = 1.0
@@ -349,11 +363,26 @@ class CatalogIndex:
         return [(p, 0.0) for p in islice(listed, limit)]
 
     def search_faq(
-        self, query: str, limit: int = 2, *, query_vector: Sequence[float] | None = None
+        self,
+        query: str,
+        limit: int = 2,
+        lang: str | None = None,
+        *,
+        query_vector: Sequence[float] | None = None,
     ) -> list[tuple[FaqEntry, float]]:
+        """The best FAQ entries for ``query`` (and its ``query_vector``), with their scores; an
+        entry in ``lang`` (the customer's) ranks before an equally good one in another language,
+        so of an entry written in both languages the customer gets their own."""
         vectors = self.vectors.faq if self.vectors else None
-        found = _hybrid(self.faq_index, vectors, query, query_vector, limit, None)
-        return [(self.faq[i], s) for i, s in found]
+        found = [
+            (self.faq[i], score)
+            for i, score in _hybrid(
+                self.faq_index, vectors, query, query_vector, max(limit, FAQ_CANDIDATES), None
+            )
+        ]
+        if lang is not None:
+            found.sort(key=lambda hit: -hit[1] * _language_weight(hit[0], lang))
+        return found[:limit]
 
     @cached_property
     def _cheapest_first(self) -> list[Product]:
@@ -366,6 +395,10 @@ class CatalogIndex:
             p.id: [frozenset(tokens(label)) for label in [p.category, *p.tags]]
             for p in self.products.values()
         }
+
+
+def _language_weight(entry: FaqEntry, lang: str) -> float:
+    return 1.0 if entry.lang == lang else OTHER_LANGUAGE_WEIGHT
 
 
 def _all(store: Store, shop: str, collection: str) -> Iterator[dict[str, object]]:
@@ -390,11 +423,16 @@ def index_catalog(
         products=by_id,
         faq=faq_by_id,
         product_index=BM25([(p.id, product_text(p)) for p in by_id.values()]),
-        faq_index=BM25(
-            [(f.id, f"{f.question} {f.question} {f.answer}") for f in faq_by_id.values()]
-        ),
+        faq_index=BM25([(f.id, faq_text(f)) for f in faq_by_id.values()]),
         vectors=vectors,
     )
+
+
+def faq_text(entry: FaqEntry) -> str:
+    """What a FAQ entry is searched by: its question (twice: it says what the entry is about),
+    its tags and its answer, without e-mail addresses, URLs or phone numbers."""
+    text = " ".join([entry.question, entry.question, " ".join(entry.tags), entry.answer])
+    return _CONTACT_DETAIL_RE.sub(" ", text)
 
 
 class CatalogCache:

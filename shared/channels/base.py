@@ -98,8 +98,16 @@ class Channel(ABC):
     text_limit: ClassVar[int] = 4096  # in UTF-16 code units, as both APIs count
 
     def __init__(
-        self, *, retry: Retry, max_media_bytes: int, client: httpx.Client | None = None
+        self,
+        *,
+        base_url: str,
+        token: str,
+        retry: Retry,
+        max_media_bytes: int,
+        client: httpx.Client | None = None,
     ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token  # the API's secret: never in a message or a log
         self.retry = retry
         self.max_media_bytes = max_media_bytes
         self.client = client or http_client()

@@ -105,6 +105,7 @@ class LLM(ABC):
     supports_embeddings: bool = False  # ``embed`` works
     model: str = ""
     embed_model: str = ""  # the model behind ``embed``: vectors of two models do not compare
+    embed_batch_size: int = 100  # texts per embeddings request, the provider's limit
 
     def transcribe(self, audio: bytes, mime_type: str) -> str:
         """The words spoken in ``audio``. Raises an ``LLMError`` subclass on failure; providers
@@ -112,9 +113,19 @@ class LLM(ABC):
         raise LLMRequestError(f"{self.name}: no speech-to-text")
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One vector per text, in order (``embed_model``'s). Raises an ``LLMError`` subclass on
-        failure, ``EmbeddingsUnavailableError`` when the provider has none; providers that can
-        set ``supports_embeddings`` and override this."""
+        """One vector per text, in order (``embed_model``'s), ``embed_batch_size`` texts a
+        request. Raises an ``LLMError`` subclass on failure, ``EmbeddingsUnavailableError`` when
+        the provider has none; providers that can set ``supports_embeddings`` and override
+        ``_embed_batch``."""
+        if not self.supports_embeddings:
+            raise EmbeddingsUnavailableError(f"{self.name}: no embeddings")
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.embed_batch_size):
+            vectors += self._embed_batch(list(texts[start : start + self.embed_batch_size]))
+        return vectors
+
+    def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        """One request's vectors, one per text, in order."""
         raise EmbeddingsUnavailableError(f"{self.name}: no embeddings")
 
     @abstractmethod

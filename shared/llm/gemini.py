@@ -60,13 +60,13 @@ _TRANSCRIBE = (
     "Transcribe this voice message word for word, in its own language. "
     "Reply with the transcript only."
 )
-_EMBED_BATCH = 100  # batchEmbedContents' limit
 
 
 class GeminiLLM(LLM):
     name = "gemini"
     supports_images = True
     supports_audio = True  # audio is an input like images: transcribed by the model itself
+    embed_batch_size = 100  # batchEmbedContents' limit
 
     def __init__(
         self,
@@ -141,21 +141,13 @@ class GeminiLLM(LLM):
         reply.add(response)
         return "".join(reply.texts).strip()
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        if not self.supports_embeddings:
-            return super().embed(texts)
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), _EMBED_BATCH):
-            batch = list(texts[start : start + _EMBED_BATCH])
-            with _errors():
-                response = self._client.models.embed_content(
-                    model=self.embed_model, contents=batch
-                )
-            embeddings = response.embeddings or []
-            if len(embeddings) != len(batch):
-                raise LLMUnavailableError("gemini: embeddings do not match the inputs")
-            vectors += [list(embedding.values or []) for embedding in embeddings]
-        return vectors
+    def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        with _errors():
+            response = self._client.models.embed_content(model=self.embed_model, contents=texts)
+        embeddings = response.embeddings or []
+        if len(embeddings) != len(texts):
+            raise LLMUnavailableError("gemini: embeddings do not match the inputs")
+        return [list(embedding.values or []) for embedding in embeddings]
 
     def _request(
         self, request: LLMRequest

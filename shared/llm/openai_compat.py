@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,7 @@ class OpenAICompatLLM(LLM):
         self.embed_model = embed_model
         self.supports_audio = provider in _TRANSCRIPTION_MODELS
         self.supports_embeddings = bool(embed_model)
+        self.embed_batch_size = _EMBED_BATCH.get(provider, _EMBED_BATCH_DEFAULT)
         if client is None:
             import openai  # lazy: only processes that use this provider pay for the import
 
@@ -137,23 +138,16 @@ class OpenAICompatLLM(LLM):
             )
         return result.text.strip()
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        if not self.supports_embeddings:
-            return super().embed(texts)
-        size = _EMBED_BATCH.get(self.provider, _EMBED_BATCH_DEFAULT)
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), size):
-            batch = list(texts[start : start + size])
-            with _boundary(self.provider):
-                response = self._client.embeddings.create(
-                    model=self.embed_model, input=batch, encoding_format="float"
-                )
-            # Each item says which input it embeds; do not rely on the order they come in.
-            ordered = sorted(response.data, key=lambda item: item.index)
-            if [item.index for item in ordered] != list(range(len(batch))):
-                raise LLMUnavailableError(f"{self.provider}: embeddings do not match the inputs")
-            vectors += [list(item.embedding) for item in ordered]
-        return vectors
+    def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        with _boundary(self.provider):
+            response = self._client.embeddings.create(
+                model=self.embed_model, input=texts, encoding_format="float"
+            )
+        # Each item says which input it embeds; do not rely on the order they come in.
+        ordered = sorted(response.data, key=lambda item: item.index)
+        if [item.index for item in ordered] != list(range(len(texts))):
+            raise LLMUnavailableError(f"{self.provider}: embeddings do not match the inputs")
+        return [list(item.embedding) for item in ordered]
 
     def _request(self, request: LLMRequest) -> dict[str, Any]:
         wire: dict[str, Any] = {

@@ -22,7 +22,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from shared.aws import boto3_client
+from shared.aws import AWSClientOwner
 from shared.exceptions import ConfigError, QueueError
 from shared.queue import dedup_key, group_key
 from shared.queue.base import Queue, WorkItem
@@ -34,7 +34,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,75}\.fifo$")
 _URL_OPTIONS = {"region", "endpoint_url"}
 
 
-class SqsQueue(Queue):
+class SqsQueue(AWSClientOwner, Queue):
     backend = "sqs"
 
     def __init__(
@@ -47,13 +47,15 @@ class SqsQueue(Queue):
     ) -> None:
         if not _NAME_RE.match(name):
             raise ConfigError(f"QUEUE_URL: {name!r} is not an SQS FIFO queue name (NAME.fifo)")
-        self._owns_client = client is None
-        if client is None:
-            # A webhook acknowledges in well under Meta's timeout: fail fast.
-            client = boto3_client(
-                "sqs", region=region, endpoint_url=endpoint_url, connect_timeout=2, read_timeout=5
-            )
-        self.client: BaseClient = client
+        # A webhook acknowledges in well under Meta's timeout: fail fast.
+        self._use_client(
+            client,
+            "sqs",
+            region=region,
+            endpoint_url=endpoint_url,
+            connect_timeout=2,
+            read_timeout=5,
+        )
         self.name = name
         self._queue_url: str | None = None
         self._lock = threading.Lock()
@@ -98,10 +100,6 @@ class SqsQueue(Queue):
                 "shop": {"DataType": "String", "StringValue": item.shop},
             },
         )
-
-    def close(self) -> None:
-        if self._owns_client:  # an injected client belongs to its owner
-            self.client.close()
 
 
 def _call(client: BaseClient, operation: str, **request: Any) -> Any:

@@ -69,6 +69,18 @@ class Key:
 
 
 @dataclass(frozen=True)
+class Write:
+    """A validated write: ``data`` is plain JSON, ``if_version`` is set only under VERSION."""
+
+    key: Key
+    data: dict[str, Any]
+    expires_at: float | None
+    expect: Expect
+    if_version: int | None
+    now: float
+
+
+@dataclass(frozen=True)
 class QuerySpec:
     """A validated query; ``after`` is the (order value, id) of the last item already returned."""
 
@@ -277,16 +289,8 @@ class Store(ABC):
         """The stored documents among ``keys`` (all in one collection), expired ones included."""
 
     @abstractmethod
-    def _write(
-        self,
-        key: Key,
-        data: dict[str, Any],
-        expires_at: float | None,
-        expect: Expect,
-        if_version: int | None,
-        now: float,
-    ) -> Doc:
-        """Write ``data`` atomically under ``expect``; the new version is the old one plus one.
+    def _write(self, write: Write) -> Doc:
+        """Store ``write.data`` atomically under ``write.expect``; the version grows by one.
 
         Raises AlreadyExistsError (ABSENT and a live document exists), NotFoundError (VERSION
         and no live document) or PreconditionFailedError (VERSION and another version).
@@ -332,7 +336,7 @@ class Store(ABC):
                 f"document {collection}/{doc_id} is {size} bytes; "
                 f"the {self.backend} store holds at most {self.max_document_bytes}"
             )
-        return self._write(key, plain, expires_at, expect, if_version, time.time())
+        return self._write(Write(key, plain, expires_at, expect, if_version, time.time()))
 
 
 def _expired(doc: Doc, now: float) -> bool:
@@ -402,6 +406,7 @@ __all__ = [
     "QuerySpec",
     "Scalar",
     "Store",
+    "Write",
     "filter_and_page",
     "is_live",
 ]

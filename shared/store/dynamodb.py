@@ -36,7 +36,7 @@ from decimal import Decimal, DecimalException
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from shared.aws import boto3_client
+from shared.aws import AWSClientOwner
 from shared.backoff import Backoff
 from shared.exceptions import (
     AlreadyExistsError,
@@ -47,7 +47,7 @@ from shared.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
-from shared.store.base import Doc, Expect, Key, QuerySpec, Store, filter_and_page
+from shared.store.base import Doc, Expect, Key, QuerySpec, Store, Write, filter_and_page
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -66,7 +66,7 @@ _LIVE = "(attribute_not_exists(#exp) OR #exp > :now)"
 _PLACEHOLDER_RE = re.compile(r"#\w+")
 
 
-class DynamoDBStore(Store):
+class DynamoDBStore(AWSClientOwner, Store):
     backend = "dynamodb"
     # DynamoDB holds 400 KB per item, attribute names and keys included; the keys take up to
     # ~700 bytes, and a document's native encoding can be slightly larger than its JSON.
@@ -85,16 +85,14 @@ class DynamoDBStore(Store):
         # Lazy: the SDK costs ~0.4 s of cold start, paid only by deployments that use it.
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-        self._owns_client = client is None
-        if client is None:
-            client = boto3_client(
-                "dynamodb",
-                region=region,
-                endpoint_url=endpoint_url,
-                connect_timeout=3,
-                read_timeout=10,
-            )
-        self.client: BaseClient = client
+        self._use_client(
+            client,
+            "dynamodb",
+            region=region,
+            endpoint_url=endpoint_url,
+            connect_timeout=3,
+            read_timeout=10,
+        )
         self.table = table
         self._serializer: TypeSerializer = TypeSerializer()
         self._deserializer: TypeDeserializer = TypeDeserializer()
@@ -158,10 +156,6 @@ class DynamoDBStore(Store):
             ProjectionExpression="#pk",
         )
 
-    def close(self) -> None:
-        if self._owns_client:  # an injected client belongs to its owner
-            self.client.close()
-
     # --- primitives --------------------------------------------------------------------------
 
     def _get_many(self, keys: Sequence[Key]) -> dict[str, Doc]:
@@ -197,42 +191,35 @@ class DynamoDBStore(Store):
                 raise StoreUnavailableError("dynamodb: BatchGetItem kept leaving keys unprocessed")
         return docs
 
-    def _write(
-        self,
-        key: Key,
-        data: dict[str, Any],
-        expires_at: float | None,
-        expect: Expect,
-        if_version: int | None,
-        now: float,
-    ) -> Doc:
+    def _write(self, write: Write) -> Doc:
+        key = write.key
         # UpdateItem rather than PutItem: ``ADD v 1`` raises the version atomically, including
         # over an expired document, so versions never repeat for a key.
-        values: Item = {":d": self._encode(data), ":one": _ONE}
+        values: Item = {":d": self._encode(write.data), ":one": _ONE}
         condition = None
-        if expect is Expect.ABSENT:
+        if write.expect is Expect.ABSENT:
             condition = "attribute_not_exists(#pk) OR #exp <= :now"
-        elif expect is Expect.VERSION:
+        elif write.expect is Expect.VERSION:
             condition = f"#v = :ver AND {_LIVE}"
-            values[":ver"] = {"N": str(if_version)}
+            values[":ver"] = {"N": str(write.if_version)}
         if condition is not None:
-            values[":now"] = _number(now)
+            values[":now"] = _number(write.now)
         try:
             attributes = self._update(
                 key,
-                f"SET #d = :d{_expiry(expires_at, values)} ADD #v :one",
+                f"SET #d = :d{_expiry(write.expires_at, values)} ADD #v :one",
                 values,
                 condition=condition,
                 return_values="UPDATED_NEW",
-                old_on_failure=expect is Expect.VERSION,
+                old_on_failure=write.expect is Expect.VERSION,
             )
         except _ConditionFailedError as failed:
-            if expect is Expect.ABSENT:
+            if write.expect is Expect.ABSENT:
                 raise AlreadyExistsError(f"{key.collection}/{key.id} exists") from None
-            if failed.item is None or _expired(failed.item, now):
+            if failed.item is None or _expired(failed.item, write.now):
                 raise NotFoundError(f"{key.collection}/{key.id} not found") from None
             raise PreconditionFailedError(f"{key.collection}/{key.id} has changed") from None
-        return Doc(key.id, data, int(attributes["v"]["N"]), expires_at)
+        return Doc(key.id, write.data, int(attributes["v"]["N"]), write.expires_at)
 
     def _delete(self, key: Key, if_version: int | None) -> bool:
         now = time.time()

@@ -55,7 +55,7 @@ from shared.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
-from shared.store.base import Doc, Expect, Key, QuerySpec, Store, is_live
+from shared.store.base import Doc, Expect, Key, QuerySpec, Store, Write, is_live
 
 if TYPE_CHECKING:
     from google.cloud.firestore import (
@@ -153,42 +153,38 @@ class FirestoreStore(Store):
             snapshots = self.client.get_all([self._ref(k) for k in keys], **self._read)
             return {doc.id: doc for doc in map(_doc, snapshots) if doc is not None}
 
-    def _write(
-        self,
-        key: Key,
-        data: dict[str, Any],
-        expires_at: float | None,
-        expect: Expect,
-        if_version: int | None,
-        now: float,
-    ) -> Doc:
+    def _write(self, write: Write) -> Doc:
+        key = write.key
         ref = self._ref(key)
         with _errors():
-            if expect is Expect.ANY:
+            if write.expect is Expect.ANY:
                 from google.cloud.firestore import DELETE_FIELD, Increment
 
-                fields: dict[str, Any] = {"d": data, "k": key.id, "v": Increment(1)}
-                fields.update(_expiry(expires_at) or {"exp": DELETE_FIELD, "ttl": DELETE_FIELD})
+                fields: dict[str, Any] = {"d": write.data, "k": key.id, "v": Increment(1)}
+                unset_expiry = {"exp": DELETE_FIELD, "ttl": DELETE_FIELD}
+                fields.update(_expiry(write.expires_at) or unset_expiry)
                 # Merging exactly these fields replaces ``d`` whole and raises ``v`` in place.
                 # (The SDK documents a list of paths for ``merge``; its hint says only bool.)
                 result = ref.set(fields, merge=_FIELDS, **self._commit)  # type: ignore[arg-type]
-                return Doc(key.id, data, int(_number(result.transform_results[0])), expires_at)
+                return Doc(
+                    key.id, write.data, int(_number(result.transform_results[0])), write.expires_at
+                )
             for attempt in range(_MAX_ATTEMPTS):
                 # A create-only write first just creates: one call when the key is free.
-                unseen = attempt == 0 and expect is Expect.ABSENT
+                unseen = attempt == 0 and write.expect is Expect.ABSENT
                 snapshot = None if unseen else ref.get(**self._read)
                 current = None if snapshot is None else _doc(snapshot)
-                live = is_live(current, now)
-                if expect is Expect.ABSENT and live:
+                live = is_live(current, write.now)
+                if write.expect is Expect.ABSENT and live:
                     raise AlreadyExistsError(f"{key.collection}/{key.id} exists")
-                if expect is Expect.VERSION:
+                if write.expect is Expect.VERSION:
                     if current is None or not live:
                         raise NotFoundError(f"{key.collection}/{key.id} not found")
-                    if current.version != if_version:
+                    if current.version != write.if_version:
                         raise PreconditionFailedError(f"{key.collection}/{key.id} has changed")
                 version = (current.version if current else 0) + 1
-                if self._swap(ref, snapshot, _fields(key, data, version, expires_at)):
-                    return Doc(key.id, data, version, expires_at)
+                if self._swap(ref, snapshot, _fields(key, write.data, version, write.expires_at)):
+                    return Doc(key.id, write.data, version, write.expires_at)
         raise StoreUnavailableError(f"firestore: {key.collection}/{key.id} kept changing")
 
     def _delete(self, key: Key, if_version: int | None) -> bool:

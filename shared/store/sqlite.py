@@ -22,7 +22,7 @@ from shared.exceptions import (
     PreconditionFailedError,
     StoreUnavailableError,
 )
-from shared.store.base import Doc, Expect, Key, QuerySpec, Store
+from shared.store.base import Doc, Expect, Key, QuerySpec, Store, Write
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -82,35 +82,35 @@ class SQLiteStore(Store):
             )
             return {row[0]: _doc(row) for row in rows}
 
-    def _write(
-        self,
-        key: Key,
-        data: dict[str, Any],
-        expires_at: float | None,
-        expect: Expect,
-        if_version: int | None,
-        now: float,
-    ) -> Doc:
+    def _write(self, write: Write) -> Doc:
+        key = write.key
         with self._transaction() as conn:
             row = conn.execute(
                 "SELECT version, expires_at FROM docs WHERE shop = ? AND coll = ? AND id = ?",
                 (key.shop, key.collection, key.id),
             ).fetchone()
-            live = row is not None and (row[1] is None or row[1] > now)
-            if expect is Expect.ABSENT and live:
+            live = row is not None and (row[1] is None or row[1] > write.now)
+            if write.expect is Expect.ABSENT and live:
                 raise AlreadyExistsError(f"{key.collection}/{key.id} exists")
-            if expect is Expect.VERSION:
+            if write.expect is Expect.VERSION:
                 if not live:
                     raise NotFoundError(f"{key.collection}/{key.id} not found")
-                if row[0] != if_version:
+                if row[0] != write.if_version:
                     raise PreconditionFailedError(f"{key.collection}/{key.id} has changed")
             version = (row[0] if row else 0) + 1
             conn.execute(
                 "INSERT OR REPLACE INTO docs (shop, coll, id, data, version, expires_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (key.shop, key.collection, key.id, json.dumps(data), version, expires_at),
+                (
+                    key.shop,
+                    key.collection,
+                    key.id,
+                    json.dumps(write.data),
+                    version,
+                    write.expires_at,
+                ),
             )
-        return Doc(key.id, data, version, expires_at)
+        return Doc(key.id, write.data, version, write.expires_at)
 
     def _delete(self, key: Key, if_version: int | None) -> bool:
         with self._transaction() as conn:

@@ -1,7 +1,14 @@
-"""``capture_lead``: record an order in the making in the CRM.
+"""``capture_lead``: record an order in the CRM, first as a draft, then confirmed.
 
 Every field the model passes is checked, and each error names the field so the model can ask the
-customer for exactly that. Prices come from the catalogue, never from the model.
+customer for exactly that (these texts are for the model: the offline responder words its own for
+customers). Prices come from the catalogue, never from the model.
+
+An order is read back before it counts: the first call (``confirmed`` false) records a "draft"
+lead and returns its summary, total included, for the model to read back; once the customer
+agrees, the same call with ``confirmed`` true makes it "new", the shop's to handle. Both update
+the conversation's one lead for the product in place (``crm.save_lead``), so a correction between
+them changes the draft, and the shop also sees what was never confirmed.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from shared.catalog.retrieval import fold
 from shared.exceptions import InvalidPhoneError, ToolError
 from shared.ids import new_sortable_id
 from shared.models import Lead, Product, Variant
+from shared.order_form import mention
 from shared.tools.base import Tool, TurnContext
 
 NAME_CHARS = 100
@@ -28,7 +36,13 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 
 class CaptureLeadArgs(BaseModel):
     name: str = Field(description="The customer's name.")
-    phone: str = Field(description="The customer's phone number, local or international form.")
+    phone: str | None = Field(
+        None,
+        description=(
+            "The customer's phone number, local or international form. Leave empty on WhatsApp: "
+            "the number they write from is used unless they give another one."
+        ),
+    )
     address: str = Field(description="The delivery address.")
     product_id: str = Field(description="A product id returned by search_products.")
     variant: str | None = Field(
@@ -39,6 +53,13 @@ class CaptureLeadArgs(BaseModel):
         1, description="How many.", json_schema_extra={"minimum": 1, "maximum": MAX_QUANTITY}
     )
     notes: str | None = Field(None, description="Anything else the shop should know.")
+    confirmed: bool = Field(
+        False,
+        description=(
+            "False: record a draft and read the returned summary back to the customer. True: "
+            "only after the customer said the summary is right."
+        ),
+    )
 
 
 def _text(value: str, field: str, limit: int) -> str:
@@ -70,6 +91,12 @@ def _names(variant: Variant) -> set[str]:
 def pick_variant(product: Product, wanted: str) -> Variant:
     key = _words(wanted)
     matches = [v for v in product.variants if key in _names(v)] if key else []
+    if key and not matches:  # "rouge" for "Red", "size M": a value named another way
+        matches = [
+            v
+            for v in product.variants
+            if v.options and all(mention(value, wanted) >= 0 for value in v.options.values())
+        ]
     if len(matches) == 1:
         return matches[0]
     if len(product.variants) == 1:
@@ -101,10 +128,7 @@ class CaptureLead(Tool):
     def run(self, ctx: TurnContext, args: CaptureLeadArgs) -> dict[str, Any]:
         name = _text(args.name, "name", NAME_CHARS)
         address = _text(args.address, "address", ADDRESS_CHARS)
-        try:
-            phone = crm.normalise_phone(args.phone, ctx.shop.phone_region)
-        except InvalidPhoneError as exc:
-            raise ToolError(f"phone: {exc}; ask the customer for their number again") from exc
+        phone = _phone(ctx, args.phone)
         product = ctx.catalog.products.get(args.product_id)
         if product is None:
             raise ToolError(
@@ -155,6 +179,7 @@ class CaptureLead(Tool):
                 currency=product.currency,
                 total=unit_price * args.quantity,
                 notes="; ".join(notes),
+                status="new" if args.confirmed else "draft",
                 created_at=now,
                 updated_at=now,
             ),
@@ -164,4 +189,19 @@ class CaptureLead(Tool):
         result: dict[str, Any] = {**crm.lead_json(lead), "confirmation": True}
         if variant is None:
             result["note"] = "no variant chosen: the lowest price is shown; ask which one"
+        if not args.confirmed:
+            result["next"] = "read this summary back; call again with confirmed=true once agreed"
         return result
+
+
+def _phone(ctx: TurnContext, typed: str | None) -> str:
+    """The typed number in E.164, or the one the channel verified (WhatsApp) when none was."""
+    if typed is None or not typed.strip():
+        customer = crm.conversation_customer(ctx.store, ctx.shop.id, ctx.conversation)
+        if customer is not None and customer.phone_verified and customer.phone:
+            return customer.phone
+        raise ToolError("phone is empty: ask the customer for it")
+    try:
+        return crm.normalise_phone(typed, ctx.shop.phone_region)
+    except InvalidPhoneError as exc:
+        raise ToolError(f"phone: {exc}; ask the customer for their number again") from exc

@@ -34,7 +34,13 @@ def product_summary(product: Product) -> dict[str, Any]:
     }
     if len(product.variants) > 1:
         summary["variants"] = [
-            {"id": v.id, "title": v.title, "price": price_number(v.price), "available": v.available}
+            {
+                "id": v.id,
+                "title": v.title,
+                "price": price_number(v.price),
+                "available": v.available,
+                **({"options": v.options} if v.options else {}),
+            }
             for v in product.variants
         ]
     summary["url"] = product.url

@@ -23,7 +23,7 @@ from shared.http import Request
 from shared.queue import dedup_key
 from shared.queue.base import Queue, WorkItem
 from shared.store import Store
-from shared.store.base import Doc, Expect, Key, QuerySpec
+from shared.store.base import Doc, Key, QuerySpec, Write
 from shared.store.sqlite import SQLiteStore
 from shared.worker import process
 from tests.eventlib import load_event
@@ -121,19 +121,11 @@ class FaultyStore(Store):
         self.faults.check(StoreUnavailableError)
         return self.inner._get_many(keys)
 
-    def _write(
-        self,
-        key: Key,
-        data: dict[str, Any],
-        expires_at: float | None,
-        expect: Expect,
-        if_version: int | None,
-        now: float,
-    ) -> Doc:
+    def _write(self, write: Write) -> Doc:
         self.faults.check(StoreUnavailableError)
         if self.before_write is not None:
-            self.before_write(key, data)
-        return self.inner._write(key, data, expires_at, expect, if_version, now)
+            self.before_write(write.key, write.data)
+        return self.inner._write(write)
 
     def _delete(self, key: Key, if_version: int | None) -> bool:
         self.faults.check(StoreUnavailableError)

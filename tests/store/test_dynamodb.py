@@ -13,7 +13,7 @@ import pytest
 
 from shared.exceptions import ConfigError, DocumentTooLargeError, StoreError, StoreUnavailableError
 from shared.store import open_store
-from shared.store.base import Expect, Key
+from shared.store.base import Expect, Key, Write
 from shared.store.dynamodb import DynamoDBStore
 
 SHOP = "shop-a"
@@ -64,7 +64,8 @@ def test_item_too_large_for_dynamodb_is_translated(dynamodb_store: DynamoDBStore
     dynamodb_store.put(SHOP, "products", "big", {"v": 1})
     key = Key(SHOP, "products", "big")
     with pytest.raises(DocumentTooLargeError):  # bypasses the base class's size check
-        dynamodb_store._write(key, {"blob": "x" * 410_000}, None, Expect.ANY, None, time.time())
+        too_large = {"blob": "x" * 410_000}
+        dynamodb_store._write(Write(key, too_large, None, Expect.ANY, None, time.time()))
     assert dynamodb_store.get(SHOP, "products", "big").data == {"v": 1}  # type: ignore[union-attr]
 
 

@@ -33,19 +33,6 @@ BUTTON_TEXT = 64  # keep buttons readable on a phone
 class TelegramChannel(Channel):
     name = "telegram"
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        token: str,
-        retry: Retry,
-        max_media_bytes: int,
-        client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(retry=retry, max_media_bytes=max_media_bytes, client=client)
-        self.base_url = base_url.rstrip("/")
-        self._token = token
-
     @classmethod
     def from_settings(cls, settings: Settings, shop: Shop, retry: Retry) -> TelegramChannel:
         if settings.telegram_bot_token is None:

@@ -53,8 +53,13 @@ class WhatsAppChannel(Channel):
         max_media_bytes: int,
         client: httpx.Client | None = None,
     ) -> None:
-        super().__init__(retry=retry, max_media_bytes=max_media_bytes, client=client)
-        self.base_url = base_url.rstrip("/")
+        super().__init__(
+            base_url=base_url,
+            token=token,
+            retry=retry,
+            max_media_bytes=max_media_bytes,
+            client=client,
+        )
         self._auth = {"Authorization": f"Bearer {token}"}
         self.phone_number_id = phone_number_id
         self.template = template
