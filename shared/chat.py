@@ -224,17 +224,12 @@ class ChatService:
                 self.store, shop.id, conversation, released, version, [], inbound_at
             )
             log_event("handoff_released", shop=shop.id, reason=NO_OPERATOR_REPLY)
-            pending_ids = {m.id for m in pending}
-            said_before = [
-                m.text for m in reversed(conversation.recent)
-                if m.role == "user" and m.id not in pending_ids
-            ]
-            lang = detect_language("\n".join(m.text for m in pending), shop, said_before)
+            lang = _pending_language(shop, conversation, pending)
             preface = RELEASED_NOTICE.get(lang, RELEASED_NOTICE["en"])
         # Plans and daily quotas: past the customer's quota the limit message is the answer.
         usage = quotas.count_turn(self.store, shop, conversation, len(pending), self.clock())
         if usage is not None and (usage.exceeded or usage.warning_due):
-            lang = detect_language("\n".join(m.text for m in pending), shop)
+            lang = _pending_language(shop, conversation, pending)
             if usage.exceeded:
                 text = quotas.limit_message(shop, usage, lang, self.clock())
                 yield TurnEvent("delta", text)
@@ -433,6 +428,18 @@ class ChatService:
 def result_of(events: Iterator[TurnEvent | TurnResult]) -> TurnResult:
     """The result a turn ends with, its text events passed over."""
     return next(e for e in events if isinstance(e, TurnResult))
+
+
+def _pending_language(shop: Shop, conversation: Conversation, pending: list[Message]) -> str:
+    """The language of a fixed text answering ``pending`` (their own, else the customer's
+    earlier messages')."""
+    pending_ids = {m.id for m in pending}
+    said_before = [
+        m.text
+        for m in reversed(conversation.recent)
+        if m.role == "user" and m.id not in pending_ids
+    ]
+    return detect_language("\n".join(m.text for m in pending), shop, said_before)
 
 
 def _reply(conversation: Conversation, pending: list[Message], text: str) -> Message:

@@ -124,6 +124,14 @@ def test_the_warning_speaks_the_customers_language(app: App, script: Script) -> 
     assert result.reply == f"(You have used 1 of your 1 messages for today.)\n\n{ANSWER}"
 
 
+def test_the_limit_message_keeps_the_conversations_language(app: App, script: Script) -> None:
+    chat, shop = chat_at(app, Clock(MORNING), free_daily_messages=1)
+    first, second = turns(chat, shop, ["Hello, how much is the delivery?", "ok"])
+    assert first.lang == "en"  # "ok" alone would be the shop's first language, French
+    assert second.reply.startswith("You have reached today's limit of 1 messages.")
+    assert second.lang == "en"
+
+
 def test_past_the_quota_the_limit_message_lists_the_plans_and_the_message_is_stored(
     app: App, script: Script
 ) -> None:
