@@ -9,7 +9,9 @@ models, the lead): the HTTP function and the channel senders turn it into JSON o
 The message is validated at the edge that received it (``functions/chat.py``, the webhooks).
 
 Store operations on a typical turn: 2 rate-limit counters, 1 conversation read (it carries the
-recent messages), 1 inbound write, 1 outbound write, 1 conversation write. The shop comes from
+recent messages), 1 inbound write, 1 outbound write, 1 conversation write; with daily quotas
+(``shared/quotas.py``) 1 counter, and for a shop selling plans 1 subscription read (and 1 customer
+read once the conversation has one). The shop comes from
 the instance's cache (``shared.shops``); the catalogue index is kept per catalogue version.
 """
 
@@ -23,7 +25,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from shared import conversations, crm
+from shared import conversations, crm, quotas
 from shared.agent import Agent, AgentEvent, AgentResult, Replace
 from shared.catalog.embeddings import query_vector
 from shared.catalog.retrieval import CatalogCache, fold
@@ -222,13 +224,20 @@ class ChatService:
                 self.store, shop.id, conversation, released, version, [], inbound_at
             )
             log_event("handoff_released", shop=shop.id, reason=NO_OPERATOR_REPLY)
-            pending_ids = {m.id for m in pending}
-            said_before = [
-                m.text for m in reversed(conversation.recent)
-                if m.role == "user" and m.id not in pending_ids
-            ]
-            lang = detect_language("\n".join(m.text for m in pending), shop, said_before)
+            lang = _pending_language(shop, conversation, pending)
             preface = RELEASED_NOTICE.get(lang, RELEASED_NOTICE["en"])
+        # Plans and daily quotas: past the customer's quota the limit message is the answer.
+        usage = quotas.count_turn(self.store, shop, conversation, len(pending), self.clock())
+        if usage is not None and (usage.exceeded or usage.warning_due):
+            lang = _pending_language(shop, conversation, pending)
+            if usage.exceeded:
+                text = quotas.limit_message(shop, usage, lang, self.clock())
+                yield TurnEvent("delta", text)
+                yield self.record_reply(
+                    shop, conversation, version, pending, text, new_messages=new_messages, lang=lang
+                )
+                return
+            preface = "\n\n".join(filter(None, [preface, quotas.warning(usage, lang)]))
         try:
             yield from self._answer(
                 shop, conversation, version, pending, new_messages, inputs, inbound_at, preface
@@ -341,15 +350,25 @@ class ChatService:
         version: int,
         pending: list[Message],
         text: str,
+        *,
+        new_messages: list[Message] | None = None,
+        lang: str | None = None,
     ) -> TurnResult:
-        """Store ``text`` as the answer to ``pending`` (already on ``recent``) without asking the
-        model: a channel's fixed reply (an opt-out confirmation, a request for text)."""
-        outbound = _reply(conversation, pending, text)
+        """Store ``text`` as the answer to ``pending`` without asking the model: a channel's
+        fixed reply (an opt-out confirmation, a request for text), the limit message past a
+        quota. ``new_messages`` are those of ``pending`` not on ``recent`` yet (a web turn's)."""
+        outbound = _reply(conversation, pending, text).model_copy(update={"lang": lang})
         conversations.add_message(self.store, shop.id, conversation.id, outbound)
         saved, _ = conversations.save_turn(
-            self.store, shop.id, conversation, conversation, version, [outbound], pending[-1].at
+            self.store,
+            shop.id,
+            conversation,
+            conversation,
+            version,
+            [*(new_messages or []), outbound],
+            pending[-1].at,
         )
-        return TurnResult(saved, text, outbound.id, [])
+        return TurnResult(saved, text, outbound.id, [], lang=lang)
 
     def history(self, shop: Shop, session_id: str) -> list[HistoryMessage]:
         conversation = (
@@ -409,6 +428,18 @@ class ChatService:
 def result_of(events: Iterator[TurnEvent | TurnResult]) -> TurnResult:
     """The result a turn ends with, its text events passed over."""
     return next(e for e in events if isinstance(e, TurnResult))
+
+
+def _pending_language(shop: Shop, conversation: Conversation, pending: list[Message]) -> str:
+    """The language of a fixed text answering ``pending`` (their own, else the customer's
+    earlier messages')."""
+    pending_ids = {m.id for m in pending}
+    said_before = [
+        m.text
+        for m in reversed(conversation.recent)
+        if m.role == "user" and m.id not in pending_ids
+    ]
+    return detect_language("\n".join(m.text for m in pending), shop, said_before)
 
 
 def _reply(conversation: Conversation, pending: list[Message], text: str) -> Message:

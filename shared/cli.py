@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -23,7 +23,8 @@ _SET_HELP = """\
 {keys}
 values: a list takes commas (languages=fr,en), a structure JSON
 (business_hours='{{"mon": ["09:00-18:00"]}}', whatsapp_template='{{"name": "order", "language":
-"fr"}}'); key= clears an optional setting."""
+"fr"}}', plans='[{{"id": "month", "name": "Monthly", "price": 5000, "currency": "XOF",
+"period_days": 30, "daily_messages": 100}}]'); key= clears an optional setting."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--status", help="only leads with this status (new, contacted, won...)")
     cmd.add_argument("--format", choices=["json", "csv"], default="json", help="default: json")
 
+    cmd = commands.add_parser("subscriptions", help="list the plans customers paid for")
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    cmd.add_argument("--format", choices=["json", "csv"], default="json", help="default: json")
+
     cmd = commands.add_parser(
         "release", help="give a conversation handed to a person back to the bot"
     )
@@ -118,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(host, port, app.settings.dev_read_timeout)
         if args.command == "leads":
             return _leads(app.store, shop, args.status, args.format)
+        if args.command == "subscriptions":
+            return _subscriptions(app.store, shop, args.format)
         if args.command == "release":
             return _release(app.store, shop, args.session_id)
         if args.command == "shop":
@@ -258,9 +265,6 @@ LEAD_COLUMNS = [
 
 
 def _leads(store: Store, shop: str, status: str | None, fmt: str) -> int:
-    import csv
-    import json
-    from datetime import UTC, datetime
     from typing import get_args
 
     from shared.crm import lead_json, list_leads
@@ -273,15 +277,59 @@ def _leads(store: Store, shop: str, status: str | None, fmt: str) -> int:
     wanted = next((s for s in statuses if s == status), None)
     rows = []
     for lead in list_leads(store, shop, wanted):
-        created = datetime.fromtimestamp(lead.created_at, UTC).isoformat(timespec="seconds")
-        row = {**lead_json(lead), "created_at": created}
+        row = {**lead_json(lead), "created_at": _utc(lead.created_at)}
         rows.append({column: row[column] for column in LEAD_COLUMNS})
+    return _print_rows(rows, LEAD_COLUMNS, fmt)
+
+
+SUBSCRIPTION_COLUMNS = [
+    "customer",
+    "plan_id",
+    "plan_name",
+    "daily_messages",
+    "started_at",
+    "expires_at",
+    "status",
+]
+
+
+def _subscriptions(store: Store, shop: str, fmt: str) -> int:
+    import time
+
+    from shared.quotas import list_subscriptions
+
+    now = time.time()
+    rows = [
+        {
+            "customer": subscription.id,
+            "plan_id": subscription.plan_id,
+            "plan_name": subscription.plan_name,
+            "daily_messages": subscription.daily_messages,
+            "started_at": _utc(subscription.started_at),
+            "expires_at": _utc(subscription.expires_at),
+            "status": "active" if subscription.expires_at > now else "expired",
+        }
+        for subscription in list_subscriptions(store, shop)
+    ]
+    return _print_rows(rows, SUBSCRIPTION_COLUMNS, fmt)
+
+
+def _utc(at: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+
+def _print_rows(rows: Sequence[Mapping[str, object]], columns: list[str], fmt: str) -> int:
+    import csv
+    import json
+
     if fmt == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     # CRLF rows, as RFC 4180 says: the writer then quotes a cell holding a CR, which a
     # spreadsheet would otherwise take as the end of the row.
-    writer = csv.DictWriter(sys.stdout, fieldnames=LEAD_COLUMNS, lineterminator="\r\n")
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({column: _cell(value) for column, value in row.items()})

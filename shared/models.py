@@ -80,6 +80,52 @@ class WhatsAppTemplate(Model):
     components: list[dict[str, Any]] = Field(default_factory=list)  # as the Graph API takes them
 
 
+class Plan(Model):
+    """An access plan a shop sells (the tutor persona's use case): ``daily_messages`` a day for
+    ``period_days`` days, for ``price`` in ``currency``."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: str = Field(min_length=1, max_length=60)
+    price: Money = Field(gt=0, decimal_places=2)
+    currency: str  # ISO 4217
+    period_days: int = Field(ge=1, le=366)
+    daily_messages: int = Field(ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, name: str) -> str:
+        return " ".join(name.split())  # a line of the limit message
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, code: str) -> str:
+        return _iso_currency(code)
+
+
+class Subscription(Model):
+    """A customer's paid plan (``id`` is the customer key, see ``shared/quotas.py``), with the
+    plan's terms as bought: a plan changed or removed later leaves it as it was paid for."""
+
+    id: str
+    plan_id: str
+    plan_name: str
+    daily_messages: int
+    started_at: float
+    expires_at: float
+    payment_events: list[str] = Field(default_factory=list)  # the latest, for idempotency
+    created_at: float
+    updated_at: float
+
+
+def _iso_currency(code: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{3}", code):
+        raise ValueError(f"{code!r} is not an ISO 4217 code (e.g. XOF, EUR, USD)")
+    return code.upper()
+
+
+MAX_PLANS = 6  # the limit message lists them all
+
+
 # The languages the assistant speaks: its prompts, customer texts and language detection.
 LANGUAGES = ("fr", "en")
 SYSTEM_PROMPT_ADDITION_CHARS = 2000  # the shop's own instructions stay a small part of the prompt
@@ -117,6 +163,10 @@ class Shop(Model):
     # ({"mon": ["09:00-18:00"], ...}; a day not listed is closed). None: always open.
     business_hours: dict[hours.Weekday, list[str]] | None = None
     timezone: str = "Africa/Dakar"
+    # Plans and daily quotas (shared/quotas.py): the plans on sale, and the messages a day of a
+    # customer without a plan (None: unlimited, as a sales shop wants).
+    plans: list[Plan] = Field(default_factory=list, max_length=MAX_PLANS)
+    free_daily_messages: int | None = Field(default=None, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -129,9 +179,7 @@ class Shop(Model):
     @field_validator("currency")
     @classmethod
     def _currency_code(cls, code: str) -> str:
-        if not re.fullmatch(r"[A-Za-z]{3}", code):
-            raise ValueError(f"{code!r} is not an ISO 4217 code (e.g. XOF, EUR, USD)")
-        return code.upper()
+        return _iso_currency(code)
 
     @field_validator("languages")
     @classmethod
@@ -176,6 +224,14 @@ class Shop(Model):
     def _known_zone(cls, name: str) -> str:
         hours.zone(name)
         return name
+
+    @field_validator("plans")
+    @classmethod
+    def _distinct_plans(cls, plans: list[Plan]) -> list[Plan]:
+        ids = [plan.id for plan in plans]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two plans have the same id")
+        return plans
 
 
 class Variant(Model):

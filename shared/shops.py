@@ -104,7 +104,8 @@ def apply_settings(shop: Shop, changes: Mapping[str, Any]) -> Shop:
 
 def settings_from_text(assignments: Sequence[str]) -> dict[str, Any]:
     """``key=value`` words as changes: a list setting takes comma-separated values
-    (``languages=fr,en``), a structured one JSON (``business_hours={"mon": ["09:00-18:00"]}``),
+    (``languages=fr,en``), a structured one JSON (``business_hours={"mon": ["09:00-18:00"]}``,
+    ``plans=[{"id": "month", ...}]``),
     ``key=`` clears an optional setting. Raises InvalidInputError naming the key."""
     changes: dict[str, Any] = {}
     for assignment in assignments:
@@ -122,25 +123,29 @@ def settings_from_text(assignments: Sequence[str]) -> dict[str, Any]:
 def _value(key: str, text: str) -> Any:
     field = Shop.model_fields[key]
     if not text:
-        if field.is_required() or field.default not in (None, ""):
+        default = field.get_default(call_default_factory=True)
+        if field.is_required() or default not in (None, "", []):
             raise InvalidInputError(f"{key}: cannot be cleared, give a value")
-        return field.default
+        return default
     kinds = [a for a in get_args(field.annotation) if a is not type(None)]
     if get_origin(field.annotation) in (Union, types.UnionType) and len(kinds) == 1:
         annotation = kinds[0]  # Optional[X]: X
     else:
         annotation = field.annotation
-    if get_origin(annotation) is list:
+    item = get_args(annotation)[0] if get_origin(annotation) is list else None
+    if item is not None and not _is_model(item):
         return [part.strip() for part in text.split(",") if part.strip()]
-    structured = get_origin(annotation) is dict or (
-        isinstance(annotation, type) and issubclass(annotation, BaseModel)
-    )
+    structured = get_origin(annotation) is dict or item is not None or _is_model(annotation)
     if not structured:
         return text
     try:
         return json.loads(text)
     except ValueError as exc:
         raise InvalidInputError(f"{key}: expected JSON ({exc})") from None
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _check_keys(changes: Mapping[str, Any]) -> None:
