@@ -69,6 +69,19 @@ class Settings(BaseModel):
         "https://api.telegram.org", alias="TELEGRAM_API_BASE", pattern=r"^https?://"
     )
     telegram_operator_chat_id: str | None = Field(None, alias="TELEGRAM_OPERATOR_CHAT_ID")
+    # Payments (shared/payments): the test provider's secret has a dev default, as it pays
+    # nothing; a real provider's keys have none.
+    payment_test_secret: SecretStr = Field(
+        SecretStr("comptoir-dev-payment-test-secret"), alias="PAYMENT_TEST_SECRET", min_length=16
+    )
+    wave_api_key: SecretStr | None = Field(None, alias="WAVE_API_KEY")
+    wave_webhook_secret: SecretStr | None = Field(None, alias="WAVE_WEBHOOK_SECRET")
+    wave_api_base: str = Field("https://api.wave.com", alias="WAVE_API_BASE", pattern=r"^https?://")
+    stripe_api_key: SecretStr | None = Field(None, alias="STRIPE_API_KEY")
+    stripe_webhook_secret: SecretStr | None = Field(None, alias="STRIPE_WEBHOOK_SECRET")
+    stripe_api_base: str = Field(
+        "https://api.stripe.com", alias="STRIPE_API_BASE", pattern=r"^https?://"
+    )
     widget_blob_url: str = Field(".data/blob", alias="WIDGET_BLOB_URL")
     media_max_bytes: int = Field(16 * 1024 * 1024, alias="MEDIA_MAX_BYTES", ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
