@@ -76,8 +76,22 @@ def _parser() -> argparse.ArgumentParser:
 
     cmd = commands.add_parser("leads", help="list the leads, newest first")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
-    cmd.add_argument("--status", help="only leads with this status (new, contacted, won...)")
+    cmd.add_argument("--status", help="only leads with this status (draft, confirmed, paid...)")
     cmd.add_argument("--format", choices=["json", "csv"], default="json", help="default: json")
+
+    cmd = commands.add_parser("orders", help="list the orders with their status history")
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    cmd.add_argument("--status", help="only orders with this status (confirmed, paid...)")
+    cmd.add_argument("--format", choices=["json", "csv"], default="json", help="default: json")
+
+    cmd = commands.add_parser("order", help="change an order")
+    actions = cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    action = actions.add_parser(
+        "set-status", help="move an order (fulfilled once delivered, cancelled...)"
+    )
+    action.add_argument("order_id", metavar="ID")
+    action.add_argument("status", metavar="STATUS")
+    action.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
 
     cmd = commands.add_parser(
         "release", help="give a conversation handed to a person back to the bot"
@@ -118,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(host, port, app.settings.dev_read_timeout)
         if args.command == "leads":
             return _leads(app.store, shop, args.status, args.format)
+        if args.command == "orders":
+            return _orders(app.store, shop, args.status, args.format)
+        if args.command == "order":
+            return _set_order_status(app.store, shop, args.order_id, args.status)
         if args.command == "release":
             return _release(app.store, shop, args.session_id)
         if args.command == "shop":
@@ -258,30 +276,73 @@ LEAD_COLUMNS = [
 
 
 def _leads(store: Store, shop: str, status: str | None, fmt: str) -> int:
+    from shared.crm import lead_json, list_leads
+    from shared.orders import parse_status
+
+    rows = []
+    for lead in list_leads(store, shop, parse_status(status) if status else None):
+        row = {**lead_json(lead), "created_at": _iso(lead.created_at)}
+        rows.append({column: row[column] for column in LEAD_COLUMNS})
+    return _print_rows(rows, LEAD_COLUMNS, fmt)
+
+
+ORDER_COLUMNS = [
+    *LEAD_COLUMNS[:3],
+    "updated_at",
+    *LEAD_COLUMNS[3:],
+    "channel",
+    "payment_provider",
+    "payment_id",
+    "history",
+]
+
+
+def _orders(store: Store, shop: str, status: str | None, fmt: str) -> int:
+    from shared.crm import list_leads
+    from shared.orders import order_json, parse_status
+
+    rows = []
+    for order in list_leads(store, shop, parse_status(status) if status else None):
+        row = order_json(order)
+        row["created_at"] = _iso(order.created_at)
+        row["updated_at"] = _iso(order.updated_at)
+        history = [{**step, "at": _iso(step["at"])} for step in row["history"]]
+        # A CSV cell holds the history as "status at by actor" steps.
+        row["history"] = (
+            history
+            if fmt == "json"
+            else "; ".join(f"{h['status']} {h['at']} by {h['actor']}" for h in history)
+        )
+        rows.append({column: row[column] for column in ORDER_COLUMNS})
+    return _print_rows(rows, ORDER_COLUMNS, fmt)
+
+
+def _set_order_status(store: Store, shop: str, order_id: str, status: str) -> int:
+    import time
+
+    from shared.orders import parse_status, set_status
+
+    order = set_status(store, shop, order_id, parse_status(status), "operator", time.time())
+    print(f"order {order.id} is {order.status}")
+    return 0
+
+
+def _iso(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _print_rows(rows: list[dict[str, object]], columns: list[str], fmt: str) -> int:
     import csv
     import json
-    from datetime import UTC, datetime
-    from typing import get_args
 
-    from shared.crm import lead_json, list_leads
-    from shared.exceptions import InvalidInputError
-    from shared.models import LeadStatus
-
-    statuses: tuple[LeadStatus, ...] = get_args(LeadStatus)
-    if status is not None and status not in statuses:
-        raise InvalidInputError(f"--status must be one of {', '.join(statuses)}")
-    wanted = next((s for s in statuses if s == status), None)
-    rows = []
-    for lead in list_leads(store, shop, wanted):
-        created = datetime.fromtimestamp(lead.created_at, UTC).isoformat(timespec="seconds")
-        row = {**lead_json(lead), "created_at": created}
-        rows.append({column: row[column] for column in LEAD_COLUMNS})
     if fmt == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     # CRLF rows, as RFC 4180 says: the writer then quotes a cell holding a CR, which a
     # spreadsheet would otherwise take as the end of the row.
-    writer = csv.DictWriter(sys.stdout, fieldnames=LEAD_COLUMNS, lineterminator="\r\n")
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({column: _cell(value) for column, value in row.items()})
