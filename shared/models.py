@@ -253,6 +253,14 @@ class ShownProduct(Model):
         return cls(id=product.id, variant_id=card_variant(product).id)
 
 
+class PaymentButton(Model):
+    """A reply's "Pay" button: the order's payment link and what it collects."""
+
+    url: str
+    amount: Money
+    currency: str
+
+
 class Message(Model):
     id: str  # sortable by time, so a conversation's messages read back in order
     role: Role
@@ -271,6 +279,7 @@ class Message(Model):
     reply_to: str | None = None
     delivery: Delivery | None = None
     error_code: int | None = None  # the channel's code when delivery failed
+    payment: PaymentButton | None = None  # a reply that made a payment link: its button
 
     @field_validator("text")
     @classmethod

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from shared.crm import LEADS, lead_json
-from shared.exceptions import InvalidInputError, NotFoundError
+from shared.exceptions import InvalidInputError, InvalidKeyError, NotFoundError
 from shared.models import Lead, OrderStatus, StatusChange, mutate
 from shared.store import Store
 
@@ -67,7 +67,11 @@ def move(order: Lead, to: OrderStatus, actor: str, at: float, **changes: Any) ->
 
 
 def get_order(store: Store, shop: str, order_id: str) -> Lead:
-    doc = store.get(shop, LEADS, order_id)
+    """The order; NotFoundError when there is none (or ``order_id`` cannot be one)."""
+    try:
+        doc = store.get(shop, LEADS, order_id)
+    except InvalidKeyError:
+        doc = None
     if doc is None:
         raise NotFoundError(f"no order {order_id!r} in shop {shop!r}")
     return Lead.from_doc(doc)

@@ -103,6 +103,7 @@ def test_registry_lists_every_tool_with_a_clean_schema() -> None:
         "search_products",
         "get_product",
         "capture_lead",
+        "create_payment_link",
         "request_human",
         "remember",
     ]
