@@ -27,11 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 from shared.catalog.retrieval import CatalogIndex
 from shared.crm import LEADS
-from shared.exceptions import InvalidInputError, NotFoundError
+from shared.exceptions import InvalidInputError, NotFoundError, UnknownPaymentProviderError
 from shared.log import log_event
 from shared.models import CheckoutRef, Lead, Shop, mutate
 from shared.orders import PAYABLE, SETTLED, get_order, move
-from shared.payments import Checkout, CheckoutOrder, PaymentProvider, open_provider
+from shared.payments import (
+    PROVIDERS,
+    Checkout,
+    CheckoutOrder,
+    PaymentProvider,
+    open_provider,
+)
 from shared.store import Store
 from shared.store.idempotency import Claim, Idempotency, record_id
 
@@ -97,7 +103,9 @@ class Payments:
         self._lock = threading.Lock()
 
     def provider(self, name: str) -> PaymentProvider:
-        """Provider ``name``, opened once; InvalidInputError naming the known ones."""
+        """Provider ``name``, opened once; UnknownPaymentProviderError for a name that is none."""
+        if name not in PROVIDERS:
+            raise UnknownPaymentProviderError(f"no payment provider {name!r}")
         with self._lock:
             provider = self._providers.get(name)
             if provider is None:
