@@ -1,6 +1,7 @@
 """The IPN function ``POST /webhooks/payments/{provider}``: the signature checked on the raw
 body (401/403/400/404), the payment recorded and the order moved once (five concurrent
-deliveries, a replay signed again a day later), a mismatch flagged and never paid, and the
+deliveries, a replay signed again a day later, a retry after a failure at any store call), a
+mismatch flagged and never paid, and the
 customer's confirmation written once through the queue. Events are signed with the test
 provider's helper, and once each with Stripe's and Wave's documented schemes."""
 
@@ -22,6 +23,7 @@ from shared.orders import get_order
 from shared.payments.base import timestamped_signature
 from shared.payments.test import TestProvider
 from shared.queue.inprocess import InProcessQueue
+from tests.channels.conftest import Faults, FaultyStore, RecordingQueue
 from tests.fixtures.app import Client, Result
 from tests.test_tools import ORDER, MakeCtx, call
 
@@ -304,3 +306,26 @@ def test_a_wave_event_signed_as_wave_documents_pays_the_order(
     result = post(client, "wave", body, {"Wave-Signature": signature})
     assert (result.status, result.json()["outcome"]) == (200, "paid")
     assert get_order(app.store, SHOP_ID, order.id).status == "paid"
+
+
+@pytest.mark.parametrize("fail_at", range(6))
+def test_a_delivery_failing_at_any_store_call_is_completed_by_the_retry(
+    client: Client, app: App, make_ctx: MakeCtx, fail_at: int
+) -> None:
+    order, _ = awaiting(app, make_ctx)
+    faults = Faults()
+    app.store = FaultyStore(app.store, faults)
+    queue = RecordingQueue()
+    app.queue = queue
+    body, headers = signed_event(app, order)
+    faults.fail_at = fail_at  # the IPN's store calls: claim, order, record, order, move, done
+    statuses = [post(client, "test", body, headers).status]
+    faults.recover()
+    while statuses[-1] != 200:  # the provider delivers again
+        assert len(statuses) < 4, statuses
+        statuses.append(post(client, "test", body, headers).status)
+    assert statuses[0] in (200, 503)
+    assert len(payments(app)) == 1
+    paid = get_order(app.store, SHOP_ID, order.id)
+    assert [h.status for h in paid.history].count("paid") == 1
+    assert {item.dedup_id for item in queue.items} == {f"payment:{paid.payment_id}"}
