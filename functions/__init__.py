@@ -21,6 +21,11 @@ LLM_SECRETS = (
     "ZAI_API_KEY",
     "GEMINI_API_KEY",
 )
+# Who makes payment links needs the providers' API keys; only the IPN reads their webhook
+# secrets. The worker's channel turns make links too, but two more secrets would take its
+# environment past Lambda's 4 KB (tests/deploy/test_aws_package.py): until the keys are read at
+# run time, a WhatsApp or Telegram order of a Wave or Stripe shop gets no link (the shop calls).
+PAYMENT_API_SECRETS = ("WAVE_API_KEY", "STRIPE_API_KEY")
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ FUNCTIONS: tuple[Function, ...] = (
     # A widget handoff queues the operator's notification, hence publishes.
     Function(
         "chat", "chat", memory_mb=1024, aws_timeout_s=29, gcp_timeout_s=60, gcp_max_instances=20,
-        routes=("POST /chat", "GET /chat/history"), secrets=LLM_SECRETS, publishes=True,
+        routes=("POST /chat", "GET /chat/history"), secrets=(*LLM_SECRETS, *PAYMENT_API_SECRETS),
+        publishes=True,
     ),
     Function(
         "health", "health", memory_mb=256, aws_timeout_s=6, gcp_timeout_s=10, gcp_max_instances=5,
@@ -82,6 +88,13 @@ FUNCTIONS: tuple[Function, ...] = (
         "webhook_telegram", "telegram", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
         gcp_max_instances=20, routes=("POST /webhooks/telegram",),
         secrets=("TELEGRAM_WEBHOOK_SECRET",), publishes=True,
+    ),
+    # Providers want a 200 quickly: the customer's confirmation goes through the queue.
+    Function(
+        "payments", "payments", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
+        gcp_max_instances=10, routes=("POST /webhooks/payments/{provider}",),
+        secrets=("PAYMENT_TEST_SECRET", "WAVE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET"),
+        publishes=True,
     ),
     # Not public: only the queue calls it. A turn may queue more work (handing a conversation
     # to the operator), hence publishes.

@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.app import get_app
 from shared.chat import HistoryMessage, TurnEvent, TurnResult
+from shared.checkout import PaymentLink
 from shared.crm import lead_json
 from shared.exceptions import InvalidInputError, MessageTooLongError
 from shared.http import (
@@ -28,7 +29,7 @@ from shared.http import (
 )
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
-from shared.models import Product, Variant, card_variant
+from shared.models import PaymentButton, Product, Variant, card_variant
 from shared.money import price_number
 
 handler = HTTPFunction("chat", "/chat", cors=Cors(lambda: get_app().settings.allowed_origins))
@@ -83,7 +84,13 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
         "products": [product_card(p) for p in result.products],
         "lead": lead_json(result.lead) if result.lead is not None else None,
         "lang": result.lang,
+        "payment": payment_json(result.payment) if result.payment is not None else None,
     }
+
+
+def payment_json(link: PaymentLink | PaymentButton) -> dict[str, Any]:
+    """The reply's "Pay" button: where to pay, and how much."""
+    return {"url": link.url, "amount": price_number(link.amount), "currency": link.currency}
 
 
 def history_json(entry: HistoryMessage) -> dict[str, Any]:
@@ -96,6 +103,7 @@ def history_json(entry: HistoryMessage) -> dict[str, Any]:
         "at": _iso(message.at),
         "products": [product_card(product, variant) for product, variant in entry.cards],
         "lang": message.lang,
+        "payment": payment_json(message.payment) if message.payment is not None else None,
     }
 
 

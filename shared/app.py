@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from shared import log
 from shared.chat import ChatService
+from shared.checkout import Payments
 from shared.exceptions import LLMRequestError
 from shared.llm import LLM, Completion, LLMConfig, LLMRequest, open_llm
 from shared.llm.resilient import ResilientLLM
@@ -46,10 +47,19 @@ class App:
         return Shops(self.store, self.settings.default_shop)
 
     @cached_property
+    def payments(self) -> Payments:
+        """The payment providers and the orders' payment links."""
+        return Payments(self.store, self.settings)
+
+    @cached_property
     def chat(self) -> ChatService:
         # The queue is opened on first use (a web handoff), not with every chat instance.
         return ChatService(
-            self.settings, self.store, self.llm_for, enqueue=lambda item: self.queue.send(item)
+            self.settings,
+            self.store,
+            self.llm_for,
+            enqueue=lambda item: self.queue.send(item),
+            payments=self.payments,
         )
 
     @property

@@ -29,6 +29,7 @@ from shared import conversations, crm, quotas
 from shared.agent import Agent, AgentEvent, AgentResult, Replace
 from shared.catalog.embeddings import query_vector
 from shared.catalog.retrieval import CatalogCache, fold
+from shared.checkout import PaymentLink, Payments
 from shared.exceptions import (
     LLMError,
     QueueError,
@@ -46,6 +47,7 @@ from shared.models import (
     Customer,
     Lead,
     Message,
+    PaymentButton,
     Product,
     Shop,
     ShownProduct,
@@ -85,6 +87,7 @@ class TurnResult:
     products: list[Product]  # the products the reply names, in that order: its cards
     lead: Lead | None = None  # the order captured this turn
     lang: str | None = None  # the reply's language; None when silent or a channel's fixed text
+    payment: PaymentLink | None = None  # a payment link made this turn: the reply's "Pay" button
 
     @property
     def session_id(self) -> str:
@@ -125,11 +128,13 @@ class ChatService:
         *,
         enqueue: Callable[[WorkItem], None],
         clock: Callable[[], float] = time.time,
+        payments: Payments | None = None,
     ) -> None:
         """``enqueue`` hands work to the worker (telling the operator of a web handoff);
         ``clock`` is the time of the shop's hours, of handoffs and of rate-limit windows (tests
-        pass a frozen one)."""
+        pass a frozen one); ``payments`` makes the payment links of ``create_payment_link``."""
         self.settings = settings
+        self.payments = payments if payments is not None else Payments(store, settings)
         self.store = store
         self.llm_for = llm_for
         self.enqueue = enqueue
@@ -276,7 +281,14 @@ class ChatService:
         products = index.search_products(text, PRODUCTS_PER_TURN, query_vector=vector)
         faq = index.search_faq(text, FAQ_PER_TURN, lang, query_vector=vector)
         ctx = TurnContext(
-            shop, self.store, index, conversation, conversation.channel, lang, now=self.clock()
+            shop,
+            self.store,
+            index,
+            conversation,
+            conversation.channel,
+            lang,
+            now=self.clock(),
+            payments=self.payments,
         )
         ctx.show(*(p for p, _ in products))
         customer = self._customer(shop, conversation)
@@ -332,6 +344,7 @@ class ChatService:
                 "tokens_out": result.usage.completion_tokens,
                 "products": [ShownProduct.of(p) for p in cards] or None,
                 "lang": lang,
+                "payment": _button(ctx.payment),
             }
         )
         conversations.add_message(self.store, shop.id, conversation.id, outbound)
@@ -341,7 +354,7 @@ class ChatService:
         )
         if ctx.handoff_reason is not None and conversation.channel == "web":
             self._notify_operator(shop, conversation, outbound.id)
-        yield TurnResult(saved, result.text, outbound.id, cards, ctx.lead, lang)
+        yield TurnResult(saved, result.text, outbound.id, cards, ctx.lead, lang, ctx.payment)
 
     def record_reply(
         self,
@@ -467,6 +480,12 @@ def _prefaced(events: Iterator[AgentEvent], preface: str) -> Iterator[AgentEvent
             yield replace(event, text=f"{preface}\n\n{event.text}")
         else:  # text deltas; an empty answer stays empty (the holding reply replaces it)
             yield event
+
+
+def _button(link: PaymentLink | None) -> PaymentButton | None:
+    if link is None:
+        return None
+    return PaymentButton(url=link.url, amount=link.amount, currency=link.currency)
 
 
 def _mentioned(text: str, products: list[Product]) -> list[Product]:

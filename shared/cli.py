@@ -77,12 +77,26 @@ def _parser() -> argparse.ArgumentParser:
 
     cmd = commands.add_parser("leads", help="list the leads, newest first")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
-    cmd.add_argument("--status", help="only leads with this status (new, contacted, won...)")
+    cmd.add_argument("--status", help="only leads with this status (draft, confirmed, paid...)")
     cmd.add_argument("--format", choices=["json", "csv"], default="json", help="default: json")
 
     cmd = commands.add_parser("subscriptions", help="list the plans customers paid for")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
     cmd.add_argument("--format", choices=["json", "csv"], default="json", help="default: json")
+
+    cmd = commands.add_parser("orders", help="list the orders with their status history")
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    cmd.add_argument("--status", help="only orders with this status (confirmed, paid...)")
+    cmd.add_argument("--format", choices=["json", "csv"], default="json", help="default: json")
+
+    cmd = commands.add_parser("order", help="change an order")
+    actions = cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    action = actions.add_parser(
+        "set-status", help="move an order (fulfilled once delivered, cancelled...)"
+    )
+    action.add_argument("order_id", metavar="ID")
+    action.add_argument("status", metavar="STATUS")
+    action.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
 
     cmd = commands.add_parser(
         "release", help="give a conversation handed to a person back to the bot"
@@ -125,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _leads(app.store, shop, args.status, args.format)
         if args.command == "subscriptions":
             return _subscriptions(app.store, shop, args.format)
+        if args.command == "orders":
+            return _orders(app.store, shop, args.status, args.format)
+        if args.command == "order":
+            return _set_order_status(app.store, shop, args.order_id, args.status)
         if args.command == "release":
             return _release(app.store, shop, args.session_id)
         if args.command == "shop":
@@ -265,19 +283,12 @@ LEAD_COLUMNS = [
 
 
 def _leads(store: Store, shop: str, status: str | None, fmt: str) -> int:
-    from typing import get_args
-
     from shared.crm import lead_json, list_leads
-    from shared.exceptions import InvalidInputError
-    from shared.models import LeadStatus
+    from shared.orders import parse_status
 
-    statuses: tuple[LeadStatus, ...] = get_args(LeadStatus)
-    if status is not None and status not in statuses:
-        raise InvalidInputError(f"--status must be one of {', '.join(statuses)}")
-    wanted = next((s for s in statuses if s == status), None)
     rows = []
-    for lead in list_leads(store, shop, wanted):
-        row = {**lead_json(lead), "created_at": _utc(lead.created_at)}
+    for lead in list_leads(store, shop, parse_status(status) if status else None):
+        row = {**lead_json(lead), "created_at": _iso(lead.created_at)}
         rows.append({column: row[column] for column in LEAD_COLUMNS})
     return _print_rows(rows, LEAD_COLUMNS, fmt)
 
@@ -305,8 +316,8 @@ def _subscriptions(store: Store, shop: str, fmt: str) -> int:
             "plan_id": subscription.plan_id,
             "plan_name": subscription.plan_name,
             "daily_messages": subscription.daily_messages,
-            "started_at": _utc(subscription.started_at),
-            "expires_at": _utc(subscription.expires_at),
+            "started_at": _iso(subscription.started_at),
+            "expires_at": _iso(subscription.expires_at),
             "status": "active" if subscription.expires_at > now else "expired",
         }
         for subscription in list_subscriptions(store, shop)
@@ -314,10 +325,51 @@ def _subscriptions(store: Store, shop: str, fmt: str) -> int:
     return _print_rows(rows, SUBSCRIPTION_COLUMNS, fmt)
 
 
-def _utc(at: float) -> str:
+ORDER_COLUMNS = [
+    *LEAD_COLUMNS[:3],
+    "updated_at",
+    *LEAD_COLUMNS[3:],
+    "channel",
+    "payment_provider",
+    "payment_id",
+    "history",
+]
+
+
+def _orders(store: Store, shop: str, status: str | None, fmt: str) -> int:
+    from shared.crm import list_leads
+    from shared.orders import order_json, parse_status
+
+    rows = []
+    for order in list_leads(store, shop, parse_status(status) if status else None):
+        row = order_json(order)
+        row["created_at"] = _iso(order.created_at)
+        row["updated_at"] = _iso(order.updated_at)
+        history = [{**step, "at": _iso(step["at"])} for step in row["history"]]
+        # A CSV cell holds the history as "status at by actor" steps.
+        row["history"] = (
+            history
+            if fmt == "json"
+            else "; ".join(f"{h['status']} {h['at']} by {h['actor']}" for h in history)
+        )
+        rows.append({column: row[column] for column in ORDER_COLUMNS})
+    return _print_rows(rows, ORDER_COLUMNS, fmt)
+
+
+def _set_order_status(store: Store, shop: str, order_id: str, status: str) -> int:
+    import time
+
+    from shared.orders import parse_status, set_status
+
+    order = set_status(store, shop, order_id, parse_status(status), "operator", time.time())
+    print(f"order {order.id} is {order.status}")
+    return 0
+
+
+def _iso(timestamp: float) -> str:
     from datetime import UTC, datetime
 
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
 def _print_rows(rows: Sequence[Mapping[str, object]], columns: list[str], fmt: str) -> int:

@@ -69,7 +69,7 @@ OPEN_LEADS = "open_leads"
 # a web conversation with a flag of its own rather than by channel.
 VERIFYING_CHANNELS = frozenset({"whatsapp"})
 MEMORY_LIMIT = 20  # facts kept per customer; the oldest go first
-OPEN_STATUSES = frozenset({"draft", "new"})  # a lead its conversation may still change
+OPEN_STATUSES = frozenset({"draft", "confirmed"})  # a lead its conversation may still change
 
 
 def normalise_phone(raw: str, region: str) -> str:
@@ -303,16 +303,20 @@ def _remembered(memory: list[str], facts: Iterable[str]) -> list[str]:
 
 def save_lead(store: Store, shop: str, lead: Lead) -> Lead:
     """Store ``lead``, or update in its place its conversation's lead for the same product while
-    the shop has not handled it ("draft" or "new": same id, same creation time): the same
-    conversation completing, correcting or confirming its order. Another conversation's order is
-    always a new lead."""
+    the shop has not handled it ("draft" or "confirmed": same id, same creation time, its history
+    one step longer when its status changes): the same conversation completing, correcting or
+    confirming its order. Another conversation's order is always a new lead."""
     pointer_id = record_id(f"{lead.conversation_id}\n{lead.product_id}")
     for _ in range(CONFLICT_ATTEMPTS):
         pointer = store.get(shop, OPEN_LEADS, pointer_id)
         current = store.get(shop, LEADS, pointer.data["lead_id"]) if pointer else None
-        if current is not None and current.data.get("status") in OPEN_STATUSES:
+        stored = Lead.from_doc(current) if current is not None else None
+        if current is not None and stored is not None and stored.status in OPEN_STATUSES:
+            history = stored.history
+            if lead.status != stored.status:
+                history = [*history, *lead.history[-1:]]
             updated = lead.model_copy(
-                update={"id": current.id, "created_at": current.data["created_at"]}
+                update={"id": current.id, "created_at": stored.created_at, "history": history}
             )
             try:
                 store.update(shop, LEADS, current.id, updated.to_doc(), if_version=current.version)

@@ -1,4 +1,5 @@
-"""The local server of ``make dev``: every HTTP function on one port, plus ``web/`` statics.
+"""The local server of ``make dev``: every HTTP function on one port, plus ``web/`` statics
+and the test payment provider's checkout page (``shared/devpay.py``).
 
 The functions served are those of ``functions.FUNCTIONS`` that have routes, each module's
 ``handler`` (an HTTPFunction) under its mount path, so adding a function needs no edit here.
@@ -12,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from shared import devpay
 from shared.http import (
     MAX_BODY_BYTES,
     HTTPError,
@@ -96,7 +98,12 @@ def make_server(host: str, port: int, *, read_timeout: float) -> ThreadingHTTPSe
                 (f for f in functions if url.path == f.mount or url.path.startswith(f.mount + "/")),
                 None,
             )
-            response = target(request) if target else static_response(url.path)
+            if target is not None:
+                response = target(request)
+            elif devpay.serves(url.path):  # the test provider's checkout page
+                response = devpay.respond(request, functions)
+            else:
+                response = static_response(url.path)
             self.send_response(response.status)
             self._send(response, head=head)
 

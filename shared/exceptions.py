@@ -43,6 +43,10 @@ class UnknownShopError(ComptoirError):
     """No shop has that id."""
 
 
+class UnknownPaymentProviderError(ComptoirError):
+    """No payment provider has that name."""
+
+
 class UnknownSessionError(ComptoirError):
     """No conversation has that session id in this shop."""
 

@@ -167,6 +167,8 @@ class Shop(Model):
     # customer without a plan (None: unlimited, as a sales shop wants).
     plans: list[Plan] = Field(default_factory=list, max_length=MAX_PLANS)
     free_daily_messages: int | None = Field(default=None, ge=0)
+    # Who collects the payment links' money (shared/payments PROVIDERS: test, wave, stripe).
+    payment_provider: str = "test"
 
     @field_validator("name")
     @classmethod
@@ -307,6 +309,14 @@ class ShownProduct(Model):
         return cls(id=product.id, variant_id=card_variant(product).id)
 
 
+class PaymentButton(Model):
+    """A reply's "Pay" button: the order's payment link and what it collects."""
+
+    url: str
+    amount: Money
+    currency: str
+
+
 class Message(Model):
     id: str  # sortable by time, so a conversation's messages read back in order
     role: Role
@@ -325,6 +335,7 @@ class Message(Model):
     reply_to: str | None = None
     delivery: Delivery | None = None
     error_code: int | None = None  # the channel's code when delivery failed
+    payment: PaymentButton | None = None  # a reply that made a payment link: its button
 
     @field_validator("text")
     @classmethod
@@ -371,13 +382,53 @@ class Customer(Model):
     updated_at: float
 
 
-# "draft": read back to the customer, not confirmed yet; "new": confirmed by the customer, for
-# the shop to handle. The same conversation's draft becomes its order in place (crm.save_lead).
-LeadStatus = Literal["new", "contacted", "won", "lost", "paid", "cancelled", "draft"]
+# An order's life (``shared/orders.py`` says which moves are allowed): "draft" while it is read
+# back to the customer, "confirmed" once they agreed (the shop's to handle), "awaiting_payment"
+# while a payment link is out, then "paid" (or "payment_failed", or "payment_mismatch" when the
+# provider collected another amount or currency), "fulfilled" once delivered, or "cancelled".
+# The same conversation's draft becomes its order in place (crm.save_lead).
+OrderStatus = Literal[
+    "draft",
+    "confirmed",
+    "awaiting_payment",
+    "paid",
+    "payment_failed",
+    "payment_mismatch",
+    "fulfilled",
+    "cancelled",
+]
+LeadStatus = OrderStatus
+# Statuses of leads stored before orders had a lifecycle, read as today's.
+_LEGACY_STATUS = {
+    "new": "confirmed",
+    "contacted": "confirmed",
+    "won": "fulfilled",
+    "lost": "cancelled",
+}
+
+
+class StatusChange(Model):
+    """One step of an order's history: the status it moved to, when, and who moved it
+    ("customer", "operator", "payment:<provider>", "assistant")."""
+
+    status: OrderStatus
+    at: float
+    actor: str
+
+
+class CheckoutRef(Model):
+    """The payment link an order has out: the provider's checkout, and what it collects."""
+
+    provider: str
+    id: str
+    url: str
+    expires_at: float | None = None
+    amount: Money
+    currency: str
 
 
 class Lead(Model):
-    """An order in the making, in the CRM."""
+    """An order, from its draft in the conversation to its payment and delivery."""
 
     id: str
     customer_id: str
@@ -395,6 +446,16 @@ class Lead(Model):
     currency: str
     total: Money
     notes: str = ""
-    status: LeadStatus = "new"
+    status: OrderStatus = "confirmed"
+    history: list[StatusChange] = Field(default_factory=list)  # oldest first
+    checkout: CheckoutRef | None = None  # the live payment link, if one was made
+    checkouts: int = 0  # payment links made so far: the next one's claim key
+    payment_id: str | None = None  # the payment record that paid it (``payments`` collection)
     created_at: float
     updated_at: float
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _current_name(cls, status: Any) -> Any:
+        return _LEGACY_STATUS.get(status, status) if isinstance(status, str) else status
+

@@ -70,6 +70,8 @@ TEXTS: dict[str, dict[str, str]] = {
             "Merci {name} ! Votre commande est confirmée : {quantity} × {title}{variant}, "
             "total {total}. Nous vous contacterons au {phone} pour la livraison à {address}."
         ),
+        "pay": "Vous pouvez payer {total} en ligne avec le bouton « Payer » ci-dessous.",
+        "already_paid": "Cette commande est déjà payée, merci !",
         "unknown_variant": (
             "Désolé, {title} n'existe pas en {wanted}. En stock : {values}. "
             "Que choisissez-vous ?"
@@ -142,6 +144,8 @@ TEXTS: dict[str, dict[str, str]] = {
             "Thank you {name}! Your order is confirmed: {quantity} × {title}{variant}, "
             "total {total}. We will call you on {phone} to deliver to {address}."
         ),
+        "pay": "You can pay {total} online with the “Pay” button below.",
+        "already_paid": "This order is already paid, thank you!",
         "unknown_variant": (
             "Sorry, {title} doesn't come in {wanted}. In stock: {values}. "
             "Which one would you like?"
@@ -407,26 +411,19 @@ class RulesResponder(LLM):
             form = _order(messages, context)
             if "error" in result:
                 return self._lead_error(str(result["error"]), messages, form, lang)
-            summary = texts["readback" if result.get("status") == "draft" else "confirm"]
-            phone = result["phone"]
-            if form is not None and form.known_phone and result.get("status") == "draft":
-                phone = texts["other_phone" if form.other_phone else "channel_phone"].format(
-                    phone=phone
-                )
-            variant = f" ({result['variant']})" if result.get("variant") else ""
-            total = format_price(Decimal(str(result["total"])), result["currency"], lang)
-            return self._reply(
-                summary.format(
-                    name=result["name"],
-                    quantity=result["quantity"],
-                    title=result["product_title"],
-                    variant=variant,
-                    total=total,
-                    phone=phone,
-                    address=result["address"],
-                ),
-                lang,
-            )
+            confirmed = result.get("status") != "draft"
+            if confirmed and "create_payment_link" in offered:
+                return self._call(messages, "create_payment_link", {"order_id": result["id"]})
+            return self._reply(self._summary(result, form, lang), lang)
+        if last.tool_name == "create_payment_link":
+            captured = _tool_result(messages, "capture_lead")
+            summary = self._summary(captured, _order(messages, context), lang)
+            if result.get("paid"):
+                return self._reply(f"{summary}\n{texts['already_paid']}", lang)
+            if "error" in result:  # no online payment: the shop calls, as the summary says
+                return self._reply(summary, lang)
+            total = format_price(Decimal(str(result["amount"])), str(result["currency"]), lang)
+            return self._reply(f"{summary}\n{texts['pay'].format(total=total)}", lang)
         if last.tool_name == "request_human":
             if result.get("opens"):  # the shop is closed: say when someone will answer
                 return self._reply(texts["handoff_closed"].format(opens=result["opens"]), lang)
@@ -443,6 +440,27 @@ class RulesResponder(LLM):
             return self._reply(texts["none"], lang)
         items = [_product_item(p, Decimal(str(p["price"]))) for p in products[:3]]
         return self._reply(_product_list(items, lang) + "\n" + texts["order_hint"], lang)
+
+    def _summary(self, result: Mapping[str, Any], form: OrderForm | None, lang: str) -> str:
+        """The order ``capture_lead`` returned, read back (a draft) or confirmed."""
+        texts = TEXTS[lang]
+        draft = result.get("status") == "draft"
+        phone = result["phone"]
+        if form is not None and form.known_phone and draft:
+            phone = texts["other_phone" if form.other_phone else "channel_phone"].format(
+                phone=phone
+            )
+        variant = f" ({result['variant']})" if result.get("variant") else ""
+        total = format_price(Decimal(str(result["total"])), result["currency"], lang)
+        return texts["readback" if draft else "confirm"].format(
+            name=result["name"],
+            quantity=result["quantity"],
+            title=result["product_title"],
+            variant=variant,
+            total=total,
+            phone=phone,
+            address=result["address"],
+        )
 
     def _order_step(
         self,
@@ -531,6 +549,14 @@ def _order(messages: Sequence[ChatMessage], context: Retrieved) -> OrderForm | N
         starts_order=wants_to_buy,
         known_phone=context.known_phone or None,
     )
+
+
+def _tool_result(messages: Sequence[ChatMessage], tool_name: str) -> dict[str, Any]:
+    """What the last call of ``tool_name`` returned this turn."""
+    found = next(
+        (m for m in reversed(messages) if m.role == "tool" and m.tool_name == tool_name), None
+    )
+    return _json(found.text) if found is not None else {}
 
 
 def _named_before(messages: Sequence[ChatMessage], title: str) -> bool:

@@ -178,11 +178,20 @@ def _llm_provider_problem(provider: str | None) -> str | None:
     return f"{provider!r} is not a provider ({', '.join(providers)})"
 
 
+def _payment_provider_problem(provider: str) -> str | None:
+    from shared.payments import PROVIDERS
+
+    if provider in PROVIDERS:
+        return None
+    return f"{provider!r} is not a payment provider ({', '.join(PROVIDERS)})"
+
+
 # Checks too costly for every load of a shop, made when the setting changes.
 _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "phone_region": _phone_region_problem,
     "persona": _persona_problem,
     "llm_provider": _llm_provider_problem,
+    "payment_provider": _payment_provider_problem,
 }
 
 

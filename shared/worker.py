@@ -38,6 +38,7 @@ HANDLERS: dict[str, str] = {
     "channel_turn": "shared.channels.turn:handle",  # answer a WhatsApp/Telegram conversation
     "notify_operator": "shared.channels.turn:notify_operator",  # a customer asked for a person
     "channel_reengage": "shared.channels.turn:reengage",  # WhatsApp 131047: send the template
+    "payment_notice": "shared.ipn:notify",  # a payment settled: tell the customer or operator
 }
 
 Handler = Callable[["App", WorkItem], None]

@@ -86,7 +86,7 @@ def test_buying_across_two_messages_captures_a_lead(client: Client, app: App) ->
     assert lead["id"] == third["lead"]["id"]  # the draft became the order, in place
     assert lead["phone"] == "+221771234567"
     assert lead["product_id"] == "boubou-brode"
-    assert lead["status"] == "new"
+    assert lead["status"] == "confirmed"
     assert lead["total"] == 45000
     stored = list_leads(app.store, "teranga")
     assert [(le.name, le.phone, le.address, le.quantity) for le in stored] == [
@@ -110,7 +110,7 @@ def test_a_turn_ends_with_typed_models_and_the_id_of_its_stored_reply(app: App) 
     chat.turn(shop, sid, "Je m'appelle Aminata Diop, mon numéro est le 77 123 45 67")
     chat.turn(shop, sid, "Livrez à Sacré-Coeur 3, villa 12, Dakar")
     third = chat.turn(shop, sid, "oui")
-    assert isinstance(third.lead, Lead) and third.lead.status == "new"
+    assert isinstance(third.lead, Lead) and third.lead.status == "confirmed"
     assert (third.lead.product_id, third.lead.total) == ("boubou-brode", Decimal(45000))
 
 
@@ -125,7 +125,7 @@ def test_english_purchase_with_international_number_and_quantity(client: Client,
     assert "summary of your order" in done["reply"]
     done = say(client, "yes that is correct", first["session_id"])
     assert "Your order is confirmed" in done["reply"]
-    assert done["lead"]["status"] == "new"
+    assert done["lead"]["status"] == "confirmed"
     assert done["lead"]["quantity"] == 2
     assert done["lead"]["total"] == 45000
     assert done["lead"]["phone"] == "+221765554433"
@@ -149,7 +149,7 @@ def test_streaming_sends_deltas_then_the_same_json(client: Client, app: App) -> 
     assert "delta" in kinds
     done = events[-1][1]
     assert "".join(d["text"] for k, d in events if k == "delta") == done["reply"]
-    assert set(done) == {"session_id", "reply", "products", "lead", "lang"}
+    assert set(done) == {"session_id", "reply", "products", "lead", "lang", "payment"}
     assert done["products"][0]["id"] == "sac-raphia"
 
 

@@ -309,7 +309,7 @@ def test_a_size_is_stored_on_the_order_after_it_is_read_back(client: Client, dem
     assert summary["lead"]["status"] == "draft"
     assert "Votre commande est confirmée" in done["reply"]
     [lead] = list_leads(demo.store, "demo")
-    assert (lead.id, lead.status) == (summary["lead"]["id"], "new")
+    assert (lead.id, lead.status) == (summary["lead"]["id"], "awaiting_payment")
     assert (lead.name, lead.phone, lead.address) == (
         "Ndèye Sarr",
         "+221771234567",
@@ -371,7 +371,7 @@ def test_corrections_before_confirmation_update_the_same_order(client: Client, d
     [lead] = list_leads(demo.store, "demo")
     assert drafts == {lead.id}  # every correction updated the one draft, then confirmed it
     assert (lead.status, lead.quantity, lead.variant_title, lead.address, lead.total) == (
-        "new",
+        "awaiting_payment",
         3,
         "L",
         "5 avenue Foch, Paris",

@@ -60,6 +60,7 @@ def test_an_update_is_stored_and_returned(store: SQLiteStore) -> None:
         ({"business_hours": {"mon": ["9h-18h"]}}, "business_hours"),
         ({"languages": "fr"}, "languages"),
         ({"whatsapp_template": {"name": 3}}, "whatsapp_template.name"),
+        ({"payment_provider": "paypal"}, "payment_provider"),
     ],
 )
 def test_an_invalid_change_names_its_field_and_changes_nothing(

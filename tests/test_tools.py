@@ -103,6 +103,7 @@ def test_registry_lists_every_tool_with_a_clean_schema() -> None:
         "search_products",
         "get_product",
         "capture_lead",
+        "create_payment_link",
         "request_human",
         "remember",
     ]
@@ -376,10 +377,10 @@ def test_another_conversation_with_the_same_phone_and_product_makes_a_new_lead(
 def test_a_lead_the_shop_has_handled_is_not_reopened(ctx: TurnContext) -> None:
     first = call(ctx, "capture_lead", **ORDER, product_id="boubou-brode")
     [lead] = leads(ctx)
-    ctx.store.put(ctx.shop.id, "leads", lead.id, {**lead.to_doc(), "status": "contacted"})
+    ctx.store.put(ctx.shop.id, "leads", lead.id, {**lead.to_doc(), "status": "awaiting_payment"})
     second = call(ctx, "capture_lead", **ORDER, product_id="boubou-brode")
     assert second["id"] != first["id"]
-    assert [lead.status for lead in leads(ctx)] == ["draft", "contacted"]
+    assert [lead.status for lead in leads(ctx)] == ["draft", "awaiting_payment"]
 
 
 # --- request_human ---------------------------------------------------------------------------

@@ -55,6 +55,15 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A button that opens ``url`` (a payment link): WhatsApp's CTA URL button, Telegram's
+    inline URL button."""
+
+    url: str
+    label: str
+
+
+@dataclass(frozen=True)
 class Sent:
     id: str  # the channel's message id
     template: bool = False  # outside the 24-hour window: the shop's template went instead
@@ -128,9 +137,18 @@ class Channel(ABC):
         return BOLD.sub(r"\1", text)
 
     @abstractmethod
-    def send(self, to: str, text: str, choices: Sequence[Choice] = (), label: str = "") -> Sent:
+    def send(
+        self,
+        to: str,
+        text: str,
+        choices: Sequence[Choice] = (),
+        label: str = "",
+        link: Link | None = None,
+    ) -> Sent:
         """Send one message (``text`` within ``text_limit``); ``choices`` become buttons or a
-        list where they fit, under ``label``. Raises ChannelError after the last retry."""
+        list where they fit, under ``label``; ``link`` a button opening its URL (it takes the
+        choices' place where a message holds only one kind). Raises ChannelError after the last
+        retry."""
 
     @abstractmethod
     def typing(self, to: str, external_id: str) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from shared import conversations, crm
 from shared.channels import open_channel, operators
-from shared.channels.base import Channel, Choice, Fetched, shorten, split_text
+from shared.channels.base import Channel, Choice, Fetched, Link, shorten, split_text
 from shared.channels.receive import marketing_keyword, placeholder, record_sent
 from shared.chat import TurnResult, detect_language, result_of
 from shared.exceptions import ChannelError, LLMError
@@ -60,6 +60,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "Écrivez STOP pour ne plus les recevoir."
         ),
         "choices": "Produits",
+        "pay": "Payer",
         "handoff": (
             "{shop} : un client demande à parler à quelqu'un.\n"
             "Client : {who}\nRaison : {reason}\nSes derniers messages :\n{said}\n\n"
@@ -72,6 +73,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "stop": "Done: you won't receive our offers any more. Send START to get them again.",
         "start": "Done: you will receive our offers again. Send STOP to stop them.",
         "choices": "Products",
+        "pay": "Pay",
         "handoff": (
             "{shop}: a customer asks for a person.\n"
             "Customer: {who}\nReason: {reason}\nTheir last messages:\n{said}\n\n"
@@ -196,10 +198,17 @@ def send_reply(
         )
     parts = split_text(channel.render(message.text), channel.text_limit)
     sent = list(message.external_ids or [])
+    link = None
+    if message.payment is not None:
+        link = Link(message.payment.url, TEXTS[_lang(message.lang or "")]["pay"])
     for index in range(len(sent), len(parts)):
         last = index == len(parts) - 1
         result = channel.send(
-            conversation.channel_user, parts[index], choices if last else (), label
+            conversation.channel_user,
+            parts[index],
+            choices if last else (),
+            label,
+            link if last else None,
         )
         if not result.template:
             record_sent(store, shop.id, channel.name, result.id, conversation.id, message_id)

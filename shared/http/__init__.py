@@ -34,10 +34,18 @@ from shared.exceptions import (
     MessageTooLongError,
     RateLimitedError,
     StoreUnavailableError,
+    UnknownPaymentProviderError,
     UnknownSessionError,
     UnknownShopError,
 )
 from shared.log import log_request, log_unexpected
+from shared.payments.exceptions import (
+    MalformedPaymentEventError,
+    MissingPaymentSignatureError,
+    PaymentNotConfiguredError,
+    PaymentSignatureError,
+    StalePaymentSignatureError,
+)
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -87,6 +95,12 @@ class HTTPError(Exception):
 _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (MessageTooLongError, 413, "message_too_long", None),
     (MalformedBodyError, 400, "malformed_json", None),
+    (MalformedPaymentEventError, 400, "malformed_event", None),
+    (MissingPaymentSignatureError, 401, "missing_signature", None),
+    (StalePaymentSignatureError, 403, "stale_signature", None),
+    (PaymentSignatureError, 403, "invalid_signature", None),
+    (PaymentNotConfiguredError, 503, "not_configured", None),
+    (UnknownPaymentProviderError, 404, "unknown_provider", None),
     (MissingSignatureError, 401, "missing_signature", None),
     (InvalidSecretError, 401, "invalid_secret", None),
     (HandshakeError, 403, "forbidden", None),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from shared.llm import ToolSpec
 from shared.tools.base import Tool
 from shared.tools.capture_lead import CaptureLead
+from shared.tools.create_payment_link import CreatePaymentLink
 from shared.tools.get_product import GetProduct
 from shared.tools.remember import Remember
 from shared.tools.request_human import RequestHuman
@@ -12,7 +13,14 @@ from shared.tools.search_products import SearchProducts
 
 TOOLS: dict[str, Tool] = {
     tool.name: tool
-    for tool in [SearchProducts(), GetProduct(), CaptureLead(), RequestHuman(), Remember()]
+    for tool in [
+        SearchProducts(),
+        GetProduct(),
+        CaptureLead(),
+        CreatePaymentLink(),
+        RequestHuman(),
+        Remember(),
+    ]
 }
 
 

@@ -12,7 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -20,6 +20,9 @@ from shared.catalog.retrieval import CatalogIndex
 from shared.llm import ToolSpec
 from shared.models import Channel, Conversation, Lead, Product, Shop
 from shared.store import Store
+
+if TYPE_CHECKING:
+    from shared.checkout import PaymentLink, Payments
 
 
 @dataclass
@@ -37,6 +40,8 @@ class TurnContext:
     lead: Lead | None = None  # the lead captured this turn
     handoff_reason: str | None = None  # set when the customer asked for a human
     now: float = field(default_factory=time.time)  # the turn's clock (the shop's hours, handoffs)
+    payments: Payments | None = None  # makes payment links; None: the turn cannot take payments
+    payment: PaymentLink | None = None  # the payment link made this turn: the reply's button
 
     def show(self, *products: Product) -> None:
         for product in products:

@@ -6,9 +6,10 @@ customers). Prices come from the catalogue, never from the model.
 
 An order is read back before it counts: the first call (``confirmed`` false) records a "draft"
 lead and returns its summary, total included, for the model to read back; once the customer
-agrees, the same call with ``confirmed`` true makes it "new", the shop's to handle. Both update
-the conversation's one lead for the product in place (``crm.save_lead``), so a correction between
-them changes the draft, and the shop also sees what was never confirmed.
+agrees, the same call with ``confirmed`` true makes it "confirmed": the shop's to handle, and
+payable (``create_payment_link``). Both update the conversation's one lead for the product in
+place (``crm.save_lead``), so a correction between them changes the draft, and the shop also
+sees what was never confirmed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from shared import crm
 from shared.catalog.retrieval import fold
 from shared.exceptions import InvalidPhoneError, ToolError
 from shared.ids import new_sortable_id
-from shared.models import Lead, Product, Variant
+from shared.models import Lead, OrderStatus, Product, StatusChange, Variant
 from shared.order_form import mention
 from shared.tools.base import Tool, TurnContext
 
@@ -159,6 +160,7 @@ class CaptureLead(Tool):
             ctx.store, ctx.shop.id, ctx.conversation, phone, name
         )
         now = time.time()
+        status: OrderStatus = "confirmed" if args.confirmed else "draft"
         lead = crm.save_lead(
             ctx.store,
             ctx.shop.id,
@@ -179,7 +181,8 @@ class CaptureLead(Tool):
                 currency=product.currency,
                 total=unit_price * args.quantity,
                 notes="; ".join(notes),
-                status="new" if args.confirmed else "draft",
+                status=status,
+                history=[StatusChange(status=status, at=now, actor="customer")],
                 created_at=now,
                 updated_at=now,
             ),

@@ -50,7 +50,7 @@ def test_whatsapp_never_asks_for_the_phone(
     assert "Votre commande est confirmée" in done
     [lead] = list_leads(app.store, SHOP)
     assert (lead.status, lead.channel, lead.phone, lead.name, lead.address) == (
-        "new",
+        "awaiting_payment",
         "whatsapp",
         "+221771234567",
         "Aminata Diop",

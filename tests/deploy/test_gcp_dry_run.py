@@ -173,7 +173,8 @@ def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) ->
         if c[4] == f"comptoir-{STAGE}-inbound"
     }
     assert publishers == {
-        f"serviceAccount:{gcp_account(s)}" for s in ("chat", "whatsapp", "telegram", "worker")
+        f"serviceAccount:{gcp_account(s)}"
+        for s in ("chat", "whatsapp", "telegram", "payments", "worker")
     }
 
 

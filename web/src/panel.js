@@ -122,7 +122,7 @@ function mount(ctx) {
       show(() => {
         renderMarkdown(reply, answer.reply);
         const cards = productCards(answer.products, t, answer.lang);
-        if (cards) reply.after(cards);
+        reply.after(...[cards, payButton(answer.payment, t)].filter(Boolean));
       });
       const colon = config.lang === "fr" ? " : " : ": ";
       live.textContent = config.title + colon + answer.reply.replace(/\*\*/g, "");
@@ -185,12 +185,12 @@ function mount(ctx) {
     const sessionId = storage.get(sessionKey);
     if (!sessionId) return;
     try {
-      for (const { role, text, products, lang } of await history(config, sessionId)) {
+      for (const { role, text, products, lang, payment } of await history(config, sessionId)) {
         if (!text) continue;
         const mine = role === "user";
         past.append(bubble(mine ? "user" : "assistant", text));
         const cards = !mine && productCards(products, t, lang); // a reply's, as it showed them
-        if (cards) past.append(cards);
+        past.append(...[cards, !mine && payButton(payment, t)].filter(Boolean));
       }
       log.scrollTop = log.scrollHeight;
     } catch (error) {
@@ -242,6 +242,15 @@ function mount(ctx) {
   });
 
   return { open, close, toggle: () => (isOpen ? close() : open()) };
+}
+
+// A reply's payment link: the provider's page opens in place of the shop; its way back reloads
+// the shop, and the restored history then shows the payment's confirmation.
+function payButton(payment, t) {
+  if (!payment || !/^https?:\/\//.test(payment.url)) return null;
+  const link = el("a", "pay", t.pay);
+  link.href = payment.url;
+  return link;
 }
 
 function button(className, child, label, text) {

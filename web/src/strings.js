@@ -18,6 +18,7 @@ export const STRINGS = {
     added: "Ajouté · voir le panier",
     addFailed: "Ajout impossible",
     products: "Produits suggérés",
+    pay: "Payer",
     locale: "fr-FR",
   },
   en: {
@@ -38,6 +39,7 @@ export const STRINGS = {
     added: "Added · view cart",
     addFailed: "Could not add",
     products: "Suggested products",
+    pay: "Pay",
     locale: "en-US",
   },
 };

@@ -13,6 +13,7 @@ from shared.channels.base import (
     Choice,
     Failure,
     Fetched,
+    Link,
     Retry,
     Sent,
     default_shop_setting,
@@ -51,9 +52,17 @@ class TelegramChannel(Channel):
         )
         return chat.strip() if chat else None
 
-    def send(self, to: str, text: str, choices: Sequence[Choice] = (), label: str = "") -> Sent:
+    def send(
+        self,
+        to: str,
+        text: str,
+        choices: Sequence[Choice] = (),
+        label: str = "",
+        link: Link | None = None,
+    ) -> Sent:
         payload: dict[str, Any] = {"chat_id": to, "text": text}
-        buttons = [
+        opens = [[{"text": shorten(link.label, BUTTON_TEXT), "url": link.url}]] if link else []
+        buttons = opens + [
             [{"text": shorten(c.title, BUTTON_TEXT), "callback_data": c.id}]
             for c in choices
             if len(c.id.encode()) <= CALLBACK_BYTES

@@ -17,6 +17,7 @@ from shared.channels.base import (
     Choice,
     Failure,
     Fetched,
+    Link,
     Retry,
     Sent,
     default_shop_setting,
@@ -35,6 +36,7 @@ REENGAGEMENT = 131047  # outside the 24-hour customer service window
 # own transient failures (131000 something went wrong, 131016 service unavailable, 133004).
 RETRYABLE_CODES = frozenset({4, 80007, 130429, 131000, 131016, 131056, 133004})
 BODY_LIMIT = 1024  # an interactive message's body
+CTA_TEXT = 20  # a CTA URL button's display_text
 BUTTONS, BUTTON_TITLE = 3, 20
 ROWS, ROW_TITLE, ROW_DESCRIPTION, LIST_BUTTON = 10, 24, 72, 20
 
@@ -93,9 +95,16 @@ class WhatsAppChannel(Channel):
     def render(self, text: str) -> str:
         return BOLD.sub(r"*\1*", text)  # WhatsApp's own bold
 
-    def send(self, to: str, text: str, choices: Sequence[Choice] = (), label: str = "") -> Sent:
+    def send(
+        self,
+        to: str,
+        text: str,
+        choices: Sequence[Choice] = (),
+        label: str = "",
+        link: Link | None = None,
+    ) -> Sent:
         try:
-            return Sent(self._post(_message(to, text, choices, label)))
+            return Sent(self._post(_message(to, text, choices, label, link)))
         except ChannelError as error:
             if error.code != REENGAGEMENT:
                 raise
@@ -175,9 +184,22 @@ def _head(to: str) -> dict[str, Any]:
     return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
 
 
-def _message(to: str, text: str, choices: Sequence[Choice], label: str) -> dict[str, Any]:
-    """A text message, or an interactive one when the choices fit WhatsApp's limits."""
+def _message(
+    to: str, text: str, choices: Sequence[Choice], label: str, link: Link | None = None
+) -> dict[str, Any]:
+    """A text message, or an interactive one when the choices (or the link) fit WhatsApp's
+    limits. A link is a CTA URL button, which a message cannot hold with reply buttons."""
     head = _head(to)
+    if link is not None and len(text) <= BODY_LIMIT:
+        opens = {"display_text": shorten(link.label, CTA_TEXT), "url": link.url}
+        interactive = {
+            "type": "cta_url",
+            "body": {"text": text},
+            "action": {"name": "cta_url", "parameters": opens},
+        }
+        return {**head, "type": "interactive", "interactive": interactive}
+    if link is not None:  # too long for a button's body: the link goes in the text
+        text = f"{text}\n{link.url}"
     if not choices or len(text) > BODY_LIMIT or len(choices) > ROWS:
         return {**head, "type": "text", "text": {"preview_url": False, "body": text}}
     if len(choices) <= BUTTONS:
