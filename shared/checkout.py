@@ -38,6 +38,8 @@ from shared.payments import (
     PaymentProvider,
     open_provider,
 )
+from shared.payments.exceptions import PaymentNotConfiguredError
+from shared.settings import DEV_PAYMENT_TEST_SECRET, deployed
 from shared.store import Store
 from shared.store.idempotency import Claim, Idempotency, record_id
 
@@ -106,6 +108,13 @@ class Payments:
         """Provider ``name``, opened once; UnknownPaymentProviderError for a name that is none."""
         if name not in PROVIDERS:
             raise UnknownPaymentProviderError(f"no payment provider {name!r}")
+        secret = self.settings.payment_test_secret.get_secret_value()
+        if name == "test" and secret == DEV_PAYMENT_TEST_SECRET and deployed():
+            # Anyone can sign with the public default: a deployed shop would be "paid" for free.
+            raise PaymentNotConfiguredError(
+                "the test provider is for the dev server: set PAYMENT_TEST_SECRET to a secret "
+                "of your own, or give the shop a real payment_provider (wave, stripe)"
+            )
         with self._lock:
             provider = self._providers.get(name)
             if provider is None:

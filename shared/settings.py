@@ -21,6 +21,18 @@ from shared.store import BACKENDS as STORE_BACKENDS
 LLMProvider = Literal["offline", "openai", "deepseek", "qwen", "mistral", "ollama", "zai", "gemini"]
 
 
+DEV_PAYMENT_TEST_SECRET = "comptoir-dev-payment-test-secret"  # noqa: S105 - public, on purpose
+# Set by the platforms in every deployed function: AWS Lambda, Cloud Functions (gen 2 runs on
+# Cloud Run, which sets K_SERVICE).
+CLOUD_VARIABLES = ("AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE", "FUNCTION_TARGET")
+
+
+def deployed(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process is a deployed function rather than a laptop or a test."""
+    environ = os.environ if environ is None else environ
+    return any(environ.get(variable) for variable in CLOUD_VARIABLES)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -70,9 +82,10 @@ class Settings(BaseModel):
     )
     telegram_operator_chat_id: str | None = Field(None, alias="TELEGRAM_OPERATOR_CHAT_ID")
     # Payments (shared/payments): the test provider's secret has a dev default, as it pays
-    # nothing; a real provider's keys have none.
+    # nothing; a real provider's keys have none. A deployed function refuses the test provider
+    # while its secret is that public default (``shared.checkout.Payments.provider``).
     payment_test_secret: SecretStr = Field(
-        SecretStr("comptoir-dev-payment-test-secret"), alias="PAYMENT_TEST_SECRET", min_length=16
+        SecretStr(DEV_PAYMENT_TEST_SECRET), alias="PAYMENT_TEST_SECRET", min_length=16
     )
     wave_api_key: SecretStr | None = Field(None, alias="WAVE_API_KEY")
     wave_webhook_secret: SecretStr | None = Field(None, alias="WAVE_WEBHOOK_SECRET")

@@ -329,3 +329,21 @@ def test_a_delivery_failing_at_any_store_call_is_completed_by_the_retry(
     paid = get_order(app.store, SHOP_ID, order.id)
     assert [h.status for h in paid.history].count("paid") == 1
     assert {item.dedup_id for item in queue.items} == {f"payment:{paid.payment_id}"}
+
+
+def test_a_deployed_function_refuses_the_test_provider_with_its_public_secret(
+    client: Client, app: App, make_app: Any, make_ctx: MakeCtx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone can sign with the default PAYMENT_TEST_SECRET (it is in this repository): on
+    Lambda or Cloud Functions the test provider then neither takes events nor makes links."""
+    order, _ = awaiting(app, make_ctx)
+    body, headers = signed_event(app, order)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "comptoir-prod-payments")
+    deployed = make_app(STRIPE_WEBHOOK_SECRET=STRIPE_SECRET, WAVE_WEBHOOK_SECRET=WAVE_SECRET)
+    result = post(client, "test", body, headers)
+    assert (result.status, result.json()["error"]["code"]) == (503, "not_configured")
+    assert "PAYMENT_TEST_SECRET" in result.json()["error"]["message"]
+    assert payments(deployed) == []
+    # With a secret of the shop's own, a deployed test provider works (a staging shop).
+    own = make_app(PAYMENT_TEST_SECRET="a-staging-secret-of-our-own")
+    assert isinstance(own.payments.provider("test"), TestProvider)
