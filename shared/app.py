@@ -17,6 +17,7 @@ from shared.checkout import Payments
 from shared.exceptions import LLMRequestError
 from shared.llm import LLM, Completion, LLMConfig, LLMRequest, open_llm
 from shared.llm.resilient import ResilientLLM
+from shared.llm_chain import llm_chain, missing_llm_key
 from shared.models import Shop
 from shared.queue import Queue, open_queue
 from shared.settings import Settings
@@ -77,7 +78,7 @@ class App:
             with self._lock:
                 llm = self._llms.get(key)
                 if llm is None:
-                    chain = [self._open_llm(c) for c in self.settings.llm_chain(*key)]
+                    chain = [self._open_llm(c) for c in llm_chain(self.settings, *key)]
                     llm = ResilientLLM(
                         chain,
                         retries=self.settings.llm_retries,
@@ -87,14 +88,14 @@ class App:
         return llm
 
     def _open_llm(self, config: LLMConfig) -> LLM:
-        missing = self.settings.missing_llm_key(config)
+        missing = missing_llm_key(config)
         return open_llm(config) if missing is None else MissingKeyLLM(config.provider, missing)
 
     def llm_misconfigured(self) -> list[tuple[str, str]]:
         """(provider, missing variable) for each provider of the settings' chain without its
         key (a shop's own provider is checked when one of its turns runs)."""
-        chain = self.settings.llm_chain()
-        checked = ((c.provider, self.settings.missing_llm_key(c)) for c in chain)
+        chain = llm_chain(self.settings)
+        checked = ((c.provider, missing_llm_key(c)) for c in chain)
         return [(provider, missing) for provider, missing in checked if missing]
 
     @property

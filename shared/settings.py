@@ -15,9 +15,10 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from shared.exceptions import ConfigError
-from shared.llm import PROVIDERS, LLMConfig
-from shared.store import BACKENDS as STORE_BACKENDS
 
+# The store's URL schemes and the LLM providers, as the ports' tables name them
+# (tests/test_settings.py keeps the three in step: the settings import no port).
+StoreScheme = Literal["sqlite", "dynamodb", "firestore"]
 LLMProvider = Literal["offline", "openai", "deepseek", "qwen", "mistral", "ollama", "zai", "gemini"]
 
 
@@ -107,8 +108,9 @@ class Settings(BaseModel):
     @classmethod
     def _known_scheme(cls, url: str) -> str:
         scheme = url.split(":", 1)[0]
-        if "://" not in url or scheme not in STORE_BACKENDS:
-            raise ValueError(f"expected a URL starting with one of {', '.join(STORE_BACKENDS)}://")
+        schemes = get_args(StoreScheme)
+        if "://" not in url or scheme not in schemes:
+            raise ValueError(f"expected a URL starting with one of {', '.join(schemes)}://")
         return url
 
     @field_validator("llm_fallbacks", mode="before")
@@ -121,49 +123,6 @@ class Settings(BaseModel):
             if provider not in get_args(LLMProvider):
                 raise ValueError(f"unknown provider {provider!r} in {entry!r}")
         return value
-
-    def llm_chain(self, provider: str | None = None, model: str | None = None) -> list[LLMConfig]:
-        """The primary provider (a shop's override first) and the fallbacks, in order."""
-        primary = provider or self.llm_provider
-        chain = [
-            LLMConfig(
-                provider=primary,
-                model=model or (self.llm_model if primary == self.llm_provider else ""),
-                embed_model=self.llm_embed_model if primary == self.llm_provider else "",
-                # LLM_API_KEY belongs to LLM_PROVIDER: never send it to a shop's other provider.
-                api_key=(_secret(self.llm_api_key) if primary == self.llm_provider else None)
-                or self.provider_key(primary),
-                base_url=self.llm_base_url if primary == self.llm_provider else None,
-                timeout=self.llm_timeout,
-            )
-        ]
-        for entry in self.llm_fallbacks:
-            spec, _, base_url = entry.partition("@")
-            name, _, fallback_model = spec.partition(":")
-            chain.append(
-                LLMConfig(
-                    provider=name,
-                    model=fallback_model,
-                    api_key=self.provider_key(name),
-                    base_url=base_url or None,
-                    timeout=self.llm_timeout,
-                )
-            )
-        return chain
-
-    def missing_llm_key(self, config: LLMConfig) -> str | None:
-        """The variable to set when ``config``'s provider needs a key and has none (every call
-        would be refused); None when it has one, takes none (offline, ollama), or is reached at a
-        base URL of one's own (a server that may take none)."""
-        variable = PROVIDERS[config.provider].key_variable if config.provider in PROVIDERS else ""
-        if not variable or config.api_key or config.base_url:
-            return None
-        return variable
-
-    def provider_key(self, provider: str) -> str | None:
-        variable = PROVIDERS[provider].key_variable if provider in PROVIDERS else ""
-        field = next((n for n, f in Settings.model_fields.items() if f.alias == variable), None)
-        return _secret(getattr(self, field)) if field else None
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -209,10 +168,6 @@ _OTHER_KNOWN_VARIABLES = frozenset(
         "PUBSUB_EMULATOR_HOST",
     }
 )
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -25,12 +25,7 @@ PORT_MAY_IMPORT = frozenset(
 
 # Today's violations, each removed by the issue item named; trim an entry when its import goes
 # (test_every_known_violation_still_exists fails until then, so this list stays true).
-KNOWN = {
-    # issue 10, "settings import no port": the provider table and store schemes are checked
-    # where the ports are opened, not imported by the settings.
-    ("shared/settings.py", "shared.llm"),
-    ("shared/settings.py", "shared.store"),
-}
+KNOWN: set[tuple[str, str]] = set()  # every violation once listed here is gone
 
 
 def _package(module: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared.exceptions import ConfigError
+from shared.llm_chain import llm_chain
 from shared.settings import Settings
 
 
@@ -81,6 +82,18 @@ def test_the_global_key_never_goes_to_a_shops_other_provider() -> None:
         {"LLM_PROVIDER": "openai", "LLM_API_KEY": "sk-openai", "DEEPSEEK_API_KEY": "ds-key"},
         env_file=None,
     )
-    assert settings.llm_chain()[0].api_key == "sk-openai"
-    assert settings.llm_chain("deepseek")[0].api_key == "ds-key"
-    assert settings.llm_chain("mistral")[0].api_key is None
+    assert llm_chain(settings)[0].api_key == "sk-openai"
+    assert llm_chain(settings, "deepseek")[0].api_key == "ds-key"
+    assert llm_chain(settings, "mistral")[0].api_key is None
+
+
+def test_the_settings_name_the_ports_schemes_and_providers_as_their_tables_do() -> None:
+    """The settings import no port (tests/test_layering.py): their literals must not drift."""
+    from typing import get_args
+
+    from shared.llm import PROVIDERS
+    from shared.settings import LLMProvider, StoreScheme
+    from shared.store import BACKENDS
+
+    assert set(get_args(StoreScheme)) == set(BACKENDS)
+    assert set(get_args(LLMProvider)) == set(PROVIDERS)
