@@ -66,6 +66,9 @@ bench: setup widget
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/turn_overhead.py
 	$(BIN)/python bench/widget.py
+	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/payments.py
+	$(BIN)/python bench/conversations.py --mode both
 
 # --- Deploy: STAGE (dev, prod...), REGION; OSLS_ARGS passes options to osls (--param=...).
 # Google Cloud: GCP_PROJECT (required), GCP_REGION; GCP_ARGS=--dry-run prints every command.
