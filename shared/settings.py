@@ -23,9 +23,9 @@ LLMProvider = Literal["offline", "openai", "deepseek", "qwen", "mistral", "ollam
 
 
 DEV_PAYMENT_TEST_SECRET = "comptoir-dev-payment-test-secret"  # noqa: S105 - public, on purpose
-# Set by the platforms in every deployed function: AWS Lambda, Cloud Functions (gen 2 runs on
-# Cloud Run, which sets K_SERVICE).
-CLOUD_VARIABLES = ("AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE", "FUNCTION_TARGET")
+# Set by the platforms in every deployed function: AWS Lambda, and Cloud Run, on which Cloud
+# Functions gen 2 run (not FUNCTION_TARGET: functions-framework sets it wherever it runs).
+CLOUD_VARIABLES = ("AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE")
 
 
 def deployed(environ: Mapping[str, str] | None = None) -> bool:

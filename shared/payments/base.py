@@ -312,8 +312,10 @@ class HTTPProvider(PaymentProvider):
     def __init__(
         self,
         *,
-        public_base_url: str,
+        api_key: SecretStr | None,
+        webhook_secret: SecretStr | None,
         api_base: str,
+        public_base_url: str,
         client: httpx.Client | None = None,
         backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
@@ -321,6 +323,9 @@ class HTTPProvider(PaymentProvider):
         self.api_base = api_base.rstrip("/")
         self.backoff = backoff
         self._client = client
+        # Checked when used: an IPN needs no API key, a checkout no webhook secret.
+        self._api_key = api_key
+        self._webhook_secret = webhook_secret
 
     @property
     def client(self) -> httpx.Client:

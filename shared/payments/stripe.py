@@ -25,9 +25,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shared.backoff import Backoff
 from shared.payments.base import (
-    DEFAULT_BACKOFF,
     Checkout,
     CheckoutOrder,
     HTTPProvider,
@@ -46,8 +44,7 @@ from shared.payments.base import (
 from shared.payments.exceptions import PaymentUnavailableError
 
 if TYPE_CHECKING:
-    import httpx
-    from pydantic import SecretStr
+    pass
 
 SIGNATURE_HEADER = "Stripe-Signature"
 _SESSION_STATUSES: dict[str, PaymentStatus] = {
@@ -60,22 +57,6 @@ _SESSION_STATUSES: dict[str, PaymentStatus] = {
 
 class StripeProvider(HTTPProvider):
     name = "stripe"
-
-    def __init__(
-        self,
-        *,
-        api_key: SecretStr | None,
-        webhook_secret: SecretStr | None,
-        api_base: str,
-        public_base_url: str,
-        client: httpx.Client | None = None,
-        backoff: Backoff = DEFAULT_BACKOFF,
-    ) -> None:
-        super().__init__(
-            public_base_url=public_base_url, api_base=api_base, client=client, backoff=backoff
-        )
-        self._api_key = api_key
-        self._webhook_secret = webhook_secret
 
     @classmethod
     def from_settings(cls, settings: PaymentSettings, **clients: Any) -> StripeProvider:

@@ -26,9 +26,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shared.backoff import Backoff
 from shared.payments.base import (
-    DEFAULT_BACKOFF,
     Checkout,
     CheckoutOrder,
     HTTPProvider,
@@ -53,30 +51,13 @@ from shared.payments.exceptions import (
 )
 
 if TYPE_CHECKING:
-    import httpx
-    from pydantic import SecretStr
+    pass
 
 SIGNATURE_HEADER = "Wave-Signature"
 
 
 class WaveProvider(HTTPProvider):
     name = "wave"
-
-    def __init__(
-        self,
-        *,
-        api_key: SecretStr | None,
-        webhook_secret: SecretStr | None,
-        api_base: str,
-        public_base_url: str,
-        client: httpx.Client | None = None,
-        backoff: Backoff = DEFAULT_BACKOFF,
-    ) -> None:
-        super().__init__(
-            public_base_url=public_base_url, api_base=api_base, client=client, backoff=backoff
-        )
-        self._api_key = api_key
-        self._webhook_secret = webhook_secret
 
     @classmethod
     def from_settings(cls, settings: PaymentSettings, **clients: Any) -> WaveProvider:

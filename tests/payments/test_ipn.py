@@ -23,6 +23,7 @@ from shared.orders import get_order
 from shared.payments.base import timestamped_signature
 from shared.payments.test import TestProvider
 from shared.queue.inprocess import InProcessQueue
+from shared.settings import CLOUD_VARIABLES
 from tests.channels.conftest import Faults, FaultyStore, RecordingQueue
 from tests.fixtures.app import Client, Result
 from tests.test_tools import ORDER, MakeCtx, call
@@ -331,14 +332,20 @@ def test_a_delivery_failing_at_any_store_call_is_completed_by_the_retry(
     assert {item.dedup_id for item in queue.items} == {f"payment:{paid.payment_id}"}
 
 
+@pytest.mark.parametrize("platform_variable", CLOUD_VARIABLES)
 def test_a_deployed_function_refuses_the_test_provider_with_its_public_secret(
-    client: Client, app: App, make_app: Any, make_ctx: MakeCtx, monkeypatch: pytest.MonkeyPatch
+    client: Client,
+    app: App,
+    make_app: Any,
+    make_ctx: MakeCtx,
+    monkeypatch: pytest.MonkeyPatch,
+    platform_variable: str,
 ) -> None:
     """Anyone can sign with the default PAYMENT_TEST_SECRET (it is in this repository): on
     Lambda or Cloud Functions the test provider then neither takes events nor makes links."""
     order, _ = awaiting(app, make_ctx)
     body, headers = signed_event(app, order)
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "comptoir-prod-payments")
+    monkeypatch.setenv(platform_variable, "comptoir-prod-payments")
     deployed = make_app(STRIPE_WEBHOOK_SECRET=STRIPE_SECRET, WAVE_WEBHOOK_SECRET=WAVE_SECRET)
     result = post(client, "test", body, headers)
     assert (result.status, result.json()["error"]["code"]) == (503, "not_configured")
