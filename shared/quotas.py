@@ -20,8 +20,11 @@ limit, not this, is what bounds a client that keeps opening sessions.
 Days are the shop's (``Shop.timezone``): the count starts again at its midnight. Counters expire
 after COUNTER_DAYS.
 
-A paid plan activates or extends the customer's subscription (``activate_subscription``, called
-by the payment IPN with the provider's event id: the same event twice extends once). An active
+The limit message's payment links are checkouts of the shop's provider, one live per customer
+and plan (``plan_checkout_url``, the ``PLAN_PURCHASES`` record). A paid plan activates or extends
+the customer's subscription (``activate_subscription``, called by the payment IPN,
+``shared/ipn.py`` ``settle_plan``, with the provider's event id: the same event twice extends
+once). An active
 subscription's quota replaces the free one; it is read, and its expiry checked, on every turn.
 """
 
