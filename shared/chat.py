@@ -236,7 +236,7 @@ class ChatService:
         if usage is not None and (usage.exceeded or usage.warning_due):
             lang = _pending_language(shop, conversation, pending)
             if usage.exceeded:
-                text = quotas.limit_message(shop, usage, lang, self.clock())
+                text = quotas.limit_message(self.payments, shop, usage, lang, self.clock())
                 yield TurnEvent("delta", text)
                 yield self.record_reply(
                     shop, conversation, version, pending, text, new_messages=new_messages, lang=lang

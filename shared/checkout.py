@@ -21,9 +21,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.catalog.retrieval import CatalogIndex
 from shared.crm import LEADS
@@ -50,6 +51,7 @@ CHECKOUT_ROUTES = "checkout_routes"  # "<provider>\n<checkout id>" digest -> {sh
 LIVE_MARGIN = 120.0  # seconds a checkout must still have to be handed out again
 WAIT_SECONDS = 10.0  # for a concurrent caller's checkout before resuming its work
 _POLL = 0.05
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -145,13 +147,53 @@ class Payments:
             return live
         unit, amount, currency = catalogue_total(order, catalog)
         generation = order.checkouts
+
+        def recorded() -> Lead | None:
+            try:
+                current = get_order(self.store, shop.id, order.id)
+            except NotFoundError:
+                return None
+            return current if current.checkouts > generation else None
+
+        made = self.one_checkout(
+            shop,
+            order.id,
+            generation,
+            CheckoutOrder(
+                reference=reference(shop.id, order.id),
+                amount=amount,
+                currency=currency,
+                description=_description(order, shop),
+            ),
+            lambda checkout: self._record(shop.id, order.id, generation, checkout, unit, now),
+            recorded,
+        )
+        link = _as_link(made)
+        assert link is not None  # _record raises unless the order has a checkout
+        return link
+
+    def one_checkout(
+        self,
+        shop: Shop,
+        subject: str,
+        generation: int,
+        order: CheckoutOrder,
+        record: Callable[[CheckoutRef], T],
+        recorded: Callable[[], T | None],
+    ) -> T:
+        """Checkout number ``generation`` of ``subject`` (an order id, a plan purchase's
+        reference) made once whatever the number of concurrent callers: claimed create-only,
+        asked of the shop's provider with the claim's idempotency key, routed back to the shop
+        (``CHECKOUT_ROUTES``) and recorded by ``record`` (a conditional write that keeps the
+        first recorded). A caller that finds the claim taken waits for ``recorded`` (the
+        subject once it shows a later generation), and resumes the work if its maker died."""
         idempotency = Idempotency(self.store)
         token = secrets.token_urlsafe(18)
         claim = idempotency.begin(
-            shop.id, f"checkout:{order.id}:{generation}", {"idempotency_key": token}
+            shop.id, f"checkout:{subject}:{generation}", {"idempotency_key": token}
         )
         if claim.data.get("idempotency_key") != token and not claim.done:
-            waited = self._wait(shop.id, order.id, generation)
+            waited = _wait(recorded)
             if waited is not None:
                 return waited
             # Its maker died before recording it: the same idempotency key carries on.
@@ -160,30 +202,29 @@ class Payments:
             made = Checkout(**claim.data["checkout"])
         else:
             made = provider.create_checkout(
-                CheckoutOrder(
-                    reference=reference(shop.id, order.id),
-                    amount=amount,
-                    currency=currency,
-                    description=_description(order, shop),
-                    idempotency_key=str(claim.data["idempotency_key"]),
-                )
+                replace(order, idempotency_key=str(claim.data["idempotency_key"]))
             )
         checkout = CheckoutRef(
             provider=provider.name,
             id=made.id,
             url=made.url,
             expires_at=made.expires_at,
-            amount=amount,
-            currency=currency,
+            amount=order.amount,
+            currency=order.currency,
         )
         self.store.put(
             self.settings.default_shop,
             CHECKOUT_ROUTES,
             record_id(f"{provider.name}\n{made.id}"),
-            {"shop": shop.id, "order": order.id, "amount": str(amount), "currency": currency},
+            {
+                "shop": shop.id,
+                "order": subject,
+                "amount": str(order.amount),
+                "currency": order.currency,
+            },
             expires_at=None if made.expires_at is None else made.expires_at + 7 * 86400,
         )
-        recorded = self._record(shop.id, order.id, generation, checkout, unit, now)
+        result = record(checkout)
         idempotency.complete(
             Claim(
                 claim.shop,
@@ -194,9 +235,7 @@ class Payments:
             )
         )
         log_event("payment_link_made", shop=shop.id, provider=provider.name)
-        link = _as_link(recorded)
-        assert link is not None  # _record raises unless the order has a checkout
-        return link
+        return result
 
     def _record(
         self,
@@ -231,18 +270,6 @@ class Payments:
             raise InvalidInputError(f"order {order_id} is {recorded.status}: it cannot be paid")
         return recorded
 
-    def _wait(self, shop: str, order_id: str, generation: int) -> PaymentLink | None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            time.sleep(_POLL)
-            try:
-                order = get_order(self.store, shop, order_id)
-            except NotFoundError:
-                return None
-            if order.checkouts > generation:
-                return _as_link(order)
-        return None
-
 
 class AlreadyPaidError(InvalidInputError):
     """The order is paid: there is nothing left to pay."""
@@ -250,12 +277,27 @@ class AlreadyPaidError(InvalidInputError):
 
 def _live(order: Lead, now: float) -> PaymentLink | None:
     """The order's checkout while it is out and has ``LIVE_MARGIN`` left at ``now``."""
-    checkout = order.checkout
-    if order.status != "awaiting_payment" or checkout is None:
-        return None
-    if checkout.expires_at is not None and checkout.expires_at < now + LIVE_MARGIN:
+    if order.status != "awaiting_payment" or not is_live(order.checkout, now):
         return None
     return _as_link(order)
+
+
+def is_live(checkout: CheckoutRef | None, now: float) -> bool:
+    """``checkout`` still has ``LIVE_MARGIN`` to be paid at ``now``."""
+    if checkout is None:
+        return False
+    return checkout.expires_at is None or checkout.expires_at >= now + LIVE_MARGIN
+
+
+def _wait(recorded: Callable[[], T | None]) -> T | None:
+    """``recorded()`` once it is something, within WAIT_SECONDS; None after."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(_POLL)
+        found = recorded()
+        if found is not None:
+            return found
+    return None
 
 
 def _as_link(order: Lead) -> PaymentLink | None:

@@ -18,9 +18,15 @@ the provider's event id):
    the operator's alert (a mismatch, a second payment, a payment for a cancelled order), is
    queued as a ``payment_notice`` with a dedup id derived from the payment; its handler
    (``notify``) writes it once (a resumable claim of its own).
-4. The hooks of ``ON_PAID`` run for a paid order (the plans' subscriptions register there).
+4. The hooks of ``ON_PAID`` run for a paid order.
 5. The claim is marked done: a later delivery, or the same event signed again a day later, is
    acknowledged and changes nothing.
+
+A plan purchase's checkout (its reference names ``plan:<purchase>``, ``quotas.plan_reference``)
+takes the same steps with the purchase in place of the order (``settle_plan``): the payment
+recorded, the purchase's checkout settled ("paid", or "mismatch" for another amount or currency:
+no activation, the operator told), the subscription activated or extended once per event id, and
+"Abonnement activé…" queued for the customer's conversation.
 
 The IPN answers as soon as this is stored and queued; the messages go through the worker.
 """
@@ -31,16 +37,31 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
-from shared import conversations
+from shared import conversations, hours, quotas
 from shared.checkout import parse_reference
 from shared.crm import LEADS
-from shared.exceptions import AlreadyExistsError, NotFoundError, UnknownShopError
+from shared.exceptions import (
+    AlreadyExistsError,
+    InvalidInputError,
+    NotFoundError,
+    UnknownShopError,
+)
 from shared.ids import new_sortable_id
 from shared.log import log_event
-from shared.models import Conversation, Lead, Message, OrderStatus, Shop, mutate
+from shared.models import (
+    Conversation,
+    Lead,
+    Message,
+    OrderStatus,
+    PlanPurchase,
+    Shop,
+    mutate,
+)
 from shared.money import format_price
 from shared.orders import can_move, get_order, move
 from shared.payments import PaymentEvent
@@ -69,24 +90,40 @@ _TOLD: dict[Outcome, Literal["customer", "operator"]] = {
 }
 
 # Called once the order is paid (at least once per payment: a hook must be idempotent, keyed
-# by ``payment_id``), before the IPN answers. The plans' work registers here to activate a
-# subscription bought with the order.
+# by ``payment_id``), before the IPN answers. A plan's payment is no order: it activates its
+# subscription in ``settle_plan``, not through these.
 PaidHook = Callable[["App", Shop, Lead, PaymentEvent, str], None]
 ON_PAID: list[PaidHook] = []
 
 TEXTS: dict[str, dict[str, str]] = {
     "fr": {
         "paid": "Paiement reçu, merci ! Commande : {quantity} × {title}{variant}, {total}.",
+        "subscribed": "Abonnement activé, merci ! {plan} : {messages} messages par jour "
+        "jusqu'au {until}.",
+        "until": "%d/%m/%Y à %H:%M",
         "alert": (
             "{shop} : paiement à vérifier pour la commande {order} ({status}) : reçu {paid}, "
             "attendu {expected}. Voir : python -m shared orders --shop {shop_id}"
         ),
+        "plan_alert": (
+            "{shop} : paiement d'abonnement à vérifier ({plan}, {customer}) : reçu {paid}, "
+            "attendu {expected} ; aucun abonnement activé. "
+            "Voir : python -m shared subscriptions --shop {shop_id}"
+        ),
     },
     "en": {
         "paid": "Payment received, thank you! Order: {quantity} × {title}{variant}, {total}.",
+        "subscribed": "Subscription active, thank you! {plan}: {messages} messages a day until "
+        "{until}.",
+        "until": "%Y-%m-%d %H:%M",
         "alert": (
             "{shop}: a payment to check for order {order} ({status}): received {paid}, "
             "expected {expected}. See: python -m shared orders --shop {shop_id}"
+        ),
+        "plan_alert": (
+            "{shop}: a plan payment to check ({plan}, {customer}): received {paid}, "
+            "expected {expected}; no subscription was activated. "
+            "See: python -m shared subscriptions --shop {shop_id}"
         ),
     },
 }
@@ -117,13 +154,21 @@ def receive(
         log_event("payment_unknown_order", provider=provider.name)
         return Received("unknown_order")
     order_id = found[1]
+    purchase_id = quotas.purchase_of(order_id)
     idempotency = Idempotency(app.store)
     claim = idempotency.begin(shop.id, f"payment:{provider.name}:{event.event_id}")
     if claim.done:
         return Received("duplicate", shop.id)
     paid_id = payment_id(provider.name, event.event_id)
     try:
-        outcome, order = settle(app, shop.id, order_id, provider.name, event, paid_id, now)
+        if purchase_id is not None:
+            outcome, purchase = settle_plan(
+                app, shop, purchase_id, provider.name, event, paid_id, now
+            )
+            conversation_id, subject = purchase.conversation_id, {"purchase": purchase.id}
+        else:
+            outcome, order = settle(app, shop.id, order_id, provider.name, event, paid_id, now)
+            conversation_id, subject = order.conversation_id, {"order": order.id}
     except NotFoundError:
         log_event("payment_unknown_order", provider=provider.name, shop=shop.id)
         idempotency.complete(claim)
@@ -133,12 +178,12 @@ def receive(
             WorkItem(
                 kind=NOTICE,
                 shop=shop.id,
-                group=order.conversation_id,
+                group=conversation_id,
                 dedup_id=f"payment:{paid_id}",
-                payload={"order": order.id, "payment": paid_id, "outcome": outcome},
+                payload={**subject, "payment": paid_id, "outcome": outcome},
             )
         )
-    if outcome == "paid":
+    if outcome == "paid" and purchase_id is None:
         for hook in ON_PAID:
             hook(app, shop, order, event, paid_id)
     idempotency.complete(claim)
@@ -159,20 +204,7 @@ def settle(
     either step already done by an earlier delivery is left as it is. NotFoundError when the
     order does not exist."""
     order = get_order(app.store, shop, order_id)
-    record = {
-        "provider": provider,
-        "event_id": event.event_id,
-        "reference": event.provider_reference,
-        "order": order_id,
-        "amount": str(event.amount),
-        "currency": event.currency,
-        "status": event.status,
-        "occurred_at": event.occurred_at,
-        "at": now,
-    }
-    # An earlier delivery may have stored it, then failed before the end: carry on.
-    with suppress(AlreadyExistsError):
-        app.store.create(shop, PAYMENTS, paid_id, record)
+    _record_payment(app, shop, order_id, provider, event, paid_id, now)
     actor = f"payment:{provider}"
     outcome: Outcome = "recorded"
 
@@ -189,6 +221,71 @@ def settle(
 
     moved, _ = mutate(app.store, shop, LEADS, order.id, Lead, apply)
     return outcome, moved
+
+
+def _record_payment(
+    app: App, shop: str, paid_for: str, provider: str, event: PaymentEvent, paid_id: str, now: float
+) -> None:
+    """The payment record, created once (``paid_for``: the order id, or ``plan:<purchase>``)."""
+    record = {
+        "provider": provider,
+        "event_id": event.event_id,
+        "reference": event.provider_reference,
+        "order": paid_for,
+        "amount": str(event.amount),
+        "currency": event.currency,
+        "status": event.status,
+        "occurred_at": event.occurred_at,
+        "at": now,
+    }
+    # An earlier delivery may have stored it, then failed before the end: carry on.
+    with suppress(AlreadyExistsError):
+        app.store.create(shop, PAYMENTS, paid_id, record)
+
+
+def settle_plan(
+    app: App,
+    shop: Shop,
+    purchase_id: str,
+    provider: str,
+    event: PaymentEvent,
+    paid_id: str,
+    now: float,
+) -> tuple[Outcome, PlanPurchase]:
+    """A plan purchase's payment: recorded (create-only), then the purchase's checkout settled
+    in one conditional write ("paid" when the amount and currency are the checkout's,
+    "mismatch" when not: never activated), then for "paid" the subscription activated or
+    extended (``quotas.activate_subscription``, keyed by the event id: a delivery resuming
+    after a crash, or five at once, extend once). NotFoundError when there is no purchase."""
+    purchase = quotas.get_purchase(app.store, shop.id, purchase_id)
+    paid_for = f"{quotas.PLAN_PREFIX}{purchase_id}"
+    _record_payment(app, shop.id, paid_for, provider, event, paid_id, now)
+    if event.status != "paid":
+        return "recorded", purchase  # a failed or refunded plan payment changes nothing
+    outcome: Outcome = "recorded"
+
+    def apply(current: PlanPurchase) -> PlanPurchase:
+        nonlocal outcome
+        if current.settled_by == paid_id:  # settled by an earlier delivery of this event
+            outcome = current.settlement or "paid"
+            return current
+        checkout = current.checkout
+        if checkout is None or current.settled_by is not None:
+            outcome = "unexpected"  # its checkout was paid already: the operator sees to it
+            return current
+        matches = event.amount == checkout.amount
+        outcome = "paid" if matches and event.currency == checkout.currency.upper() else "mismatch"
+        return current.model_copy(update={"settled_by": paid_id, "settlement": outcome})
+
+    settled, _ = mutate(app.store, shop.id, quotas.PLAN_PURCHASES, purchase_id, PlanPurchase, apply)
+    if outcome == "paid":
+        try:
+            quotas.activate_subscription(
+                app.store, shop, settled.customer_key, settled.plan_id, event.event_id, now
+            )
+        except InvalidInputError:  # the shop stopped selling the plan meanwhile
+            outcome = "unexpected"
+    return outcome, settled
 
 
 _STATUS_OF: dict[Outcome, OrderStatus] = {
@@ -227,21 +324,58 @@ def _shop(app: App, shop_id: str) -> Shop | None:
 
 
 def notify(app: App, item: WorkItem) -> None:
-    """Kind ``payment_notice``: the customer's confirmation of a paid order, in their
+    """Kind ``payment_notice``: the customer's confirmation of a paid order or plan, in their
     conversation (and on their channel), or the operator's alert; written once whatever the
     number of deliveries."""
     shop = app.shops.get(item.shop)
-    order = get_order(app.store, shop.id, str(item.payload["order"]))
     paid_id = str(item.payload["payment"])
-    if _TOLD.get(item.payload["outcome"]) == "customer":
-        _tell_customer(app, shop, order, paid_id)
+    to_customer = _TOLD.get(item.payload["outcome"]) == "customer"
+    if "purchase" in item.payload:
+        purchase = quotas.get_purchase(app.store, shop.id, str(item.payload["purchase"]))
+        if to_customer:
+            _tell_plan_customer(app, shop, purchase, paid_id)
+        else:
+            _tell_operator(app, shop, paid_id, partial(_plan_alert, shop, purchase))
+        return
+    order = get_order(app.store, shop.id, str(item.payload["order"]))
+    if to_customer:
+        _tell_customer(app, shop, order.conversation_id, paid_id, partial(_paid_text, order))
     else:
-        _tell_operator(app, shop, order, paid_id)
+        _tell_operator(app, shop, paid_id, partial(_order_alert, shop, order))
 
 
-def _tell_customer(app: App, shop: Shop, order: Lead, paid_id: str) -> None:
+def _paid_text(order: Lead, lang: str) -> str:
+    return TEXTS[lang]["paid"].format(
+        quantity=order.quantity,
+        title=order.product_title,
+        variant=f" ({order.variant_title})" if order.variant_title else "",
+        total=format_price(order.total, order.currency, lang),
+    )
+
+
+def _tell_plan_customer(app: App, shop: Shop, purchase: PlanPurchase, paid_id: str) -> None:
+    key = purchase.customer_key
+    subscription = quotas.active_subscription(app.store, shop.id, key, time.time())
+    if subscription is None:  # it ended before the notice went out: nothing true to say
+        log_event("payment_not_told", shop=shop.id, reason="no_subscription")
+        return
+
+    def text(lang: str) -> str:
+        until = datetime.fromtimestamp(subscription.expires_at, hours.zone(shop.timezone))
+        return TEXTS[lang]["subscribed"].format(
+            plan=subscription.plan_name,
+            messages=subscription.daily_messages,
+            until=until.strftime(TEXTS[lang]["until"]),
+        )
+
+    _tell_customer(app, shop, purchase.conversation_id, paid_id, text)
+
+
+def _tell_customer(
+    app: App, shop: Shop, conversation_id: str, paid_id: str, text: Callable[[str], str]
+) -> None:
     store = app.store
-    conversation = conversations.get(store, shop.id, order.conversation_id)
+    conversation = conversations.get(store, shop.id, conversation_id)
     if conversation is None:
         log_event("payment_not_told", shop=shop.id, reason="no_conversation")
         return
@@ -254,12 +388,7 @@ def _tell_customer(app: App, shop: Shop, order: Lead, paid_id: str) -> None:
     message = Message(
         id=str(claim.data["message"]),
         role="assistant",
-        text=TEXTS[lang]["paid"].format(
-            quantity=order.quantity,
-            title=order.product_title,
-            variant=f" ({order.variant_title})" if order.variant_title else "",
-            total=format_price(order.total, order.currency, lang),
-        ),
+        text=text(lang),
         at=time.time(),
         lang=lang,
         delivery="pending" if channel else None,
@@ -284,7 +413,33 @@ def _tell_customer(app: App, shop: Shop, order: Lead, paid_id: str) -> None:
     log_event("payment_told", shop=shop.id, channel=conversation.channel)
 
 
-def _tell_operator(app: App, shop: Shop, order: Lead, paid_id: str) -> None:
+def _order_alert(shop: Shop, order: Lead, lang: str, paid: str) -> str:
+    return TEXTS[lang]["alert"].format(
+        shop=shop.name,
+        shop_id=shop.id,
+        order=order.id,
+        status=order.status,
+        paid=paid,
+        expected=f"{order.total} {order.currency}",
+    )
+
+
+def _plan_alert(shop: Shop, purchase: PlanPurchase, lang: str, paid: str) -> str:
+    checkout = purchase.checkout
+    return TEXTS[lang]["plan_alert"].format(
+        shop=shop.name,
+        shop_id=shop.id,
+        plan=purchase.plan_id,
+        customer=purchase.customer_key,
+        paid=paid,
+        expected=f"{checkout.amount} {checkout.currency}" if checkout is not None else "-",
+    )
+
+
+def _tell_operator(
+    app: App, shop: Shop, paid_id: str, alert: Callable[[str, str], str]
+) -> None:
+    """``alert(lang, what was paid)``, sent once to each of the shop's operators."""
     from shared.channels import open_channel, operators
 
     payment = app.store.get(shop.id, PAYMENTS, paid_id)
@@ -294,14 +449,7 @@ def _tell_operator(app: App, shop: Shop, order: Lead, paid_id: str) -> None:
         return
     lang = shop.languages[0] if shop.languages and shop.languages[0] in TEXTS else "en"
     paid = Decimal(str(payment.data["amount"]))
-    text = TEXTS[lang]["alert"].format(
-        shop=shop.name,
-        shop_id=shop.id,
-        order=order.id,
-        status=order.status,
-        paid=f"{paid} {payment.data['currency']}",
-        expected=f"{order.total} {order.currency}",
-    )
+    text = alert(lang, f"{paid} {payment.data['currency']}")
     for name, address in targets:
         with Idempotency(app.store).once(shop.id, f"payment_alert:{paid_id}:{name}") as first:
             if first:

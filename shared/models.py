@@ -427,6 +427,23 @@ class CheckoutRef(Model):
     currency: str
 
 
+class PlanPurchase(Model):
+    """A customer's checkouts for one plan (``id``: a digest of the customer key and the plan,
+    see ``shared/quotas.py``): the one out, how many were made, and the payment that settled it
+    (a settled checkout is handed out no more)."""
+
+    id: str
+    customer_key: str
+    plan_id: str
+    conversation_id: str  # where the customer is told of the payment: the latest that asked
+    checkout: CheckoutRef | None = None
+    checkouts: int = 0
+    settled_by: str | None = None  # the payment id that paid (or mismatched) ``checkout``
+    settlement: Literal["paid", "mismatch"] | None = None
+    created_at: float
+    updated_at: float
+
+
 class Lead(Model):
     """An order, from its draft in the conversation to its payment and delivery."""
 

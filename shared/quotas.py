@@ -20,8 +20,11 @@ limit, not this, is what bounds a client that keeps opening sessions.
 Days are the shop's (``Shop.timezone``): the count starts again at its midnight. Counters expire
 after COUNTER_DAYS.
 
-A paid plan activates or extends the customer's subscription (``activate_subscription``, called
-by the payment IPN with the provider's event id: the same event twice extends once). An active
+The limit message's payment links are checkouts of the shop's provider, one live per customer
+and plan (``plan_checkout_url``, the ``PLAN_PURCHASES`` record). A paid plan activates or extends
+the customer's subscription (``activate_subscription``, called by the payment IPN,
+``shared/ipn.py`` ``settle_plan``, with the provider's event id: the same event twice extends
+once). An active
 subscription's quota replaces the free one; it is read, and its expiry checked, on every turn.
 """
 
@@ -34,13 +37,33 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared import crm, hours
-from shared.exceptions import AlreadyExistsError, InvalidInputError
-from shared.models import Conversation, Plan, Shop, Subscription, mutate
+from shared.checkout import Payments, is_live, reference
+from shared.exceptions import (
+    AlreadyExistsError,
+    InvalidInputError,
+    NotFoundError,
+    UnknownPaymentProviderError,
+)
+from shared.log import log_event
+from shared.models import (
+    CheckoutRef,
+    Conversation,
+    Plan,
+    PlanPurchase,
+    Shop,
+    Subscription,
+    mutate,
+)
 from shared.money import format_price
+from shared.payments import CheckoutOrder
+from shared.payments.exceptions import PaymentError
 from shared.store import Store
+from shared.store.idempotency import record_id
 
 USAGE = "usage"
 SUBSCRIPTIONS = "subscriptions"
+PLAN_PURCHASES = "plan_purchases"  # digest of customer key and plan -> PlanPurchase
+PLAN_PREFIX = "plan:"  # a plan purchase's checkout reference, in place of an order id
 COUNTER_DAYS = 3  # a day's counter outlives the day, whatever the time zone
 WARNING_SHARE = 0.8  # the turn that reaches this share of the quota warns
 # Event ids kept on a subscription: the IPN dedupes events itself; this guards the extension.
@@ -53,6 +76,7 @@ class Usage:
     """The customer's messages today, this turn's included, against their quota."""
 
     customer_key: str
+    conversation_id: str  # the turn's: where a plan bought from its limit message is confirmed
     quota: int
     used: int
     counted: int  # this turn's messages
@@ -102,7 +126,7 @@ def count_turn(
         messages,
         expires_at=now + COUNTER_DAYS * DAY_SECONDS,
     )
-    return Usage(key, quota, used, messages, subscription)
+    return Usage(key, conversation.id, quota, used, messages, subscription)
 
 
 # --- what the customer reads -----------------------------------------------------------------
@@ -136,7 +160,7 @@ def warning(usage: Usage, lang: str) -> str:
     return _texts(lang)["warning"].format(used=usage.used, quota=usage.quota)
 
 
-def limit_message(shop: Shop, usage: Usage, lang: str, now: float) -> str:
+def limit_message(payments: Payments, shop: Shop, usage: Usage, lang: str, now: float) -> str:
     """The polite answer past the quota: when the customer can go on, and the plans on sale with
     their payment links (or the shop's contact while no link can be made). It names no product
     and is written by us, so it needs no price guard; its prices are the shop's own plans."""
@@ -148,7 +172,7 @@ def limit_message(shop: Shop, usage: Usage, lang: str, now: float) -> str:
         lines.append(texts["plans"])
         links = []
         for plan in shop.plans:
-            url = plan_checkout_url(shop, plan, usage.customer_key, now)
+            url = plan_checkout_url(payments, shop, plan, usage, now)
             links.append(url)
             price = format_price(plan.price, plan.currency, lang)
             line = texts["plan"].format(
@@ -160,14 +184,103 @@ def limit_message(shop: Shop, usage: Usage, lang: str, now: float) -> str:
     return "\n".join(lines)
 
 
-def plan_checkout_url(shop: Shop, plan: Plan, customer_key: str, now: float) -> str | None:
-    """The payment link for ``customer_key`` buying ``plan``, or None while none can be made.
+def plan_checkout_url(
+    payments: Payments, shop: Shop, plan: Plan, usage: Usage, now: float
+) -> str | None:
+    """The payment link for ``usage``'s customer buying ``plan``, or None while none can be made
+    (the provider is down or refuses: the limit message then gives the shop's contact).
 
-    The seam for the payments port (``shared/payments/``, ``create_checkout``), not merged when
-    quotas were built: the checkout must carry ``customer_key`` and ``plan.id`` to the IPN,
-    which calls ``activate_subscription`` with them, and a live checkout for the same customer
-    and plan should be given again rather than a new one made on every turn past the quota."""
-    return None
+    One live checkout per customer and plan: the purchase record (``PLAN_PURCHASES``, created
+    create-only) holds it, and ``Payments.one_checkout`` makes each next one once however many
+    turns past the quota ask at the same time; it is handed out again until it has less than
+    ``LIVE_MARGIN`` left or a payment settled it. Its reference (``plan_reference``) is how the
+    IPN finds the purchase, then the customer and the plan to activate."""
+    purchase_id = record_id(f"{usage.customer_key}\n{plan.id}")
+    try:
+        purchase = _purchase(payments.store, shop.id, purchase_id, plan, usage, now)
+        out = purchase.checkout
+        if out is not None and purchase.settled_by is None and is_live(out, now):
+            return out.url
+        generation = purchase.checkouts
+
+        def record(checkout: CheckoutRef) -> PlanPurchase:
+            def put(current: PlanPurchase) -> PlanPurchase:
+                if current.checkouts != generation:  # a concurrent caller's is out
+                    return current
+                return current.model_copy(
+                    update={
+                        "checkout": checkout,
+                        "checkouts": generation + 1,
+                        "settled_by": None,
+                        "settlement": None,
+                        "conversation_id": usage.conversation_id,
+                    }
+                )
+
+            store = payments.store
+            return mutate(store, shop.id, PLAN_PURCHASES, purchase_id, PlanPurchase, put)[0]
+
+        def recorded() -> PlanPurchase | None:
+            current = get_purchase(payments.store, shop.id, purchase_id)
+            return current if current.checkouts > generation else None
+
+        made = payments.one_checkout(
+            shop,
+            f"{PLAN_PREFIX}{purchase_id}",
+            generation,
+            CheckoutOrder(
+                reference=plan_reference(shop.id, purchase_id),
+                amount=plan.price,
+                currency=plan.currency,
+                description=f"{shop.name}: {plan.name}"[:200],
+            ),
+            record,
+            recorded,
+        )
+    except (PaymentError, UnknownPaymentProviderError):
+        log_event("plan_link_unavailable", shop=shop.id, provider=shop.payment_provider)
+        return None
+    return made.checkout.url if made.checkout is not None else None
+
+
+def plan_reference(shop_id: str, purchase_id: str) -> str:
+    """The order reference of a plan purchase's checkouts: the checkout module's
+    "<shop>:<order id>" with ``plan:<purchase id>`` for the order, which no order id is."""
+    return reference(shop_id, f"{PLAN_PREFIX}{purchase_id}")
+
+
+def purchase_of(order_id: str) -> str | None:
+    """The plan purchase an order reference's id part names (``plan_reference``); None for an
+    order's."""
+    purchase_id = order_id.removeprefix(PLAN_PREFIX)
+    return purchase_id if purchase_id and purchase_id != order_id else None
+
+
+def get_purchase(store: Store, shop_id: str, purchase_id: str) -> PlanPurchase:
+    """Raises NotFoundError when there is none."""
+    doc = store.get(shop_id, PLAN_PURCHASES, purchase_id)
+    if doc is None:
+        raise NotFoundError(f"no plan purchase {purchase_id!r}")
+    return PlanPurchase.from_doc(doc)
+
+
+def _purchase(
+    store: Store, shop_id: str, purchase_id: str, plan: Plan, usage: Usage, now: float
+) -> PlanPurchase:
+    """The customer's purchase record for ``plan``, created (create-only) the first time."""
+    created = PlanPurchase(
+        id=purchase_id,
+        customer_key=usage.customer_key,
+        plan_id=plan.id,
+        conversation_id=usage.conversation_id,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        store.create(shop_id, PLAN_PURCHASES, purchase_id, created.to_doc())
+    except AlreadyExistsError:
+        return get_purchase(store, shop_id, purchase_id)
+    return created
 
 
 def _texts(lang: str) -> dict[str, str]:

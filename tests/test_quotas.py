@@ -1,5 +1,6 @@
 """Plans and daily quotas (seed 000): the turn reaching 80 % of the quota warns, past it the
-customer gets the limit message with the plans (their message still stored), days turn in the
+customer gets the limit message with the plans and one live checkout per plan (their message
+still stored), a plan paid through the IPN raises the quota once per event, days turn in the
 shop's time zone, concurrent turns count exactly, a paid plan activates or extends a subscription
 once per payment event and stops counting when it expires, operators list subscriptions, and
 the plans are checked as settings."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,15 +25,19 @@ import pytest
 from shared import conversations, quotas
 from shared.app import App
 from shared.chat import ChatService, TurnResult, result_of
+from shared.checkout import CHECKOUT_ROUTES, checkout_route, reference
 from shared.cli import main
 from shared.exceptions import InvalidInputError
 from shared.ids import new_session_id, new_sortable_id
+from shared.ipn import PAYMENTS
 from shared.models import Conversation, Customer, Message, Shop
 from shared.money import format_price
+from shared.payments.test import TestProvider
 from shared.shops import load_shop
-from tests.fixtures.app import SHOP
+from tests.fixtures.app import SHOP, Client
 from tests.llm.fakes import ScriptedLLM
 from tests.llm.script import Reply, Script
+from tests.payments.test_ipn import drained, post
 
 SHOP_ID = SHOP["id"]
 ANSWER = "Voici ma réponse."
@@ -58,6 +64,7 @@ PLANS = [
 TOMORROW = datetime.now(UTC).date() + timedelta(days=1)
 MORNING = datetime.combine(TOMORROW, dt_time(9, 0), UTC).timestamp()  # 09:00 in Dakar (UTC)
 DAY = 86400.0
+CHECKOUT = re.compile(r"(?<=/pay/)chk_[\w-]+")  # the test provider's checkout ids in a link
 
 
 @dataclass
@@ -140,17 +147,15 @@ def test_past_the_quota_the_limit_message_lists_the_plans_and_the_message_is_sto
         chat, shop, ["Bonjour", "Une question ?", "Combien coûte la livraison ?"]
     )
     assert (first.reply, len(script.seen)) == (ANSWER, 2)  # the third never reached the model
-    assert third.reply == "\n".join(
+    assert CHECKOUT.sub("{chk}", third.reply) == "\n".join(
         [
             "Vous avez atteint la limite de 2 messages pour aujourd'hui. Votre message est bien "
             "enregistré ; vous pourrez reprendre la conversation demain.",
             "Pour continuer dès maintenant, choisissez une formule :",
             f"- Semaine : {format_price(Decimal(1500), 'XOF', 'fr')} pour 7 jours, "
-            "50 messages par jour",
+            "50 messages par jour — payer : http://127.0.0.1:8080/pay/{chk}",
             f"- Mois : {format_price(Decimal(5000), 'XOF', 'fr')} pour 30 jours, "
-            "200 messages par jour",
-            # No payment link yet (quotas.plan_checkout_url): the shop's contact instead.
-            f"Pour vous abonner : {SHOP['contact']}",
+            "200 messages par jour — payer : http://127.0.0.1:8080/pay/{chk}",
         ]
     )
     assert "5\u202f000 FCFA" in third.reply and third.lang == "fr" and third.products == []
@@ -172,11 +177,11 @@ def test_the_limit_message_fits_the_tutor_persona_in_english(
     eur = {**PLANS[0], "id": "month", "name": "Monthly", "price": "9.90", "currency": "EUR"}
     chat, shop = chat_at(app, Clock(MORNING), persona="tutor", free_daily_messages=0, plans=[eur])
     result = chat.turn(shop, None, "Hello, can you explain fractions to me?")
-    assert result.reply == (
+    assert CHECKOUT.sub("{chk}", result.reply) == (
         "This assistant is for subscribers. Your message is saved.\n"
         "To continue now, choose a plan:\n"
-        "- Monthly: 9.90 € for 7 days, 50 messages a day\n"
-        f"To subscribe: {SHOP['contact']}"
+        "- Monthly: 9.90 € for 7 days, 50 messages a day — pay: "
+        "http://127.0.0.1:8080/pay/{chk}"
     )
     assert script.seen == []
 
@@ -401,3 +406,170 @@ def test_a_bad_plan_names_its_key_and_changes_nothing(
     assert out == ""
     assert app.store.get(SHOP_ID, "shops", SHOP_ID) == before
 
+
+
+# --- buying a plan from the limit message ------------------------------------------------------
+
+
+def links(reply: str) -> list[str]:
+    return CHECKOUT.findall(reply)
+
+
+def past_the_quota(app: App, clock: Clock, **shop_settings: Any) -> tuple[ChatService, Shop, str]:
+    """A conversation whose free quota (1) is used up: its second turn got the limit message."""
+    chat, shop = chat_at(app, clock, free_daily_messages=1, plans=PLANS, **shop_settings)
+    first = chat.turn(shop, None, "Bonjour")
+    assert first.reply.endswith(ANSWER)
+    return chat, shop, first.session_id
+
+
+def signed_plan_event(app: App, checkout_id: str, amount: Decimal) -> tuple[bytes, dict[str, str]]:
+    """The test provider's signed "paid" event for ``checkout_id``, with the reference its
+    checkout was made with (as the dev server's checkout page builds it)."""
+    route = checkout_route(app.store, SHOP_ID, "test", checkout_id)
+    provider = app.payments.provider("test")
+    assert isinstance(provider, TestProvider) and route is not None
+    now = time.time()
+    body = provider.event_body(
+        checkout_id, reference(SHOP_ID, route["order"]), amount, "XOF", "paid", now
+    )
+    return body, provider.sign(body, now)
+
+
+def told(app: App, session_id: str) -> list[str]:
+    return [m.text for m in stored_messages(app, session_id) if m.text.startswith("Abonnement")]
+
+
+def test_each_plan_of_the_limit_message_links_to_a_checkout_of_its_price(
+    app: App, script: Script
+) -> None:
+    chat, shop, sid = past_the_quota(app, Clock(time.time()))
+    reply = chat.turn(shop, sid, "Encore une question").reply
+    week, month = links(reply)
+    assert f"— payer : http://127.0.0.1:8080/pay/{week}" in reply.splitlines()[2]
+    routes = [checkout_route(app.store, SHOP_ID, "test", c) for c in (week, month)]
+    assert [(r["amount"], r["currency"], r["shop"]) for r in routes] == [
+        ("1500", "XOF", SHOP_ID),
+        ("5000", "XOF", SHOP_ID),
+    ]
+    # The reference names a plan purchase of this customer, never their conversation.
+    assert all(r["order"].startswith("plan:") and sid not in r["order"] for r in routes)
+
+
+def test_turns_past_the_quota_reuse_one_checkout_per_plan_even_at_once(
+    app: App, script: Script
+) -> None:
+    chat, shop, sid = past_the_quota(app, Clock(time.time()))
+    first = links(chat.turn(shop, sid, "Encore ?").reply)
+    assert links(chat.turn(shop, sid, "Et maintenant ?").reply) == first
+    # Five turns at once past the quota, in five conversations of one verified customer.
+    ids = [new_session_id() for _ in range(5)]
+    customer = Customer(
+        id=new_sortable_id(),
+        phone="+221771234567",
+        phone_verified=True,
+        identities=[f"whatsapp:{cid}" for cid in ids],
+        created_at=MORNING,
+        updated_at=MORNING,
+    )
+    app.store.create(SHOP_ID, "customers", customer.id, customer.to_doc())
+    opened = []
+    for cid in ids:
+        message = Message(id=new_sortable_id(), role="user", text="Bonjour", at=time.time())
+        started = Conversation(
+            id=cid,
+            channel="whatsapp",
+            customer_id=customer.id,
+            recent=[message],
+            created_at=MORNING,
+            updated_at=MORNING,
+        )
+        opened.append((started, conversations.create(app.store, SHOP_ID, started), message))
+    key = f"customer:{customer.id}:{quotas.day_of(shop, time.time())}"
+    app.store.increment(SHOP_ID, quotas.USAGE, key, "messages", 1)  # the free message used
+    start = threading.Barrier(5)
+
+    def answer(i: int) -> TurnResult:
+        started, version, message = opened[i]
+        start.wait()
+        return result_of(chat.respond(shop, started, version, [message], stored_in_recent=True))
+
+    with ThreadPoolExecutor(5) as pool:
+        replies = [links(r.reply) for r in pool.map(answer, range(5))]
+    assert len({tuple(r) for r in replies}) == 1 and len(replies[0]) == 2
+    assert replies[0] != first  # another customer, other checkouts
+    assert len(list(app.store.scan(SHOP_ID, CHECKOUT_ROUTES))) == 4
+
+
+def test_a_paid_plan_checkout_activates_the_subscription_and_the_model_answers_again(
+    client: Client, app: App, script: Script
+) -> None:
+    chat, shop, sid = past_the_quota(app, Clock(time.time()))
+    week, _ = links(chat.turn(shop, sid, "Encore ?").reply)
+    body, headers = signed_plan_event(app, week, Decimal(1500))
+    answered = post(client, "test", body, headers)
+    assert (answered.status, answered.json()) == (200, {"ok": True, "outcome": "paid"})
+    key = quotas.customer_key(app.store, SHOP_ID, conversation(app, sid))
+    subscription = quotas.active_subscription(app.store, SHOP_ID, key, time.time())
+    assert subscription is not None and subscription.plan_id == "semaine"
+    [payment] = [doc.data for doc in app.store.scan(SHOP_ID, PAYMENTS)]
+    assert (payment["amount"], payment["currency"], payment["reference"]) == ("1500", "XOF", week)
+    drained(app)
+    until = datetime.fromtimestamp(subscription.expires_at, UTC).strftime("%d/%m/%Y à %H:%M")
+    assert told(app, sid) == [
+        f"Abonnement activé, merci ! Semaine : 50 messages par jour jusqu'au {until}."
+    ]
+    # The plan's quota now: the model answers.
+    assert chat.turn(shop, sid, "Et maintenant ?").reply.endswith(ANSWER)
+    assert len(script.seen) == 2
+
+
+def test_one_plan_payment_delivered_five_times_at_once_extends_once(
+    client: Client, app: App, script: Script
+) -> None:
+    chat, shop, sid = past_the_quota(app, Clock(time.time()))
+    _, month = links(chat.turn(shop, sid, "Encore ?").reply)
+    body, headers = signed_plan_event(app, month, Decimal(5000))
+    barrier = threading.Barrier(5)
+
+    def deliver(_: int) -> int:
+        barrier.wait()
+        return post(client, "test", body, headers).status
+
+    with ThreadPoolExecutor(5) as pool:
+        assert list(pool.map(deliver, range(5))) == [200] * 5
+    key = quotas.customer_key(app.store, SHOP_ID, conversation(app, sid))
+    (subscription,) = quotas.list_subscriptions(app.store, SHOP_ID)
+    assert subscription.id == key and len(subscription.payment_events) == 1
+    assert subscription.expires_at - subscription.started_at == 30 * DAY
+    assert len(list(app.store.scan(SHOP_ID, PAYMENTS))) == 1
+    drained(app)
+    assert len(told(app, sid)) == 1
+    # The next limit message (past the plan's 200) offers a new checkout, not the paid one.
+    app.store.increment(SHOP_ID, quotas.USAGE, f"{key}:{quotas.day_of(shop, time.time())}",
+                        "messages", 200)  # fmt: skip
+    again = chat.turn(shop, sid, "Encore ?").reply
+    assert again.startswith("Vous avez atteint la limite de 200") and month not in links(again)
+
+
+def test_a_plan_payment_of_another_amount_activates_nothing(
+    client: Client, app: App, script: Script
+) -> None:
+    chat, shop, sid = past_the_quota(app, Clock(time.time()))
+    week, _ = links(chat.turn(shop, sid, "Encore ?").reply)
+    body, headers = signed_plan_event(app, week, Decimal(150))
+    assert post(client, "test", body, headers).json()["outcome"] == "mismatch"
+    assert list(app.store.scan(SHOP_ID, quotas.SUBSCRIPTIONS)) == []
+    drained(app)
+    assert told(app, sid) == []
+    assert chat.turn(shop, sid, "Et là ?").reply.startswith("Vous avez atteint la limite de 1")
+    assert len(script.seen) == 1
+
+
+def test_without_a_payment_service_the_limit_message_gives_the_contact(
+    app: App, script: Script
+) -> None:
+    # Wave without its API key: no link can be made, the shop's contact is given instead.
+    chat, shop, sid = past_the_quota(app, Clock(time.time()), payment_provider="wave")
+    reply = chat.turn(shop, sid, "Encore ?").reply
+    assert links(reply) == [] and reply.endswith(f"Pour vous abonner : {SHOP['contact']}")
