@@ -222,15 +222,14 @@ def test_the_day_turns_at_midnight_in_the_shops_time_zone(app: App, script: Scri
 
 # --- concurrent turns --------------------------------------------------------------------------
 
-TURNS = 20
+
+Opened = list[tuple[Conversation, int, Message]]
 
 
-def test_twenty_concurrent_turns_of_one_customer_count_exactly(app: App, script: Script) -> None:
-    """One verified WhatsApp customer writing from 20 conversations at once: with a quota of 15,
-    exactly 15 turns reach the model and 5 get the limit message."""
-    clock = Clock(MORNING)
-    chat, shop = chat_at(app, clock, free_daily_messages=15)
-    ids = [new_session_id() for _ in range(TURNS)]
+def verified_customer_in_conversations(app: App, count: int, at: float) -> tuple[Customer, Opened]:
+    """One verified WhatsApp customer with ``count`` conversations, each holding one unanswered
+    message: the conversation, its stored version and the message."""
+    ids = [new_session_id() for _ in range(count)]
     customer = Customer(
         id=new_sortable_id(),
         phone="+221771234567",
@@ -240,9 +239,9 @@ def test_twenty_concurrent_turns_of_one_customer_count_exactly(app: App, script:
         updated_at=MORNING,
     )
     app.store.create(SHOP_ID, "customers", customer.id, customer.to_doc())
-    opened = []
+    opened: Opened = []
     for cid in ids:
-        message = Message(id=new_sortable_id(), role="user", text="Bonjour", at=MORNING)
+        message = Message(id=new_sortable_id(), role="user", text="Bonjour", at=at)
         started = Conversation(
             id=cid,
             channel="whatsapp",
@@ -252,15 +251,30 @@ def test_twenty_concurrent_turns_of_one_customer_count_exactly(app: App, script:
             updated_at=MORNING,
         )
         opened.append((started, conversations.create(app.store, SHOP_ID, started), message))
-    start = threading.Barrier(TURNS)
+    return customer, opened
 
-    def answer(i: int) -> TurnResult:
-        started, version, message = opened[i]
+
+def answered_at_once(chat: ChatService, shop: Shop, opened: Opened) -> list[TurnResult]:
+    """Every conversation's message answered at the same moment, one thread each."""
+    start = threading.Barrier(len(opened))
+
+    def answer(started: Conversation, version: int, message: Message) -> TurnResult:
         start.wait()
         return result_of(chat.respond(shop, started, version, [message], stored_in_recent=True))
 
-    with ThreadPoolExecutor(TURNS) as pool:
-        replies = [r.reply for r in pool.map(answer, range(TURNS))]
+    with ThreadPoolExecutor(len(opened)) as pool:
+        return list(pool.map(lambda o: answer(*o), opened))
+
+TURNS = 20
+
+
+def test_twenty_concurrent_turns_of_one_customer_count_exactly(app: App, script: Script) -> None:
+    """One verified WhatsApp customer writing from 20 conversations at once: with a quota of 15,
+    exactly 15 turns reach the model and 5 get the limit message."""
+    clock = Clock(MORNING)
+    chat, shop = chat_at(app, clock, free_daily_messages=15)
+    customer, opened = verified_customer_in_conversations(app, TURNS, MORNING)
+    replies = [r.reply for r in answered_at_once(chat, shop, opened)]
     limited = [r for r in replies if r.startswith("Vous avez atteint la limite de 15 messages")]
     assert len(limited) == TURNS - 15
     assert len(script.seen) == 15
@@ -463,39 +477,10 @@ def test_turns_past_the_quota_reuse_one_checkout_per_plan_even_at_once(
     first = links(chat.turn(shop, sid, "Encore ?").reply)
     assert links(chat.turn(shop, sid, "Et maintenant ?").reply) == first
     # Five turns at once past the quota, in five conversations of one verified customer.
-    ids = [new_session_id() for _ in range(5)]
-    customer = Customer(
-        id=new_sortable_id(),
-        phone="+221771234567",
-        phone_verified=True,
-        identities=[f"whatsapp:{cid}" for cid in ids],
-        created_at=MORNING,
-        updated_at=MORNING,
-    )
-    app.store.create(SHOP_ID, "customers", customer.id, customer.to_doc())
-    opened = []
-    for cid in ids:
-        message = Message(id=new_sortable_id(), role="user", text="Bonjour", at=time.time())
-        started = Conversation(
-            id=cid,
-            channel="whatsapp",
-            customer_id=customer.id,
-            recent=[message],
-            created_at=MORNING,
-            updated_at=MORNING,
-        )
-        opened.append((started, conversations.create(app.store, SHOP_ID, started), message))
+    customer, opened = verified_customer_in_conversations(app, 5, time.time())
     key = f"customer:{customer.id}:{quotas.day_of(shop, time.time())}"
     app.store.increment(SHOP_ID, quotas.USAGE, key, "messages", 1)  # the free message used
-    start = threading.Barrier(5)
-
-    def answer(i: int) -> TurnResult:
-        started, version, message = opened[i]
-        start.wait()
-        return result_of(chat.respond(shop, started, version, [message], stored_in_recent=True))
-
-    with ThreadPoolExecutor(5) as pool:
-        replies = [links(r.reply) for r in pool.map(answer, range(5))]
+    replies = [links(r.reply) for r in answered_at_once(chat, shop, opened)]
     assert len({tuple(r) for r in replies}) == 1 and len(replies[0]) == 2
     assert replies[0] != first  # another customer, other checkouts
     assert len(list(app.store.scan(SHOP_ID, CHECKOUT_ROUTES))) == 4

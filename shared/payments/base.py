@@ -327,6 +327,17 @@ class HTTPProvider(PaymentProvider):
         self._api_key = api_key
         self._webhook_secret = webhook_secret
 
+    @classmethod
+    def from_settings(cls, settings: PaymentSettings, **clients: Any) -> PaymentProvider:
+        # Each HTTP provider's settings are named after it: WAVE_API_KEY, STRIPE_API_BASE...
+        return cls(
+            api_key=getattr(settings, f"{cls.name}_api_key"),
+            webhook_secret=getattr(settings, f"{cls.name}_webhook_secret"),
+            api_base=getattr(settings, f"{cls.name}_api_base"),
+            public_base_url=settings.public_base_url,
+            **clients,
+        )
+
     @property
     def client(self) -> httpx.Client:
         if self._client is None:

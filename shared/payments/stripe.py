@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.payments.base import (
     Checkout,
     CheckoutOrder,
     HTTPProvider,
     PaymentEvent,
-    PaymentSettings,
     PaymentStatus,
     currency_field,
     field,
@@ -43,9 +42,6 @@ from shared.payments.base import (
 )
 from shared.payments.exceptions import PaymentUnavailableError
 
-if TYPE_CHECKING:
-    pass
-
 SIGNATURE_HEADER = "Stripe-Signature"
 _SESSION_STATUSES: dict[str, PaymentStatus] = {
     "checkout.session.completed": "paid",
@@ -57,16 +53,6 @@ _SESSION_STATUSES: dict[str, PaymentStatus] = {
 
 class StripeProvider(HTTPProvider):
     name = "stripe"
-
-    @classmethod
-    def from_settings(cls, settings: PaymentSettings, **clients: Any) -> StripeProvider:
-        return cls(
-            api_key=settings.stripe_api_key,
-            webhook_secret=settings.stripe_webhook_secret,
-            api_base=settings.stripe_api_base,
-            public_base_url=settings.public_base_url,
-            **clients,
-        )
 
     def create_checkout(self, order: CheckoutOrder) -> Checkout:
         form = {

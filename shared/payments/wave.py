@@ -24,14 +24,13 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.payments.base import (
     Checkout,
     CheckoutOrder,
     HTTPProvider,
     PaymentEvent,
-    PaymentSettings,
     PaymentStatus,
     bearer,
     currency_field,
@@ -50,24 +49,11 @@ from shared.payments.exceptions import (
     PaymentUnavailableError,
 )
 
-if TYPE_CHECKING:
-    pass
-
 SIGNATURE_HEADER = "Wave-Signature"
 
 
 class WaveProvider(HTTPProvider):
     name = "wave"
-
-    @classmethod
-    def from_settings(cls, settings: PaymentSettings, **clients: Any) -> WaveProvider:
-        return cls(
-            api_key=settings.wave_api_key,
-            webhook_secret=settings.wave_webhook_secret,
-            api_base=settings.wave_api_base,
-            public_base_url=settings.public_base_url,
-            **clients,
-        )
 
     def create_checkout(self, order: CheckoutOrder) -> Checkout:
         body = {
