@@ -33,6 +33,10 @@ ChannelName = Literal["whatsapp", "telegram"]
 TIMEOUT = 20.0  # seconds per request: a send is small; a media download gets the same
 
 
+# Images a model can read (a vision input); other files stay attachments.
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+
+
 @dataclass(frozen=True)
 class Retry(Backoff):
     attempts: int = 5

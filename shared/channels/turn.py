@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING
 
 from shared import conversations, crm
 from shared.channels import open_channel, operators
-from shared.channels.base import Channel, Choice, Fetched, Link, shorten, split_text
+from shared.channels.base import (
+    IMAGE_TYPES,
+    Channel,
+    Choice,
+    Fetched,
+    Link,
+    shorten,
+    split_text,
+)
 from shared.channels.receive import marketing_keyword, placeholder, record_sent
 from shared.chat import TurnResult, detect_language, result_of
 from shared.exceptions import ChannelError, LLMError
@@ -40,7 +48,6 @@ from shared.store.idempotency import Idempotency
 if TYPE_CHECKING:
     from shared.app import App
 
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 AUDIO_TYPES = frozenset(
     {"audio/ogg", "audio/opus", "audio/mpeg", "audio/mp4", "audio/aac", "audio/amr", "audio/wav"}
 )
@@ -111,7 +118,7 @@ def handle(app: App, item: WorkItem) -> None:
     result = _answer(app, shop, conversation, version, channel, pending)
     if result.reply_id is None:
         return  # the conversation is with the shop: nothing to send
-    lang = detect_language(result.reply, shop)
+    lang = result.lang or detect_language(result.reply, shop)
     # The products the reply names, as choices.
     choices = [
         Choice(f"product:{p.id}", p.title, format_price(p.price, p.currency, lang))

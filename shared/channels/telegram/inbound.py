@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared import conversations
 from shared.channels import operators
+from shared.channels.base import IMAGE_TYPES
 from shared.channels.exceptions import InvalidSecretError
 from shared.channels.receive import Inbound, placeholder, receive, shop_for
 from shared.channels.telegram.models import CallbackQuery, Message, Update
@@ -27,7 +28,6 @@ from shared.models import Media, MediaKind, Shop
 if TYPE_CHECKING:
     from shared.app import App
 
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 RELEASED = {
     "fr": "La conversation est rendue à l'assistant.",
     "en": "The conversation is back with the assistant.",
