@@ -14,9 +14,11 @@ _last_us = 0
 
 
 def new_session_id() -> str:
-    """192 random bits, URL-safe (32 characters), never starting with "__"."""
-    while (session_id := secrets.token_urlsafe(24)).startswith("__"):
-        pass  # one id in 4,096: draw again (the other bits stay uniformly random)
+    """192 random bits, URL-safe (32 characters), never starting with "__" (a store refuses
+    such ids) nor with "-" (a command line would read the id as an option:
+    `python -m shared release -abc…`)."""
+    while (session_id := secrets.token_urlsafe(24)).startswith(("__", "-")):
+        pass  # one id in 60 or so: draw again (the other bits stay uniformly random)
     return session_id
 
 

@@ -12,6 +12,9 @@ def test_session_ids_are_random_and_storable() -> None:
     for session_id in ids:
         assert is_session_id(session_id)
         assert check_id(session_id) == session_id
+    # About 300 of 20,000 would start with "-", which a command line reads as an option
+    # (`python -m shared release -abc…` failed: tests/test_crm.py, one run in 64).
+    assert not any(session_id.startswith("-") for session_id in ids)
 
 
 def test_a_client_sent_reserved_id_is_not_a_session_id() -> None:
