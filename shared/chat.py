@@ -277,7 +277,7 @@ class ChatService:
         deadline = time.monotonic() + self.settings.llm_turn_budget  # the query's vector included
         llm = self.llm_for(shop)
         index = self.catalog.get(shop)
-        vector = query_vector(llm, index.embed_model, text, shop.id)
+        vector = query_vector(llm, index.embed_model, index.embed_dimensions, text, shop.id)
         products = index.search_products(text, PRODUCTS_PER_TURN, query_vector=vector)
         faq = index.search_faq(text, FAQ_PER_TURN, lang, query_vector=vector)
         ctx = TurnContext(

@@ -21,6 +21,7 @@ def llm_chain(
             provider=primary,
             model=model or (settings.llm_model if own else ""),
             embed_model=settings.llm_embed_model if own else "",
+            embed_dimensions=settings.llm_embed_dimensions if own else None,
             # LLM_API_KEY belongs to LLM_PROVIDER: never send it to a shop's other provider.
             api_key=(_secret(settings.llm_api_key) if own else None)
             or provider_key(settings, primary),

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     llm_provider: LLMProvider = Field("offline", alias="LLM_PROVIDER")
     llm_model: str = Field("", alias="LLM_MODEL")
     llm_embed_model: str = Field("", alias="LLM_EMBED_MODEL")
+    # At most the vector index's MAX_DIMENSIONS (shared.catalog.embeddings).
+    llm_embed_dimensions: int | None = Field(None, alias="LLM_EMBED_DIMENSIONS", ge=1, le=8_192)
     llm_api_key: SecretStr | None = Field(None, alias="LLM_API_KEY")
     llm_base_url: str | None = Field(None, alias="LLM_BASE_URL", pattern=r"^https?://")
     llm_timeout: float = Field(15.0, alias="LLM_TIMEOUT", gt=0, le=300)

@@ -19,6 +19,7 @@ from shared.catalog.embeddings import (
     VectorIndex,
     embed_catalog,
     quantise,
+    query_vector,
     vector_doc,
 )
 from shared.catalog.retrieval import build_index, fuse
@@ -111,6 +112,47 @@ def test_unchanged_items_are_not_embedded_again(
     assert store.get(SHOP_ID, COLLECTION, "product:sac-raphia") is None
     # Warm instances load the new vectors with the next index.
     assert catalog_version(openai_app) > version
+
+
+def test_a_new_length_re_embeds_everything_once_and_queries_at_that_length(
+    openai_app: App, openai_server: OpenAIServer, make_app: Callable[..., App]
+) -> None:
+    script = openai_server.script
+    script.responder = seller
+    embed_catalog(openai_app.store, SHOP_ID, openai_app.llm_for(shop(openai_app)))  # 8 numbers
+    short_app = make_app(
+        LLM_PROVIDER="openai",
+        LLM_BASE_URL=openai_server.base_url,
+        OPENAI_API_KEY="sk-test",
+        LLM_EMBED_MODEL="embed-test",
+        LLM_EMBED_DIMENSIONS="4",
+    )
+    store, short = short_app.store, short_app.llm_for(shop(short_app))
+    script.seen.clear()
+    # Until the catalogue is embedded again, no vector is asked: 4 numbers do not compare with
+    # the stored 8.
+    index = build_index(store, SHOP_ID)
+    assert query_vector(short, index.embed_model, index.embed_dimensions, "kaftan", SHOP_ID) is None
+    assert embed_requests(script.seen) == []
+
+    report = embed_catalog(store, SHOP_ID, short)
+    assert (report.embedded, report.unchanged) == (5, 0)
+    assert {request.raw["dimensions"] for request in embed_requests(script.seen)} == {4}
+    assert {doc.data["dims"] for doc in store.scan(SHOP_ID, COLLECTION)} == {4}
+    again = embed_catalog(store, SHOP_ID, short)
+    assert (again.embedded, again.unchanged) == (0, 5)
+
+    index = build_index(store, SHOP_ID)
+    vector = query_vector(short, index.embed_model, index.embed_dimensions, "kaftan", SHOP_ID)
+    assert vector is not None and len(vector) == 4
+    script.seen.clear()
+    result = short_app.chat.turn(shop(short_app), None, "Do you have a kaftan?")
+    assert [p.id for p in result.products] == ["boubou-brode"]
+    [query] = embed_requests(script.seen)
+    assert query.raw["dimensions"] == 4
+    # The model's own length no longer compares with the stored vectors: no vector asked.
+    own = openai_app.llm_for(shop(openai_app))
+    assert query_vector(own, index.embed_model, index.embed_dimensions, "kaftan", SHOP_ID) is None
 
 
 def test_a_failed_query_embedding_falls_back_to_bm25(

@@ -55,6 +55,7 @@ def test_the_embeddings_model_is_a_setting(make_app: Callable[..., App]) -> None
         LLM_PROVIDER="openai",
         OPENAI_API_KEY="sk-key",
         LLM_EMBED_MODEL="text-embedding-3-large",
+        LLM_EMBED_DIMENSIONS="256",
         LLM_FALLBACKS="gemini",
         GEMINI_API_KEY="gm-key",
     )
@@ -62,7 +63,9 @@ def test_the_embeddings_model_is_a_setting(make_app: Callable[..., App]) -> None
     assert isinstance(llm, ResilientLLM)
     primary, gemini = llm.chain
     assert primary.embed_model == llm.embed_model == "text-embedding-3-large"
-    assert gemini.embed_model == "gemini-embedding-001"  # LLM_EMBED_MODEL is the primary's
+    assert primary.embed_dimensions == llm.embed_dimensions == 256
+    # LLM_EMBED_MODEL and LLM_EMBED_DIMENSIONS are the primary's.
+    assert (gemini.embed_model, gemini.embed_dimensions) == ("gemini-embedding-001", None)
     offline = make_app().llm_for(None)
     assert not offline.supports_embeddings
 

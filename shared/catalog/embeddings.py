@@ -1,11 +1,13 @@
 """Embeddings of a shop's products and FAQ entries, for retrieval across languages.
 
 ``embed_catalog`` embeds every product and FAQ entry whose text changed since it was last
-embedded (each vector is stored with a hash of the text and the model that made it, so a
-re-import re-embeds only what changed) and removes the vectors of what is gone. Vectors live in
-the shop's ``embeddings`` collection, one document per item (``product:{id}``, ``faq:{id}``),
-quantised to int8 with one scale per vector: 1 byte a dimension, about 2 KB in base64 for 1,536
-dimensions, far below every store's item limit (DynamoDB's 400 KB), and quick to read back.
+embedded (each vector is stored with a hash of the text, the model that made it and the length
+asked of it, ``LLM_EMBED_DIMENSIONS``, so a re-import re-embeds only what changed, and a change
+of model or length re-embeds everything once) and removes the vectors of what is gone. Vectors
+live in the shop's ``embeddings`` collection, one document per item (``product:{id}``,
+``faq:{id}``), quantised to int8 with one scale per vector: 1 byte a dimension, about 2 KB in
+base64 for 1,536 dimensions, far below every store's item limit (DynamoDB's 400 KB), and quick
+to read back.
 
 ``VectorIndex`` ranks every stored vector against a query in a few big-integer operations per
 dimension instead of one Python operation per number (see its docstring): 10,000 vectors of
@@ -93,14 +95,21 @@ def quantise(vector: Sequence[float]) -> Quantised:
 
 
 def vector_doc(
-    kind: Kind, item_id: str, text_hash: str, model: str, vector: Sequence[float]
+    kind: Kind,
+    item_id: str,
+    text_hash: str,
+    model: str,
+    vector: Sequence[float],
+    asked_dimensions: int | None = None,
 ) -> dict[str, Any]:
+    """``asked_dimensions``: the length the model was asked for (None: its own)."""
     quantised = quantise(vector)
     return {
         "kind": kind,
         "ref": item_id,
         "hash": text_hash,
         "model": model,
+        "embed_dimensions": asked_dimensions,  # vectors made before the setting: None
         "dims": len(vector),
         "scale": quantised.scale,
         "int8": base64.b64encode(quantised.values).decode(),
@@ -177,11 +186,12 @@ class VectorIndex:
 
 @dataclass(frozen=True)
 class CatalogVectors:
-    """The stored vectors of one model that still match their item's text."""
+    """The stored vectors of one model and asked length that still match their item's text."""
 
     model: str
     products: VectorIndex | None
     faq: VectorIndex | None
+    dimensions: int | None = None  # the length asked of the model (None: its own)
 
 
 def load_vectors(
@@ -196,11 +206,13 @@ def load_vectors(
     docs = [d for d in store.scan(shop, COLLECTION) if wanted.get(d.id) == d.data.get("hash")]
     if not docs:
         return None
-    # After a change of model, until every item is embedded again: the model most items have.
-    model, _ = Counter(str(d.data["model"]) for d in docs).most_common(1)[0]
+    # After a change of model or length, until every item is embedded again: the pair most items
+    # have.
+    space, _ = Counter(_space(d.data) for d in docs).most_common(1)[0]
+    model, dimensions = space
     by_kind: dict[str, tuple[list[str], list[Quantised]]] = {"product": ([], []), "faq": ([], [])}
     for doc in docs:
-        if doc.data["model"] == model and doc.data["kind"] in by_kind:
+        if _space(doc.data) == space and doc.data["kind"] in by_kind:
             ids, vectors = by_kind[doc.data["kind"]]
             ids.append(str(doc.data["ref"]))
             vectors.append(Quantised(base64.b64decode(doc.data["int8"]), float(doc.data["scale"])))
@@ -213,14 +225,24 @@ def load_vectors(
 
     if len(by_kind["product"][0]) > MAX_VECTORS:
         log_event("vector_search_off", shop=shop, products=len(by_kind["product"][0]))
-    return CatalogVectors(model, index("product"), index("faq"))
+    return CatalogVectors(model, index("product"), index("faq"), dimensions)
 
 
-def query_vector(llm: LLM, model: str, text: str, shop: str) -> list[float] | None:
-    """The message's vector from ``llm`` if it embeds with ``model`` (the stored vectors'), else
-    None; None too when embedding fails or takes over QUERY_TIMEOUT: the turn goes on with
-    BM25 alone."""
-    if not model or not llm.supports_embeddings or llm.embed_model != model:
+def _space(data: dict[str, Any]) -> tuple[str, int | None]:
+    """The model and asked length a stored vector was made with: only vectors of the same
+    compare."""
+    return str(data["model"]), data.get("embed_dimensions")
+
+
+def query_vector(
+    llm: LLM, model: str, dimensions: int | None, text: str, shop: str
+) -> list[float] | None:
+    """The message's vector from ``llm`` if it embeds with ``model`` and asks for ``dimensions``
+    (the stored vectors'), else None; None too when embedding fails or takes over
+    QUERY_TIMEOUT: the turn goes on with BM25 alone."""
+    if not model or not llm.supports_embeddings:
+        return None
+    if (llm.embed_model, llm.embed_dimensions) != (model, dimensions):
         return None
     future = _query_threads.submit(llm.embed, [text])
     try:
@@ -252,11 +274,12 @@ class EmbedReport:
 
 
 def embed_catalog(store: Store, shop: str, llm: LLM) -> EmbedReport:
-    """Embed the shop's products and FAQ entries whose text or model changed, drop the vectors
+    """Embed the shop's products and FAQ entries whose text, model or asked length changed, drop
+    the vectors
     of removed items, and move the catalogue version when anything changed so warm instances
     load the new vectors. Raises ``EmbeddingsUnavailableError`` when ``llm`` has none, another
     ``LLMError`` when the provider fails (the batches written so far are kept)."""
-    model = llm.embed_model
+    model, dimensions = llm.embed_model, llm.embed_dimensions
     items: dict[str, tuple[Kind, str, str]] = {}  # doc id -> kind, item id, text
     for doc in store.scan(shop, "products"):
         product = Product.model_validate({**doc.data, "id": doc.id})
@@ -264,11 +287,11 @@ def embed_catalog(store: Store, shop: str, llm: LLM) -> EmbedReport:
     for doc in store.scan(shop, "faq"):
         entry = FaqEntry.model_validate({**doc.data, "id": doc.id})
         items[doc_id("faq", entry.id)] = ("faq", entry.id, faq_text(entry))
-    stored = {d.id: (d.data.get("hash"), d.data.get("model")) for d in store.scan(shop, COLLECTION)}
+    stored = {d.id: (d.data.get("hash"), _space(d.data)) for d in store.scan(shop, COLLECTION)}
     todo = [
         (key, kind, item_id, text, content_hash(text))
         for key, (kind, item_id, text) in items.items()
-        if stored.get(key) != (content_hash(text), model)
+        if stored.get(key) != (content_hash(text), (model, dimensions))
     ]
     if todo and not llm.supports_embeddings:
         raise EmbeddingsUnavailableError(f"{llm.name}: no embeddings")
@@ -278,7 +301,7 @@ def embed_catalog(store: Store, shop: str, llm: LLM) -> EmbedReport:
             batch = todo[start : start + EMBED_BATCH]
             vectors = llm.embed([text for _, _, _, text, _ in batch])
             for (key, kind, item_id, _, text_hash), vector in zip(batch, vectors, strict=True):
-                data = vector_doc(kind, item_id, text_hash, model, vector)
+                data = vector_doc(kind, item_id, text_hash, model, vector, dimensions)
                 store.put(shop, COLLECTION, key, data)
                 written += 1
         removed = sum(store.delete(shop, COLLECTION, key) for key in stored if key not in items)

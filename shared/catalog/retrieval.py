@@ -332,6 +332,11 @@ class CatalogIndex:
         """The model a query must be embedded with to search the vectors ("" if none)."""
         return self.vectors.model if self.vectors else ""
 
+    @property
+    def embed_dimensions(self) -> int | None:
+        """The length a query's vector must be asked for, as the stored vectors were."""
+        return self.vectors.dimensions if self.vectors else None
+
     def search_products(
         self,
         query: str,

@@ -87,6 +87,7 @@ class LLMConfig:
     base_url: str | None = None  # None: the provider's default
     timeout: float = 30.0
     embed_model: str = ""  # empty: the provider's default embeddings model (if it has one)
+    embed_dimensions: int | None = None  # None: the embeddings model's own length
 
 
 def open_llm(config: LLMConfig, **clients: Any) -> LLM:
@@ -97,6 +98,7 @@ def open_llm(config: LLMConfig, **clients: Any) -> LLM:
         provider=config.provider,
         model=config.model or provider.default_model,
         embed_model=config.embed_model or provider.default_embed_model,
+        embed_dimensions=config.embed_dimensions,
         api_key=config.api_key,
         base_url=config.base_url or provider.base_url,
         timeout=config.timeout,

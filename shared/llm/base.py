@@ -105,6 +105,9 @@ class LLM(ABC):
     supports_embeddings: bool = False  # ``embed`` works
     model: str = ""
     embed_model: str = ""  # the model behind ``embed``: vectors of two models do not compare
+    # The vectors' length asked of ``embed_model`` (None: the model's own); nor do vectors of
+    # two lengths.
+    embed_dimensions: int | None = None
     embed_batch_size: int = 100  # texts per embeddings request, the provider's limit
 
     def transcribe(self, audio: bytes, mime_type: str) -> str:

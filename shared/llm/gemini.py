@@ -15,7 +15,8 @@ remembers the signatures of the calls it returned, by call id, and puts them bac
 history is sent again (the agent loop's next step). Calls it does not know (another provider's,
 or a previous process's) get Google's documented placeholder instead, which skips the check.
 
-Embeddings go through ``batchEmbedContents`` (``embed_content``), 100 texts a request at most.
+Embeddings go through ``batchEmbedContents`` (``embed_content``), 100 texts a request at most,
+``outputDimensionality`` long when ``embed_dimensions`` is set.
 
 The SDK neither retries nor continues on its own here: retries and fallbacks belong to the
 caller, which sees every failure as an ``LLMError``.
@@ -77,11 +78,13 @@ class GeminiLLM(LLM):
         base_url: str | None,
         timeout: float,
         embed_model: str = "",
+        embed_dimensions: int | None = None,
         client: Client | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
         self.embed_model = embed_model
+        self.embed_dimensions = embed_dimensions
         self.supports_embeddings = bool(embed_model)
         self._signatures: dict[str, bytes] = {}  # call id -> thoughtSignature
         if client is not None:
@@ -142,8 +145,13 @@ class GeminiLLM(LLM):
         return "".join(reply.texts).strip()
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        from google.genai import types
+
+        config = types.EmbedContentConfig(output_dimensionality=self.embed_dimensions)
         with _errors():
-            response = self._client.models.embed_content(model=self.embed_model, contents=texts)
+            response = self._client.models.embed_content(
+                model=self.embed_model, contents=texts, config=config
+            )
         embeddings = response.embeddings or []
         if len(embeddings) != len(texts):
             raise LLMUnavailableError("gemini: embeddings do not match the inputs")

@@ -3,7 +3,7 @@
 The ``openai`` SDK is imported only when a client is built (it costs about half a second of cold
 start). The SDK never retries (``max_retries=0``): retries and fallbacks belong to our own layer,
 which sees only the ``LLMError`` family. Embeddings go through ``/embeddings`` in batches
-(``embed_model``; none when it is empty).
+(``embed_model``; none when it is empty), ``dimensions`` long when ``embed_dimensions`` is set.
 """
 
 from __future__ import annotations
@@ -68,11 +68,13 @@ class OpenAICompatLLM(LLM):
         base_url: str | None,
         timeout: float,
         embed_model: str = "",
+        embed_dimensions: int | None = None,
         client: OpenAI | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
         self.embed_model = embed_model
+        self.embed_dimensions = embed_dimensions
         self.supports_audio = provider in _TRANSCRIPTION_MODELS
         self.supports_embeddings = bool(embed_model)
         self.embed_batch_size = _EMBED_BATCH.get(provider, _EMBED_BATCH_DEFAULT)
@@ -139,9 +141,12 @@ class OpenAICompatLLM(LLM):
         return result.text.strip()
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        # Sent only when set: not every compatible server knows the parameter.
+        dimensions = self.embed_dimensions
+        sized: dict[str, Any] = {"dimensions": dimensions} if dimensions else {}
         with _boundary(self.provider):
             response = self._client.embeddings.create(
-                model=self.embed_model, input=texts, encoding_format="float"
+                model=self.embed_model, input=texts, encoding_format="float", **sized
             )
         # Each item says which input it embeds; do not rely on the order they come in.
         ordered = sorted(response.data, key=lambda item: item.index)

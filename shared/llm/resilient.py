@@ -50,6 +50,7 @@ class ResilientLLM(LLM):
         self._embedder = next((llm for llm in chain if llm.supports_embeddings), None)
         self.supports_embeddings = self._embedder is not None
         self.embed_model = self._embedder.embed_model if self._embedder else ""
+        self.embed_dimensions = self._embedder.embed_dimensions if self._embedder else None
 
     def transcribe(self, audio: bytes, mime_type: str) -> str:
         """The first provider of the chain that can transcribe does; the next if it fails."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -198,6 +199,23 @@ def test_embeddings(provider: ProviderUnderTest) -> None:
     assert seen.inputs == texts
     assert seen.model.removeprefix("models/") == "embed-under-test"
     assert provider.api_key in " ".join(seen.headers.values())
+
+
+def test_embeddings_of_an_asked_length(provider: ProviderUnderTest) -> None:
+    provider.script.then(Reply(), Reply())
+    texts = ["Sandales en cuir", "Boubou brodé"]
+    assert provider.make(embed_dimensions=3).embed(texts) == [vector_of(t)[:3] for t in texts]
+    assert provider.make().embed(texts) == [vector_of(t) for t in texts]  # the model's own
+    asked, own = provider.script.seen
+
+    def lengths(raw: dict[str, Any]) -> set[int | None]:
+        """The length each text was asked for: OpenAI's ``dimensions``, Gemini's
+        ``outputDimensionality`` on each request of the batch."""
+        requests = raw.get("requests", [raw])
+        return {r.get("dimensions", r.get("outputDimensionality")) for r in requests}
+
+    assert lengths(asked.raw) == {3}
+    assert lengths(own.raw) == {None}  # not sent: not every compatible server knows it
 
 
 def test_embeddings_are_batched_in_order(provider: ProviderUnderTest) -> None:
