@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +31,7 @@ from shared.payments.base import (
     HTTPProvider,
     PaymentEvent,
     PaymentStatus,
+    any_matches,
     bearer,
     currency_field,
     decimal_field,
@@ -94,7 +94,7 @@ class WaveProvider(HTTPProvider):
             raise MissingPaymentSignatureError(
                 f"no {SIGNATURE_HEADER} header nor Authorization: Bearer secret"
             )
-        if not hmac.compare_digest(token.encode(errors="replace"), secret.encode()):
+        if not any_matches(secret, [token]):
             raise InvalidPaymentSignatureError("Authorization: the shared secret does not match")
 
     def parse(self, event: dict[str, Any], now: float) -> PaymentEvent | None:
