@@ -232,7 +232,11 @@ class ChatService:
             lang = _pending_language(shop, conversation, pending)
             preface = RELEASED_NOTICE.get(lang, RELEASED_NOTICE["en"])
         # Plans and daily quotas: past the customer's quota the limit message is the answer.
-        usage = quotas.count_turn(self.store, shop, conversation, len(pending), self.clock())
+        # The conversation's own customer, read once: the quota and the prompt's memory use it.
+        customer = crm.conversation_customer(self.store, shop.id, conversation)
+        usage = quotas.count_turn(
+            self.store, shop, conversation, customer, len(pending), self.clock()
+        )
         if usage is not None and (usage.exceeded or usage.warning_due):
             lang = _pending_language(shop, conversation, pending)
             if usage.exceeded:
@@ -245,7 +249,15 @@ class ChatService:
             preface = "\n\n".join(filter(None, [preface, quotas.warning(usage, lang)]))
         try:
             yield from self._answer(
-                shop, conversation, version, pending, new_messages, inputs, inbound_at, preface
+                shop,
+                conversation,
+                customer,
+                version,
+                pending,
+                new_messages,
+                inputs,
+                inbound_at,
+                preface,
             )
         except Exception:
             # The message is stored; keep it in the conversation's context and flag the turn,
@@ -261,6 +273,7 @@ class ChatService:
         self,
         shop: Shop,
         conversation: Conversation,
+        customer: Customer | None,
         version: int,
         pending: list[Message],
         new_messages: list[Message],
@@ -272,8 +285,7 @@ class ChatService:
         earlier = [m for m in conversation.recent if m.id not in pending_ids]
         inputs = inputs if inputs is not None else [ChatMessage("user", m.text) for m in pending]
         text = "\n".join(m.text for m in inputs)
-        said_before = [m.text for m in reversed(earlier) if m.role == "user"]
-        lang = detect_language(text, shop, said_before)
+        lang = _pending_language(shop, conversation, pending, text)
         deadline = time.monotonic() + self.settings.llm_turn_budget  # the query's vector included
         llm = self.llm_for(shop)
         index = self.catalog.get(shop)
@@ -291,7 +303,6 @@ class ChatService:
             payments=self.payments,
         )
         ctx.show(*(p for p, _ in products))
-        customer = self._customer(shop, conversation)
         system = render(
             shop.persona,
             conversation.channel,
@@ -433,26 +444,26 @@ class ChatService:
             # not bring the notice back. HANDOFF_RELEASE_MINUTES still returns it to the bot.
             log_event("handoff_not_queued", shop=shop.id)
 
-    def _customer(self, shop: Shop, conversation: Conversation) -> Customer | None:
-        # Only the customer this conversation belongs to: never one it was merely linked to.
-        return crm.conversation_customer(self.store, shop.id, conversation)
-
 
 def result_of(events: Iterator[TurnEvent | TurnResult]) -> TurnResult:
     """The result a turn ends with, its text events passed over."""
     return next(e for e in events if isinstance(e, TurnResult))
 
 
-def _pending_language(shop: Shop, conversation: Conversation, pending: list[Message]) -> str:
-    """The language of a fixed text answering ``pending`` (their own, else the customer's
-    earlier messages')."""
+def _pending_language(
+    shop: Shop, conversation: Conversation, pending: list[Message], text: str | None = None
+) -> str:
+    """The language to answer ``pending`` in: that of ``text`` (what the model reads of them,
+    by default their stored text), else of the customer's earlier messages."""
     pending_ids = {m.id for m in pending}
     said_before = [
         m.text
         for m in reversed(conversation.recent)
         if m.role == "user" and m.id not in pending_ids
     ]
-    return detect_language("\n".join(m.text for m in pending), shop, said_before)
+    if text is None:
+        text = "\n".join(m.text for m in pending)
+    return detect_language(text, shop, said_before)
 
 
 def _reply(conversation: Conversation, pending: list[Message], text: str) -> Message:

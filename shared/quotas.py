@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared import crm, hours
+from shared import hours
 from shared.checkout import Payments, is_live, reference
 from shared.exceptions import (
     AlreadyExistsError,
@@ -48,6 +48,7 @@ from shared.log import log_event
 from shared.models import (
     CheckoutRef,
     Conversation,
+    Customer,
     Plan,
     PlanPurchase,
     Shop,
@@ -93,9 +94,9 @@ class Usage:
         return threshold > 0 and self.used - self.counted < threshold <= self.used <= self.quota
 
 
-def customer_key(store: Store, shop_id: str, conversation: Conversation) -> str:
-    """Whom ``conversation``'s usage and subscription belong to (see the module docstring)."""
-    customer = crm.conversation_customer(store, shop_id, conversation)
+def customer_key(conversation: Conversation, customer: Customer | None) -> str:
+    """Whom ``conversation``'s usage and subscription belong to (see the module docstring);
+    ``customer`` is the conversation's own (``crm.conversation_customer``)."""
     if customer is not None and customer.phone_verified:
         return f"customer:{customer.id}"
     return f"conversation:{hashlib.sha256(conversation.id.encode()).hexdigest()[:32]}"
@@ -107,13 +108,18 @@ def day_of(shop: Shop, at: float) -> str:
 
 
 def count_turn(
-    store: Store, shop: Shop, conversation: Conversation, messages: int, now: float
+    store: Store,
+    shop: Shop,
+    conversation: Conversation,
+    customer: Customer | None,
+    messages: int,
+    now: float,
 ) -> Usage | None:
     """Count the ``messages`` a turn answers against the customer's quota today; None when the
     customer has no quota (no store operation then for a shop without plans or free quota)."""
     if not shop.plans and shop.free_daily_messages is None:
         return None
-    key = customer_key(store, shop.id, conversation)
+    key = customer_key(conversation, customer)
     subscription = active_subscription(store, shop.id, key, now)
     quota = subscription.daily_messages if subscription else shop.free_daily_messages
     if quota is None:

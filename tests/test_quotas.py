@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from shared import conversations, quotas
+from shared import conversations, crm, quotas
 from shared.app import App
 from shared.chat import ChatService, TurnResult, result_of
 from shared.checkout import CHECKOUT_ROUTES, checkout_route, reference
@@ -223,6 +223,12 @@ def test_the_day_turns_at_midnight_in_the_shops_time_zone(app: App, script: Scri
 # --- concurrent turns --------------------------------------------------------------------------
 
 
+def key_of(app: App, sid: str) -> str:
+    """The usage key of conversation ``sid``, as a turn works it out."""
+    started = conversation(app, sid)
+    return quotas.customer_key(started, crm.conversation_customer(app.store, SHOP_ID, started))
+
+
 Opened = list[tuple[Conversation, int, Message]]
 
 
@@ -322,7 +328,7 @@ def test_a_subscription_raises_the_quota_until_it_expires(app: App, script: Scri
     first = chat.turn(shop, None, "Bonjour")
     sid = first.session_id
     assert chat.turn(shop, sid, "Encore ?").reply.startswith("Vous avez atteint la limite de 1")
-    key = quotas.customer_key(app.store, SHOP_ID, conversation(app, sid))
+    key = key_of(app, sid)
     assert key.startswith("conversation:") and sid not in key  # no bearer secret in the key
     quotas.activate_subscription(app.store, shop, key, "jour", "evt-1", clock.now)
     # The plan's quota replaces the free one at once: 3 today, 2 of them used.
@@ -494,7 +500,7 @@ def test_a_paid_plan_checkout_activates_the_subscription_and_the_model_answers_a
     body, headers = signed_plan_event(app, week, Decimal(1500))
     answered = post(client, "test", body, headers)
     assert (answered.status, answered.json()) == (200, {"ok": True, "outcome": "paid"})
-    key = quotas.customer_key(app.store, SHOP_ID, conversation(app, sid))
+    key = key_of(app, sid)
     subscription = quotas.active_subscription(app.store, SHOP_ID, key, time.time())
     assert subscription is not None and subscription.plan_id == "semaine"
     [payment] = [doc.data for doc in app.store.scan(SHOP_ID, PAYMENTS)]
@@ -523,7 +529,7 @@ def test_one_plan_payment_delivered_five_times_at_once_extends_once(
 
     with ThreadPoolExecutor(5) as pool:
         assert list(pool.map(deliver, range(5))) == [200] * 5
-    key = quotas.customer_key(app.store, SHOP_ID, conversation(app, sid))
+    key = key_of(app, sid)
     (subscription,) = quotas.list_subscriptions(app.store, SHOP_ID)
     assert subscription.id == key and len(subscription.payment_events) == 1
     assert subscription.expires_at - subscription.started_at == 30 * DAY

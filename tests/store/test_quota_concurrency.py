@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from shared import quotas
+from shared import crm, quotas
 from shared.ids import new_session_id
 from shared.models import Conversation, Customer, Shop
 from shared.store import Store
@@ -46,7 +46,8 @@ def test_twenty_concurrent_turns_count_exactly(store: Store) -> None:
             id=cid, channel="whatsapp", customer_id="awa", created_at=now, updated_at=now
         )
         start.wait()
-        return quotas.count_turn(store, shop, conversation, 1, now)
+        customer = crm.conversation_customer(store, SHOP, conversation)
+        return quotas.count_turn(store, shop, conversation, customer, 1, now)
 
     with ThreadPoolExecutor(TURNS) as pool:
         found = [usage for usage in pool.map(turn, ids) if usage is not None]
