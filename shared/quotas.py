@@ -273,7 +273,11 @@ def get_purchase(store: Store, shop_id: str, purchase_id: str) -> PlanPurchase:
 def _purchase(
     store: Store, shop_id: str, purchase_id: str, plan: Plan, usage: Usage, now: float
 ) -> PlanPurchase:
-    """The customer's purchase record for ``plan``, created (create-only) the first time."""
+    """The customer's purchase record for ``plan``, created (create-only) the first time. Read
+    first: every later turn past the quota finds it, and a refused conditional write costs."""
+    doc = store.get(shop_id, PLAN_PURCHASES, purchase_id)
+    if doc is not None:
+        return PlanPurchase.from_doc(doc)
     created = PlanPurchase(
         id=purchase_id,
         customer_key=usage.customer_key,
