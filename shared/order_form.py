@@ -27,9 +27,10 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared.catalog.retrieval import fold, glossary, tokens
+from shared.catalog.retrieval import PHONE, fold, glossary, tokens, words
 from shared.crm import normalise_phone
 from shared.exceptions import InvalidPhoneError
+from shared.price_guard import parse_number_words
 
 CHANNEL = -1  # provenance of a phone the channel gave (WhatsApp), not typed
 OrderField = Literal["name", "phone", "address", "variant"]
@@ -80,20 +81,7 @@ ADDRESS_WORDS = frozenset(
     lotissement route allee place sicap hlm parcelles impasse chemin zone street st road rd
     apartment building suite unit floor etage lane drive dr way court ct highway""".split()
 )
-_PHONE_RE = re.compile(r"(?:\+|00)?\d[\d .\-/]{6,}\d")
-_NUMBER_WORDS = {
-    "un": 1,
-    "une": 1,
-    "one": 1,
-    "deux": 2,
-    "two": 2,
-    "trois": 3,
-    "three": 3,
-    "quatre": 4,
-    "four": 4,
-    "cinq": 5,
-    "five": 5,
-}
+_PHONE_RE = re.compile(PHONE)
 _COUNT = r"(\d{1,2}|un|une|deux|trois|quatre|cinq|one|two|three|four|five)"
 _QUANTITY_RE = re.compile(
     rf"\b{_COUNT}\s*(?:x\b|pieces?\b|paires?\b|unites?\b|exemplaires?\b|articles?\b|pcs\b"
@@ -293,7 +281,7 @@ def _read_message(
             if _street_corner(folded, match.span()):
                 continue
             value = next(g for g in match.groups() if g)
-            found["quantity"] = int(value) if value.isdigit() else _NUMBER_WORDS[value]
+            found["quantity"] = int(value) if value.isdigit() else parse_number_words(value)
             taken.append(match.span())
     for match in _SIZE_CUE_RE.finditer(folded):
         taken.append(match.span())
@@ -421,7 +409,7 @@ def _intent_quantity(text: str) -> int:
     """"I'd like to buy 2 raffia bags": a small number before a word, in the intent message."""
     for value, word in _BARE_QUANTITY_RE.findall(fold(text)):
         if word not in ADDRESS_WORDS and word not in _MEASURE_WORDS:
-            return int(value) if value.isdigit() else _NUMBER_WORDS[value]
+            return int(value) if value.isdigit() else parse_number_words(value)
     return 1
 
 
@@ -517,11 +505,11 @@ def mention(value: str, text: str, values: Sequence[str] = ()) -> int:
     ("rouge" names "Red"), or by its first word alone when no other of ``values`` starts with
     it ("bleu" names "Bleu nuit" beside "Jaune soleil")."""
     folded = fold(text)
-    key = " ".join(re.findall(r"[a-z0-9]+", fold(value)))
+    key = " ".join(words(value))
     if not key:
         return -1
     if _SIZE_RE.fullmatch(key):
-        if " ".join(re.findall(r"[a-z0-9]+", folded)) == key:
+        if " ".join(words(folded)) == key:
             return 0
         cued = re.search(
             rf"\b(?:taille|size|pointure|en|in|du|t){_COLON}(?:en\s+)?{re.escape(key)}(?![\w'])",

@@ -40,9 +40,10 @@ STOPWORDS = frozenset(
 )
 # Contact details in a FAQ answer are not what it is about: "Bonjour" must not find the contact
 # entry through "bonjour@shop.example", nor "77" through a phone number.
+PHONE = r"\+?\d[\d .\-/]{6,}\d"  # a phone number as people write one (order_form reads them too)
 _CONTACT_DETAIL_RE = re.compile(
     r"\S+@\S+|(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|example|sn|ci|fr|io|shop)\b\S*"
-    r"|\+?\d[\d .\-/]{6,}\d"
+    rf"|{PHONE}"
 )
 # How many FAQ candidates a search ranks before preferring the customer's language.
 FAQ_CANDIDATES = 8
@@ -92,8 +93,13 @@ def _stem(word: str) -> str:
     return word[:-1] if word.endswith("sse") else word
 
 
+def words(text: str) -> list[str]:
+    """The letters-and-digits runs of ``text``, folded: every word, stopwords included."""
+    return _TOKEN_RE.findall(fold(text))
+
+
 def tokens(text: str) -> list[str]:
-    return [_stem(w) for w in _TOKEN_RE.findall(fold(text)) if w not in STOPWORDS]
+    return [_stem(w) for w in words(text) if w not in STOPWORDS]
 
 
 @cache

@@ -14,14 +14,13 @@ sees what was never confirmed.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from shared import crm
-from shared.catalog.retrieval import fold
+from shared.catalog.retrieval import words
 from shared.exceptions import InvalidPhoneError, ToolError
 from shared.ids import new_sortable_id
 from shared.models import Lead, OrderStatus, Product, StatusChange, Variant
@@ -32,7 +31,6 @@ NAME_CHARS = 100
 ADDRESS_CHARS = 300
 NOTES_CHARS = 500
 MAX_QUANTITY = 100
-_WORD_RE = re.compile(r"[a-z0-9]+")
 
 
 class CaptureLeadArgs(BaseModel):
@@ -74,7 +72,7 @@ def _text(value: str, field: str, limit: int) -> str:
 
 def _words(text: str) -> str:
     """Order-, case- and accent-insensitive form: '40 / Noir' and 'noir 40' are the same."""
-    return " ".join(sorted(_WORD_RE.findall(fold(text))))
+    return " ".join(sorted(words(text)))
 
 
 def _names(variant: Variant) -> set[str]:
