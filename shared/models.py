@@ -169,6 +169,8 @@ class Shop(Model):
     free_daily_messages: int | None = Field(default=None, ge=0)
     # Who collects the payment links' money (shared/payments PROVIDERS: test, wave, stripe).
     payment_provider: str = "test"
+    # Campaigns: the WhatsApp number's messaging tier, in messages a second.
+    whatsapp_messages_per_second: int = Field(default=80, ge=1, le=1000)
 
     @field_validator("name")
     @classmethod
@@ -336,6 +338,7 @@ class Message(Model):
     delivery: Delivery | None = None
     error_code: int | None = None  # the channel's code when delivery failed
     payment: PaymentButton | None = None  # a reply that made a payment link: its button
+    campaign_id: str | None = None  # a campaign's message (shared/campaigns)
 
     @field_validator("text")
     @classmethod
@@ -343,6 +346,15 @@ class Message(Model):
         if not text.strip():
             raise ValueError("message text is empty")
         return text
+
+
+class CampaignTouch(Model):
+    """The campaign message a conversation last received: what its replies and orders answer."""
+
+    campaign_id: str
+    run_id: str
+    send_id: str
+    at: float
 
 
 class Conversation(Model):
@@ -360,6 +372,7 @@ class Conversation(Model):
     updated_at: float
     last_inbound_at: float | None = None
     channel_user: str | None = None  # where channel replies go: a WhatsApp wa_id, a Telegram chat
+    campaign: CampaignTouch | None = None
 
 
 class Customer(Model):
@@ -378,6 +391,7 @@ class Customer(Model):
     summary: str = ""  # consolidated long-term memory
     marketing_opt_out: bool = False
     marketing_changed_at: float | None = None  # when the customer last said stop or resume
+    tags: list[str] = Field(default_factory=list)  # the shop's own labels, for campaign segments
     created_at: float
     updated_at: float
 
@@ -468,6 +482,7 @@ class Lead(Model):
     checkout: CheckoutRef | None = None  # the live payment link, if one was made
     checkouts: int = 0  # payment links made so far: the next one's claim key
     payment_id: str | None = None  # the payment record that paid it (``payments`` collection)
+    campaign_id: str | None = None  # the campaign its conversation was answering (attribution)
     created_at: float
     updated_at: float
 

@@ -41,6 +41,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from shared import jsonsafe
+from shared.catalog import PRODUCTS, RESTOCKS
 from shared.exceptions import AlreadyExistsError, ImportFileError, InvalidInputError
 from shared.models import LANGUAGES, FaqEntry, Product, Shop, Variant
 from shared.shops import apply_settings, new_shop, update_shop
@@ -663,7 +664,7 @@ def import_catalog(
         if shop != stored:
             shop = update_shop(store, shop_id, settings)
         docs = [(p.id, p.to_doc()) for p in parsed.products]
-        return _save(store, shop, True, "products", docs, parsed.errors, parsed.skipped, prune)
+        return _save(store, shop, True, PRODUCTS, docs, parsed.errors, parsed.skipped, prune)
 
     given = {
         **settings,
@@ -683,7 +684,7 @@ def import_catalog(
     if any(not p.url for p in products) and not shop.url:
         guesses.append(Guess("url", "", "not set, so product cards have no link"))
     docs = [(p.id, p.to_doc()) for p in products]
-    report = _save(store, shop, False, "products", docs, parsed.errors, parsed.skipped, prune)
+    report = _save(store, shop, False, PRODUCTS, docs, parsed.errors, parsed.skipped, prune)
     return replace(report, guesses=guesses)
 
 
@@ -832,6 +833,7 @@ def _save(
         with contextlib.suppress(AlreadyExistsError):  # a concurrent import created it
             store.create(shop.id, "shops", shop.id, shop.to_doc())
     writes: list[tuple[str, dict[str, Any]]] = []
+    restocked: list[str] = []
     created = unchanged = 0
     for start in range(0, len(docs), _BATCH):
         batch = docs[start : start + _BATCH]
@@ -843,6 +845,8 @@ def _save(
                 continue
             writes.append((doc_id, data))
             created += old is None
+            if collection == PRODUCTS and old is not None and _back_in_stock(old.data, data):
+                restocked.append(doc_id)
     kept = {doc_id for doc_id, _ in docs}
     stale = [d.id for d in store.scan(shop.id, collection) if d.id not in kept] if prune else []
     # Set while an import writes: a rerun after one that stopped half-way (which then finds
@@ -854,6 +858,8 @@ def _save(
         for doc_id, data in writes:
             store.put(shop.id, collection, doc_id, data)
         removed = sum(store.delete(shop.id, collection, doc_id) for doc_id in stale)
+        for doc_id in restocked:
+            store.put(shop.id, RESTOCKS, doc_id, {"at": time.time()})
         version = store.increment(shop.id, "shops", shop.id, "catalog_version")
         store.delete(shop.id, _IMPORTS, collection)
     else:  # nothing changed: caches stay valid, the version stays
@@ -861,6 +867,13 @@ def _save(
         version = int(doc.data.get("catalog_version", 0)) if doc else 0
     updated = len(writes) - created
     return ImportReport(collection, created, updated, unchanged, skipped, errors, version, removed)
+
+
+def _back_in_stock(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    def available(data: dict[str, Any]) -> bool:
+        return any(v.get("available", True) for v in data.get("variants", []))
+
+    return available(new) and not available(old)
 
 
 # --- reading files -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from shared.backoff import Backoff
 from shared.exceptions import ChannelError
-from shared.models import Media, Shop
+from shared.models import Media, Shop, WhatsAppTemplate
 
 if TYPE_CHECKING:
     import httpx
@@ -153,6 +153,14 @@ class Channel(ABC):
         list where they fit, under ``label``; ``link`` a button opening its URL (it takes the
         choices' place where a message holds only one kind). Raises ChannelError after the last
         retry."""
+
+    def send_marketing(self, to: str, text: str | None, template: WhatsAppTemplate | None) -> Sent:
+        """A campaign's message: ``text`` where the channel allows it, else ``template`` (a
+        channel with a window for free text); a ChannelError that is not retryable when neither
+        can go."""
+        if text is None:
+            raise self._error("no text for this channel", False)
+        return self.send(to, text)
 
     @abstractmethod
     def typing(self, to: str, external_id: str) -> None:

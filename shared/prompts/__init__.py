@@ -102,3 +102,8 @@ def template_name(persona: str, channel: str) -> str:
 def render(persona: str, channel: str, **context: Any) -> str:
     template = _environment().get_template(template_name(persona, channel))
     return template.render(channel_name=channel.capitalize(), **context).strip()
+
+
+def render_named(name: str, **context: Any) -> str:
+    """A task's own template (``campaign.j2``...), outside the personas' turn prompts."""
+    return _environment().get_template(name).render(**context).strip()

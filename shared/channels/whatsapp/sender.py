@@ -110,16 +110,28 @@ class WhatsAppChannel(Channel):
                 raise
         return self.send_template(to)
 
-    def send_template(self, to: str) -> Sent:
-        """The shop's approved template: what may be sent outside the 24-hour window."""
-        template: dict[str, Any] = {
-            "name": self.template.name,
-            "language": {"code": self.template.language},
-        }
-        if self.template.components:
-            template["components"] = self.template.components
-        payload = {**_head(to), "type": "template", "template": template}
+    def send_template(self, to: str, template: WhatsAppTemplate | None = None) -> Sent:
+        """An approved template (the shop's, unless another is given): what may be sent
+        outside the 24-hour window."""
+        template = template or self.template
+        body: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+        if template.components:
+            body["components"] = template.components
+        payload = {**_head(to), "type": "template", "template": body}
         return Sent(self._post(payload), template=True)
+
+    def send_marketing(self, to: str, text: str | None, template: WhatsAppTemplate | None) -> Sent:
+        # Free text only inside the window (the caller knows when the customer last wrote);
+        # outside it, the campaign's own template, never the shop's re-engagement one.
+        if text is not None:
+            try:
+                return Sent(self._post(_message(to, text, (), "")))
+            except ChannelError as error:
+                if error.code != REENGAGEMENT or template is None:
+                    raise
+        if template is None:
+            raise self._error("outside the 24-hour window, no template", False, REENGAGEMENT)
+        return self.send_template(to, template)
 
     def typing(self, to: str, external_id: str) -> None:
         # Marks the message (and those before it) read, and shows "typing…" until the reply.
