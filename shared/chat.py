@@ -25,7 +25,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from shared import conversations, crm, quotas
+from shared import conversations, crm, marketing, quotas
 from shared.agent import Agent, AgentEvent, AgentResult, Replace
 from shared.catalog.embeddings import query_vector
 from shared.catalog.retrieval import CatalogCache, fold
@@ -187,6 +187,17 @@ class ChatService:
         )
         inbound = Message(id=new_sortable_id(), role="user", text=text, at=now)
         conversations.add_message(self.store, shop.id, conversation.id, inbound)
+        opt_out = marketing.marketing_keyword(text)
+        if opt_out is not None:  # STOP/START typed alone: recorded and confirmed, no model
+            marketing.record_choice(self.store, shop.id, conversation, opt_out, now)
+            lang = _pending_language(shop, conversation, [inbound])
+            reply = marketing.confirmation(opt_out, lang)
+            yield TurnEvent("delta", reply)
+            # ``version`` may be stale now: the save re-reads the conversation and appends.
+            yield self.record_reply(
+                shop, conversation, version, [inbound], reply, new_messages=[inbound], lang=lang
+            )
+            return
         yield from self.respond(shop, conversation, version, [inbound], stored_in_recent=False)
 
     def respond(

@@ -56,7 +56,15 @@ from shared.exceptions import (
     PreconditionFailedError,
 )
 from shared.ids import new_sortable_id
-from shared.models import CONFLICT_ATTEMPTS, Conversation, Customer, Lead, LeadStatus, mutate
+from shared.models import (
+    CONFLICT_ATTEMPTS,
+    Conversation,
+    Customer,
+    Lead,
+    LeadStatus,
+    mutate,
+    with_marketing_choice,
+)
 from shared.money import price_number
 from shared.store import Doc, Store
 from shared.store.idempotency import record_id
@@ -135,6 +143,12 @@ def find_or_create_customer_by_phone(
     return _ensure_customer(store, shop, claim.data["customer_id"], add_identity)
 
 
+def verified_customer_id(store: Store, shop: str, phone: str) -> str | None:
+    """The id of the verified customer with this E.164 phone, if one has claimed it."""
+    claim = store.get(shop, PHONES, record_id(phone))
+    return str(claim.data["customer_id"]) if claim is not None else None
+
+
 def identity_of(conversation: Conversation) -> str:
     return f"{conversation.channel}:{conversation.id}"
 
@@ -176,12 +190,17 @@ def _own_customer(
         ),
     )
     identity = identity_of(linked)
-    customer = _ensure_customer(
-        store,
-        shop,
-        linked.customer_id or candidate,
-        lambda c: change(c.model_copy(update={"identities": _added(c.identities, [identity])})),
-    )
+
+    def link(customer: Customer) -> Customer:
+        identities = _added(customer.identities, [identity])
+        customer = customer.model_copy(update={"identities": identities})
+        if linked.marketing_changed_at is not None:  # a STOP/START typed before it had one
+            customer = with_marketing_choice(
+                customer, linked.marketing_opt_out, linked.marketing_changed_at
+            )
+        return change(customer)
+
+    customer = _ensure_customer(store, shop, linked.customer_id or candidate, link)
     return customer, linked
 
 

@@ -129,6 +129,12 @@ MAX_PLANS = 6  # the limit message lists them all
 # The languages the assistant speaks: its prompts, customer texts and language detection.
 LANGUAGES = ("fr", "en")
 SYSTEM_PROMPT_ADDITION_CHARS = 2000  # the shop's own instructions stay a small part of the prompt
+# The line campaign messages end with, per language (``Shop.marketing_optout_hint``).
+OPTOUT_HINTS = {
+    "fr": "Répondez STOP pour ne plus recevoir nos offres.",
+    "en": "Reply STOP to stop receiving our offers.",
+}
+OPTOUT_HINT_CHARS = 120
 
 
 class Shop(Model):
@@ -171,6 +177,8 @@ class Shop(Model):
     payment_provider: str = "test"
     # Campaigns: the WhatsApp number's messaging tier, in messages a second.
     whatsapp_messages_per_second: int = Field(default=80, ge=1, le=1000)
+    # The line every campaign message ends with, per language; it must name the STOP keyword.
+    marketing_optout_hint: dict[str, str] = Field(default_factory=lambda: dict(OPTOUT_HINTS))
 
     @field_validator("name")
     @classmethod
@@ -194,6 +202,19 @@ class Shop(Model):
                 spoken = ", ".join(LANGUAGES)
                 raise ValueError(f"{code!r} is not a language the assistant speaks ({spoken})")
         return list(dict.fromkeys(codes))
+
+    @field_validator("marketing_optout_hint")
+    @classmethod
+    def _hints(cls, hints: dict[str, str]) -> dict[str, str]:
+        for lang, hint in hints.items():
+            if lang not in LANGUAGES:
+                spoken = ", ".join(LANGUAGES)
+                raise ValueError(f"{lang!r} is not a language the assistant speaks ({spoken})")
+            if len(hint) > OPTOUT_HINT_CHARS:
+                raise ValueError(f"{lang}: at most {OPTOUT_HINT_CHARS} characters")
+            if not re.search(r"\bSTOP\b", hint):
+                raise ValueError(f"{lang}: must tell the customer to send STOP")
+        return hints
 
     @field_validator("phone_region")
     @classmethod
@@ -373,6 +394,9 @@ class Conversation(Model):
     last_inbound_at: float | None = None
     channel_user: str | None = None  # where channel replies go: a WhatsApp wa_id, a Telegram chat
     campaign: CampaignTouch | None = None
+    # A STOP or START typed before the conversation had a customer: its customer inherits it.
+    marketing_opt_out: bool = False
+    marketing_changed_at: float | None = None
 
 
 class Customer(Model):
@@ -394,6 +418,17 @@ class Customer(Model):
     tags: list[str] = Field(default_factory=list)  # the shop's own labels, for campaign segments
     created_at: float
     updated_at: float
+
+
+Consenting = TypeVar("Consenting", Customer, Conversation)
+
+
+def with_marketing_choice(holder: Consenting, opt_out: bool, at: float) -> Consenting:
+    """``holder`` with the marketing choice made at ``at``, unless it holds a later one (a
+    provider may deliver an old choice after a newer one)."""
+    if holder.marketing_changed_at is not None and holder.marketing_changed_at > at:
+        return holder
+    return holder.model_copy(update={"marketing_opt_out": opt_out, "marketing_changed_at": at})
 
 
 # An order's life (``shared/orders.py`` says which moves are allowed): "draft" while it is read

@@ -40,6 +40,7 @@ EVERY_SETTING = [
     'whatsapp_template={"name": "order_update", "language": "en"}',
     'business_hours={"mon": ["09:00-13:00", "14:00-18:00"], "sat": ["10:00-16:00"]}',
     "timezone=America/Los_Angeles",
+    'marketing_optout_hint={"fr": "Envoyez STOP pour ne plus rien recevoir."}',
 ]
 # As stored and shown: normalised (case, trailing slash), typed (lists, JSON structures).
 EXPECTED = {
@@ -57,6 +58,7 @@ EXPECTED = {
     "whatsapp_template": {"name": "order_update", "language": "en", "components": []},
     "business_hours": {"mon": ["09:00-13:00", "14:00-18:00"], "sat": ["10:00-16:00"]},
     "timezone": "America/Los_Angeles",
+    "marketing_optout_hint": {"fr": "Envoyez STOP pour ne plus rien recevoir."},
 }
 
 
@@ -132,6 +134,9 @@ def test_an_unknown_shop_is_one_line_and_exit_2(app: App, tmp_path: Path) -> Non
             f"at most {SYSTEM_PROMPT_ADDITION_CHARS} characters",
         ),
         ("currency", "'currency'", "expected key=value"),
+        ('marketing_optout_hint={"de": "STOP"}', "marketing_optout_hint", "'de' is not a"),
+        ('marketing_optout_hint={"en": "Reply no"}', "marketing_optout_hint", "send STOP"),
+        ("marketing_optout_hint=", "marketing_optout_hint", "cannot be cleared"),
     ],
 )
 def test_a_bad_value_names_its_key_exits_2_and_changes_nothing(

@@ -44,12 +44,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from shared import conversations, crm
-from shared.catalog.retrieval import fold
 from shared.channels.base import ChannelName
 from shared.exceptions import AlreadyExistsError, InvalidInputError
 from shared.ids import new_sortable_id
 from shared.log import log_event
-from shared.models import Conversation, Customer, Media, Message, Shop, mutate
+from shared.marketing import marketing_keyword, record_choice
+from shared.models import Conversation, Media, Message, Shop
 from shared.queue.base import WorkItem
 from shared.store.idempotency import WEEK, Idempotency, record_id
 
@@ -59,9 +59,6 @@ if TYPE_CHECKING:
 
 ROUTES = "channel_routes"  # in DEFAULT_SHOP's scope: "whatsapp:<phone number id>" -> {"shop"}
 SENT = "channel_messages"  # a sent message's channel id -> {"conversation", "message"}
-# One word typed alone. STOP/ARRET: no more marketing; START: marketing again.
-_STOP_WORDS = frozenset({"stop", "arret", "arreter", "unsubscribe", "desabonner", "desinscrire"})
-_START_WORDS = frozenset({"start", "resume", "reprendre"})
 TRUNCATED = " […]"  # ends the model's copy of a message cut to MAX_MESSAGE_CHARS
 
 
@@ -82,16 +79,6 @@ class Inbound:
 def placeholder(media: Media) -> str:
     """The stored text of a message that is only an attachment."""
     return f"[{media.kind}: {media.filename}]" if media.filename else f"[{media.kind}]"
-
-
-def marketing_keyword(text: str) -> bool | None:
-    """True for STOP (opt out of marketing), False for START, None for anything else."""
-    word = fold(text.strip().strip(".!"))
-    if word in _STOP_WORDS:
-        return True
-    if word in _START_WORDS:
-        return False
-    return None
 
 
 def conversation_id(secret: str, shop: str, channel: ChannelName, user: str) -> str:
@@ -163,8 +150,8 @@ def receive(app: App, shop: Shop, inbound: Inbound, secret: str) -> Received:
     )
     conversation = _store(app.store, shop, cid, inbound, message, app.settings.max_message_chars)
     opt_out = marketing_keyword(inbound.text) if inbound.media is None else None
-    if opt_out is not None and conversation.customer_id is not None:
-        set_marketing(app.store, shop.id, conversation.customer_id, opt_out, inbound.at)
+    if opt_out is not None:
+        record_choice(app.store, shop.id, conversation, opt_out, inbound.at)
     app.queue.send(
         WorkItem(
             kind="channel_turn",
@@ -224,20 +211,6 @@ def _store(
 
 def _holds(conversation: Conversation, key: str) -> bool:
     return any(key in (m.external_ids or ()) for m in conversation.recent)
-
-
-def set_marketing(store: Store, shop: str, customer_id: str, opt_out: bool, at: float) -> None:
-    """Record the customer's marketing choice unless a later one is already recorded (the
-    provider may deliver an old choice after a newer one)."""
-
-    def choose(customer: Customer) -> Customer:
-        if customer.marketing_changed_at is not None and customer.marketing_changed_at > at:
-            return customer
-        return customer.model_copy(
-            update={"marketing_opt_out": opt_out, "marketing_changed_at": at}
-        )
-
-    mutate(store, shop, crm.CUSTOMERS, customer_id, Customer, choose)
 
 
 def record_sent(

@@ -35,11 +35,12 @@ from shared.channels.base import (
     shorten,
     split_text,
 )
-from shared.channels.receive import marketing_keyword, placeholder, record_sent
+from shared.channels.receive import placeholder, record_sent
 from shared.chat import TurnResult, detect_language, result_of
 from shared.exceptions import ChannelError, LLMError
 from shared.llm import LLM, ChatMessage, Image
 from shared.log import log_event
+from shared.marketing import confirmation, marketing_keyword
 from shared.models import Conversation, Delivery, Media, Message, Shop
 from shared.money import format_price
 from shared.queue.base import WorkItem
@@ -58,14 +59,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "ask_text": (
             "Je ne peux pas lire ce type de message. Pouvez-vous m'écrire votre demande ?"
         ),
-        "stop": (
-            "C'est noté : vous ne recevrez plus nos offres. "
-            "Écrivez START pour les recevoir à nouveau."
-        ),
-        "start": (
-            "C'est noté : vous recevrez à nouveau nos offres. "
-            "Écrivez STOP pour ne plus les recevoir."
-        ),
         "choices": "Produits",
         "pay": "Payer",
         "handoff": (
@@ -77,8 +70,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "greeting": "Hello",
         "ask_text": "I can't read this kind of message. Could you write your request?",
-        "stop": "Done: you won't receive our offers any more. Send START to get them again.",
-        "start": "Done: you will receive our offers again. Send STOP to stop them.",
         "choices": "Products",
         "pay": "Pay",
         "handoff": (
@@ -163,7 +154,7 @@ def _answer(
     _typing(channel, conversation, pending[-1])
     keywords = [marketing_keyword(m.text) if m.media is None else None for m in pending]
     if None not in keywords:
-        text = TEXTS[lang]["stop" if keywords[-1] else "start"]
+        text = confirmation(bool(keywords[-1]), lang)
         return chat.record_reply(shop, conversation, version, pending, text)
     llm = app.llm_for(shop)
     inputs, transcripts = _inputs(channel, llm, pending, TEXTS[lang]["greeting"])

@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+from typing import Any
 
 import pytest
 
-from shared import conversations
+from shared import conversations, crm, marketing
 from shared.app import App
 from shared.channels import cli
 from shared.channels.receive import conversation_id
@@ -125,6 +126,66 @@ def test_start_gets_a_greeting(
     (sent,) = telegram_server.called("sendMessage")
     assert sent["text"] == "Bonjour et bienvenue chez Maison Teranga !"
     assert stored(app).recent[0].text == "/start"
+
+
+def _typed(text: str, update_id: int, later: int = 0) -> dict[str, Any]:
+    """The recorded message with another text and update id, ``later`` seconds after it."""
+    event = load_event("telegram_message")
+    message = event["message"]
+    event["update_id"] = update_id
+    message.update(text=text, message_id=update_id, date=message["date"] + later)
+    return event
+
+
+@pytest.mark.parametrize(
+    ("word", "opt_out"),
+    [
+        ("STOP", True),
+        ("arrêt", True),
+        ("ARRETER", True),
+        ("désabonner", True),
+        ("Desinscrire", True),
+        ("Unsubscribe.", True),
+        ("start", False),
+        ("REPRENDRE", False),
+        ("Resume!", False),
+    ],
+)
+def test_typed_keywords_are_kept_for_the_chat_and_confirmed(
+    client: Client,
+    app: App,
+    queue: RecordingQueue,
+    telegram_server: TelegramServer,
+    word: str,
+    opt_out: bool,
+) -> None:
+    address = f"telegram:{CHAT}"
+    if not opt_out:  # START after a STOP
+        assert post_telegram(client, _typed("STOP", 815000101)).status == 200
+        assert marketing.opted_out(app.store, SHOP, [address]) == {address}
+    app.llm_override = ScriptedLLM(Script())  # a model call would fail the turn
+    assert post_telegram(client, _typed(word, 815000102, 10)).status == 200
+    assert marketing.opted_out(app.store, SHOP, [address]) == ({address} if opt_out else set())
+    # No customer yet: the conversation keeps the choice for the one made later.
+    conversation = stored(app)
+    assert conversation.marketing_opt_out is opt_out
+    customer, _ = crm.contact_for_order(app.store, SHOP, conversation, "+221 77 765 43 21", "Awa")
+    assert customer.marketing_opt_out is opt_out
+    queue.run(app)
+    assert queue.failures == []
+    sent = telegram_server.called("sendMessage")[-1]
+    assert sent["text"] in {marketing.confirmation(opt_out, lang) for lang in ("fr", "en")}
+
+
+def test_a_stop_in_a_chat_with_a_customer_opts_the_customer_out(
+    client: Client, app: App, queue: RecordingQueue
+) -> None:
+    assert post_telegram(client, load_event("telegram_message")).status == 200
+    customer, _ = crm.contact_for_order(app.store, SHOP, stored(app), "+221 77 765 43 21", "Awa")
+    assert post_telegram(client, _typed("STOP", 815000103, 10)).status == 200
+    after = crm.get_customer(app.store, SHOP, customer.id)
+    assert after is not None and after.marketing_opt_out is True
+    assert marketing.opted_out(app.store, SHOP, [f"telegram:{CHAT}"]) == {f"telegram:{CHAT}"}
 
 
 def test_an_edited_message_is_answered_as_a_new_one(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from functions import webhook_whatsapp
-from shared import crm
+from shared import crm, marketing
 from shared.app import App
 from shared.channels.receive import Inbound, add_route, conversation_id
 from shared.channels.whatsapp.inbound import to_inbound
@@ -45,6 +45,7 @@ from tests.channels.conftest import (
     assert_clean,
     post_whatsapp,
     signature,
+    whatsapp_text,
 )
 from tests.eventlib import delivered_at, load_event
 from tests.fixtures.app import Client, make_settings
@@ -231,6 +232,7 @@ def test_statuses_and_preferences_parse() -> None:
     assert change.value is not None
     preference = change.value.user_preferences[0]
     assert (preference.category, preference.value) == ("marketing_messages", "stop")
+    assert preference.detail == "User requested to stop marketing messages"
 
 
 def test_unknown_shapes_never_crash() -> None:
@@ -508,17 +510,62 @@ def _customer(app: App) -> Customer:
     return Customer.from_doc(doc)
 
 
-def test_marketing_preferences_are_recorded_in_order(client: Client, app: App) -> None:
+ADDRESS = f"whatsapp:+{WA_ID}"
+
+
+def _opted_out(app: App) -> bool:
+    return ADDRESS in marketing.opted_out(app.store, SHOP, [ADDRESS])
+
+
+def test_marketing_preferences_without_a_customer_are_kept_for_the_number(
+    client: Client, app: App
+) -> None:
     assert post_whatsapp(client, load_event("whatsapp_preferences_stop")).status == 200
-    assert _customer(app).marketing_opt_out is True
+    assert _opted_out(app)
+    assert app.store.get(SHOP, crm.PHONES, record_id(f"+{WA_ID}")) is None  # no customer made
     assert post_whatsapp(client, load_event("whatsapp_preferences_resume")).status == 200
-    assert _customer(app).marketing_opt_out is False
+    assert not _opted_out(app)
     # The old "stop" delivered again after the newer "resume" changes nothing.
     assert post_whatsapp(client, load_event("whatsapp_preferences_stop")).status == 200
-    assert _customer(app).marketing_opt_out is False
+    assert not _opted_out(app)
 
 
-@pytest.mark.parametrize(("word", "opt_out"), [("STOP", True), ("Arrêt", True), ("START", False)])
+def test_marketing_preferences_are_recorded_in_order_for_the_customer(
+    client: Client, app: App, logs: io.StringIO
+) -> None:
+    assert post_whatsapp(client, load_event("whatsapp_text")).status == 200  # the customer
+    for _ in range(2):  # redelivered: the same outcome
+        assert post_whatsapp(client, load_event("whatsapp_preferences_stop")).status == 200
+        assert _customer(app).marketing_opt_out is True and _opted_out(app)
+    assert post_whatsapp(client, load_event("whatsapp_preferences_resume")).status == 200
+    assert _customer(app).marketing_opt_out is False and not _opted_out(app)
+    assert post_whatsapp(client, load_event("whatsapp_preferences_stop")).status == 200
+    assert _customer(app).marketing_opt_out is False and not _opted_out(app)
+    assert_clean(logs.getvalue(), CID)
+
+
+def test_a_forged_preference_changes_nothing(client: Client, app: App) -> None:
+    assert post_whatsapp(client, load_event("whatsapp_text")).status == 200
+    forged = signature(json.dumps(load_event("whatsapp_preferences_stop")).encode(), "forger")
+    result = post_whatsapp(client, load_event("whatsapp_preferences_stop"), forged=forged)
+    assert result.status == 403
+    assert _customer(app).marketing_opt_out is False and not _opted_out(app)
+
+
+@pytest.mark.parametrize(
+    ("word", "opt_out"),
+    [
+        ("STOP", True),
+        ("Arrêt", True),
+        ("arreter", True),
+        ("Désabonner", True),
+        ("DESINSCRIRE", True),
+        ("unsubscribe!", True),
+        ("START", False),
+        ("Reprendre", False),
+        ("resume", False),
+    ],
+)
 def test_typed_keywords_are_recorded_and_confirmed(
     client: Client,
     app: App,
@@ -527,15 +574,17 @@ def test_typed_keywords_are_recorded_and_confirmed(
     word: str,
     opt_out: bool,
 ) -> None:
-    event = load_event("whatsapp_text")
-    message = event["entry"][0]["changes"][0]["value"]["messages"][0]
-    message["text"]["body"] = word
-    message["timestamp"] = str(delivered_at(1760000500))
+    if not opt_out:  # START after a STOP
+        stop = whatsapp_text("STOP", "wamid.S", delivered_at(1760000400))
+        assert post_whatsapp(client, stop).status == 200
+        assert _opted_out(app)
+    event = whatsapp_text(word, "wamid.K", delivered_at(1760000500))
     assert post_whatsapp(client, event).status == 200
     assert _customer(app).marketing_opt_out is opt_out
+    assert _opted_out(app) is opt_out
     queue.run(app)
-    (sent,) = graph_server.sent
-    assert ("START" if opt_out else "STOP") in sent["text"]["body"]
+    sent = graph_server.sent[-1]
+    assert sent["text"]["body"] in {marketing.confirmation(opt_out, lang) for lang in ("fr", "en")}
 
 
 def test_the_webhook_logs_counts_and_nothing_of_the_customer(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from shared import crm
+from shared import conversations, crm
 from shared.channels.exceptions import HandshakeError, MissingSignatureError, SignatureError
 from shared.channels.receive import (
     Inbound,
@@ -22,7 +22,6 @@ from shared.channels.receive import (
     placeholder,
     receive,
     record_status,
-    set_marketing,
     shop_for,
 )
 from shared.channels.webhook import Handled, Headers, Webhook, equal
@@ -43,6 +42,7 @@ from shared.channels.whatsapp.models import (
     WebhookPayload,
 )
 from shared.log import log_event
+from shared.marketing import address_of, set_marketing
 from shared.models import Media, MediaKind, Shop
 from shared.queue.base import WorkItem
 
@@ -144,20 +144,26 @@ def _statuses(app: App, shop: Shop, value: Value, report: Report) -> None:
 
 
 def _preferences(app: App, shop: Shop, value: Value, secret: str, report: Report) -> None:
+    """Marketing choices made in WhatsApp itself: for the customer of the wa_id's conversation,
+    else of its verified phone, else for the number alone (no customer is made for it)."""
     for preference in value.user_preferences:
-        phone = _phone(preference.wa_id)
+        address = address_of("whatsapp", preference.wa_id)
         wanted = preference.category == "marketing_messages" and preference.value in (
             "stop",
             "resume",
         )
-        if not wanted or phone is None:
+        if not wanted or address is None:
             continue
         cid = conversation_id(secret, shop.id, "whatsapp", preference.wa_id)
-        customer = crm.find_or_create_customer_by_phone(
-            app.store, shop.id, phone, "", f"whatsapp:{cid}"
+        conversation = conversations.get(app.store, shop.id, cid)
+        customer_id = conversation.customer_id if conversation is not None else None
+        customer_id = customer_id or crm.verified_customer_id(
+            app.store, shop.id, address.removeprefix("whatsapp:")
         )
         at = float(preference.timestamp) or time.time()
-        set_marketing(app.store, shop.id, customer.id, preference.value == "stop", at)
+        set_marketing(
+            app.store, shop.id, customer_id, preference.value == "stop", at, [address]
+        )
         report.preferences += 1
 
 

@@ -259,6 +259,7 @@ class UserPreference(_Model):
     """A customer's choice about marketing messages, made in WhatsApp itself."""
 
     wa_id: str = ""
+    detail: str = ""  # Meta's description of the choice, e.g. "User requested to stop ..."
     category: str = ""  # "marketing_messages"
     value: str = ""  # "stop" or "resume"
     timestamp: int = 0
