@@ -37,6 +37,8 @@ TURN_FIELDS = (
     "customer_id",
     "pending_retry",
 )
+# An order or a reply this soon after a campaign's message is credited to the campaign.
+ATTRIBUTION_SECONDS = 7 * 86400.0
 # A delivery only moves forward: a late "delivered" never undoes "read".
 DELIVERY_RANK = {"pending": 0, "accepted": 1, "sent": 2, "delivered": 3, "read": 4, "failed": 5}
 
@@ -69,6 +71,12 @@ def latest_messages(store: Store, shop: str, conversation_id: str, limit: int) -
     """The conversation's last ``limit`` messages, oldest first."""
     page = store.query(shop, messages_of(conversation_id), descending=True, limit=limit)
     return [Message.from_doc(d) for d in reversed(page.items)]
+
+
+def answering_campaign(conversation: Conversation, at: float) -> str | None:
+    """The campaign whose message the conversation is answering at ``at``, if any."""
+    touch = conversation.campaign
+    return touch.campaign_id if touch and 0 <= at - touch.at <= ATTRIBUTION_SECONDS else None
 
 
 # --- creating and appending ------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from shared.models import Model, OrderStatus
+from shared.schedules import QuietHours
 
 CampaignChannel = Literal["whatsapp", "telegram"]
 SendStatus = Literal["sending", "sent", "failed", "skipped", "unknown"]
@@ -29,7 +29,6 @@ FIELDS = (
     "product.price",
 )
 _ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class Segment(Model):
@@ -79,18 +78,6 @@ class CampaignMessage(Model):
         if not self.brief.strip() and self.template is None:
             raise ValueError("give a brief, a WhatsApp template, or both")
         return self
-
-
-class QuietHours(Model):
-    start: str = "21:00"
-    end: str = "08:00"
-
-    @field_validator("start", "end")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _HHMM.fullmatch(value):
-            raise ValueError(f"{value!r} is not a time of day (HH:MM)")
-        return value
 
 
 class CampaignSchedule(Model):

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared import crm
+from shared import conversations, crm
 from shared.catalog.retrieval import words
 from shared.exceptions import InvalidPhoneError, ToolError
 from shared.ids import new_sortable_id
@@ -181,6 +181,7 @@ class CaptureLead(Tool):
                 notes="; ".join(notes),
                 status=status,
                 history=[StatusChange(status=status, at=now, actor="customer")],
+                campaign_id=conversations.answering_campaign(ctx.conversation, now),
                 created_at=now,
                 updated_at=now,
             ),
