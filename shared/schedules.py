@@ -54,7 +54,9 @@ _PAGE = 100
 
 # kind -> "module:function" called as (app, shop, target, slot) by the "scheduled" work kind;
 # ``slot`` is the fire time (epoch seconds), None when the entry was only woken.
-SCHEDULED: dict[str, str] = {}
+SCHEDULED: dict[str, str] = {
+    "campaign": "shared.campaigns.runner:on_schedule",  # start a campaign's run, resume one
+}
 
 
 # --- cron ------------------------------------------------------------------------------------

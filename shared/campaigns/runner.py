@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from shared import schedules
 from shared.campaigns import audience, render
-from shared.campaigns.definitions import load_campaign
+from shared.campaigns.definitions import SCHEDULE_KIND, load_campaign
 from shared.campaigns.models import Batch, Campaign, Recipient, Run, Send, SendStatus
 from shared.campaigns.pace import pace_for
 from shared.catalog import PRODUCTS
@@ -66,7 +66,6 @@ FREE_TEXT_SECONDS = 23 * 3600.0
 # Graph (undeliverable, own number, not allowed) and Bot API (blocked by the user) answers that
 # mean the address cannot take the message.
 UNREACHABLE_CODES = frozenset({131026, 131021, 131030, 403})
-_SCHEDULE_KIND = "campaign"
 
 Progress = Callable[[int, int], None]  # (messages handled, audience)
 
@@ -178,7 +177,14 @@ def on_schedule(app: App, shop_id: str, campaign_id: str, slot: float | None) ->
             run = _plan(app, shop, campaign, run, now)  # its planner died
         queue_batches(app, shop_id, open_batches(app, shop_id, run.id), now)
     if unfinished:
-        schedules.wake(app.store, shop_id, _SCHEDULE_KIND, campaign_id, now + LEASE_SECONDS)
+        _wake(app, shop_id, campaign_id, now + LEASE_SECONDS)
+
+
+def _wake(app: App, shop: str, campaign_id: str, at: float) -> None:
+    """Have the schedule call the campaign at ``at``; a campaign run only by hand has no
+    schedule: its operator runs it again."""
+    with suppress(NotFoundError):
+        schedules.wake(app.store, shop, SCHEDULE_KIND, campaign_id, at)
 
 
 def handle_batch(app: App, item: WorkItem) -> None:
@@ -222,7 +228,7 @@ def send_batch(
     quiet = campaign.schedule.quiet_hours
     until = None if quiet is None or ignore_quiet_hours else schedules.quiet_until(quiet, shop.timezone, now)
     if until is not None:
-        schedules.wake(store, shop.id, _SCHEDULE_KIND, campaign.id, until)
+        _wake(app, shop.id, campaign.id, until)
         result.deferred_until = until
         return result
     leased = batch.model_copy(update={"status": "sending", "lease_until": now + LEASE_SECONDS})

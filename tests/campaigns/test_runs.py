@@ -348,8 +348,19 @@ def test_quiet_hours_put_the_batch_back_and_wake_the_campaign_when_they_end(
 
     assert run(app, "relance")[1] == Counter(deferred=1)
     assert graph_server.sent == []
-    entry = schedules.load_entry(app.store, SHOP, "campaign", "relance")
-    assert entry is not None and entry.wake_at == morning
+    assert graph_server.sent == []  # run by hand, it waits for its operator
+
+    # A scheduled campaign's batch is put back and the schedule wakes it when they end.
+    created = load_campaign(app.store, SHOP, "relance")
+    with_cron = created.model_copy(update={"schedule": created.schedule.model_copy(update={"cron": "0 10 * * *"})})
+    from shared.campaigns import definitions
+
+    definitions.save(app.store, app.shops.get(SHOP), with_cron, time.time(), replace=True)
+    runner.on_schedule(app, SHOP, "relance", None)
+    [batch] = runner.open_batches(app, SHOP, report(app.store, SHOP, "relance").runs[0].id)
+    assert runner.send_batch(app, app.shops.get(SHOP), batch.id, time.time()).deferred_until == morning
+    doc = app.store.get(schedules.PLATFORM, schedules.ENTRIES, schedules.entry_id(SHOP, "campaign", "relance"))
+    assert doc is not None and doc.data["wake_at"] == morning
 
     assert run(app, "relance", ignore_quiet_hours=True)[1] == Counter(sent=1)
 
