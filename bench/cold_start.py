@@ -59,6 +59,8 @@ FIRST_EVENTS: dict[str, dict[str, object]] = {
         **{"x-telegram-bot-api-secret-token": "bench-secret"},
     ),
     "worker": {"Records": []},
+    # EventBridge Scheduler's direct invocation: a tick with nothing due.
+    "tasks": {"task": "tick"},
 }
 PROGRAM = """
 import time, json

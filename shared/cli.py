@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import textwrap
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -104,6 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("session_id", metavar="SESSION_ID")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
 
+    commands.add_parser(
+        "tick", help="fire the due schedules once (what the deployed scheduler does every 5 min)"
+    )
+
     cmd = commands.add_parser("serve", help="serve every HTTP function and web/ on one port")
     cmd.add_argument("--host", help="default: HOST")
     cmd.add_argument("--port", type=int, help="default: PORT")
@@ -134,7 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         shop = getattr(args, "shop", None) or app.settings.default_shop
         if args.command == "serve":
             host, port = args.host or app.settings.host, args.port or app.settings.port
-            return _serve(host, port, app.settings.dev_read_timeout)
+            return _serve(host, port, app.settings.dev_read_timeout, app.settings.dev_tick_seconds)
+        if args.command == "tick":
+            return _tick(app)
         if args.command == "leads":
             return _leads(app.store, shop, args.status, args.format)
         if args.command == "subscriptions":
@@ -230,11 +238,20 @@ def _embed(app: App, shop_id: str, *, required: bool) -> int:
     return 0
 
 
-def _serve(host: str, port: int, read_timeout: float) -> int:
+def _tick(app: App) -> int:
+    from shared.tasks import run_task
+
+    print(json.dumps(run_task(app, "tick", time.time())))
+    if "queue" in app.__dict__:  # in-process, the fired work runs here: let it finish
+        app.queue.close()
+    return 0
+
+
+def _serve(host: str, port: int, read_timeout: float, tick_seconds: float) -> int:
     import errno
     import signal
 
-    from shared.devserver import make_server
+    from shared.devserver import make_server, start_ticker
 
     try:
         server = make_server(host, port, read_timeout=read_timeout)
@@ -251,15 +268,19 @@ def _serve(host: str, port: int, read_timeout: float) -> int:
     # then the queued work is finished before the exit.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"Comptoir is serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    from shared.app import get_app
+    from shared.tasks import run_task
+
+    app = get_app()
+    # What EventBridge or Cloud Scheduler do when deployed: fire the due schedules.
+    ticking = start_ticker(lambda: run_task(app, "tick", time.time()), tick_seconds)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the drain short
     finally:
+        ticking.set()
         server.server_close()
-        from shared.app import get_app
-
-        app = get_app()
         if "queue" in app.__dict__:  # let in-process work (channel replies) finish first
             app.queue.close()
     return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import mimetypes
+import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -23,6 +25,7 @@ from shared.http import (
     error_response,
     json_response,
 )
+from shared.log import log_event
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
@@ -163,6 +166,24 @@ def make_server(host: str, port: int, *, read_timeout: float) -> ThreadingHTTPSe
             """Silenced: the functions write their own JSON access log."""
 
     return _Server((host, port), Handler)
+
+
+def start_ticker(tick: Callable[[], object], interval: float) -> threading.Event:
+    """Call ``tick`` every ``interval`` seconds (first after one interval) in a daemon thread,
+    until the returned event is set; 0 starts nothing. A failing tick is logged (its error
+    type) and the next one runs as planned."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(interval):
+            try:
+                tick()
+            except Exception as exc:  # noqa: BLE001 - the dev server keeps serving
+                log_event("dev_tick_failed", error_type=type(exc).__name__)
+
+    if interval > 0:
+        threading.Thread(target=run, name="dev-tick", daemon=True).start()
+    return stop
 
 
 _MAX_LINE = 1024  # a chunk-size or trailer line

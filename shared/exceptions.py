@@ -126,3 +126,11 @@ class ChannelError(ComptoirError):
 
 class ImportFileError(ComptoirError):
     """A catalogue or FAQ file cannot be read at all (unknown shape, bad encoding)."""
+
+
+class TasksSecretError(ComptoirError):
+    """A task was asked for without the tasks secret, with a wrong one, or while none is set."""
+
+
+class UnknownTaskError(ComptoirError):
+    """No task has this name."""

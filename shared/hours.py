@@ -28,7 +28,7 @@ def parse_range(text: str) -> tuple[int, int]:
     opens, sep, closes = text.partition("-")
     if not sep:
         raise ValueError(f"expected HH:MM-HH:MM, got {text!r}")
-    start, end = _minutes(opens), _minutes(closes)
+    start, end = minutes_of_day(opens), minutes_of_day(closes)
     if not start < end:
         raise ValueError(f"{text!r} closes before it opens (split a night into two days)")
     return start, end
@@ -79,7 +79,8 @@ def when(opening: datetime, at: float, lang: str) -> str:
     return f"{day} at {clock} {'am' if hour < 12 else 'pm'}"
 
 
-def _minutes(text: str) -> int:
+def minutes_of_day(text: str) -> int:
+    """``"21:30"`` as minutes after midnight (``"24:00"`` is 1440); ValueError if malformed."""
     hours, sep, minutes = text.strip().partition(":")
     if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
         raise ValueError(f"expected HH:MM, got {text.strip()!r}")

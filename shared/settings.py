@@ -95,6 +95,8 @@ class Settings(BaseModel):
     wave_api_base: str = Field("https://api.wave.com", alias="WAVE_API_BASE", pattern=r"^https?://")
     stripe_api_key: SecretStr | None = Field(None, alias="STRIPE_API_KEY")
     stripe_webhook_secret: SecretStr | None = Field(None, alias="STRIPE_WEBHOOK_SECRET")
+    # POST /tasks/{name} (functions/tasks.py) wants it in X-Tasks-Secret; unset, it answers 401.
+    tasks_secret: SecretStr | None = Field(None, alias="TASKS_SECRET", min_length=16)
     stripe_api_base: str = Field(
         "https://api.stripe.com", alias="STRIPE_API_BASE", pattern=r"^https?://"
     )
@@ -105,6 +107,8 @@ class Settings(BaseModel):
     host: str = Field("127.0.0.1", alias="HOST")
     # Seconds the dev server waits on a silent client (idle keep-alive, stalled request).
     dev_read_timeout: float = Field(20.0, alias="DEV_READ_TIMEOUT", gt=0)
+    # Seconds between the dev server's schedule ticks (0: none); deployed, a scheduler ticks.
+    dev_tick_seconds: float = Field(60.0, alias="DEV_TICK_SECONDS", ge=0)
 
     @field_validator("store_url")
     @classmethod

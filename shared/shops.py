@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.exceptions import InvalidInputError, InvalidKeyError, NotFoundError, UnknownShopError
 from shared.models import Shop, mutate
+from shared.schedules import PLATFORM
 from shared.store import Store
 from shared.store.base import check_shop
 
@@ -79,6 +80,8 @@ def update_shop(store: Store, shop_id: str, changes: Mapping[str, Any]) -> Shop:
 
 def new_shop(shop_id: str, settings: Mapping[str, Any]) -> Shop:
     """A shop not stored yet, named after its id unless ``settings`` names it."""
+    if shop_id == PLATFORM:
+        raise InvalidInputError(f"{PLATFORM!r} is reserved (cross-shop schedules): pick another id")
     return apply_settings(Shop(id=shop_id, name=shop_id), settings)
 
 
@@ -200,4 +203,4 @@ def _valid_shop_id(shop_id: str) -> bool:
         check_shop(shop_id)
     except InvalidKeyError:
         return False
-    return True
+    return shop_id != PLATFORM  # the scope of cross-shop indexes, never a shop

@@ -17,7 +17,8 @@ What it sets up, in order (every name carries the stage):
    folder of its own (``infra/gcp/.build/<function>``: ``main.py`` re-exporting the
    functions-framework target, the shared library, requirements.txt without boto3) and an
    env-vars file (values with commas, like ALLOWED_ORIGINS, cannot go through --set-env-vars);
-6. Cloud Scheduler jobs for the functions' ``schedules`` (none yet);
+6. Cloud Scheduler jobs for the functions' ``schedules``: each POSTs ``/{task}`` to its (public)
+   function with the ``X-Tasks-Secret`` header, read from Secret Manager at deploy time;
 7. a GCS bucket for the widget, readable by anyone, with CORS; ``publish-web`` uploads it with
    its Cache-Control headers (a year for content-hashed files, 5 minutes for the loader).
 
@@ -153,7 +154,7 @@ class Config:
             problems.append(f"--project {self.project!r} is not a project id")
         if not re.fullmatch(r"[a-z][a-z0-9]{0,9}", self.stage):
             problems.append("--stage: 1-10 lowercase letters and digits, starting with a letter")
-        for short in [f.short for f in FUNCTIONS] + ["push", "scheduler"]:
+        for short in [f.short for f in FUNCTIONS] + ["push"]:
             account_id = f"{self.prefix}-{short}"
             if len(account_id) > 30:  # IAM's limit for a service account id
                 problems.append(f"service account id {account_id!r} is over 30 characters")
@@ -184,9 +185,13 @@ class Runner:
     def note(self, text: str) -> None:
         print(f"# {text}")
 
-    def run(self, argv: Sequence[str], *, unless: Sequence[str] | None = None) -> None:
-        """Run ``argv``; with ``unless``, only when that (a describe) fails."""
-        print(shlex.join(argv), flush=True)
+    def run(
+        self, argv: Sequence[str], *, unless: Sequence[str] | None = None, hide: str = ""
+    ) -> None:
+        """Run ``argv``; with ``unless``, only when that (a describe) fails. ``hide`` (a
+        secret in the command) is printed as ***."""
+        shown_argv = [a.replace(hide, "***") if hide else a for a in argv]
+        print(shlex.join(shown_argv), flush=True)
         if self.dry_run:
             return
         if unless is not None and self._quiet(unless):
@@ -277,8 +282,6 @@ def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
     runner.section("Service accounts: one per function, one for Pub/Sub's push")
     shorts = [(f.short, f"Comptoir {config.stage} {f.name}") for f in FUNCTIONS]
     shorts.append(("push", f"Comptoir {config.stage} Pub/Sub push to the worker"))
-    if any(f.schedules for f in FUNCTIONS):
-        shorts.append(("scheduler", f"Comptoir {config.stage} Cloud Scheduler"))
     for short, title in shorts:
         email = config.account(short)
         runner.run(
@@ -315,7 +318,7 @@ def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
         runner.run(function_command(config, fn, available))
 
     worker(config, runner)
-    schedules(config, runner)
+    schedules(config, runner, available)
     widget(config, runner, publish_web)
     print(next_steps(config))
 
@@ -433,30 +436,46 @@ def worker(config: Config, runner: Runner) -> None:
     )  # fmt: skip
 
 
-def schedule_commands(config: Config, fn: Function, schedule: Schedule) -> list[list[str]]:
-    url, account = config.function_url(fn), config.account("scheduler")
-    p = f"--project={config.project}"
+# The header the tasks function checks (shared/tasks.py TASKS_HEADER) and the secret it holds.
+TASKS_HEADER, TASKS_SECRET = "X-Tasks-Secret", "TASKS_SECRET"
+
+
+def schedule_commands(config: Config, fn: Function, schedule: Schedule, secret: str) -> list[str]:
+    """The Cloud Scheduler job calling ``POST {function URL}/{task}`` with the tasks secret: the
+    function is public (it has a route) and checks the header itself."""
+    url = f"{config.function_url(fn)}/{schedule.task}"
     return [
-        ["gcloud", "functions", "add-invoker-policy-binding", config.function_name(fn),
-         f"--region={config.region}", f"--member=serviceAccount:{account}", p],
-        ["gcloud", "scheduler", "jobs", "create", "http", f"{config.prefix}-{schedule.task}",
-         f"--location={config.region}", f"--schedule={schedule.cron}",
-         f"--time-zone={schedule.time_zone}", f"--uri={url}", "--http-method=POST",
-         "--headers=Content-Type=application/json",
-         f"--message-body={json.dumps({'task': schedule.task})}",
-         f"--oidc-service-account-email={account}", f"--oidc-token-audience={url}", p],
+        "gcloud", "scheduler", "jobs", "create", "http", f"{config.prefix}-{schedule.task}",
+        f"--location={config.region}", f"--schedule={schedule.cron}",
+        f"--time-zone={schedule.time_zone}", f"--uri={url}", "--http-method=POST",
+        f"--headers=Content-Type=application/json,{TASKS_HEADER}={secret}",
+        f"--message-body={json.dumps({'task': schedule.task})}", f"--project={config.project}",
     ]  # fmt: skip
 
 
-def schedules(config: Config, runner: Runner) -> None:
-    runner.section("Cloud Scheduler")
-    if not any(fn.schedules for fn in FUNCTIONS):
-        runner.note("no scheduled functions yet (campaigns and memory consolidation will add")
-        runner.note("jobs here, each calling its function with the scheduler's OIDC token)")
-    for fn in FUNCTIONS:
-        for schedule in fn.schedules:
-            for command in schedule_commands(config, fn, schedule):
-                runner.run(command)
+def schedules(config: Config, runner: Runner, available: set[str]) -> None:
+    gcloud, p = "gcloud", f"--project={config.project}"
+    runner.section("Cloud Scheduler: each schedule calls its function with the tasks secret")
+    scheduled = [(fn, s) for fn in FUNCTIONS for s in fn.schedules]
+    if scheduled and TASKS_SECRET not in available:
+        secret_id = config.secret_id(TASKS_SECRET)
+        runner.note(f"{secret_id} has no value: no scheduler job created (add it, rerun)")
+        return
+    for fn, schedule in scheduled:
+        if TASKS_SECRET not in fn.secrets:
+            raise SystemExit(f"{fn.name} is scheduled but does not read {TASKS_SECRET}")
+        secret = runner.value(
+            [gcloud, "secrets", "versions", "access", "latest",
+             f"--secret={config.secret_id(TASKS_SECRET)}", p],
+            "TASKS_SECRET_VALUE",
+        )  # fmt: skip
+        job = f"{config.prefix}-{schedule.task}"
+        runner.run(
+            schedule_commands(config, fn, schedule, secret),
+            unless=[gcloud, "scheduler", "jobs", "describe", job,
+                    f"--location={config.region}", p],
+            hide=secret,
+        )  # fmt: skip
 
 
 def widget(config: Config, runner: Runner, publish: bool) -> None:

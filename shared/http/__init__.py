@@ -34,9 +34,11 @@ from shared.exceptions import (
     MessageTooLongError,
     RateLimitedError,
     StoreUnavailableError,
+    TasksSecretError,
     UnknownPaymentProviderError,
     UnknownSessionError,
     UnknownShopError,
+    UnknownTaskError,
 )
 from shared.log import log_request, log_unexpected
 from shared.payments.exceptions import (
@@ -103,6 +105,8 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (UnknownPaymentProviderError, 404, "unknown_provider", None),
     (MissingSignatureError, 401, "missing_signature", None),
     (InvalidSecretError, 401, "invalid_secret", None),
+    (TasksSecretError, 401, "unauthorized", "send the tasks secret in X-Tasks-Secret"),
+    (UnknownTaskError, 404, "unknown_task", None),
     (HandshakeError, 403, "forbidden", None),
     (SignatureError, 403, "invalid_signature", None),
     (NotConfiguredError, 503, "not_configured", None),

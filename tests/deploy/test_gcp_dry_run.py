@@ -17,6 +17,7 @@ from types import ModuleType
 import pytest
 
 from functions import FUNCTIONS, Schedule
+from shared.tasks import TASKS_HEADER
 from tests.deploy.conftest import ROOT
 
 PROJECT, REGION, STAGE = "maison-teranga-42", "europe-west1", "prod"
@@ -174,7 +175,7 @@ def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) ->
     }
     assert publishers == {
         f"serviceAccount:{gcp_account(s)}"
-        for s in ("chat", "whatsapp", "telegram", "payments", "worker")
+        for s in ("chat", "whatsapp", "telegram", "payments", "tasks", "worker")
     }
 
 
@@ -197,19 +198,35 @@ def test_firestore_database_indexes_and_ttl(dry_run: list[str]) -> None:
     assert "roles/owner" not in roles.values() and "roles/editor" not in roles.values()
 
 
-def test_no_scheduled_function_yet_and_how_one_would_be_scheduled(dry_run: list[str]) -> None:
-    assert not find(dry_run, "gcloud", "scheduler")
-    assert "# no scheduled functions yet" in "\n".join(dry_run)
+def test_each_schedule_calls_its_function_with_the_tasks_secret(dry_run: list[str]) -> None:
+    jobs = find(dry_run, "gcloud", "scheduler", "jobs", "create", "http")
+    listed = [(fn, s) for fn in FUNCTIONS for s in fn.schedules]
+    assert listed and len(jobs) == len(listed)
+    for (fn, schedule), job in zip(listed, jobs, strict=True):
+        assert fn.public and "TASKS_SECRET" in fn.secrets
+        assert job[5] == f"comptoir-{STAGE}-{schedule.task}"
+        assert flag(job, "--time-zone") == schedule.time_zone
+        assert flag(job, "--schedule") == schedule.cron
+        # The function's own URL is its mount: /tick is the route POST /tasks/{name}.
+        assert flag(job, "--uri") == f"{BASE}/comptoir-{STAGE}-{fn.name}/{schedule.task}"
+        # The secret is read from Secret Manager at deploy time and never printed.
+        assert flag(job, "--headers") == f"Content-Type=application/json,{TASKS_HEADER}=***"
+        assert json.loads(flag(job, "--message-body")) == {"task": schedule.task}
+    reads = [line for line in dry_run if "secrets versions access latest" in line]
+    assert reads and all(f"--secret=comptoir-{STAGE}-TASKS_SECRET" in line for line in reads)
+    # Public functions need no invoker binding, and no scheduler identity is created.
+    tasks_name = f"comptoir-{STAGE}-tasks"
+    assert not find(dry_run, "gcloud", "functions", "add-invoker-policy-binding", tasks_name)
+    assert gcp_account("scheduler") not in "\n".join(dry_run)
+
+
+def test_the_job_really_carries_the_secret_and_the_header_is_the_functions() -> None:
     config = gcp.Config(PROJECT, REGION, STAGE, REGION, "1", 5)
-    chat = next(f for f in FUNCTIONS if f.name == "chat")
-    add, job = gcp.schedule_commands(config, chat, Schedule("campaigns", "0 9 * * *"))
-    assert job[:5] == ["gcloud", "scheduler", "jobs", "create", "http"]
-    assert flag(job, "--uri") == f"{BASE}/comptoir-{STAGE}-chat"
-    assert flag(job, "--oidc-service-account-email") == gcp_account("scheduler")
-    assert flag(job, "--schedule") == "0 9 * * *"
-    assert (job[5], flag(job, "--time-zone")) == (f"comptoir-{STAGE}-campaigns", "Africa/Dakar")
-    assert json.loads(flag(job, "--message-body")) == {"task": "campaigns"}
-    assert flag(add, "--member") == f"serviceAccount:{gcp_account('scheduler')}"
+    tasks = next(f for f in FUNCTIONS if f.name == "tasks")
+    tick = Schedule("tick", "*/5 * * * *")
+    job = gcp.schedule_commands(config, tasks, tick, "s3cret-value-0123")
+    assert flag(job, "--headers").endswith(f"{TASKS_HEADER}=s3cret-value-0123")
+    assert gcp.TASKS_HEADER == TASKS_HEADER
 
 
 def test_the_widget_bucket(dry_run: list[str]) -> None:
