@@ -360,6 +360,10 @@ class Conversation(Model):
     updated_at: float
     last_inbound_at: float | None = None
     channel_user: str | None = None  # where channel replies go: a WhatsApp wa_id, a Telegram chat
+    # Memory consolidation (shared/consolidator.py): the last message consolidated, and since
+    # when messages wait past it (absent: nothing to do, so the consolidator's query skips it).
+    memory_watermark: str | None = None
+    memory_pending_at: float | None = None
 
 
 class Customer(Model):

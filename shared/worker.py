@@ -39,6 +39,7 @@ HANDLERS: dict[str, str] = {
     "notify_operator": "shared.channels.turn:notify_operator",  # a customer asked for a person
     "channel_reengage": "shared.channels.turn:reengage",  # WhatsApp 131047: send the template
     "payment_notice": "shared.ipn:notify",  # a payment settled: tell the customer or operator
+    "consolidate": "shared.consolidator:handle",  # a dead-lettered memory consolidation, replayed
 }
 
 Handler = Callable[["App", WorkItem], None]
