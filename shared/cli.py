@@ -120,7 +120,12 @@ def _parser() -> argparse.ArgumentParser:
 
 # Ports and channels bring their own operator commands: a module with COMMANDS,
 # add_commands(subparsers) and run(args) -> int, listed here once.
-COMMAND_MODULES = ("shared.blob.cli", "shared.queue.cli", "shared.channels.cli")
+COMMAND_MODULES = (
+    "shared.blob.cli",
+    "shared.queue.cli",
+    "shared.channels.cli",
+    "shared.consolidator",
+)
 
 
 def _command_modules() -> list[ModuleType]:

@@ -40,6 +40,7 @@ HANDLERS: dict[str, str] = {
     "channel_reengage": "shared.channels.turn:reengage",  # WhatsApp 131047: send the template
     "payment_notice": "shared.ipn:notify",  # a payment settled: tell the customer or operator
     "scheduled": "shared.schedules:handle",  # a schedule fired: its kind's function (SCHEDULED)
+    "consolidate": "shared.consolidator:handle",  # a dead-lettered memory consolidation, replayed
 }
 
 Handler = Callable[["App", WorkItem], None]
