@@ -11,8 +11,9 @@ The message is validated at the edge that received it (``functions/chat.py``, th
 Store operations on a typical turn: 2 rate-limit counters, 1 conversation read (it carries the
 recent messages), 1 inbound write, 1 outbound write, 1 conversation write; with daily quotas
 (``shared/quotas.py``) 1 counter, and for a shop selling plans 1 subscription read (and 1 customer
-read once the conversation has one). The shop comes from
-the instance's cache (``shared.shops``); the catalogue index is kept per catalogue version.
+read once the conversation has one); a turn with a customer reads its memory (1 read). The
+shop comes from the instance's cache (``shared.shops``); the catalogue index is kept per
+catalogue version.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from shared import conversations, crm, marketing, quotas
+from shared import conversations, crm, marketing, memory, quotas
 from shared.agent import Agent, AgentEvent, AgentResult, Replace
 from shared.catalog.embeddings import query_vector
 from shared.catalog.retrieval import CatalogCache, fold
@@ -55,7 +56,7 @@ from shared.models import (
     card_variant,
 )
 from shared.money import format_price
-from shared.prompts import render
+from shared.prompts import PromptMemory, render
 from shared.queue.base import WorkItem
 from shared.rules import Retrieved
 from shared.settings import Settings
@@ -314,6 +315,11 @@ class ChatService:
             payments=self.payments,
         )
         ctx.show(*(p for p, _ in products))
+        recalled = None
+        if customer is not None:
+            kept, _ = memory.load(self.store, shop.id, customer)
+            items = memory.recall_for_turn(kept, text, llm, shop.id, vector, index.embed_model)
+            recalled = PromptMemory(kept.summary, [item.text for item in items])
         system = render(
             shop.persona,
             conversation.channel,
@@ -322,6 +328,7 @@ class ChatService:
             products=products,
             faq=faq,
             customer=customer,
+            memory=recalled,
             price=lambda p: format_price(p.price, p.currency, lang),
         )
         limit = self.settings.context_message_limit

@@ -161,6 +161,9 @@ def save_turn(
                 # Always a change: a turn's save is written even when nothing else changed.
                 "updated_at": time.time(),
                 "last_inbound_at": max(inbound_at, base.last_inbound_at or 0.0),
+                # The consolidator's mark: the first unconsolidated turn's time, kept until done.
+                "memory_pending_at": base.memory_pending_at
+                or (time.time() if new_messages else None),
             }
         )
 

@@ -26,7 +26,7 @@ verify a web conversation with a flag of its own: a web identity on a verified c
 count today (only links made before this rule put one there).
 
 Memory is data from the customer, never instructions: ``remember`` refuses facts that read like
-instructions or hold secrets (``check_fact``), and the prompt quotes what is kept.
+instructions or hold secrets (``memory.check_fact``), and the prompt quotes what is kept.
 
 Concurrency is settled by the store's conditional writes, never by read-then-write:
 
@@ -41,16 +41,13 @@ Concurrency is settled by the store's conditional writes, never by read-then-wri
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from shared import conversations
-from shared.catalog.retrieval import fold
+from shared import conversations, memory
 from shared.exceptions import (
     AlreadyExistsError,
-    InvalidInputError,
     InvalidPhoneError,
     NotFoundError,
     PreconditionFailedError,
@@ -76,7 +73,6 @@ OPEN_LEADS = "open_leads"
 # Channels that give the sender's phone themselves. A one-time code, when it comes, will verify
 # a web conversation with a flag of its own rather than by channel.
 VERIFYING_CHANNELS = frozenset({"whatsapp"})
-MEMORY_LIMIT = 20  # facts kept per customer; the oldest go first
 OPEN_STATUSES = frozenset({"draft", "confirmed"})  # a lead its conversation may still change
 
 
@@ -222,84 +218,23 @@ def contact_for_order(
 def remember(
     store: Store, shop: str, conversation: Conversation, fact: str
 ) -> tuple[Customer, Conversation]:
-    """Add ``fact`` to the memory of the customer the conversation belongs to, creating and
-    linking an unverified contact if it has none. Raises InvalidInputError for a fact that must
-    not be kept (``check_fact``)."""
-    check_fact(fact)
-    return _own_customer(
-        store,
-        shop,
-        conversation,
-        lambda c: c.model_copy(update={"memory": _remembered(c.memory, [fact])}),
-    )
+    """Keep ``fact`` in the memory of the customer the conversation belongs to (``shared.memory``:
+    a near-duplicate updates, a new size replaces the old), creating and linking an unverified
+    contact if it has none (the consolidator gives it a vector when the provider embeds). Raises
+    InvalidInputError for a fact that must not be kept (``memory.check_fact``)."""
+    memory.check_fact(fact)
+    customer, linked = own_contact(store, shop, conversation)
+    note = memory.note_of_fact(fact)
+    memory.save(store, shop, customer, [note], source=linked.id, at=time.time())
+    return customer, linked
 
 
-# What a remembered fact must not be: it is read back to the model in later conversations, so an
-# instruction would steer it and a secret would be repeated. Matched on folded (lower-case,
-# unaccented) text, French and English.
-_INSTRUCTION_RE = re.compile(
-    r"\b(?:ignore[rsz]?|oublie[rsz]?|disregard|forget)\b.{0,40}"
-    r"\b(?:previous|above|prior|earlier|precedent|precedentes?|instructions?|rules?|regles?|"
-    r"consignes?|tout)\b"
-    r"|\binstructions?\b|\bconsignes?\b|\bdirectives?\b|\bprompts?\b"
-    r"|\bsystem (?:message|role)\b|\bmessage systeme\b|^\W*(?:system|assistant|developer)\s*:"
-    r"|\b(?:tu dois|vous devez|il faut que tu|you must|you have to|you should|you are now"
-    r"|tu es maintenant|from now on|desormais|a partir de maintenant|always say|dis toujours"
-    r"|reponds? toujours|always answer|never mention|ne dis jamais|act as|fais comme si"
-    r"|pretend)\b"
-    r"|\b(?:prix|price|tarif|cout|coute|costs?|vend[sue]?|sell|remise|discount|reduction|promo"
-    r"|rabais|gratuit|free)\b.{0,40}\d.{0,10}(?:fcfa|cfa|xof|francs?|eur|euros?|usd|\$|€|%)"
-    r"|</?[a-z_|]+>|<\||\[/?inst\]|```|^#+ ",
-)
-_SECRET_RE = re.compile(
-    r"\b(?:mot de passe|password|passcode|passwd|mdp|pin|cvv|cvc|cvv2|otp|digicode"
-    r"|code secret|secret code|identifiant|login)\b"
-    r"|(?<!postal )(?<!zip )\bcodes?\b(?! postal)\D{0,25}\d{3,}"
-    r"|\b(?:numero de carte|card number|carte bancaire|credit card|carte de credit)\b",
-)
-_HEALTH_WORDS = frozenset(
-    """
-    sante health maladie malade disease illness ill sick diabete diabetique diabetes diabetic
-    enceinte grossesse pregnant pregnancy vih hiv sida aids cancer asthme asthma hypertension
-    tension cholesterol medicament medicaments medication medicine traitement treatment
-    allergie allergique allergy allergic handicap handicape disability disabled depression
-    depressif depressed epilepsie epilepsy chirurgie surgery hopital hospital ordonnance
-    prescription therapie therapy
-    """.split()
-)
-_CARD_RE = re.compile(r"(?:\d[ -]?){13,19}")
-
-
-def check_fact(fact: str) -> None:
-    """Raise InvalidInputError, saying what to do instead, for a fact that reads like an
-    instruction to the assistant or holds a secret (a code, a password, a card number) or a
-    health detail."""
-    folded = fold(fact)
-    if _INSTRUCTION_RE.search(folded):
-        raise InvalidInputError(
-            "this reads like an instruction or a price, not a fact about the customer: memory "
-            "only keeps facts such as a size or a delivery preference; prices come from the "
-            "catalogue"
-        )
-    if _SECRET_RE.search(folded) or any(_luhn(m.group()) for m in _CARD_RE.finditer(folded)):
-        raise InvalidInputError(
-            "this holds a secret (a code, a password or a card number): never keep it, and tell "
-            "the customer not to share it in the chat"
-        )
-    if _HEALTH_WORDS & set(re.findall(r"[a-z]+", folded)):
-        raise InvalidInputError("health details are not kept: remember only shopping preferences")
-
-
-def _luhn(candidate: str) -> bool:
-    digits = [int(d) for d in candidate if d.isdigit()]
-    if not 13 <= len(digits) <= 19:
-        return False
-    total = 0
-    for position, digit in enumerate(reversed(digits)):
-        if position % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
+def own_contact(
+    store: Store, shop: str, conversation: Conversation
+) -> tuple[Customer, Conversation]:
+    """The customer the conversation belongs to, an unverified contact created and linked for
+    it if it has none."""
+    return _own_customer(store, shop, conversation, lambda c: c)
 
 
 def get_customer(store: Store, shop: str, customer_id: str | None) -> Customer | None:
@@ -310,11 +245,6 @@ def get_customer(store: Store, shop: str, customer_id: str | None) -> Customer |
 
 def _added(existing: list[str], new: Iterable[str]) -> list[str]:
     return [*existing, *(item for item in dict.fromkeys(new) if item not in existing)]
-
-
-def _remembered(memory: list[str], facts: Iterable[str]) -> list[str]:
-    """``memory`` with the new facts appended once each, bounded to the newest MEMORY_LIMIT."""
-    return _added(memory, facts)[-MEMORY_LIMIT:]
 
 
 # --- leads -----------------------------------------------------------------------------------

@@ -397,6 +397,10 @@ class Conversation(Model):
     # A STOP or START typed before the conversation had a customer: its customer inherits it.
     marketing_opt_out: bool = False
     marketing_changed_at: float | None = None
+    # Memory consolidation (shared/consolidator.py): the last message consolidated, and since
+    # when messages wait past it (absent: nothing to do, so the consolidator's query skips it).
+    memory_watermark: str | None = None
+    memory_pending_at: float | None = None
 
 
 class Customer(Model):

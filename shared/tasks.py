@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 TASKS_HEADER = "X-Tasks-Secret"  # what the caller puts TASKS_SECRET in
 TASKS: dict[str, str] = {
     "tick": "shared.schedules:tick_task",  # fire the due schedules (campaigns, reminders)
+    "consolidate": "shared.consolidator:consolidate_task",  # customers' long-term memory
 }
 
 

@@ -41,6 +41,7 @@ HANDLERS: dict[str, str] = {
     "payment_notice": "shared.ipn:notify",  # a payment settled: tell the customer or operator
     "campaign_batch": "shared.campaigns.runner:handle_batch",  # send a batch of a campaign run
     "scheduled": "shared.schedules:handle",  # a schedule fired: its kind's function (SCHEDULED)
+    "consolidate": "shared.consolidator:handle",  # a dead-lettered memory consolidation, replayed
 }
 
 Handler = Callable[["App", WorkItem], None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-from shared import crm
+from shared import crm, memory
 from shared.app import App
 from shared.ids import new_session_id
 from shared.models import Conversation, Customer, Shop, mutate
@@ -58,6 +58,10 @@ def customer_of(app: App, session_id: str) -> Customer:
     return stored_customer(app, customer_id)
 
 
+def facts(app: App, customer: Customer) -> list[str]:
+    return [item.text for item in memory.load(app.store, SHOP_ID, customer)[0].items]
+
+
 def stored_customer(app: App, customer_id: str) -> Customer:
     doc = app.store.get(SHOP_ID, "customers", customer_id)
     assert doc is not None
@@ -78,7 +82,7 @@ def test_knowing_a_phone_takes_over_nothing(client: Client, app: App) -> None:
     script.then(remember(VICTIM_FACT), Reply("Je m'en souviendrai."))
     say(client, "Livrez-moi après 18 h", victim_session)
     victim = customer_of(app, victim_session)
-    assert victim.memory == [VICTIM_FACT]
+    assert facts(app, victim) == [VICTIM_FACT]
     [victim_lead] = crm.list_leads(app.store, SHOP_ID)
 
     # The attacker's session orders with the victim's phone, then tries to plant an instruction.
@@ -98,7 +102,7 @@ def test_knowing_a_phone_takes_over_nothing(client: Client, app: App) -> None:
     assert len(leads) == 2 and leads[victim_lead.id] == victim_lead
     attacker = customer_of(app, attacker_session)
     assert attacker.id != victim.id
-    assert (attacker.name, attacker.memory) == ("Pirate", [])
+    assert (attacker.name, facts(app, attacker)) == ("Pirate", [])
     assert "portail bleu" not in attacker_prompt
     assert "Sicap" not in attacker_prompt
 
@@ -127,7 +131,7 @@ def test_the_phone_owner_on_whatsapp_gets_neither_the_web_contact_nor_its_memory
         app.store, SHOP_ID, phone, "Aminata Diop", whatsapp_identity
     )
     assert owner.id != contact.id
-    assert (owner.phone_verified, owner.memory, owner.identities) == (
+    assert (owner.phone_verified, facts(app, owner), owner.identities) == (
         True,
         [],
         [whatsapp_identity],
@@ -161,7 +165,7 @@ def test_a_conversation_linked_to_someone_else_reads_and_writes_only_its_own_con
     assert crm.conversation_customer(app.store, SHOP_ID, attacker) is None
     own, attacker = crm.remember(app.store, SHOP_ID, attacker, "pointure 42")
     assert own.id != victim.id and attacker.customer_id == own.id
-    assert stored_customer(app, victim.id).memory == [VICTIM_FACT]
+    assert facts(app, stored_customer(app, victim.id)) == [VICTIM_FACT]
 
 
 def test_remembered_facts_are_quoted_as_data_and_cannot_break_out() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared import conversations, crm
+from shared import conversations, crm, memory
 from shared.app import App
 from shared.catalog.retrieval import build_index
 from shared.exceptions import ToolError
@@ -87,6 +87,11 @@ def stored_conversation(ctx: TurnContext) -> Conversation:
     return Conversation.from_doc(doc)
 
 
+def facts(ctx: TurnContext, customer: Customer) -> list[str]:
+    """What the customer's memory holds, oldest first."""
+    return [item.text for item in memory.load(ctx.store, ctx.shop.id, customer)[0].items]
+
+
 def customers(ctx: TurnContext) -> list[Customer]:
     return [Customer.from_doc(d) for d in ctx.store.query(ctx.shop.id, "customers").items]
 
@@ -106,6 +111,7 @@ def test_registry_lists_every_tool_with_a_clean_schema() -> None:
         "create_payment_link",
         "request_human",
         "remember",
+        "recall",
     ]
     specs = {spec.name: spec for spec in tool_specs()}
     assert specs.keys() == TOOLS.keys()
@@ -402,18 +408,21 @@ def test_request_human_hands_the_conversation_over(ctx: TurnContext) -> None:
 def test_remember_creates_and_links_a_customer(ctx: TurnContext) -> None:
     assert call(ctx, "remember", fact="  pointure 42 ") == {"remembered": True}
     [customer] = customers(ctx)
-    assert customer.memory == ["pointure 42"]
+    assert facts(ctx, customer) == ["pointure 42"]
     assert customer.phone is None
     assert customer.identities == [f"web:{ctx.conversation.id}"]
     assert stored_conversation(ctx).customer_id == customer.id == ctx.conversation.customer_id
 
 
 def test_memory_is_bounded_and_skips_duplicates(ctx: TurnContext) -> None:
-    for i in range(25):
+    for i in range(memory.MAX_ITEMS + 5):
         call(ctx, "remember", fact=f"fait {i}")
-    call(ctx, "remember", fact="fait 24")
+    call(ctx, "remember", fact="fait 64")
     [customer] = customers(ctx)
-    assert customer.memory == [f"fait {i}" for i in range(5, 25)]
+    assert facts(ctx, customer) == [f"fait {i}" for i in range(5, memory.MAX_ITEMS + 5)]
+    # The oldest are folded, whole, into the summary rather than lost.
+    summary = memory.load(ctx.store, ctx.shop.id, customer)[0].summary
+    assert summary.splitlines() == [f"fact: fait {i}" for i in range(5)]
 
 
 @pytest.mark.parametrize(("fact", "message"), [(" ", "fact is empty"), ("x" * 301, "over 300")])
@@ -428,7 +437,7 @@ def test_a_remembered_customer_keeps_their_memory_when_leaving_a_phone(ctx: Turn
     call(ctx, "capture_lead", **ORDER, product_id="boubou-brode")
     [customer] = customers(ctx)
     assert customer.id == anonymous
-    assert (customer.phone, customer.memory) == ("+221771234567", ["livraison après 18 h"])
+    assert (customer.phone, facts(ctx, customer)) == ("+221771234567", ["livraison après 18 h"])
 
 
 def test_a_typed_phone_neither_reads_nor_changes_the_customer_who_gave_it_first(
@@ -445,7 +454,7 @@ def test_a_typed_phone_neither_reads_nor_changes_the_customer_who_gave_it_first(
     assert ctx.conversation.customer_id != owner.id
     assert next(c for c in customers(ctx) if c.id == owner.id) == owner
     mine = next(c for c in customers(ctx) if c.id == ctx.conversation.customer_id)
-    assert (mine.name, mine.memory, mine.identities) == (
+    assert (mine.name, facts(ctx, mine), mine.identities) == (
         "Intrus",
         ["préfère le rouge"],
         [f"web:{ctx.conversation.id}"],
@@ -474,7 +483,7 @@ def test_an_order_in_a_whatsapp_conversation_leaves_its_verified_customer_as_it_
         "Awa Ndiaye",
         "+221781112233",
     )
-    assert customer.memory == ["livraison après 18 h"]
+    assert facts(ctx, customer) == ["livraison après 18 h"]
     [lead] = leads(ctx)
     assert (lead.customer_id, lead.name, lead.phone) == (
         verified.id,
@@ -531,4 +540,4 @@ def test_remember_refuses_instructions_and_secrets(
 def test_remember_keeps_ordinary_facts(ctx: TurnContext, fact: str) -> None:
     assert call(ctx, "remember", fact=fact) == {"remembered": True}
     [customer] = customers(ctx)
-    assert customer.memory == [fact]
+    assert facts(ctx, customer) == [fact]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 FOLDER = Path(__file__).parent
 FACT_CHARS = 300  # per remembered fact, as the remember tool allows
-SUMMARY_CHARS = 1000
+SUMMARY_CHARS = 1200  # as shared.memory keeps it
 MEMORY_CHARS = 3000  # the whole memory section: the newest facts are kept
 _SECTION_MARKER = re.compile(r"<\s*/?\s*shop_instructions\s*>", re.IGNORECASE)
 
@@ -58,13 +59,29 @@ def quoted(text: str, limit: int) -> str:
     )
 
 
-def remembered(customer: Customer) -> list[str]:
-    """The customer's summary and facts as quoted lines for the memory section; when they would
-    exceed MEMORY_CHARS, the oldest facts are left out."""
-    lines = [f"summary: {quoted(customer.summary, SUMMARY_CHARS)}"] if customer.summary else []
+@dataclass(frozen=True)
+class PromptMemory:
+    """What a prompt shows of a customer's memory: the summary and the items recalled for the
+    turn (``shared.memory``)."""
+
+    summary: str
+    facts: list[str]
+
+    @classmethod
+    def of_customer(cls, customer: Customer | None) -> PromptMemory | None:
+        """The memory fields on the customer itself (from before the memory collection)."""
+        return cls(customer.summary, list(customer.memory)) if customer is not None else None
+
+
+def remembered(memory: PromptMemory | None) -> list[str]:
+    """The summary and facts as quoted lines for the memory section; when they would exceed
+    MEMORY_CHARS, the first facts are left out."""
+    if memory is None:
+        return []
+    lines = [f"summary: {quoted(memory.summary, SUMMARY_CHARS)}"] if memory.summary else []
     budget = MEMORY_CHARS - sum(len(line) for line in lines)
     facts: list[str] = []
-    for fact in reversed(customer.memory):
+    for fact in reversed(memory.facts):
         line = f"- {quoted(fact, FACT_CHARS)}"
         budget -= len(line)
         if budget < 0:
@@ -100,10 +117,13 @@ def template_name(persona: str, channel: str) -> str:
 
 
 def render(persona: str, channel: str, **context: Any) -> str:
+    """``memory`` (a PromptMemory) is what the turn recalled; without it, the customer's own
+    memory fields are shown."""
     template = _environment().get_template(template_name(persona, channel))
+    context.setdefault("memory", PromptMemory.of_customer(context.get("customer")))
     return template.render(channel_name=channel.capitalize(), **context).strip()
 
 
 def render_named(name: str, **context: Any) -> str:
-    """A task's own template (``campaign.j2``...), outside the personas' turn prompts."""
+    """A template of this folder that is no persona's (``campaign.j2``, ``consolidate.j2``)."""
     return _environment().get_template(name).render(**context).strip()

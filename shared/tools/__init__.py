@@ -7,6 +7,7 @@ from shared.tools.base import Tool
 from shared.tools.capture_lead import CaptureLead
 from shared.tools.create_payment_link import CreatePaymentLink
 from shared.tools.get_product import GetProduct
+from shared.tools.recall import Recall
 from shared.tools.remember import Remember
 from shared.tools.request_human import RequestHuman
 from shared.tools.search_products import SearchProducts
@@ -20,6 +21,7 @@ TOOLS: dict[str, Tool] = {
         CreatePaymentLink(),
         RequestHuman(),
         Remember(),
+        Recall(),
     ]
 }
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TypeVar
 
-from shared import conversations, crm
+from shared import conversations, crm, memory
 from shared.ids import new_session_id, new_sortable_id
 from shared.models import Conversation, Customer, Lead
 from shared.store import Store
@@ -112,4 +112,5 @@ def test_concurrent_remember_calls_make_one_customer(store: Store) -> None:
     [customer_id] = all_docs(store, crm.CUSTOMERS)
     doc = store.get(SHOP, crm.CUSTOMERS, customer_id)
     assert doc is not None
-    assert sorted(Customer.from_doc(doc).memory) == sorted(f"fact {i}" for i in range(WRITERS))
+    kept, _ = memory.load(store, SHOP, Customer.from_doc(doc))
+    assert sorted(i.text for i in kept.items) == sorted(f"fact {i}" for i in range(WRITERS))
