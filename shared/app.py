@@ -87,6 +87,13 @@ class App:
                     self._llms[key] = llm
         return llm
 
+    def offline_for(self, shop: Shop) -> bool:
+        """Whether the shop's model is the offline rules responder, which answers turns but
+        writes no prose for other tasks (a summary, a personalised message)."""
+        if self.llm_override is not None:
+            return self.llm_override.name == "offline"
+        return (shop.llm_provider or self.settings.llm_provider) == "offline"
+
     def _open_llm(self, config: LLMConfig) -> LLM:
         missing = missing_llm_key(config)
         return open_llm(config) if missing is None else MissingKeyLLM(config.provider, missing)

@@ -41,7 +41,6 @@ from shared.queue.base import WorkItem
 if TYPE_CHECKING:
     from shared.app import App
     from shared.catalog.retrieval import CatalogIndex
-    from shared.llm import LLM
 
 BATCH = 100  # pending conversations read per query
 MAX_MESSAGES = 100  # the newest messages past the watermark a consolidation reads
@@ -213,7 +212,7 @@ def _past_watermark(app: App, shop: str, conversation: Conversation) -> list[Mes
 
 def _extract(app: App, shop: Shop, customer: Customer | None, new: list[Message]) -> Extraction:
     llm = app.llm_for(shop)
-    if _offline(app, shop, llm):
+    if app.offline_for(shop):
         return extractive(new, app.chat.catalog.get(shop))
     kept = memory.load(app.store, shop.id, customer)[0] if customer is not None else None
     request = render_named(
@@ -228,13 +227,6 @@ def _extract(app: App, shop: Shop, customer: Customer | None, new: list[Message]
     )
     completion = llm.complete(LLMRequest([ChatMessage("user", request)]))
     return parsed(completion.text)
-
-
-def _offline(app: App, shop: Shop, llm: LLM) -> bool:
-    """Whether the shop's model is the offline rules responder, which cannot summarise."""
-    if app.llm_override is not None:
-        return llm.name == "offline"
-    return (shop.llm_provider or app.settings.llm_provider) == "offline"
 
 
 def parsed(text: str) -> Extraction:

@@ -146,9 +146,9 @@ def _register(store: Store, shop: str, address: str, opt_out: bool, at: float) -
     raise PreconditionFailedError(f"{OPTOUTS} kept changing; try again")
 
 
-def opted_out(store: Store, shop: str, addresses: Iterable[str]) -> set[str]:
-    """Which of ``addresses`` said STOP last (one batch read)."""
-    docs = store.get_many(shop, OPTOUTS, list(dict.fromkeys(addresses)))
+def opted_out(store: Store, shop: str, addresses: Iterable[str | None]) -> set[str]:
+    """Which of ``addresses`` said STOP last (one batch read; None, no address, is skipped)."""
+    docs = store.get_many(shop, OPTOUTS, list(dict.fromkeys(a for a in addresses if a)))
     return {address for address, doc in docs.items() if doc.data.get("opt_out") is True}
 
 

@@ -134,7 +134,9 @@ def _conversation_ids(customer: Customer) -> list[str]:
     return [identity.split(":", 1)[1] for identity in customer.identities if ":" in identity]
 
 
-def _conversations(store: Store, shop: str, customers: Sequence[Customer]) -> dict[str, Conversation]:
+def _conversations(
+    store: Store, shop: str, customers: Sequence[Customer]
+) -> dict[str, Conversation]:
     ids = [cid for c in customers for cid in _conversation_ids(c)]
     found: dict[str, Conversation] = {}
     for chunk in _chunks(ids, _READ_CHUNK):
@@ -165,26 +167,28 @@ def _recipient(
         if about is None:
             return None
         subject = about.id
-    common = {
-        "customer_id": customer.id,
-        "name": customer.name,
-        "lang": lang,
-        "order_id": about.id if about else None,
-        "subject": subject,
-    }
-    if reachable:
-        talk = reachable[0]
-        assert talk.channel_user is not None and talk.channel != "web"
-        return Recipient(
-            channel=talk.channel,
-            address=talk.channel_user,
-            conversation_id=talk.id,
-            last_inbound_at=talk.last_inbound_at,
-            **common,
-        )
+    base = Recipient(
+        customer_id=customer.id,
+        channel="whatsapp",
+        address="",
+        name=customer.name,
+        lang=lang,
+        order_id=about.id if about else None,
+        subject=subject,
+    )
+    for talk in reachable:
+        if talk.channel_user is not None and talk.channel != "web":
+            return base.model_copy(
+                update={
+                    "channel": talk.channel,
+                    "address": talk.channel_user,
+                    "conversation_id": talk.id,
+                    "last_inbound_at": talk.last_inbound_at,
+                }
+            )
     phone = customer.phone or (about.phone if about else None)
     if "whatsapp" in allowed and phone and campaign.message.template is not None:
-        return Recipient(channel="whatsapp", address=phone.lstrip("+"), **common)
+        return base.model_copy(update={"address": phone.lstrip("+")})
     return None
 
 
@@ -262,18 +266,17 @@ def _restocks(store: Store, shop: str) -> dict[str, float]:
 
 
 def _leave_out_addresses(store: Store, shop: str, audience: Audience) -> None:
-    """Drop opted-out and erased numbers, and the second customer at one address."""
+    """Drop opted-out numbers, and the second customer at one address."""
     kept: list[Recipient] = []
     seen: set[str] = set()
     for chunk in _chunks(audience.recipients, _READ_CHUNK):
         addresses = [marketing.address_of(r.channel, r.address) for r in chunk]
         refused = marketing.opted_out(store, shop, addresses)
-        erased = marketing.erased(store, shop, addresses)
         for recipient, address in zip(chunk, addresses, strict=True):
-            if address in refused:
+            if address is None:
+                audience.left_out["unreachable"] += 1
+            elif address in refused:
                 audience.left_out["opted_out"] += 1
-            elif address in erased:
-                audience.left_out["erased"] += 1
             elif address in seen:
                 audience.left_out["same_address"] += 1
             else:

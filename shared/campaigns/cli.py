@@ -19,7 +19,9 @@ COMMANDS = ("campaign",)
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cmd = subparsers.add_parser("campaign", help="marketing campaigns: create, preview, run, report")
+    cmd = subparsers.add_parser(
+        "campaign", help="marketing campaigns: create, preview, run, report"
+    )
     actions = cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     action = actions.add_parser("create", help="create a campaign from a JSON file")
     action.add_argument("--file", type=Path, required=True)
@@ -66,7 +68,8 @@ def _create(app: App, shop: Shop, args: argparse.Namespace) -> int:
         app.store, shop, definitions.build(shop, description, now), now, replace=args.replace
     )
     when = _when(campaign.schedule.at, campaign.schedule.cron)
-    print(f"campaign {campaign.id} saved ({when}); preview it: python -m shared campaign preview {campaign.id}")
+    print(f"campaign {campaign.id} saved ({when})")
+    print(f"preview it: python -m shared campaign preview {campaign.id}")
     return 0
 
 
@@ -112,7 +115,12 @@ def _run(app: App, shop: Shop, args: argparse.Namespace) -> int:
             print(f"\r{handled}/{total} messages ({percent}%)", end="", file=sys.stderr)
 
     run_, statuses = run_by_hand(
-        app, shop, campaign, time.time(), ignore_quiet_hours=args.ignore_quiet_hours, progress=progress
+        app,
+        shop,
+        campaign,
+        time.time(),
+        ignore_quiet_hours=args.ignore_quiet_hours,
+        progress=progress,
     )
     print(file=sys.stderr)
     counts = ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
@@ -128,7 +136,8 @@ def _report(app: App, shop: Shop, args: argparse.Namespace) -> int:
     now = time.time()
     found = report(app.store, shop.id, args.campaign_id, now)
     for run_ in found.runs:
-        print(f"run {run_.id}: {run_.status}, audience {run_.audience}, left out {run_.left_out or '-'}")
+        left_out = run_.left_out or "-"
+        print(f"run {run_.id}: {run_.status}, audience {run_.audience}, left out {left_out}")
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(found.statuses.items())) or "none"
     print(f"messages: {statuses}")
     if found.reasons:

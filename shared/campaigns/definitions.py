@@ -100,9 +100,11 @@ def _spec(campaign: Campaign, shop: Shop) -> schedules.ScheduleSpec | None:
 
 
 def _valid_id(campaign_id: str) -> bool:
-    return bool(campaign_id) and len(campaign_id) <= 40 and campaign_id.replace("-", "").replace(
-        "_", ""
-    ).isalnum()
+    return (
+        bool(campaign_id)
+        and len(campaign_id) <= 40
+        and campaign_id.replace("-", "").replace("_", "").isalnum()
+    )
 
 
 def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

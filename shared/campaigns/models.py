@@ -61,7 +61,9 @@ class TemplateMessage(Model):
     def _known_fields(cls, names: list[str]) -> list[str]:
         for name in names:
             if name not in FIELDS:
-                raise ValueError(f"{name!r} is not a field a variable can name ({', '.join(FIELDS)})")
+                raise ValueError(
+                    f"{name!r} is not a field a variable can name ({', '.join(FIELDS)})"
+                )
         return names
 
 

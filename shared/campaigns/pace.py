@@ -47,7 +47,9 @@ _paces_lock = threading.Lock()
 
 
 def pace_for(shop: Shop, channel: str) -> Pace:
-    rate = float(shop.whatsapp_messages_per_second if channel == "whatsapp" else TELEGRAM_PER_SECOND)
+    rate = float(
+        shop.whatsapp_messages_per_second if channel == "whatsapp" else TELEGRAM_PER_SECOND
+    )
     key = (shop.id, channel, rate)
     with _paces_lock:
         pace = _paces.get(key)

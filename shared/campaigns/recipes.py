@@ -31,9 +31,11 @@ def abandoned_order(options: Mapping[str, Any]) -> dict[str, Any]:
         "message": {
             "brief": _in_language(
                 "Bonjour {{ customer.first_name }}, votre commande {{ order.product }} "
-                "({{ order.total }}) vous attend toujours. Répondez à ce message pour la finaliser.",
+                "({{ order.total }}) vous attend toujours. "
+                "Répondez à ce message pour la finaliser.",
                 "Hello {{ customer.first_name }}, your order {{ order.product }} "
-                "({{ order.total }}) is still waiting for you. Reply to this message to complete it.",
+                "({{ order.total }}) is still waiting for you. "
+                "Reply to this message to complete it.",
             )
         },
     }
@@ -62,7 +64,8 @@ def back_in_stock(options: Mapping[str, Any]) -> dict[str, Any]:
         "message": {
             "brief": _in_language(
                 "Bonne nouvelle {{ customer.first_name }} : {{ product.title }} est de nouveau "
-                "disponible ({{ product.price }}).{% if product.url %} {{ product.url }}{% endif %}",
+                "disponible ({{ product.price }})."
+                "{% if product.url %} {{ product.url }}{% endif %}",
                 "Good news {{ customer.first_name }}: {{ product.title }} is back in stock "
                 "({{ product.price }}).{% if product.url %} {{ product.url }}{% endif %}",
             )

@@ -77,7 +77,7 @@ def _nested(values: dict[str, str]) -> dict[str, dict[str, str]]:
 def _sandbox() -> jinja2.sandbox.SandboxedEnvironment:
     import jinja2.sandbox  # lazy: only a campaign run pays for it
 
-    return jinja2.sandbox.SandboxedEnvironment(autoescape=False)  # noqa: S701 - plain text
+    return jinja2.sandbox.SandboxedEnvironment(autoescape=False)
 
 
 def check_brief(brief: str) -> None:
@@ -96,12 +96,12 @@ def brief_text(campaign: Campaign, subject: Subject) -> str:
     return template.render(**_nested(fields(subject))).strip()
 
 
-def personalised(llm: LLM, campaign: Campaign, subject: Subject, rendered: str) -> str:
+def personalised(llm: LLM | None, campaign: Campaign, subject: Subject, rendered: str) -> str:
     """The model's rewrite of ``rendered`` for this customer, if it says no amount the shop
-    does not; else ``rendered``."""
+    does not; else ``rendered`` (always, without a model that writes prose)."""
     from shared.llm import ChatMessage, LLMRequest
 
-    if not campaign.message.personalise or llm.name == "offline":
+    if not campaign.message.personalise or llm is None:
         return rendered
     shop = subject.shop
     products = tuple(p for p in (subject.product,) if p is not None)
@@ -157,4 +157,3 @@ def template_preview(message: TemplateMessage, subject: Subject) -> str:
     values = fields(subject)
     filled = ", ".join(f"{v}={values[v]!r}" for v in message.variables)
     return f"[template {message.name} ({message.language})" + (f": {filled}]" if filled else "]")
-

@@ -63,7 +63,9 @@ def report(store: Store, shop: str, campaign_id: str, now: float | None = None) 
         result.orders += 1
         if order.status in PAID:
             result.payments += 1
-            result.revenue[order.currency] = result.revenue.get(order.currency, Decimal(0)) + order.total
+            result.revenue[order.currency] = (
+                result.revenue.get(order.currency, Decimal(0)) + order.total
+            )
     return result
 
 
@@ -72,7 +74,9 @@ def _replies(store: Store, shop: str, sent: Sequence[Send]) -> int:
     latest: dict[str, float] = {}
     for send in sent:
         if send.conversation_id and send.sent_at is not None:
-            latest[send.conversation_id] = min(latest.get(send.conversation_id, send.sent_at), send.sent_at)
+            latest[send.conversation_id] = min(
+                latest.get(send.conversation_id, send.sent_at), send.sent_at
+            )
     ids = list(latest)
     replied = 0
     for start in range(0, len(ids), 100):

@@ -74,7 +74,9 @@ Progress = Callable[[int, int], None]  # (messages handled, audience)
 
 
 def run_id_for(campaign: Campaign, slot: float | None) -> str:
-    return f"{campaign.id}~{int(slot)}" if slot is not None else f"{campaign.id}~m{new_sortable_id()}"
+    return (
+        f"{campaign.id}~{int(slot)}" if slot is not None else f"{campaign.id}~m{new_sortable_id()}"
+    )
 
 
 def start(app: App, shop: Shop, campaign: Campaign, slot: float | None, now: float) -> Run | None:
@@ -83,7 +85,12 @@ def start(app: App, shop: Shop, campaign: Campaign, slot: float | None, now: flo
     store = app.store
     run_id = run_id_for(campaign, slot)
     run = Run(
-        id=run_id, campaign_id=campaign.id, slot=slot, started_at=now, created_at=now, updated_at=now
+        id=run_id,
+        campaign_id=campaign.id,
+        slot=slot,
+        started_at=now,
+        created_at=now,
+        updated_at=now,
     )
     try:
         store.create(shop.id, RUNS, run_id, run.to_doc())
@@ -97,7 +104,7 @@ def _plan(app: App, shop: Shop, campaign: Campaign, run: Run, now: float) -> Run
     again keeps the batches written; the send records keep anyone from being sent twice)."""
     store = app.store
     selected = audience.select(store, shop, campaign, now)
-    recipients = selected.recipients
+    recipients = _not_reached_yet(app, shop.id, campaign, run, selected)
     numbers = range(0, len(recipients), BATCH_SIZE)
     for number, start_at in enumerate(numbers):
         batch = Batch(
@@ -108,15 +115,13 @@ def _plan(app: App, shop: Shop, campaign: Campaign, run: Run, now: float) -> Run
             created_at=now,
             updated_at=now,
         )
-        try:
+        with suppress(AlreadyExistsError):
             store.create(shop.id, BATCHES, batch.id, batch.to_doc())
-        except AlreadyExistsError:
-            pass
     planned = run.model_copy(
         update={
             "status": "sending" if recipients else "done",
             "audience": len(recipients),
-            "by_channel": selected.by_channel,
+            "by_channel": dict(Counter(r.channel for r in recipients)),
             "left_out": dict(selected.left_out),
             "batches": len(numbers),
             "finished_at": None if recipients else now,
@@ -132,6 +137,25 @@ def _plan(app: App, shop: Shop, campaign: Campaign, run: Run, now: float) -> Run
         batches=len(numbers),
     )
     return saved
+
+
+def _not_reached_yet(
+    app: App, shop: str, campaign: Campaign, run: Run, selected: audience.Audience
+) -> list[Recipient]:
+    """The audience without whom a campaign that reaches once has reached already (their
+    send record would keep them from a second message anyway: this keeps the run's figures
+    true)."""
+    if campaign.repeat == "run":
+        return selected.recipients
+    kept: list[Recipient] = []
+    for first in range(0, len(selected.recipients), BATCH_SIZE):
+        part = selected.recipients[first : first + BATCH_SIZE]
+        ids = [send_id_for(campaign, run, r) for r in part]
+        reached = app.store.get_many(shop, SENDS, ids)
+        kept.extend(r for r, i in zip(part, ids, strict=True) if i not in reached)
+    if len(kept) < len(selected.recipients):
+        selected.left_out["reached_before"] += len(selected.recipients) - len(kept)
+    return kept
 
 
 def unfinished_runs(app: App, shop: str, campaign_id: str) -> list[Run]:
@@ -226,7 +250,11 @@ def send_batch(
         return result
     campaign = load_campaign(store, shop.id, batch.campaign_id)
     quiet = campaign.schedule.quiet_hours
-    until = None if quiet is None or ignore_quiet_hours else schedules.quiet_until(quiet, shop.timezone, now)
+    until = (
+        None
+        if quiet is None or ignore_quiet_hours
+        else schedules.quiet_until(quiet, shop.timezone, now)
+    )
     if until is not None:
         _wake(app, shop.id, campaign.id, until)
         result.deferred_until = until
@@ -304,7 +332,8 @@ class BatchContext:
         self.products = {
             i: Product.from_doc(d) for i, d in store.get_many(shop.id, PRODUCTS, products).items()
         }
-        self.llm = app.llm_for(shop) if campaign.message.brief.strip() else None
+        self.has_brief = bool(campaign.message.brief.strip())
+        self.writer = None if app.offline_for(shop) else app.llm_for(shop)  # offline: as written
 
     def message(self, recipient: Recipient) -> tuple[str | None, WhatsAppTemplate | None, str]:
         """The free text (None where only a template may go), the template, and how the
@@ -324,9 +353,9 @@ class BatchContext:
             and recipient.last_inbound_at > self.now - FREE_TEXT_SECONDS
         )
         text = None
-        if self.llm is not None and window:
+        if self.has_brief and window:
             rendered = render.brief_text(self.campaign, subject)
-            written = render.personalised(self.llm, self.campaign, subject, rendered)
+            written = render.personalised(self.writer, self.campaign, subject, rendered)
             text = render.with_hint(self.shop, recipient.lang, written)
         return text, template, preview
 

@@ -14,9 +14,12 @@ from shared.campaigns.models import Campaign
 from shared.channels.receive import conversation_id
 from shared.ids import new_sortable_id
 from shared.models import Conversation, Customer, Lead, OrderStatus, ShownProduct, StatusChange
-from tests.channels.conftest import APP_SECRET, app, queue, sleeps  # noqa: F401 - fixtures
+from tests.channels import conftest as channels
+from tests.channels.conftest import APP_SECRET
 
 SHOP = "teranga"
+# The channels' fixtures: an App on the loopback Graph API and Telegram, a recording queue.
+app, queue, sleeps = channels.app, channels.queue, channels.sleeps
 
 
 def whatsapp_customer(
@@ -34,7 +37,11 @@ def telegram_customer(app: App, chat_id: str, name: str) -> tuple[Customer, Conv
     cid = conversation_id(APP_SECRET, SHOP, "telegram", chat_id)
     now = time.time()
     customer = Customer(
-        id=new_sortable_id(), name=name, identities=[f"telegram:{cid}"], created_at=now, updated_at=now
+        id=new_sortable_id(),
+        name=name,
+        identities=[f"telegram:{cid}"],
+        created_at=now,
+        updated_at=now,
     )
     app.store.create(SHOP, crm.CUSTOMERS, customer.id, customer.to_doc())
     return customer, _conversation(app, cid, "telegram", chat_id, customer, now)
@@ -70,7 +77,10 @@ def show(app: App, conversation: Conversation, product_id: str, at: float) -> No
         products=[ShownProduct(id=product_id, variant_id=f"{product_id}:1")],
     )
     conversations.update(
-        app.store, SHOP, conversation.id, lambda c: c.model_copy(update={"recent": [*c.recent, message]})
+        app.store,
+        SHOP,
+        conversation.id,
+        lambda c: c.model_copy(update={"recent": [*c.recent, message]}),
     )
 
 

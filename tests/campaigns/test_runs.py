@@ -73,10 +73,12 @@ def test_an_abandoned_order_campaign_reaches_each_unpaid_order_once(
     assert sorted(recipients(graph_server)) == ["221770000001", "221770000002"]
     # They wrote within the day: the brief goes as text, personalised (offline: as written),
     # with the shop's opt-out hint.
-    first = graph_server.sent[0]
+    first = next(m for m in graph_server.sent if m["to"] == "221770000001")
     assert first["type"] == "text"
     body = first["text"]["body"]
-    assert body.startswith("Bonjour Awa, votre commande Boubou brodé (45 000 FCFA) vous attend")
+    assert body.startswith(
+        "Bonjour Awa, votre commande Boubou brodé (45\u202f000 FCFA) vous attend"
+    )
     assert body.endswith("Répondez STOP pour ne plus recevoir nos offres.")
     # A second run: each order was reminded once already.
     assert run(app, "relance") == ("done", Counter())
@@ -137,7 +139,9 @@ def test_opted_out_customers_and_numbers_are_never_reached(
     order(app, reached, reached_chat, at=old)
     campaign(app, ABANDONED)
 
-    preview = runner.preview(app, app.shops.get(SHOP), load_campaign(app.store, SHOP, "relance"), time.time(), 20)
+    preview = runner.preview(
+        app, app.shops.get(SHOP), load_campaign(app.store, SHOP, "relance"), time.time(), 20
+    )
     assert (preview.audience, preview.left_out) == (1, {"opted_out": 1})
     assert run(app, "relance")[1] == Counter(sent=1)
     assert recipients(graph_server) == ["221770000008"]
@@ -226,7 +230,9 @@ def test_a_run_killed_half_way_resumes_and_reaches_everyone_once(
         runner.run_by_hand(
             app, shop, load_campaign(real, SHOP, "relance"), time.time(), progress=crash_half_way
         )
-    assert total // 2 - runner.SEND_THREADS <= sent_before_crash[0] <= total // 2 + runner.SEND_THREADS
+    assert (
+        total // 2 - runner.SEND_THREADS <= sent_before_crash[0] <= total // 2 + runner.SEND_THREADS
+    )
     app.__dict__["store"] = real
 
     status, _ = run(app, "relance")
@@ -238,8 +244,8 @@ def test_a_run_killed_half_way_resumes_and_reaches_everyone_once(
     # Messages the crash caught between the send record and the provider's answer are not
     # sent again (the provider may have them): they read "sending", then "unknown".
     in_doubt = found.statuses["sending"] + found.statuses["unknown"]
-    assert found.statuses["sent"] == len(addresses)
-    assert len(addresses) + in_doubt == total
+    assert found.statuses["sent"] + in_doubt == total
+    assert found.statuses["sent"] <= len(addresses) <= total
     assert in_doubt <= runner.SEND_THREADS
 
 
@@ -273,7 +279,7 @@ def test_telegram_customers_get_the_text(
 
     assert run(app, "relance")[1] == Counter(sent=1)
 
-    [message] = [c for c in telegram_server.sent if c["method"] == "sendMessage"]
+    [message] = telegram_server.called("sendMessage")
     assert message["chat_id"] == "5550001"
     assert "Boubou brodé" in message["text"] and "STOP" in message["text"]
     assert graph_server.sent == []
@@ -318,16 +324,26 @@ def test_replies_orders_and_payments_are_credited_to_the_campaign(
 
     # The customer answers and orders something else in the same conversation.
     answered = conversations.update(
-        app.store, SHOP, chat.id, lambda c: c.model_copy(update={"last_inbound_at": time.time() + 1})
+        app.store,
+        SHOP,
+        chat.id,
+        lambda c: c.model_copy(update={"last_inbound_at": time.time() + 1}),
     )
     shop = app.shops.get(SHOP)
     context = TurnContext(shop, app.store, build_index(app.store, SHOP), answered, "whatsapp", "fr")
     capture = TOOLS["capture_lead"]
-    arguments = {"name": "Awa Ndiaye", "address": "Mermoz, Dakar", "product_id": "sac-raphia",
-                 "quantity": 1, "confirmed": True}
+    arguments = {
+        "name": "Awa Ndiaye",
+        "address": "Mermoz, Dakar",
+        "product_id": "sac-raphia",
+        "quantity": 1,
+        "confirmed": True,
+    }
     capture.run(context, capture.Args.model_validate(arguments))
     assert context.lead is not None and context.lead.campaign_id == "relance"
-    orders.set_status(app.store, SHOP, context.lead.id, "awaiting_payment", "assistant", time.time())
+    orders.set_status(
+        app.store, SHOP, context.lead.id, "awaiting_payment", "assistant", time.time()
+    )
     orders.set_status(app.store, SHOP, context.lead.id, "paid", "payment:test", time.time())
 
     found = report(app.store, SHOP, "relance")
@@ -352,15 +368,23 @@ def test_quiet_hours_put_the_batch_back_and_wake_the_campaign_when_they_end(
 
     # A scheduled campaign's batch is put back and the schedule wakes it when they end.
     created = load_campaign(app.store, SHOP, "relance")
-    with_cron = created.model_copy(update={"schedule": created.schedule.model_copy(update={"cron": "0 10 * * *"})})
+    with_cron = created.model_copy(
+        update={"schedule": created.schedule.model_copy(update={"cron": "0 10 * * *"})}
+    )
     from shared.campaigns import definitions
 
     definitions.save(app.store, app.shops.get(SHOP), with_cron, time.time(), replace=True)
     runner.on_schedule(app, SHOP, "relance", None)
     [batch] = runner.open_batches(app, SHOP, report(app.store, SHOP, "relance").runs[0].id)
-    assert runner.send_batch(app, app.shops.get(SHOP), batch.id, time.time()).deferred_until == morning
-    doc = app.store.get(schedules.PLATFORM, schedules.ENTRIES, schedules.entry_id(SHOP, "campaign", "relance"))
-    assert doc is not None and doc.data["wake_at"] == morning
+    assert (
+        runner.send_batch(app, app.shops.get(SHOP), batch.id, time.time()).deferred_until == morning
+    )
+    assert [b.status for b in runner.open_batches(app, SHOP, batch.run_id)] == ["pending"]
+    doc = app.store.get(
+        schedules.PLATFORM, schedules.ENTRIES, schedules.entry_id(SHOP, "campaign", "relance")
+    )
+    assert doc is not None and doc.data["wake_at"] <= morning  # the earliest wake asked for
+    assert graph_server.sent == []
 
     assert run(app, "relance", ignore_quiet_hours=True)[1] == Counter(sent=1)
 
@@ -370,9 +394,9 @@ def test_back_in_stock_reaches_who_saw_the_product_while_it_was_out(
 ) -> None:
     from shared.catalog import RESTOCKS
 
-    saw, saw_chat = whatsapp_customer(app, "221770000060", "Awa")
+    _, saw_chat = whatsapp_customer(app, "221770000060", "Awa")
     show(app, saw_chat, "sac-raphia", time.time() - 600)
-    other, other_chat = whatsapp_customer(app, "221770000061", "Fatou")
+    _, other_chat = whatsapp_customer(app, "221770000061", "Fatou")
     show(app, other_chat, "sandales-cuir", time.time() - 600)
     campaign(app, {"id": "retour", "recipe": "back_in_stock"})
     assert run(app, "retour")[1] == Counter()  # nothing restocked yet
@@ -380,7 +404,10 @@ def test_back_in_stock_reaches_who_saw_the_product_while_it_was_out(
     app.store.put(SHOP, RESTOCKS, "sac-raphia", {"at": time.time()})
     assert run(app, "retour")[1] == Counter(sent=1)
     assert recipients(graph_server) == ["221770000060"]
-    assert "Sac en raphia est de nouveau disponible (22 500 FCFA)" in graph_server.sent[0]["text"]["body"]
+    assert (
+        "Sac en raphia est de nouveau disponible (22\u202f500 FCFA)"
+        in graph_server.sent[0]["text"]["body"]
+    )
     assert run(app, "retour")[1] == Counter()  # once per restock
 
 
