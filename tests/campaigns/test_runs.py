@@ -424,3 +424,25 @@ def test_win_back_reaches_customers_whose_last_order_is_old(
 
     assert run(app, "retrouvailles")[1] == Counter(sent=1)
     assert recipients(graph_server) == ["221770000070"]
+
+
+def test_a_run_costs_at_most_four_store_operations_per_message(
+    app: App, graph_server: GraphServer
+) -> None:
+    total = 300
+    for number in range(total):
+        customer, chat = whatsapp_customer(app, f"2217720{number:05d}", f"Client {number}")
+        order(app, customer, chat, at=time.time() - 3 * HOURS)
+    campaign(app, ABANDONED)
+    real = app.store
+    counted = Faults()  # never fails: counts every store call
+    app.__dict__["store"] = FaultyStore(real, counted)
+    try:
+        status, statuses = run(app, "relance")
+    finally:
+        app.__dict__["store"] = real
+
+    assert (status, statuses) == ("done", Counter(sent=total))
+    per_message = counted.calls / total
+    print(f"store operations per message: {per_message:.2f}")
+    assert 3 <= per_message <= 4, per_message
