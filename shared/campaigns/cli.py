@@ -38,6 +38,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     action.add_argument("--dry-run", action="store_true", help="render every message, send none")
     action.add_argument("--ignore-quiet-hours", action="store_true")
     action.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    for name, does in (("disable", "stop"), ("enable", "start again")):
+        action = actions.add_parser(name, help=f"{does} a campaign: schedule and unsent batches")
+        action.add_argument("campaign_id", metavar="ID")
+        action.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
     action = actions.add_parser("report", help="runs, each message's status, replies and orders")
     action.add_argument("campaign_id", metavar="ID")
     action.add_argument("--sends", type=int, default=50, help="messages listed (default 50)")
@@ -130,6 +134,15 @@ def _run(app: App, shop: Shop, args: argparse.Namespace) -> int:
     return 0
 
 
+def _switch(app: App, shop: Shop, args: argparse.Namespace) -> int:
+    from shared.campaigns.definitions import set_enabled
+
+    enabled = args.action == "enable"
+    set_enabled(app.store, shop, args.campaign_id, enabled, time.time())
+    print(f"campaign {args.campaign_id} {'enabled' if enabled else 'disabled'}")
+    return 0
+
+
 def _report(app: App, shop: Shop, args: argparse.Namespace) -> int:
     from shared.campaigns.report import report, status_of
 
@@ -171,4 +184,6 @@ _ACTIONS = {
     "preview": _preview,
     "run": _run,
     "report": _report,
+    "disable": _switch,
+    "enable": _switch,
 }

@@ -20,7 +20,7 @@ from shared.campaigns.models import Campaign
 from shared.campaigns.recipes import recipe_defaults
 from shared.campaigns.render import check_brief
 from shared.exceptions import AlreadyExistsError, InvalidInputError, NotFoundError
-from shared.models import Shop
+from shared.models import Shop, mutate
 from shared.store import Store
 
 CAMPAIGNS = "campaigns"
@@ -74,6 +74,23 @@ def save(store: Store, shop: Shop, campaign: Campaign, now: float, *, replace: b
     if spec is not None and campaign.enabled:
         schedules.save_entry(store, shop.id, SCHEDULE_KIND, campaign.id, spec, now)
     else:
+        schedules.remove_entry(store, shop.id, SCHEDULE_KIND, campaign.id)
+    return campaign
+
+
+def set_enabled(store: Store, shop: Shop, campaign_id: str, enabled: bool, now: float) -> Campaign:
+    """Stop a campaign (its schedule, and the batches of its runs not sent yet) or start it
+    again."""
+    load_campaign(store, shop.id, campaign_id)  # NotFoundError naming it
+
+    def switch(campaign: Campaign) -> Campaign:
+        return campaign.model_copy(update={"enabled": enabled})
+
+    campaign = mutate(store, shop.id, CAMPAIGNS, campaign_id, Campaign, switch)[0]
+    spec = _spec(campaign, shop)
+    if spec is not None and enabled:
+        schedules.save_entry(store, shop.id, SCHEDULE_KIND, campaign.id, spec, now)
+    elif not enabled:
         schedules.remove_entry(store, shop.id, SCHEDULE_KIND, campaign.id)
     return campaign
 

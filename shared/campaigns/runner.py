@@ -179,7 +179,10 @@ def queue_batches(app: App, shop: str, batches: Sequence[Batch], now: float) -> 
                 kind="campaign_batch",
                 shop=shop,
                 group=f"campaign:{batch.run_id}",  # a run's batches one at a time, in order
-                dedup_id=f"{batch.id}~{int(now)}",  # a batch queued again later is not dropped
+                # Each hand-over its own id, or the queue's dedupe window would drop a batch
+                # handed over again soon after (two copies are harmless: the lease and the send
+                # records keep them from sending twice).
+                dedup_id=f"{batch.id}~{new_sortable_id()}",
                 payload={"batch": batch.id},
             )
         )
@@ -193,7 +196,9 @@ def on_schedule(app: App, shop_id: str, campaign_id: str, slot: float | None) ->
     now = time.time()
     shop = app.shops.get(shop_id)
     campaign = load_campaign(app.store, shop_id, campaign_id)
-    if slot is not None and campaign.enabled:
+    if not campaign.enabled:
+        return  # stopped: its unsent batches wait until it is enabled again
+    if slot is not None:
         start(app, shop, campaign, slot, now)
     unfinished = unfinished_runs(app, shop_id, campaign_id)
     for run in unfinished:
@@ -249,6 +254,9 @@ def send_batch(
         result.skipped_batch = True
         return result
     campaign = load_campaign(store, shop.id, batch.campaign_id)
+    if not campaign.enabled:
+        result.skipped_batch = True  # stopped by its operator: left pending
+        return result
     quiet = campaign.schedule.quiet_hours
     until = (
         None

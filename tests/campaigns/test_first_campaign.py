@@ -90,7 +90,8 @@ def test_three_orders_one_stop_two_reminders(
     }
     campaign_file = tmp_path / "campaign.json"
     campaign_file.write_text(json.dumps(description), encoding="utf-8")
-    assert "campaign relance saved" in cli(capsys, "campaign", "create", "--file", str(campaign_file))
+    created = cli(capsys, "campaign", "create", "--file", str(campaign_file))
+    assert "campaign relance saved" in created
     time.sleep(1.2)
 
     preview = cli(capsys, "campaign", "preview", "relance")

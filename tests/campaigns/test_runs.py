@@ -178,8 +178,9 @@ def test_a_duplicate_trigger_starts_one_run(
     slot = 1_800_000_000.0
     runner.on_schedule(app, SHOP, "relance", slot)
     runner.on_schedule(app, SHOP, "relance", slot)  # the same fire, delivered twice
-    assert queue.kinds() == ["campaign_batch"]
-    queue.run(app)
+    # One run; its batch handed over again (the second call resumes what is unfinished).
+    assert len(report(app.store, SHOP, "relance").runs) == 1
+    assert queue.kinds() == ["campaign_batch", "campaign_batch"]
     queue.run(app)
 
     assert queue.failures == []
@@ -446,3 +447,27 @@ def test_a_run_costs_at_most_four_store_operations_per_message(
     per_message = counted.calls / total
     print(f"store operations per message: {per_message:.2f}")
     assert 3 <= per_message <= 4, per_message
+
+
+def test_a_disabled_campaign_sends_nothing_more_until_enabled(
+    app: App, graph_server: GraphServer, queue: RecordingQueue
+) -> None:
+    from shared.campaigns import definitions
+
+    for number in range(3):
+        customer, chat = whatsapp_customer(app, f"22177300000{number}", f"Client {number}")
+        order(app, customer, chat, at=time.time() - 3 * HOURS)
+    campaign(app, {**ABANDONED, "schedule": {"cron": "0 10 * * *"}})
+    shop = app.shops.get(SHOP)
+    runner.on_schedule(app, SHOP, "relance", 1_800_000_000.0)
+    definitions.set_enabled(app.store, shop, "relance", False, time.time())
+    queue.run(app)
+    assert graph_server.sent == []
+    assert app.store.get(
+        schedules.PLATFORM, schedules.ENTRIES, schedules.entry_id(SHOP, "campaign", "relance")
+    ) is None
+
+    definitions.set_enabled(app.store, shop, "relance", True, time.time())
+    runner.on_schedule(app, SHOP, "relance", None)  # the schedule's next wake
+    queue.run(app)
+    assert len(graph_server.sent) == 3
