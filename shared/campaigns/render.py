@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from shared.models import Customer, Lead, Product, Shop, WhatsAppTemplate
 
 PERSONALISED_CHARS = 700  # a rewrite longer than this is not a short marketing message
+MEMORY_CHARS = 600  # of what is remembered of the customer, in the prompt
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Subject:
     customer: Customer | None
     order: Lead | None
     product: Product | None
+    memory: str = ""  # what the shop remembers of the customer (only read for a real model)
 
 
 def fields(subject: Subject) -> dict[str, str]:
@@ -115,7 +117,7 @@ def personalised(llm: LLM | None, campaign: Campaign, subject: Subject, rendered
         shop=shop,
         lang=subject.recipient.lang,
         fields=fields(subject),
-        memory=subject.customer.summary if subject.customer else "",
+        memory=subject.memory,
         brief=rendered,
     )
     try:

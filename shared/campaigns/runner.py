@@ -46,6 +46,8 @@ from shared.exceptions import (
 )
 from shared.ids import new_sortable_id
 from shared.log import log_event
+from shared.memory import COLLECTION as MEMORY
+from shared.memory import CustomerMemory
 from shared.models import CampaignTouch, Conversation, Customer, Lead, Message, Product, mutate
 from shared.queue.base import WorkItem
 
@@ -342,6 +344,15 @@ class BatchContext:
         }
         self.has_brief = bool(campaign.message.brief.strip())
         self.writer = None if app.offline_for(shop) else app.llm_for(shop)  # offline: as written
+        # The model personalises from what the shop remembers of each customer.
+        self.memories = (
+            {
+                i: CustomerMemory.from_doc(d)
+                for i, d in store.get_many(shop.id, MEMORY, ids).items()
+            }
+            if self.writer is not None and self.has_brief
+            else {}
+        )
 
     def message(self, recipient: Recipient) -> tuple[str | None, WhatsAppTemplate | None, str]:
         """The free text (None where only a template may go), the template, and how the
@@ -353,6 +364,7 @@ class BatchContext:
             customer=self.customers.get(recipient.customer_id),
             order=self.orders.get(recipient.order_id or ""),
             product=self.products.get(recipient.product_id or ""),
+            memory=_remembered(self.memories.get(recipient.customer_id)),
         )
         template = render.template_for(message.template, subject) if message.template else None
         preview = render.template_preview(message.template, subject) if message.template else ""
@@ -494,6 +506,13 @@ class _Sender:
             ),
             start=loaded,
         )
+
+
+def _remembered(memory: CustomerMemory | None, items: int = 5) -> str:
+    if memory is None:
+        return ""
+    newest = [item.text for item in memory.items[-items:]]
+    return " ".join([memory.summary, *newest]).strip()[: render.MEMORY_CHARS]
 
 
 def send_id_for(campaign: Campaign, run: Run, recipient: Recipient) -> str:

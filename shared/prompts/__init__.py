@@ -44,6 +44,7 @@ def _environment() -> jinja2.Environment:
     )
     environment.globals["remembered"] = remembered
     environment.globals["shop_instructions"] = shop_instructions
+    environment.filters["quoted"] = quoted  # {{ text | quoted(600) }}: data on one line
     return environment
 
 

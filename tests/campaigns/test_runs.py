@@ -471,3 +471,35 @@ def test_a_disabled_campaign_sends_nothing_more_until_enabled(
     runner.on_schedule(app, SHOP, "relance", None)  # the schedule's next wake
     queue.run(app)
     assert len(graph_server.sent) == 3
+
+
+def test_a_real_model_personalises_from_what_the_shop_remembers(
+    app: App, graph_server: GraphServer
+) -> None:
+    from shared import memory
+    from tests.llm.fakes import ScriptedLLM
+    from tests.llm.script import Reply, Script
+
+    customer, chat = whatsapp_customer(app, "221770000080", "Awa Ndiaye")
+    order(app, customer, chat, at=time.time() - 3 * HOURS)
+    memory.save(
+        app.store,
+        SHOP,
+        customer,
+        [memory.Note("taille M, aime le bleu", "preference", "size")],
+        source=chat.id,
+        at=time.time(),
+    )
+    rewrite = "Awa, votre boubou brodé en bleu vous attend : répondez pour finaliser."
+    script = Script().then(Reply(rewrite))
+    app.llm_override = ScriptedLLM(script)
+    campaign(app, ABANDONED)
+
+    assert run(app, "relance")[1] == Counter(sent=1)
+
+    [sent] = graph_server.sent
+    assert sent["text"]["body"].startswith(rewrite)
+    [request] = script.seen
+    system = request.messages[0]["text"]
+    assert "taille M, aime le bleu" in system  # the memory, as data
+    assert "Boubou brodé" in system and "45" in system  # the order's fields
