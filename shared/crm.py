@@ -48,6 +48,7 @@ from typing import Any
 from shared import conversations, memory
 from shared.exceptions import (
     AlreadyExistsError,
+    InvalidInputError,
     InvalidPhoneError,
     NotFoundError,
     PreconditionFailedError,
@@ -151,11 +152,14 @@ def identity_of(conversation: Conversation) -> str:
 
 def belongs(customer: Customer, conversation: Conversation) -> bool:
     """Whether ``conversation`` may read and write ``customer``: a verified customer the channel
-    linked it to, or the unverified contact made for it alone. A web identity on a verified
-    customer can only be a link made before links were checked, and does not count."""
+    or a one-time code linked it to, or the unverified contact made for it alone. A web identity
+    on a verified customer without the code's mark (``verified_identities``) is a link made
+    before links were checked, and does not count."""
     identity = identity_of(conversation)
     if customer.phone_verified:
-        return conversation.channel in VERIFYING_CHANNELS and identity in customer.identities
+        if conversation.channel in VERIFYING_CHANNELS:
+            return identity in customer.identities
+        return identity in customer.verified_identities  # linked by a one-time code
     return customer.identities == [identity]
 
 
@@ -198,6 +202,85 @@ def _own_customer(
 
     customer = _ensure_customer(store, shop, linked.customer_id or candidate, link)
     return customer, linked
+
+
+def link_verified(
+    store: Store, shop: str, conversation: Conversation, customer_id: str
+) -> tuple[Customer, Conversation]:
+    """Link ``conversation`` (web or Telegram) to the verified customer ``customer_id`` once a
+    one-time code sent to that customer's phone was typed back in it (``shared/linking.py``):
+    never on a claim. The conversation's own unverified contact, if any, follows: its memory is
+    moved into the customer's, its orders re-pointed, its marketing choice carried over. Each
+    step is a conditional write that changes nothing when repeated, so a link interrupted
+    half-way is finished by running it again."""
+    identity = identity_of(conversation)
+    current = get_customer(store, shop, conversation.customer_id)
+    contact = (
+        current
+        if current is not None and not current.phone_verified and belongs(current, conversation)
+        else None
+    )
+
+    def link(customer: Customer) -> Customer:
+        if not customer.phone_verified:
+            raise InvalidInputError("only a verified customer can be linked to")
+        customer = customer.model_copy(
+            update={
+                "identities": _added(customer.identities, [identity]),
+                "verified_identities": _added(customer.verified_identities, [identity]),
+                "name": customer.name or (contact.name if contact is not None else ""),
+            }
+        )
+        if contact is not None and contact.marketing_changed_at is not None:
+            customer = with_marketing_choice(
+                customer, contact.marketing_opt_out, contact.marketing_changed_at
+            )
+        return customer
+
+    customer, _ = mutate(store, shop, CUSTOMERS, customer_id, Customer, link)
+    linked = conversations.update(
+        store, shop, conversation.id, lambda c: c.model_copy(update={"customer_id": customer_id})
+    )
+    if contact is not None:
+        _move_memory(store, shop, contact, customer, conversation.id)
+        _repoint_leads(store, shop, contact.id, customer_id)
+    return customer, linked
+
+
+def _move_memory(
+    store: Store, shop: str, contact: Customer, customer: Customer, source: str
+) -> None:
+    """The contact's remembered items and summary into ``customer``'s memory (a near-duplicate
+    or a contradicted preference merges as any new fact would), then the contact's emptied.
+    Written before it is deleted: an interruption leaves a copy, never a loss."""
+    kept, version = memory.load(store, shop, contact)
+    if not kept.items and not kept.summary:
+        return
+    notes = [memory.Note(item.text, item.kind, item.key) for item in kept.items]
+    memory.save(
+        store, shop, customer, notes, source=source, at=time.time(),
+        summary_lines=kept.summary.splitlines(),
+    )
+    if version is not None:
+        store.delete(shop, memory.COLLECTION, contact.id)
+    if contact.memory or contact.summary:  # a contact from before the memory collection
+        mutate(
+            store, shop, CUSTOMERS, contact.id, Customer,
+            lambda c: c.model_copy(update={"memory": [], "summary": ""}),
+        )
+
+
+def _repoint_leads(store: Store, shop: str, contact_id: str, customer_id: str) -> None:
+    """Every lead of the contact now names ``customer_id`` (one conditional write each)."""
+    for doc in store.scan(shop, LEADS, where={"customer_id": contact_id}):
+        mutate(
+            store, shop, LEADS, doc.id, Lead,
+            lambda lead: (
+                lead.model_copy(update={"customer_id": customer_id})
+                if lead.customer_id == contact_id
+                else lead
+            ),
+        )
 
 
 def contact_for_order(

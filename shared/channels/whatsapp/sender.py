@@ -52,6 +52,7 @@ class WhatsAppChannel(Channel):
         phone_number_id: str,
         template: WhatsAppTemplate,
         retry: Retry,
+        code_template: WhatsAppTemplate | None = None,
         max_media_bytes: int,
         client: httpx.Client | None = None,
     ) -> None:
@@ -65,6 +66,7 @@ class WhatsAppChannel(Channel):
         self._auth = {"Authorization": f"Bearer {token}"}
         self.phone_number_id = phone_number_id
         self.template = template
+        self.code_template = code_template
 
     @classmethod
     def from_settings(cls, settings: Settings, shop: Shop, retry: Retry) -> WhatsAppChannel:
@@ -81,6 +83,7 @@ class WhatsAppChannel(Channel):
             token=settings.whatsapp_access_token.get_secret_value(),
             phone_number_id=number,
             template=shop.whatsapp_template or WhatsAppTemplate(),
+            code_template=shop.whatsapp_code_template,
             retry=retry,
             max_media_bytes=settings.media_max_bytes,
         )
@@ -118,6 +121,28 @@ class WhatsAppChannel(Channel):
         }
         if self.template.components:
             template["components"] = self.template.components
+        payload = {**_head(to), "type": "template", "template": template}
+        return Sent(self._post(payload), template=True)
+
+    def send_code(self, to: str, text: str, code: str) -> Sent:
+        """A one-time ``code``: ``text`` (which holds it) inside the 24-hour window, else the
+        shop's authentication template with the code as its body parameter and its copy-code
+        button's. Never the generic template, which could not carry the code: without an
+        authentication template a number outside the window raises the 131047 ChannelError."""
+        try:
+            return Sent(self._post(_message(to, text, (), "")))
+        except ChannelError as error:
+            if error.code != REENGAGEMENT or self.code_template is None:
+                raise
+        parameter = [{"type": "text", "text": code}]
+        template = {
+            "name": self.code_template.name,
+            "language": {"code": self.code_template.language},
+            "components": [
+                {"type": "body", "parameters": parameter},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": parameter},
+            ],
+        }
         payload = {**_head(to), "type": "template", "template": template}
         return Sent(self._post(payload), template=True)
 
