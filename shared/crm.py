@@ -21,9 +21,17 @@ own unverified contact; a conversation linked to anyone else gets a contact of i
 typed in a chat therefore never renames, links or reads an existing customer: it goes on the
 lead and on the conversation's own contact. When the real owner of that phone later writes on
 WhatsApp, the channel makes (or finds) the verified customer; the web contact is not merged into
-it, and its memory stays with the web conversation that wrote it. A future one-time code would
-verify a web conversation with a flag of its own: a web identity on a verified customer does not
-count today (only links made before this rule put one there).
+it on that account.
+
+Linking a web or Telegram conversation to a verified customer takes a one-time code sent to the
+customer's number on WhatsApp and typed back in that conversation (``shared/linking.py``): then
+``link_verified`` adds the conversation's identity to the customer's ``identities`` and
+``verified_identities`` (only the latter count for a conversation on a channel that does not give
+the phone, so a web identity from a link made before this rule still does not count), moves the
+conversation's own contact's memory into the customer's, re-points the contact's orders and
+carries over its marketing choice. The only link made without a code is the channel's own: a
+WhatsApp conversation, and so an order placed on WhatsApp, is its verified customer's; a phone
+typed with a web order is a claim, and the web needs the code.
 
 Memory is data from the customer, never instructions: ``remember`` refuses facts that read like
 instructions or hold secrets (``memory.check_fact``), and the prompt quotes what is kept.
@@ -71,8 +79,8 @@ CUSTOMERS = "customers"
 PHONES = "customer_phones"
 LEADS = "leads"
 OPEN_LEADS = "open_leads"
-# Channels that give the sender's phone themselves. A one-time code, when it comes, will verify
-# a web conversation with a flag of its own rather than by channel.
+# Channels that give the sender's phone themselves. Any other conversation counts for a verified
+# customer only once a one-time code linked it (``verified_identities``).
 VERIFYING_CHANNELS = frozenset({"whatsapp"})
 OPEN_STATUSES = frozenset({"draft", "confirmed"})  # a lead its conversation may still change
 

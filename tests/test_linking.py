@@ -18,15 +18,13 @@ from shared.linking import CODE_TTL, MAX_ATTEMPTS
 from shared.marketing import customer_addresses
 from shared.models import Conversation
 from shared.notify import notify
-from tests.channels.conftest import (  # noqa: F401 - the channels' app and its fixtures
+from tests.channels import conftest as channels
+from tests.channels.conftest import (
     WA_ID,
     RecordingQueue,
-    app,
     arrive,
     arrive_telegram,
     assert_clean,
-    queue,
-    sleeps,
     whatsapp_text,
 )
 from tests.eventlib import delivered_at, load_event
@@ -36,6 +34,8 @@ from tests.fixtures.telegram_server import TelegramServer
 from tests.llm.fakes import ScriptedLLM
 from tests.llm.script import Reply, Script
 
+# The channels' test app (both channels on their loopback servers), its queue and sleeps.
+app, queue, sleeps = channels.app, channels.queue, channels.sleeps
 SHOP = "teranga"
 WA_PHONE = "+221771234567"  # WA_ID's number
 TYPED = "+221 77 123 45 67"
@@ -47,10 +47,15 @@ def whatsapp_customer(app: App, queue: RecordingQueue, text: str = "Bonjour") ->
     assert arrive(whatsapp_text(text, f"wamid.L{time.monotonic_ns()}", delivered_at(1760000000)))
     queue.run(app)
     assert queue.failures == []
+    return channel_conversation(app, "whatsapp")
+
+
+def channel_conversation(app: App, channel: str) -> Conversation:
+    """The one conversation on ``channel``."""
     [conversation] = [
-        c
-        for c in (conversations.get(app.store, SHOP, d.id) for d in app.store.scan(SHOP, "conversations"))
-        if c is not None and c.channel == "whatsapp"
+        Conversation.from_doc(doc)
+        for doc in app.store.scan(SHOP, conversations.CONVERSATIONS)
+        if doc.data.get("channel") == channel
     ]
     return conversation
 
@@ -113,7 +118,8 @@ def test_the_widget_links_with_the_code_received_on_whatsapp(
     kept, _ = memory.load(app.store, SHOP, customer)
     texts = [item.text for item in kept.items]
     assert "taille M, préfère le bleu" in texts and "livraison après 18h" in texts
-    assert memory.load(app.store, SHOP, crm.get_customer(app.store, SHOP, contact_id))[0].items == []
+    contact = crm.get_customer(app.store, SHOP, contact_id)
+    assert contact is not None and memory.load(app.store, SHOP, contact)[0].items == []
 
     # The next web turn's prompt shows the WhatsApp customer's memory.
     script = Script()
@@ -171,13 +177,11 @@ def test_an_expired_code_links_nothing(
     sid, _ = web(client, LINK_REQUEST)
     code = sent_code(graph_server)
     # Its expiry passed (as if CODE_TTL went by): the stored deadline is moved back.
+    pending = web_conversation(app, sid).pending_link
+    assert pending is not None
+    expired = pending.model_copy(update={"expires_at": time.time() - 1})
     conversations.update(
-        app.store,
-        SHOP,
-        sid,
-        lambda c: c.model_copy(
-            update={"pending_link": c.pending_link.model_copy(update={"expires_at": time.time() - 1})}  # type: ignore[union-attr]
-        ),
+        app.store, SHOP, sid, lambda c: c.model_copy(update={"pending_link": expired})
     )
     _, reply = web(client, code, sid)
     assert "expiré" in reply
@@ -219,7 +223,7 @@ def test_without_an_authentication_template_no_generic_template_goes(
     client: Client, app: App, graph_server: GraphServer
 ) -> None:
     graph_server.fail(Fail(400, 131047))
-    sid, reply = web(client, LINK_REQUEST)
+    _, reply = web(client, LINK_REQUEST)
     assert "pas pu envoyer de code" in reply
     assert graph_server.sent == []  # hello_world would not carry the code
 
@@ -245,11 +249,7 @@ def test_telegram_links_to_the_whatsapp_number_and_is_notified_there(
 
     assert "code à 6 chiffres" in telegram(LINK_REQUEST, 9001)
     assert "reliée" in telegram(sent_code(graph_server), 9002)
-    [tg] = [
-        c
-        for c in (conversations.get(app.store, SHOP, d.id) for d in app.store.scan(SHOP, "conversations"))
-        if c is not None and c.channel == "telegram"
-    ]
+    tg = channel_conversation(app, "telegram")
     assert tg.customer_id == on_whatsapp.customer_id
     customer = crm.conversation_customer(app.store, SHOP, tg)
     assert customer is not None and customer.id == on_whatsapp.customer_id
