@@ -40,6 +40,7 @@ from shared.exceptions import (
 )
 from shared.ids import is_session_id, new_sortable_id
 from shared.language import customer_language
+from shared.linking import Linking
 from shared.llm import LLM, ChatMessage, TextDelta
 from shared.log import log_event
 from shared.models import (
@@ -136,6 +137,7 @@ class ChatService:
         pass a frozen one); ``payments`` makes the payment links of ``create_payment_link``."""
         self.settings = settings
         self.payments = payments if payments is not None else Payments(store, settings)
+        self.linking = Linking(store, settings, clock=clock)
         self.store = store
         self.llm_for = llm_for
         self.enqueue = enqueue
@@ -313,6 +315,7 @@ class ChatService:
             lang,
             now=self.clock(),
             payments=self.payments,
+            linking=self.linking,
         )
         ctx.show(*(p for p, _ in products))
         recalled = None
@@ -340,8 +343,15 @@ class ChatService:
         # What the offline rules provider reads instead of the prompt, as plain data: on a
         # channel that verified the customer's phone (WhatsApp), that phone is never asked for.
         verified = customer.phone if customer is not None and customer.phone_verified else None
+        pending_link = conversation.pending_link
         retrieved = Retrieved.of_turn(
-            shop, products, faq, lang, channel=conversation.channel, known_phone=verified or ""
+            shop,
+            products,
+            faq,
+            lang,
+            channel=conversation.channel,
+            known_phone=verified or "",
+            link_pending=pending_link is not None and bool(pending_link.code_hash),
         )
         agent = Agent(llm, TOOLS, max_steps=self.settings.llm_max_steps, deadline=deadline)
         result = AgentResult(text="")

@@ -21,9 +21,17 @@ own unverified contact; a conversation linked to anyone else gets a contact of i
 typed in a chat therefore never renames, links or reads an existing customer: it goes on the
 lead and on the conversation's own contact. When the real owner of that phone later writes on
 WhatsApp, the channel makes (or finds) the verified customer; the web contact is not merged into
-it, and its memory stays with the web conversation that wrote it. A future one-time code would
-verify a web conversation with a flag of its own: a web identity on a verified customer does not
-count today (only links made before this rule put one there).
+it on that account.
+
+Linking a web or Telegram conversation to a verified customer takes a one-time code sent to the
+customer's number on WhatsApp and typed back in that conversation (``shared/linking.py``): then
+``link_verified`` adds the conversation's identity to the customer's ``identities`` and
+``verified_identities`` (only the latter count for a conversation on a channel that does not give
+the phone, so a web identity from a link made before this rule still does not count), moves the
+conversation's own contact's memory into the customer's, re-points the contact's orders and
+carries over its marketing choice. The only link made without a code is the channel's own: a
+WhatsApp conversation, and so an order placed on WhatsApp, is its verified customer's; a phone
+typed with a web order is a claim, and the web needs the code.
 
 Memory is data from the customer, never instructions: ``remember`` refuses facts that read like
 instructions or hold secrets (``memory.check_fact``), and the prompt quotes what is kept.
@@ -48,6 +56,7 @@ from typing import Any
 from shared import conversations, memory
 from shared.exceptions import (
     AlreadyExistsError,
+    InvalidInputError,
     InvalidPhoneError,
     NotFoundError,
     PreconditionFailedError,
@@ -70,8 +79,8 @@ CUSTOMERS = "customers"
 PHONES = "customer_phones"
 LEADS = "leads"
 OPEN_LEADS = "open_leads"
-# Channels that give the sender's phone themselves. A one-time code, when it comes, will verify
-# a web conversation with a flag of its own rather than by channel.
+# Channels that give the sender's phone themselves. Any other conversation counts for a verified
+# customer only once a one-time code linked it (``verified_identities``).
 VERIFYING_CHANNELS = frozenset({"whatsapp"})
 OPEN_STATUSES = frozenset({"draft", "confirmed"})  # a lead its conversation may still change
 
@@ -151,11 +160,14 @@ def identity_of(conversation: Conversation) -> str:
 
 def belongs(customer: Customer, conversation: Conversation) -> bool:
     """Whether ``conversation`` may read and write ``customer``: a verified customer the channel
-    linked it to, or the unverified contact made for it alone. A web identity on a verified
-    customer can only be a link made before links were checked, and does not count."""
+    or a one-time code linked it to, or the unverified contact made for it alone. A web identity
+    on a verified customer without the code's mark (``verified_identities``) is a link made
+    before links were checked, and does not count."""
     identity = identity_of(conversation)
     if customer.phone_verified:
-        return conversation.channel in VERIFYING_CHANNELS and identity in customer.identities
+        if conversation.channel in VERIFYING_CHANNELS:
+            return identity in customer.identities
+        return identity in customer.verified_identities  # linked by a one-time code
     return customer.identities == [identity]
 
 
@@ -198,6 +210,85 @@ def _own_customer(
 
     customer = _ensure_customer(store, shop, linked.customer_id or candidate, link)
     return customer, linked
+
+
+def link_verified(
+    store: Store, shop: str, conversation: Conversation, customer_id: str
+) -> tuple[Customer, Conversation]:
+    """Link ``conversation`` (web or Telegram) to the verified customer ``customer_id`` once a
+    one-time code sent to that customer's phone was typed back in it (``shared/linking.py``):
+    never on a claim. The conversation's own unverified contact, if any, follows: its memory is
+    moved into the customer's, its orders re-pointed, its marketing choice carried over. Each
+    step is a conditional write that changes nothing when repeated, so a link interrupted
+    half-way is finished by running it again."""
+    identity = identity_of(conversation)
+    current = get_customer(store, shop, conversation.customer_id)
+    contact = (
+        current
+        if current is not None and not current.phone_verified and belongs(current, conversation)
+        else None
+    )
+
+    def link(customer: Customer) -> Customer:
+        if not customer.phone_verified:
+            raise InvalidInputError("only a verified customer can be linked to")
+        customer = customer.model_copy(
+            update={
+                "identities": _added(customer.identities, [identity]),
+                "verified_identities": _added(customer.verified_identities, [identity]),
+                "name": customer.name or (contact.name if contact is not None else ""),
+            }
+        )
+        if contact is not None and contact.marketing_changed_at is not None:
+            customer = with_marketing_choice(
+                customer, contact.marketing_opt_out, contact.marketing_changed_at
+            )
+        return customer
+
+    customer, _ = mutate(store, shop, CUSTOMERS, customer_id, Customer, link)
+    linked = conversations.update(
+        store, shop, conversation.id, lambda c: c.model_copy(update={"customer_id": customer_id})
+    )
+    if contact is not None:
+        _move_memory(store, shop, contact, customer, conversation.id)
+        _repoint_leads(store, shop, contact.id, customer_id)
+    return customer, linked
+
+
+def _move_memory(
+    store: Store, shop: str, contact: Customer, customer: Customer, source: str
+) -> None:
+    """The contact's remembered items and summary into ``customer``'s memory (a near-duplicate
+    or a contradicted preference merges as any new fact would), then the contact's emptied.
+    Written before it is deleted: an interruption leaves a copy, never a loss."""
+    kept, version = memory.load(store, shop, contact)
+    if not kept.items and not kept.summary:
+        return
+    notes = [memory.Note(item.text, item.kind, item.key) for item in kept.items]
+    memory.save(
+        store, shop, customer, notes, source=source, at=time.time(),
+        summary_lines=kept.summary.splitlines(),
+    )
+    if version is not None:
+        store.delete(shop, memory.COLLECTION, contact.id)
+    if contact.memory or contact.summary:  # a contact from before the memory collection
+        mutate(
+            store, shop, CUSTOMERS, contact.id, Customer,
+            lambda c: c.model_copy(update={"memory": [], "summary": ""}),
+        )
+
+
+def _repoint_leads(store: Store, shop: str, contact_id: str, customer_id: str) -> None:
+    """Every lead of the contact now names ``customer_id`` (one conditional write each)."""
+    for doc in store.scan(shop, LEADS, where={"customer_id": contact_id}):
+        mutate(
+            store, shop, LEADS, doc.id, Lead,
+            lambda lead: (
+                lead.model_copy(update={"customer_id": customer_id})
+                if lead.customer_id == contact_id
+                else lead
+            ),
+        )
 
 
 def contact_for_order(

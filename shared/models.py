@@ -163,6 +163,9 @@ class Shop(Model):
     # Channels (DEFAULT_SHOP takes WHATSAPP_PHONE_NUMBER_ID and the *_OPERATOR settings instead).
     whatsapp_phone_number_id: str | None = None
     whatsapp_template: WhatsAppTemplate | None = None  # sent when a reply is outside the window
+    # An approved authentication template whose {{1}} is a one-time code (shared/linking.py):
+    # how a code reaches a number outside the window. None: the number must write first.
+    whatsapp_code_template: WhatsAppTemplate | None = None
     operator_whatsapp: str | None = None  # the shop's own WhatsApp, told of handoffs
     operator_telegram_chat_id: str | None = None
     # When a person answers a handoff: open-close ranges per weekday, in ``timezone``
@@ -378,6 +381,18 @@ class CampaignTouch(Model):
     at: float
 
 
+class PendingLink(Model):
+    """A one-time code sent to a WhatsApp number for this conversation (``shared/linking.py``):
+    only a keyed hash of the code is kept, never the code."""
+
+    phone: str  # E.164: the number the code went to
+    code_hash: str  # empty once used, expired or void: the hourly count below stays
+    expires_at: float
+    attempts: int = 0  # wrong codes typed so far
+    codes_sent: int = 1  # codes sent for this conversation since ``hour_started_at``
+    hour_started_at: float
+
+
 class Conversation(Model):
     id: str  # the session id: at least 128 random bits
     channel: Channel = "web"
@@ -401,6 +416,7 @@ class Conversation(Model):
     # when messages wait past it (absent: nothing to do, so the consolidator's query skips it).
     memory_watermark: str | None = None
     memory_pending_at: float | None = None
+    pending_link: PendingLink | None = None  # a code sent, waiting to be typed back here
 
 
 class Customer(Model):
@@ -415,6 +431,9 @@ class Customer(Model):
     # one conversation in ``identities``, its phone only typed there (see shared/crm.py).
     phone_verified: bool = False
     identities: list[str] = Field(default_factory=list)  # "web:<session>", "whatsapp:<cid>"...
+    # The identities of other channels linked by a one-time code sent to the verified phone
+    # (shared/linking.py): only these count for a web or Telegram conversation (crm.belongs).
+    verified_identities: list[str] = Field(default_factory=list)
     memory: list[str] = Field(default_factory=list)  # facts the assistant was asked to keep
     summary: str = ""  # consolidated long-term memory
     marketing_opt_out: bool = False

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from shared.catalog.retrieval import fold, tokens
 from shared.intents import Intent, intent_of, size_named, variant_asked, wants_to_buy
 from shared.language import language_of
+from shared.linking import is_code
 from shared.llm.base import LLM, ChatMessage, Completion, LLMRequest, ToolCall
 from shared.models import FaqEntry, Product, Shop
 from shared.money import format_price
@@ -113,6 +114,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_value": "**{title}** n'existe pas en {value}. En stock : {values}.",
         "available": "Oui, **{title}** est en stock.",
         "all_sold_out": "Désolé, **{title}** est épuisé pour le moment.",
+        "link_sent": (
+            "Je viens d'envoyer un code à 6 chiffres sur ce numéro WhatsApp : tapez-le ici "
+            "(il expire dans 10 minutes)."
+        ),
+        "link_failed": (
+            "Je n'ai pas pu envoyer de code sur ce numéro WhatsApp. Vérifiez le numéro, ou "
+            "écrivez-nous d'abord sur WhatsApp, puis réessayez."
+        ),
+        "linked": (
+            "C'est fait : cette conversation est reliée à votre compte WhatsApp, avec vos "
+            "préférences et vos commandes."
+        ),
+        "wrong_code": "Ce code n'est pas le bon. Essais restants : {tries}.",
+        "code_void": "Trop d'essais : ce code n'est plus valable. Demandez-moi un nouveau code.",
+        "code_expired": "Ce code a expiré. Demandez-moi un nouveau code.",
+        "no_code": "Aucun code n'est en attente ici : donnez-moi votre numéro WhatsApp.",
     },
     "en": {
         "greeting": "Hello and welcome to {shop}! What can I help you find?",
@@ -180,6 +197,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_value": "**{title}** doesn't come in {value}. In stock: {values}.",
         "available": "Yes, **{title}** is in stock.",
         "all_sold_out": "Sorry, **{title}** is sold out at the moment.",
+        "link_sent": (
+            "I've just sent a 6-digit code to that WhatsApp number: type it here (it expires "
+            "in 10 minutes)."
+        ),
+        "link_failed": (
+            "I couldn't send a code to that WhatsApp number. Check the number, or write to us "
+            "on WhatsApp first, then try again."
+        ),
+        "linked": (
+            "Done: this conversation is linked to your WhatsApp account, with your preferences "
+            "and orders."
+        ),
+        "wrong_code": "That code isn't right. Tries left: {tries}.",
+        "code_void": "Too many tries: that code is no longer valid. Ask me for a new one.",
+        "code_expired": "That code has expired. Ask me for a new one.",
+        "no_code": "No code is waiting here: give me your WhatsApp number.",
     },
 }
 
@@ -198,6 +231,7 @@ class Retrieved:
     phone_region: str = "SN"
     channel: str = "web"
     known_phone: str = ""  # the phone the channel verified (WhatsApp): never asked for
+    link_pending: bool = False  # a link code was sent: a 6-digit message is that code
 
     @classmethod
     def of_turn(
@@ -209,6 +243,7 @@ class Retrieved:
         *,
         channel: str = "web",
         known_phone: str = "",
+        link_pending: bool = False,
     ) -> Retrieved:
         return cls(
             # The JSON form with the lowest price added, the way the catalogue tools answer.
@@ -224,6 +259,7 @@ class Retrieved:
             phone_region=shop.phone_region,
             channel=channel,
             known_phone=known_phone,
+            link_pending=link_pending,
         )
 
     @property
@@ -263,6 +299,11 @@ class RulesResponder(LLM):
         lang: str,
     ) -> Completion:
         texts = TEXTS[lang]
+        if context.link_pending and is_code(user) and "verify_link" in offered:
+            return self._call(messages, "verify_link", {"code": "".join(user.split())})
+        linking_to = _link_request(user)
+        if linking_to and "link_account" in offered:
+            return self._call(messages, "link_account", {"phone": linking_to})
         form = _order(messages, context)
         if form is not None and "capture_lead" in offered:
             if "search_products" not in offered:
@@ -424,6 +465,10 @@ class RulesResponder(LLM):
                 return self._reply(summary, lang)
             total = format_price(Decimal(str(result["amount"])), str(result["currency"]), lang)
             return self._reply(f"{summary}\n{texts['pay'].format(total=total)}", lang)
+        if last.tool_name == "link_account":
+            return self._reply(texts["link_failed" if "error" in result else "link_sent"], lang)
+        if last.tool_name == "verify_link":
+            return self._reply(_link_outcome(result, lang), lang)
         if last.tool_name == "request_human":
             if result.get("opens"):  # the shop is closed: say when someone will answer
                 return self._reply(texts["handoff_closed"].format(opens=result["opens"]), lang)
@@ -539,6 +584,35 @@ class RulesResponder(LLM):
         return Completion(
             text="", tool_calls=(ToolCall(call_id, name, arguments),), model=self.model
         )
+
+
+_LINK_WORDS = re.compile(
+    r"\b(?:lier|liez|relier|reliez|relie|associer|associez|link|connect)\b"
+    r".*\b(?:compte|account|whatsapp|numero|number)\b"
+)
+_PHONE = re.compile(r"\+?\d[\d .-]{6,}\d")
+
+
+def _link_request(user: str) -> str | None:
+    """The number in a request to link this conversation to a WhatsApp number, if it is one."""
+    if not _LINK_WORDS.search(fold(user)):
+        return None
+    found = _PHONE.search(user)
+    return found.group() if found else None
+
+
+def _link_outcome(result: Mapping[str, Any], lang: str) -> str:
+    texts = TEXTS[lang]
+    if result.get("linked"):
+        return texts["linked"]
+    reason = result.get("reason")
+    if reason == "wrong_code":
+        return texts["wrong_code"].format(tries=result.get("tries_left", 0))
+    if reason == "void":
+        return texts["code_void"]
+    if reason == "expired":
+        return texts["code_expired"]
+    return texts["no_code"]
 
 
 def _order(messages: Sequence[ChatMessage], context: Retrieved) -> OrderForm | None:

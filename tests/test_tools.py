@@ -112,6 +112,8 @@ def test_registry_lists_every_tool_with_a_clean_schema() -> None:
         "request_human",
         "remember",
         "recall",
+        "link_account",
+        "verify_link",
     ]
     specs = {spec.name: spec for spec in tool_specs()}
     assert specs.keys() == TOOLS.keys()

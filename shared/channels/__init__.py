@@ -48,9 +48,14 @@ CHANNELS: dict[str, ChannelPlugin] = {
 
 def open_channel(app: App, shop: Shop, name: str) -> Channel:
     """The sender of ``shop`` on channel ``name``, from the settings."""
+    return sender_for(app.settings, shop, name)
+
+
+def sender_for(settings: Settings, shop: Shop, name: str) -> Channel:
+    """``open_channel`` for a caller holding the settings rather than the App (a chat turn)."""
     plugin = choose(CHANNELS, name, f"no sender for channel {name!r}")
     sender: type[Channel] = load_target(plugin.sender)
-    return sender.from_settings(app.settings, shop, RETRY)
+    return sender.from_settings(settings, shop, RETRY)
 
 
 def open_webhook(name: str) -> Webhook[Any]:

@@ -7,6 +7,7 @@ from shared.tools.base import Tool
 from shared.tools.capture_lead import CaptureLead
 from shared.tools.create_payment_link import CreatePaymentLink
 from shared.tools.get_product import GetProduct
+from shared.tools.link_account import LinkAccount, VerifyLink
 from shared.tools.recall import Recall
 from shared.tools.remember import Remember
 from shared.tools.request_human import RequestHuman
@@ -22,6 +23,8 @@ TOOLS: dict[str, Tool] = {
         RequestHuman(),
         Remember(),
         Recall(),
+        LinkAccount(),
+        VerifyLink(),
     ]
 }
 

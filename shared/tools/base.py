@@ -23,6 +23,7 @@ from shared.store import Store
 
 if TYPE_CHECKING:
     from shared.checkout import PaymentLink, Payments
+    from shared.linking import Linking
 
 
 @dataclass
@@ -42,6 +43,7 @@ class TurnContext:
     now: float = field(default_factory=time.time)  # the turn's clock (the shop's hours, handoffs)
     payments: Payments | None = None  # makes payment links; None: the turn cannot take payments
     payment: PaymentLink | None = None  # the payment link made this turn: the reply's button
+    linking: Linking | None = None  # sends and checks link codes; None: the turn cannot link
 
     def show(self, *products: Product) -> None:
         for product in products:

@@ -52,6 +52,7 @@ class WhatsAppChannel(Channel):
         phone_number_id: str,
         template: WhatsAppTemplate,
         retry: Retry,
+        code_template: WhatsAppTemplate | None = None,
         max_media_bytes: int,
         client: httpx.Client | None = None,
     ) -> None:
@@ -65,6 +66,7 @@ class WhatsAppChannel(Channel):
         self._auth = {"Authorization": f"Bearer {token}"}
         self.phone_number_id = phone_number_id
         self.template = template
+        self.code_template = code_template
 
     @classmethod
     def from_settings(cls, settings: Settings, shop: Shop, retry: Retry) -> WhatsAppChannel:
@@ -81,6 +83,7 @@ class WhatsAppChannel(Channel):
             token=settings.whatsapp_access_token.get_secret_value(),
             phone_number_id=number,
             template=shop.whatsapp_template or WhatsAppTemplate(),
+            code_template=shop.whatsapp_code_template,
             retry=retry,
             max_media_bytes=settings.media_max_bytes,
         )
@@ -132,6 +135,21 @@ class WhatsAppChannel(Channel):
         if template is None:
             raise self._error("outside the 24-hour window, no template", False, REENGAGEMENT)
         return self.send_template(to, template)
+
+    def send_code(self, to: str, text: str, code: str) -> Sent:
+        """A one-time ``code``: ``text`` (which holds it) inside the 24-hour window, else the
+        shop's authentication template with the code as its body parameter and its copy-code
+        button's. Never the generic template, which could not carry the code: without an
+        authentication template a number outside the window raises the 131047 ChannelError."""
+        template = None
+        if self.code_template is not None:
+            parameter = [{"type": "text", "text": code}]
+            components = [
+                {"type": "body", "parameters": parameter},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": parameter},
+            ]
+            template = self.code_template.model_copy(update={"components": components})
+        return self.send_marketing(to, text, template)
 
     def typing(self, to: str, external_id: str) -> None:
         # Marks the message (and those before it) read, and shows "typing…" until the reply.
