@@ -97,7 +97,10 @@ def brief_text(campaign: Campaign, subject: Subject) -> str:
     """The brief rendered for this customer, without the opt-out hint. ``lang`` is the
     customer's language (the recipes' briefs choose their wording by it)."""
     template = _sandbox().from_string(campaign.message.brief)
-    return template.render(lang=subject.recipient.lang, **_nested(fields(subject))).strip()
+    try:
+        return template.render(lang=subject.recipient.lang, **_nested(fields(subject))).strip()
+    except Exception as exc:  # noqa: BLE001 - the operator's template failing for one customer
+        raise InvalidInputError(f"the brief does not render ({type(exc).__name__})") from None
 
 
 def personalised(llm: LLM | None, campaign: Campaign, subject: Subject, rendered: str) -> str:
