@@ -56,18 +56,21 @@ def select(store: Store, shop: Shop, campaign: Campaign, now: float | None = Non
     for chunk in _chunks(customers, _READ_CHUNK):
         talks = _conversations(store, shop.id, chunk)
         for customer in chunk:
-            if customer.marketing_opt_out:
-                audience.left_out["opted_out"] += 1
-                continue
             own = [talks[i] for i in _conversation_ids(customer) if i in talks]
-            recipient = _recipient(shop, campaign, customer, own, orders.get(customer.id, []), now)
+            customer_orders = orders.get(customer.id, [])
+            interest = _interest(segment, own, customer_orders, products, restocks)
+            if interest is False:
+                continue
+            recipient = _recipient(shop, campaign, customer, own, customer_orders, now)
             if recipient is None:
-                audience.left_out["unreachable"] += 1
+                # In the segment but for its channels: not counted; else nothing reaches them.
+                if not (segment.channels and any(c.channel_user for c in own)):
+                    audience.left_out["unreachable"] += 1
                 continue
             if not _activity_matches(segment, recipient, now):
                 continue
-            interest = _interest(segment, own, orders.get(customer.id, []), products, restocks)
-            if interest is False:
+            if customer.marketing_opt_out:
+                audience.left_out["opted_out"] += 1
                 continue
             if isinstance(interest, tuple):
                 product_id, restocked_at = interest

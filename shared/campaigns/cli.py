@@ -144,8 +144,10 @@ def _switch(app: App, shop: Shop, args: argparse.Namespace) -> int:
 
 
 def _report(app: App, shop: Shop, args: argparse.Namespace) -> int:
+    from shared.campaigns.definitions import load_campaign
     from shared.campaigns.report import report, status_of
 
+    load_campaign(app.store, shop.id, args.campaign_id)  # an unknown id is an error, not "none"
     now = time.time()
     found = report(app.store, shop.id, args.campaign_id, now)
     for run_ in found.runs:

@@ -8,6 +8,7 @@ where epoch seconds are stored: ``schedule.at``, ``segment.created_after``/``cre
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from shared import schedules
-from shared.campaigns.models import Campaign
+from shared.campaigns.models import CAMPAIGN_ID, Campaign
 from shared.campaigns.recipes import recipe_defaults
 from shared.campaigns.render import check_brief
 from shared.exceptions import AlreadyExistsError, InvalidInputError, NotFoundError
@@ -117,11 +118,7 @@ def _spec(campaign: Campaign, shop: Shop) -> schedules.ScheduleSpec | None:
 
 
 def _valid_id(campaign_id: str) -> bool:
-    return (
-        bool(campaign_id)
-        and len(campaign_id) <= 40
-        and campaign_id.replace("-", "").replace("_", "").isalnum()
-    )
+    return re.fullmatch(CAMPAIGN_ID, campaign_id) is not None
 
 
 def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

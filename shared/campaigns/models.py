@@ -28,7 +28,7 @@ FIELDS = (
     "product.url",
     "product.price",
 )
-_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+CAMPAIGN_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
 
 class Segment(Model):
@@ -99,7 +99,7 @@ class CampaignSchedule(Model):
 
 
 class Campaign(Model):
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=CAMPAIGN_ID)
     name: str = Field(min_length=1, max_length=100)
     recipe: str | None = None  # shared/campaigns/recipes.py: what filled the defaults
     segment: Segment = Field(default_factory=Segment)

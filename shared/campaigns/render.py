@@ -2,10 +2,11 @@
 the shop's model and checked by the price guard, or the WhatsApp template's variables.
 
 The brief is the operator's Jinja2, rendered in a sandbox with the customer's, the order's, the
-product's and the shop's fields (a missing one renders empty). With a real model the brief is
-rewritten for the customer (their name, their order, what they last saw); a rewrite that states
-an amount the catalogue does not, or that fails, is dropped for the rendered brief. The offline
-provider sends the rendered brief as it is. Every text ends with the shop's opt-out hint.
+product's and the shop's fields and ``lang``, the customer's language (a missing one renders
+empty). With a real model the brief is rewritten for the customer (their name, their order, what
+they last saw); a rewrite that states an amount the catalogue does not, or that fails, is dropped
+for the rendered brief. The offline provider sends the rendered brief as it is. Every text ends
+with the shop's opt-out hint.
 """
 
 from __future__ import annotations
@@ -87,15 +88,19 @@ def check_brief(brief: str) -> None:
     import jinja2
 
     try:
-        _sandbox().from_string(brief).render(**_nested(dict.fromkeys(FIELDS, "x")))
+        _sandbox().from_string(brief).render(lang="fr", **_nested(dict.fromkeys(FIELDS, "x")))
     except jinja2.TemplateError as exc:
         raise InvalidInputError(f"the brief is not a valid template: {exc}") from None
 
 
 def brief_text(campaign: Campaign, subject: Subject) -> str:
-    """The brief rendered for this customer, without the opt-out hint."""
+    """The brief rendered for this customer, without the opt-out hint. ``lang`` is the
+    customer's language (the recipes' briefs choose their wording by it)."""
     template = _sandbox().from_string(campaign.message.brief)
-    return template.render(**_nested(fields(subject))).strip()
+    try:
+        return template.render(lang=subject.recipient.lang, **_nested(fields(subject))).strip()
+    except Exception as exc:  # noqa: BLE001 - the operator's template failing for one customer
+        raise InvalidInputError(f"the brief does not render ({type(exc).__name__})") from None
 
 
 def personalised(llm: LLM | None, campaign: Campaign, subject: Subject, rendered: str) -> str:

@@ -503,3 +503,19 @@ def test_a_real_model_personalises_from_what_the_shop_remembers(
     system = request.messages[0]["text"]
     assert "taille M, aime le bleu" in system  # the memory, as data
     assert "Boubou brodé" in system and "45" in system  # the order's fields
+
+
+def test_a_brief_that_fails_for_one_customer_fails_that_message_only(
+    app: App, graph_server: GraphServer
+) -> None:
+    for wa_id, name in (("221770000090", "Awa"), ("221770000091", "Fatou")):
+        customer, chat = whatsapp_customer(app, wa_id, name)
+        order(app, customer, chat, at=time.time() - 3 * HOURS)
+    # Divides by zero for a three-letter first name only (the check at creation passes).
+    brief = "Bonjour {{ 10 // (customer.first_name | length - 3) }}"
+    campaign(app, {**ABANDONED, "message": {"brief": brief}})
+
+    assert run(app, "relance")[1] == Counter(sent=1, failed=1)
+    assert recipients(graph_server) == ["221770000091"]
+    reasons = {s.status: s.reason for s in report(app.store, SHOP, "relance").sends}
+    assert reasons["failed"] == "InvalidInputError"
