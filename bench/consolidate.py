@@ -1,11 +1,13 @@
 """Consolidation of many small conversations with the offline provider: time and store
 operations per conversation (goal: at most 5).
 
-    .venv/bin/python bench/consolidate.py [--conversations 1000]
+    .venv/bin/python bench/consolidate.py [--conversations 10000]
 
 Each conversation is a web chat of three customer messages (a name, a product and a size, a
 colour) answered by the offline responder, its customer linked (as ``remember`` or an order
-does); the consolidator then runs once over all of them on a counting SQLite store.
+does); then the ``consolidate`` task runs as deployed, through a queue: one item for the shop,
+delivered to the worker, each delivery within its budget queuing its continuation, on a
+counting SQLite store.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import _common  # noqa: F401 - puts the checkout on sys.path
 
 from shared import crm
 from shared.app import use_app
-from shared.consolidator import consolidate
+from shared.consolidator import consolidate_task
 from shared.models import Conversation
+from tests.channels.conftest import RecordingQueue
 from tests.fixtures.app import SHOP
 from tests.memory_store import watched_app
 
@@ -30,7 +33,7 @@ LINES = ["Je m'appelle Awa Diop", "Des Sandales en cuir en taille 40 ?", "Je prÃ
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--conversations", type=int, default=1000)
+    parser.add_argument("--conversations", type=int, default=10_000)
     count = parser.parse_args().conversations
     shop_id = str(SHOP["id"])
     with tempfile.TemporaryDirectory(prefix="comptoir-bench-") as tmp:
@@ -45,19 +48,21 @@ def main() -> None:
                 conversation = app.store.get(shop_id, "conversations", session)
                 assert conversation is not None
                 crm.own_contact(app.store, shop_id, Conversation.from_doc(conversation))
+            queue = RecordingQueue()
+            app.queue = queue  # type: ignore[misc]  # the cached property, filled before use
             store.ops.clear()
-            done = 0
             started = time.perf_counter()
-            while done < count:  # a run reads a batch of waiting conversations at a time
-                report = consolidate(app, shop_id, time.time(), 600.0)
-                assert report.failed == 0, report
-                done += report.consolidated
+            consolidate_task(app, time.time())
+            queue.run(app)
             elapsed = time.perf_counter() - started
+            assert queue.failures == [], queue.failures
+            waiting = store.query(shop_id, "conversations", order_by="memory_pending_at")
+            assert waiting.items == [], "conversations left waiting"
         finally:
             use_app(None)
             store.close()
     ops = len(store.ops) / count
-    print(f"{count} conversations consolidated in {elapsed:.2f} s")
+    print(f"{count} conversations consolidated in {elapsed:.2f} s, {queue.sends} deliveries")
     print(f"time per conversation: {elapsed / count * 1000:.2f} ms")
     print(f"store operations per conversation: {ops:.2f} (goal <= {GOAL_OPS})")
     kinds: dict[str, int] = {}

@@ -7,6 +7,9 @@ o200k_base, plus OpenAI's framing (3 tokens per message, 3 to prime the reply). 
 seed 002's approach, counted on the same turns: the same system prompt with the catalogue
 extract replaced by the whole catalogue (every product's title, price and description).
 
+Also counted: a returning customer's turn, their memory full (MAX_ITEMS items and a summary of
+SUMMARY_CHARS characters), which the prompt quotes bounded.
+
     .venv/bin/python bench/prompt_tokens.py
 
 Prints a Markdown table for bench/README.md.
@@ -32,9 +35,11 @@ from _common import (
 )
 from bpe_openai import get_encoding
 
+from shared import conversations, crm, memory
+from shared.app import App
 from shared.chat import detect_language
 from shared.llm import ChatMessage, ToolSpec
-from shared.models import Product
+from shared.models import Product, Shop
 from shared.money import format_price
 
 SIZES = (10, 1_000, 10_000)
@@ -138,7 +143,8 @@ def measure(size: int) -> dict[str, float]:
             plain.requests.clear()
             reply = chat.turn(shop, reply.session_id, query.text)
         in_conversation = request_tokens(plain.requests[-1])
-    largest_call = max(largest_call, in_conversation, *ours)
+        returning = returning_customer_tokens(app, shop, plain)
+    largest_call = max(largest_call, in_conversation, returning, *ours)
     return {
         "ours": statistics.median(ours),
         "ours_max": max(ours),
@@ -146,8 +152,36 @@ def measure(size: int) -> dict[str, float]:
         "with_search": statistics.median(with_search),
         "tools": tools,
         "in_conversation": in_conversation,
+        "returning": returning,
         "largest_call": largest_call,
     }
+
+
+def returning_customer_tokens(app: App, shop: Shop, llm: InstantLLM) -> int:
+    """The prompt of a customer's new message when their memory is full: MAX_ITEMS items (the
+    products they looked at, with a word of each) and a summary of SUMMARY_CHARS characters."""
+    reply = first_turn(app.chat, shop, QUERIES[0].text)
+    conversation = conversations.get(app.store, shop.id, reply.session_id)
+    assert conversation is not None
+    customer, _ = crm.own_contact(app.store, shop.id, conversation)
+    seen = synthetic_products(2 * memory.MAX_ITEMS, seed=7)  # more than it keeps: it is full
+    notes = [
+        memory.Note(f"interested in {p.title}: {p.description[:80]}", "interest")
+        for p in seen
+    ]
+    day_lines = [
+        f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}: asked about {p.title}, size 40, colour black"
+        for i, p in enumerate(seen)
+    ]
+    kept = memory.save(
+        app.store, shop.id, customer, notes, source=conversation.id, at=time.time(),
+        summary_lines=day_lines[:40],
+    )  # fmt: skip
+    assert len(kept.items) == memory.MAX_ITEMS, len(kept.items)
+    assert len(kept.summary) >= memory.SUMMARY_CHARS - 100, len(kept.summary)
+    llm.requests.clear()
+    app.chat.turn(shop, reply.session_id, QUERIES[1].text)
+    return request_tokens(llm.requests[0])
 
 
 def main() -> None:
@@ -160,14 +194,16 @@ def main() -> None:
     print(
         "| products | Comptoir prompt tokens | whole-catalogue prompt tokens | ratio "
         f"| Comptoir, worst message | Comptoir, message {CONVERSATION} of a conversation "
-        "| Comptoir, product turn with a search (2 calls) |"
+        "| Comptoir, product turn with a search (2 calls) "
+        "| Comptoir, returning customer, memory full |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size, row in rows.items():
         print(
             f"| {size:,} | {row['ours']:,.0f} | {row['baseline']:,.0f} "
             f"| {row['baseline'] / row['ours']:,.1f}x | {row['ours_max']:,.0f} "
-            f"| {row['in_conversation']:,.0f} | {row['with_search']:,.0f} |"
+            f"| {row['in_conversation']:,.0f} | {row['with_search']:,.0f} "
+            f"| {row['returning']:,.0f} |"
         )
     largest = rows[SIZES[-1]]
     worst = largest["largest_call"]

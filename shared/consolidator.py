@@ -14,39 +14,52 @@ mark when a message arrived meanwhile). A second run finds nothing to do and wri
 Store operations per conversation: 1 messages query, 1 customer read, 1 memory read, 1 memory
 write, 1 conversation write (the pending query is shared by up to BATCH conversations).
 
-A run stops at its time budget and says how many wait; a conversation that fails is recorded as
-a dead letter (kind ``consolidate``, replayable with ``python -m shared deadletters replay``) and
-the others go on: it stays marked, so the next run tries it again.
+The hourly task queues one work item per shop (kind ``consolidate_shop``, every shop of the
+platform's index), so shops are consolidated in parallel by the worker. A delivery reads page
+after page (the query's cursor) until its budget (DEFAULT_BUDGET) runs out, then queues its own
+continuation from where it stopped; the CLI runs inline, every page, showing its progress.
+
+A conversation that fails is recorded as a dead letter (kind ``consolidate``, replayable with
+``python -m shared deadletters replay``) and the others go on: it stays marked, moved
+RETRY_AFTER_S later (a conditional write), so failures never fill the first page ahead of the
+others and are tried again by a later tick, never in a loop within one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared import conversations, crm, memory
 from shared.catalog.retrieval import tokens
-from shared.exceptions import ComptoirError, LLMRequestError, NotFoundError
+from shared.exceptions import ComptoirError, LLMRequestError, NotFoundError, UnknownShopError
 from shared.llm import ChatMessage, LLMRequest
 from shared.log import log_event
 from shared.models import Conversation, Customer, Message, Shop, mutate
 from shared.prompts import quoted, render_named
 from shared.queue.base import WorkItem
+from shared.shops import all_shop_ids
+from shared.store.base import cursor_after
 
 if TYPE_CHECKING:
     from shared.app import App
     from shared.catalog.retrieval import CatalogIndex
 
 BATCH = 100  # pending conversations read per query
+PENDING = "memory_pending_at"  # the order of the conversations waiting
 MAX_MESSAGES = 100  # the newest messages past the watermark a consolidation reads
 TRANSCRIPT_CHARS = 500  # of each message, in the LLM's request
-DEFAULT_BUDGET = 50.0  # seconds a run may take (a serverless function's limit is about a minute)
+DEFAULT_BUDGET = 60.0  # seconds a worker delivery may take (its timeout is 90 s on AWS Lambda)
+RETRY_AFTER_S = 3600.0  # a conversation that failed waits this long before its next try
 KIND = "consolidate"  # the worker kind of a consolidation: dead letters replay through it
+SHOP_KIND = "consolidate_shop"  # the worker kind of a shop's run (queued by the task)
 # The LLM's JSON lists, as memory kinds.
 _LISTS: dict[str, memory.Kind] = {
     "interests": "interest",
@@ -65,6 +78,7 @@ class ConsolidationReport:
     failed: int = 0  # dead-lettered
     remaining: int = 0  # still waiting when the budget ran out (at least; more may follow)
     dead_letters: list[str] = field(default_factory=list)
+    cursor: str | None = None  # where the next run resumes, when the budget ran out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +87,7 @@ class ConsolidationReport:
             "failed": self.failed,
             "remaining": self.remaining,
             "dead_letters": self.dead_letters,
+            "cursor": self.cursor,
         }
 
 
@@ -86,30 +101,48 @@ class Extraction:
 # --- running ---------------------------------------------------------------------------------
 
 
-def consolidate(app: App, shop: str, now: float, budget_s: float) -> ConsolidationReport:
-    """Consolidate the shop's conversations marked before ``now``, oldest first, until
-    ``budget_s`` seconds have passed."""
+def consolidate(
+    app: App,
+    shop: str,
+    now: float,
+    budget_s: float,
+    *,
+    cursor: str | None = None,
+    progress: Callable[[ConsolidationReport], None] | None = None,
+) -> ConsolidationReport:
+    """Consolidate the shop's conversations marked at or before ``now``, oldest first, page
+    after page from ``cursor``, until none is left or ``budget_s`` seconds have passed; then
+    the report's ``cursor`` says where to resume. At least one conversation is read whatever
+    the budget, so a resumed run always moves on. ``progress`` sees the report after each page.
+    """
     deadline = time.monotonic() + budget_s
     report = ConsolidationReport(shop)
     settings = app.shops.get(shop)
-    page = app.store.query(
-        shop, conversations.CONVERSATIONS, order_by="memory_pending_at", limit=BATCH
-    )
-    due = [doc for doc in page.items if float(doc.data["memory_pending_at"]) <= now]
-    for position, doc in enumerate(due):
-        if time.monotonic() >= deadline:
-            report.remaining = len(due) - position
+    while True:
+        page = app.store.query(
+            shop, conversations.CONVERSATIONS, order_by=PENDING, limit=BATCH, cursor=cursor
+        )
+        due = [doc for doc in page.items if float(doc.data[PENDING]) <= now]
+        more = page.cursor is not None and len(due) == len(page.items)  # a later page is due
+        for position, doc in enumerate(due):
+            if report.consolidated + report.failed and time.monotonic() >= deadline:
+                report.remaining = len(due) - position + more
+                report.cursor = cursor
+                break
+            conversation = Conversation.from_doc(doc)
+            try:
+                _consolidate(app, settings, conversation, doc.version)
+                report.consolidated += 1
+            except Exception as exc:  # noqa: BLE001 - one conversation never stops the others
+                report.failed += 1
+                report.dead_letters.append(_dead_letter(app, shop, conversation, exc))
+                _retry_later(app, shop, conversation, doc.version)
+            cursor = cursor_after(doc, PENDING)
+        if progress is not None:
+            progress(report)
+        if report.cursor is not None or not more:
             break
-        conversation = Conversation.from_doc(doc)
-        try:
-            _consolidate(app, settings, conversation, doc.version)
-        except Exception as exc:  # noqa: BLE001 - one conversation never stops the others
-            report.failed += 1
-            report.dead_letters.append(_dead_letter(app, shop, conversation, exc))
-            continue
-        report.consolidated += 1
-    if page.cursor is not None:
-        report.remaining += 1  # at least one more page waits
+        cursor = page.cursor
     log_event(
         "memory_consolidated",
         shop=shop,
@@ -128,19 +161,51 @@ def consolidate_conversation(app: App, shop: str, conversation_id: str) -> bool:
     return _consolidate(app, app.shops.get(shop), *loaded)
 
 
-def consolidate_task(app: App, now: float, shops: list[str] | None = None) -> dict[str, Any]:
-    """The ``consolidate`` task: every shop's run within one budget. There is no list of shops
-    yet: ``shops`` (else DEFAULT_SHOP) says which."""
-    deadline = time.monotonic() + DEFAULT_BUDGET
-    reports = []
-    for shop in shops or [app.settings.default_shop]:
-        left = max(0.0, deadline - time.monotonic())
-        reports.append(consolidate(app, shop, now, left).as_dict())
-    return {"shops": reports}
+def consolidate_task(app: App, now: float) -> dict[str, Any]:
+    """The ``consolidate`` task: one work item per shop of the index (``shops.all_shop_ids``),
+    each consolidating its shop in a worker delivery (``handle_shop``)."""
+    shop_ids = all_shop_ids(app.store, app.settings.default_shop)
+    for shop in shop_ids:
+        app.queue.send(shop_item(shop, now))
+    return {"queued": shop_ids}
+
+
+def shop_item(
+    shop: str, now: float, *, cursor: str | None = None, part: int = 0,
+    budget_s: float = DEFAULT_BUDGET,
+) -> WorkItem:  # fmt: skip
+    """The work item consolidating ``shop``'s conversations marked by ``now``, from ``cursor``.
+    One per shop and tick minute (a scheduler's repeated call queues it once), ``part``
+    numbering its continuations; one group per shop, so no two run at once."""
+    return WorkItem(
+        kind=SHOP_KIND,
+        shop=shop,
+        group=f"{SHOP_KIND}:{shop}",
+        dedup_id=f"{SHOP_KIND}:{shop}:{int(now // 60)}:{part}",
+        payload={"now": now, "cursor": cursor, "part": part, "budget_s": budget_s},
+    )
+
+
+def handle_shop(app: App, item: WorkItem) -> None:
+    """The worker's ``consolidate_shop`` kind: the shop's conversations within the item's
+    budget; when it runs out, the rest in a continuation (the same item from the cursor where
+    this one stopped)."""
+    payload = item.payload
+    now, budget_s = float(payload["now"]), float(payload.get("budget_s", DEFAULT_BUDGET))
+    try:
+        report = consolidate(app, item.shop, now, budget_s, cursor=payload.get("cursor"))
+    except UnknownShopError:  # listed, but its creation did not finish: nothing to read
+        log_event("memory_shop_missing", shop=item.shop)
+        return
+    if report.cursor is not None:
+        part = int(payload.get("part", 0)) + 1
+        app.queue.send(
+            shop_item(item.shop, now, cursor=report.cursor, part=part, budget_s=budget_s)
+        )
 
 
 def handle(app: App, item: WorkItem) -> None:
-    """The worker's ``consolidate`` kind: a dead-lettered consolidation replayed."""
+    """The worker's ``consolidate`` kind: a dead-lettered consolidation, replayed."""
     consolidate_conversation(app, item.shop, str(item.payload["conversation_id"]))
 
 
@@ -155,6 +220,25 @@ def _dead_letter(app: App, shop: str, conversation: Conversation, exc: BaseExcep
         payload={"conversation_id": conversation.id},
     )
     return record_dead_letter(app.store, item, failure_reason(exc))
+
+
+def _retry_later(app: App, shop: str, conversation: Conversation, version: int) -> None:
+    """Move a conversation that failed RETRY_AFTER_S later in the queue of those waiting, so
+    that failures never crowd the first page and the next runs reach the others first."""
+    later = time.time() + RETRY_AFTER_S
+
+    def postponed(c: Conversation) -> Conversation:
+        if c.memory_pending_at is None:  # consolidated meanwhile
+            return c
+        return c.model_copy(update={"memory_pending_at": max(c.memory_pending_at, later)})
+
+    try:
+        mutate(
+            app.store, shop, conversations.CONVERSATIONS, conversation.id, Conversation,
+            postponed, start=(conversation, version),
+        )  # fmt: skip
+    except ComptoirError:  # the store refuses: the cursor moves past it all the same
+        log_event("memory_retry_not_postponed", shop=shop)
 
 
 def _consolidate(app: App, shop: Shop, conversation: Conversation, version: int) -> bool:
@@ -289,17 +373,23 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
     cmd.add_argument(
-        "--budget", type=float, default=DEFAULT_BUDGET, help="seconds the run may take"
-    )
+        "--budget", type=float, default=math.inf,
+        help="seconds the run may take (default: until every conversation waiting is read)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     from shared.app import get_app
 
+    def progress(report: ConsolidationReport) -> None:
+        print(
+            f"consolidated {report.consolidated}, failed {report.failed}", file=sys.stderr
+        )
+
     try:
         app = get_app()
         shop = args.shop or app.settings.default_shop
-        report = consolidate(app, shop, time.time(), args.budget)
+        report = consolidate(app, shop, time.time(), args.budget, progress=progress)
     except ComptoirError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -5,12 +5,13 @@ A schedule is a five-field cron expression or a one-off time, in an IANA time zo
 that does not exist (the hour skipped in spring) fires at the same wall-clock offset after the
 jump, 02:30 becoming 03:30; a local time that happens twice (autumn) fires once, the first time.
 
-Entries live in the reserved platform scope (shops are each in their own scope and there is no
-list of them): ``schedules/{shop}~{kind}~{target}``. ``tick`` reads those due, in ``next_at``
-order, claims each fire with a create-only ``schedule_runs`` document (so a duplicate or
-concurrent tick fires nothing twice), queues a ``"scheduled"`` work item and moves the entry to
-its next fire. Fires missed while nothing ticked (an outage) are caught up once, as the latest
-of them. The worker hands the item to the function ``SCHEDULED`` registers for its kind.
+Entries live in the reserved platform scope (shops are each in their own scope; the index of
+shops, ``shared.shops.all_shop_ids``, lives there too): ``schedules/{shop}~{kind}~{target}``.
+``tick`` reads those due, in ``next_at`` order, claims each fire with a create-only
+``schedule_runs`` document (so a duplicate or concurrent tick fires nothing twice), queues a
+``"scheduled"`` work item and moves the entry to its next fire. Fires missed while nothing
+ticked (an outage) are caught up once, as the latest of them. The worker hands the item to the
+function ``SCHEDULED`` registers for its kind.
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
 """Shops: loading one (cached per warm instance) and changing its settings.
 
-A shop is one document, ``shops/{id}`` in its own scope. The catalogue importer creates it and
-bumps its ``catalog_version`` (``shared/catalog/importer.py``); everything else reads it through
-``Shops`` and changes it through ``update_shop``. Every change of settings (``shop set``, an
-import's ``--settings``, a new shop) goes through ``apply_settings``, which checks it whole.
+A shop is one document, ``shops/{id}`` in its own scope. The catalogue importer creates it
+(``create_shop``) and bumps its ``catalog_version`` (``shared/catalog/importer.py``); everything
+else reads it through ``Shops`` and changes it through ``update_shop``. As each shop lives in its
+own scope, ``create_shop`` also lists it in the platform scope's index (``shops/{id}`` there),
+which ``all_shop_ids`` reads for the tasks that visit every shop. Every change of settings
+(``shop set``, an import's ``--settings``, a new shop) goes through ``apply_settings``, which
+checks it whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -17,13 +21,20 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from shared.exceptions import InvalidInputError, InvalidKeyError, NotFoundError, UnknownShopError
+from shared.exceptions import (
+    AlreadyExistsError,
+    InvalidInputError,
+    InvalidKeyError,
+    NotFoundError,
+    UnknownShopError,
+)
 from shared.models import Shop, mutate
 from shared.schedules import PLATFORM
 from shared.store import Store
 from shared.store.base import check_shop
 
-SHOPS = "shops"
+SHOPS = "shops"  # a shop's own document, in its scope; in the platform scope, the index
+_INDEX_PAGE = 500
 CACHE_SECONDS = 60.0  # a new catalogue version reaches a warm instance within a minute
 # Not settings: the id names the shop, imports count the catalogue's versions.
 _MANAGED = frozenset({"id", "catalog_version"})
@@ -83,6 +94,38 @@ def new_shop(shop_id: str, settings: Mapping[str, Any]) -> Shop:
     if shop_id == PLATFORM:
         raise InvalidInputError(f"{PLATFORM!r} is reserved (cross-shop schedules): pick another id")
     return apply_settings(Shop(id=shop_id, name=shop_id), settings)
+
+
+def create_shop(store: Store, shop: Shop) -> bool:
+    """Store a new shop and list it in the index; whether it was created (False: it existed,
+    and is kept as it is). The index entry is written first, create-or-keep: a shop is never
+    stored unlisted, and an entry whose shop is missing (a crash in between) is skipped by the
+    tasks that read it."""
+    index_shop(store, shop.id)
+    try:
+        store.create(shop.id, SHOPS, shop.id, shop.to_doc())
+    except AlreadyExistsError:  # a concurrent import created it
+        return False
+    return True
+
+
+def index_shop(store: Store, shop_id: str) -> None:
+    """List ``shop_id`` in the index, unless it is there already."""
+    with contextlib.suppress(AlreadyExistsError):
+        store.create(PLATFORM, SHOPS, shop_id, {"created_at": time.time()})
+
+
+def all_shop_ids(store: Store, default_shop: str) -> list[str]:
+    """Every shop of the index, and ``default_shop``: a deployment older than the index has
+    its shop unlisted, yet it must not be forgotten."""
+    ids = {default_shop}
+    cursor: str | None = None
+    while True:
+        page = store.query(PLATFORM, SHOPS, limit=_INDEX_PAGE, cursor=cursor)
+        ids.update(doc.id for doc in page.items)
+        if page.cursor is None:
+            return sorted(ids)
+        cursor = page.cursor
 
 
 def apply_settings(shop: Shop, changes: Mapping[str, Any]) -> Shop:

@@ -42,6 +42,7 @@ HANDLERS: dict[str, str] = {
     "campaign_batch": "shared.campaigns.runner:handle_batch",  # send a batch of a campaign run
     "scheduled": "shared.schedules:handle",  # a schedule fired: its kind's function (SCHEDULED)
     "consolidate": "shared.consolidator:handle",  # a dead-lettered memory consolidation, replayed
+    "consolidate_shop": "shared.consolidator:handle_shop",  # a shop's memory run, or its rest
 }
 
 Handler = Callable[["App", WorkItem], None]

@@ -12,9 +12,19 @@ import pytest
 
 from shared import conversations, crm, memory
 from shared.app import App, use_app
-from shared.consolidator import consolidate, consolidate_conversation, consolidate_task
+from shared.consolidator import (
+    BATCH,
+    RETRY_AFTER_S,
+    SHOP_KIND,
+    consolidate,
+    consolidate_conversation,
+    consolidate_task,
+    shop_item,
+)
 from shared.models import Conversation
-from shared.worker import list_dead_letters
+from shared.shops import create_shop, new_shop
+from shared.worker import list_dead_letters, process
+from tests.channels.conftest import RecordingQueue
 from tests.fixtures.app import SHOP
 from tests.llm.fakes import ScriptedLLM
 from tests.llm.script import Reply, Script
@@ -44,6 +54,21 @@ def chat(app: App, lines: list[str], session: str | None = None) -> Conversation
     conversation = conversations.get(app.store, SHOP_ID, session)
     assert conversation is not None
     return conversation
+
+
+def waiting(app: App, shop: str = SHOP_ID) -> list[str]:
+    """The ids of the conversations still marked for consolidation."""
+    return [
+        doc.id
+        for doc in app.store.scan(shop, conversations.CONVERSATIONS)
+        if doc.data.get("memory_pending_at") is not None
+    ]
+
+
+def with_queue(app: App) -> RecordingQueue:
+    queue = RecordingQueue()
+    app.queue = queue  # type: ignore[misc]  # the cached property, filled before first use
+    return queue
 
 
 def stored_memory(app: App, conversation_id: str) -> memory.CustomerMemory:
@@ -107,14 +132,14 @@ def test_the_watermark_stays_when_the_memory_write_fails(
     assert (report.consolidated, report.failed) == (0, 1)
     after = conversations.get(app.store, SHOP_ID, conversation.id)
     assert after is not None
-    assert (after.memory_watermark, after.memory_pending_at) == (
-        None,
-        conversation.memory_pending_at,
-    )
+    assert after.memory_watermark is None  # still marked, tried again an hour later
+    assert after.memory_pending_at is not None
+    assert after.memory_pending_at >= time.time() + RETRY_AFTER_S - 60
     [letter] = list_dead_letters(app.store, SHOP_ID)
     assert (letter.kind, letter.reason.split(":")[0]) == ("consolidate", "StoreUnavailableError")
     store.fail_write = None  # the store is back: the next run does it
-    assert consolidate(app, SHOP_ID, time.time(), 10.0).consolidated == 1
+    assert consolidate(app, SHOP_ID, time.time(), 10.0).consolidated == 0  # not yet
+    assert consolidate(app, SHOP_ID, after.memory_pending_at, 10.0).consolidated == 1
 
 
 def test_one_bad_conversation_never_blocks_the_others(watched: tuple[App, WatchedStore]) -> None:
@@ -125,9 +150,8 @@ def test_one_bad_conversation_never_blocks_the_others(watched: tuple[App, Watche
         crm.own_contact(app.store, SHOP_ID, conversation)
     bad_customer, _ = crm.own_contact(app.store, SHOP_ID, bad)
     store.fail_write = lambda key: (key.collection, key.id) == (memory.COLLECTION, bad_customer.id)
-    report = consolidate_task(app, time.time())
-    [shop_report] = report["shops"]
-    assert (shop_report["consolidated"], shop_report["failed"]) == (2, 1)
+    report = consolidate(app, SHOP_ID, time.time(), 10.0)
+    assert (report.consolidated, report.failed) == (2, 1)
     for conversation in good:
         assert stored_memory(app, conversation.id).items
     assert len(list_dead_letters(app.store, SHOP_ID)) == 1
@@ -189,3 +213,81 @@ def test_the_next_turn_prompt_shows_the_memory_bounded(tmp_path: Path) -> None:
     finally:
         use_app(None)
         store.close()
+
+
+def test_three_pages_of_conversations_are_all_consolidated_through_the_queue(
+    watched: tuple[App, WatchedStore],
+) -> None:
+    app, _ = watched
+    queue = with_queue(app)
+    for _ in range(250):  # three pages of the pending query
+        chat(app, CHAT[1:2])
+    assert len(waiting(app)) == 250 > 2 * BATCH
+    assert consolidate_task(app, time.time()) == {"queued": [SHOP_ID]}
+    assert queue.kinds() == [SHOP_KIND]
+    queue.run(app)
+    assert queue.failures == [] and queue.sends == 1  # one delivery, within its budget
+    assert waiting(app) == []
+
+
+def test_a_delivery_out_of_budget_queues_its_continuation(
+    watched: tuple[App, WatchedStore],
+) -> None:
+    app, _ = watched
+    queue = with_queue(app)
+    first, second = chat(app, CHAT[1:2]), chat(app, CHAT[1:2])
+    process(shop_item(SHOP_ID, time.time(), budget_s=0.0), app=app)  # one conversation, no more
+    assert waiting(app) == [second.id]
+    [continuation] = queue.items
+    assert continuation.kind == SHOP_KIND and continuation.payload["part"] == 1
+    assert continuation.payload["cursor"] is not None
+    queue.run(app)  # the next delivery finishes, and queues nothing more
+    assert waiting(app) == [] and queue.sends == 1
+    assert stored_memory(app, first.id).items and stored_memory(app, second.id).items
+
+
+def test_failing_conversations_never_block_the_others_nor_loop(
+    watched: tuple[App, WatchedStore],
+) -> None:
+    app, store = watched
+    queue = with_queue(app)
+    failing = [chat(app, CHAT[1:2]) for _ in range(BATCH + 20)]  # older: first in line
+    good = [chat(app, CHAT[1:2]) for _ in range(10)]
+    good_customers = {crm.own_contact(app.store, SHOP_ID, c)[0].id for c in good}
+    store.fail_write = lambda key: (
+        key.collection == memory.COLLECTION and key.id not in good_customers
+    )
+    consolidate_task(app, time.time())
+    queue.run(app)
+    assert sorted(waiting(app)) == sorted(c.id for c in failing)  # the good ones, this run
+    assert len(list_dead_letters(app.store, SHOP_ID)) == len(failing)
+    later = [conversations.get(app.store, SHOP_ID, c.id) for c in failing]
+    assert all(
+        c is not None and c.memory_pending_at is not None
+        and c.memory_pending_at >= time.time() + RETRY_AFTER_S - 60
+        for c in later
+    )  # fmt: skip
+    store.ops.clear()  # the next tick leaves them alone: no retry loop
+    consolidate_task(app, time.time() + 60)
+    queue.run(app)
+    assert store.writes() == [] and queue.sends == 2
+    store.fail_write = None  # an hour later, they are tried again
+    consolidate_task(app, time.time() + RETRY_AFTER_S + 60)
+    queue.run(app)
+    assert waiting(app) == []
+
+
+def test_the_task_queues_every_shop_of_the_index(watched: tuple[App, WatchedStore]) -> None:
+    app, _ = watched
+    queue = with_queue(app)
+    create_shop(app.store, new_shop("boutique-2", {"name": "Boutique 2"}))
+    here = chat(app, CHAT)
+    there = app.chat.turn(app.shops.get("boutique-2"), None, CHAT[1]).conversation
+    assert consolidate_task(app, time.time()) == {"queued": sorted([SHOP_ID, "boutique-2"])}
+    assert sorted(item.shop for item in queue.items) == sorted([SHOP_ID, "boutique-2"])
+    queue.run(app)
+    assert queue.failures == []
+    assert waiting(app) == [] and waiting(app, "boutique-2") == []
+    assert stored_memory(app, here.id).items
+    there_after = conversations.get(app.store, "boutique-2", there.id)
+    assert there_after is not None and there_after.memory_watermark == there_after.recent[-1].id

@@ -7,12 +7,25 @@ from typing import Any
 
 import pytest
 
+from shared.catalog.importer import import_catalog, import_faq, seed_demo
 from shared.exceptions import InvalidInputError, UnknownShopError
-from shared.shops import CACHE_SECONDS, Shops, load_shop, update_shop
+from shared.schedules import PLATFORM
+from shared.shops import (
+    CACHE_SECONDS,
+    Shops,
+    all_shop_ids,
+    create_shop,
+    load_shop,
+    new_shop,
+    update_shop,
+)
 from shared.store import Doc
 from shared.store.sqlite import SQLiteStore
 
 SHOP = "boutique"
+DATA = Path(__file__).parent / "data"
+CATALOG = DATA / "catalog_shopify.csv"
+FAQ = DATA / "catalog_faq.json"
 
 
 class Clock:
@@ -98,3 +111,26 @@ def test_the_cache_keeps_a_shop_a_minute(store: SQLiteStore) -> None:
     assert shops.get(SHOP).offer == "nouveau"
     with pytest.raises(UnknownShopError):
         shops.get("nowhere")
+
+
+def test_every_way_a_shop_is_created_lists_it_for_the_tasks(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "index.db")
+    store.put("ancienne", "shops", "ancienne", {"name": "Stored before the index"})
+    assert all_shop_ids(store, "ancienne") == ["ancienne"]  # DEFAULT_SHOP is never forgotten
+    assert create_shop(store, new_shop("boutique", {"name": "Boutique"})) is True
+    import_catalog(store, "importee", CATALOG, shop_name="Importée", currency="XOF")
+    import_faq(store, "faq-seule", FAQ)
+    seed_demo(store)
+    import_catalog(store, "ancienne", CATALOG, currency="XOF")  # listed on its next import
+    assert all_shop_ids(store, "ailleurs") == [
+        "ailleurs", "ancienne", "boutique", "demo", "faq-seule", "importee",
+    ]  # fmt: skip
+
+
+def test_creating_a_shop_again_keeps_it_and_its_index_entry(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "index.db")
+    assert create_shop(store, new_shop("boutique", {"name": "Boutique"})) is True
+    listed = store.get(PLATFORM, "shops", "boutique")
+    assert create_shop(store, new_shop("boutique", {"name": "Autre"})) is False
+    assert load_shop(store, "boutique").name == "Boutique"
+    assert store.get(PLATFORM, "shops", "boutique") == listed

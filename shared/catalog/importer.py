@@ -21,7 +21,6 @@ updates documents instead of duplicating them.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -42,9 +41,9 @@ from pydantic import ValidationError
 
 from shared import jsonsafe
 from shared.catalog import PRODUCTS, RESTOCKS
-from shared.exceptions import AlreadyExistsError, ImportFileError, InvalidInputError
+from shared.exceptions import ImportFileError, InvalidInputError
 from shared.models import LANGUAGES, FaqEntry, Product, Shop, Variant
-from shared.shops import apply_settings, new_shop, update_shop
+from shared.shops import apply_settings, create_shop, index_shop, new_shop, update_shop
 from shared.store import Store
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
@@ -713,9 +712,7 @@ def seed_demo(store: Store, shop_id: str = "demo") -> SeedReport:
 
     An existing shop keeps its settings.
     """
-    shop = new_shop(shop_id, load_settings(DEMO_DIR / "shop.json"))
-    with contextlib.suppress(AlreadyExistsError):
-        store.create(shop_id, "shops", shop_id, shop.to_doc())
+    create_shop(store, new_shop(shop_id, load_settings(DEMO_DIR / "shop.json")))
     return SeedReport(
         catalog=import_catalog(store, shop_id, DEMO_DIR / "catalog.csv"),
         faq=import_faq(store, shop_id, DEMO_DIR / "faq.json"),
@@ -829,9 +826,10 @@ def _save(
     skipped: int,
     prune: bool,
 ) -> ImportReport:
-    if not exists:
-        with contextlib.suppress(AlreadyExistsError):  # a concurrent import created it
-            store.create(shop.id, "shops", shop.id, shop.to_doc())
+    if exists:
+        index_shop(store, shop.id)  # a shop stored before the index: listed on its next import
+    else:
+        create_shop(store, shop)
     writes: list[tuple[str, dict[str, Any]]] = []
     restocked: list[str] = []
     created = unchanged = 0

@@ -129,6 +129,12 @@ def _encode_cursor(after: tuple[Any, str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(after)).encode()).decode().rstrip("=")
 
 
+def cursor_after(doc: Doc, order_by: str | None) -> str:
+    """The cursor of a query (ordered by ``order_by``) that resumes after ``doc``: how a reader
+    that stops inside a page picks up where it stopped."""
+    return _encode_cursor((doc.data.get(order_by) if order_by else doc.id, doc.id))
+
+
 def _decode_cursor(cursor: str) -> tuple[Any, str]:
     try:
         value, doc_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
@@ -243,9 +249,7 @@ class Store(ABC):
         if len(docs) <= limit:
             return Page(items=docs, cursor=None)
         docs = docs[:limit]
-        last = docs[-1]
-        order_value = last.data.get(order_by) if order_by else last.id
-        return Page(items=docs, cursor=_encode_cursor((order_value, last.id)))
+        return Page(items=docs, cursor=cursor_after(docs[-1], order_by))
 
     def scan(
         self, shop: str, collection: str, *, where: Mapping[str, Scalar] | None = None
