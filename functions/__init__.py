@@ -96,14 +96,14 @@ FUNCTIONS: tuple[Function, ...] = (
         secrets=("PAYMENT_TEST_SECRET", "WAVE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET"),
         publishes=True,
     ),
-    # Scheduled work: the tick fires the due schedules (campaigns, reminders) onto the queue;
-    # the consolidator writes customers' memory (with the shop's model, hence its keys).
+    # Scheduled work, queued for the worker: the tick fires the due schedules (campaigns,
+    # reminders); the consolidation queues each shop's memory consolidation.
     # Public (it has a route): TASKS_SECRET guards it; the scheduler on AWS invokes it directly.
     Function(
         "tasks", "tasks", memory_mb=512, aws_timeout_s=60, gcp_timeout_s=60,
         gcp_max_instances=2, routes=("POST /tasks/{name}",),
         schedules=(Schedule("tick", "*/5 * * * *"), Schedule("consolidate", "17 * * * *")),
-        secrets=("TASKS_SECRET", *LLM_SECRETS), publishes=True,
+        secrets=("TASKS_SECRET",), publishes=True,
     ),
     # Not public: only the queue calls it. A turn may queue more work (handing a conversation
     # to the operator), hence publishes.
