@@ -353,7 +353,8 @@ class ChatService:
             known_phone=verified or "",
             link_pending=pending_link is not None and bool(pending_link.code_hash),
         )
-        agent = Agent(llm, TOOLS, max_steps=self.settings.llm_max_steps, deadline=deadline)
+        offered = {name: tool for name, tool in TOOLS.items() if tool.offered(ctx)}
+        agent = Agent(llm, offered, max_steps=self.settings.llm_max_steps, deadline=deadline)
         result = AgentResult(text="")
         sent_text = False
         try:

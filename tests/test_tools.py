@@ -543,3 +543,29 @@ def test_remember_keeps_ordinary_facts(ctx: TurnContext, fact: str) -> None:
     assert call(ctx, "remember", fact=fact) == {"remembered": True}
     [customer] = customers(ctx)
     assert facts(ctx, customer) == [fact]
+
+
+def test_linking_tools_are_offered_only_where_they_can_work(
+    app: App, make_ctx: MakeCtx
+) -> None:
+    from dataclasses import replace
+
+    from shared.linking import Linking
+    from shared.models import PendingLink
+
+    def offered(ctx: TurnContext) -> set[str]:
+        return {name for name, tool in TOOLS.items() if tool.offered(ctx)}
+
+    web = replace(make_ctx(), linking=Linking(app.store, app.settings, send_code=None))
+    assert {"link_account"} <= offered(web) and "verify_link" not in offered(web)
+    whatsapp = replace(make_ctx(channel="whatsapp"), linking=web.linking)
+    assert not {"link_account", "verify_link"} & offered(whatsapp)  # the channel verified it
+    now = time.time()
+    pending = PendingLink(
+        phone="+221770000000", code_hash="h", expires_at=now + 600, hour_started_at=now
+    )
+    waiting = replace(
+        web, conversation=web.conversation.model_copy(update={"pending_link": pending})
+    )
+    assert {"link_account", "verify_link"} <= offered(waiting)
+    assert not {"link_account", "verify_link"} & offered(replace(waiting, linking=None))

@@ -64,6 +64,11 @@ class Tool(ABC):
             prop.pop("title", None)
         return ToolSpec(self.name, self.description, schema)
 
+    def offered(self, ctx: TurnContext) -> bool:
+        """Whether the model is offered the tool this turn (every tool's definition costs prompt
+        tokens on every call)."""
+        return True
+
     @abstractmethod
     def run(self, ctx: TurnContext, args: Any) -> dict[str, Any]:
         """Do the work; ``args`` is an instance of ``Args``. Raise ``ToolError`` for a failure the

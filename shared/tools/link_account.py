@@ -24,6 +24,9 @@ class LinkAccount(Tool):
     )
     Args = LinkAccountArgs
 
+    def offered(self, ctx: TurnContext) -> bool:
+        return ctx.linking is not None and ctx.channel != "whatsapp"  # WhatsApp is verified
+
     def run(self, ctx: TurnContext, args: LinkAccountArgs) -> dict[str, Any]:
         if ctx.linking is None:
             raise ToolError("linking is not available here")
@@ -45,6 +48,10 @@ class VerifyLink(Tool):
         "right code links this conversation to that customer."
     )
     Args = VerifyLinkArgs
+
+    def offered(self, ctx: TurnContext) -> bool:
+        pending = ctx.conversation.pending_link
+        return ctx.linking is not None and pending is not None and bool(pending.code_hash)
 
     def run(self, ctx: TurnContext, args: VerifyLinkArgs) -> dict[str, Any]:
         if ctx.linking is None:
