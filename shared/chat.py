@@ -323,6 +323,7 @@ class ChatService:
             kept, _ = memory.load(self.store, shop.id, customer)
             items = memory.recall_for_turn(kept, text, llm, shop.id, vector, index.embed_model)
             recalled = PromptMemory(kept.summary, [item.text for item in items])
+            ctx.memory_beyond_prompt = len(kept.items) > len(items)
         system = render(
             shop.persona,
             conversation.channel,

@@ -210,6 +210,7 @@ def test_the_next_turn_prompt_shows_the_memory_bounded(tmp_path: Path) -> None:
         assert "Sandales en cuir" in section and "size 40" in section
         assert len(section) // 4 <= memory.RECALL_TOKENS + memory.SUMMARY_CHARS // 4 + 50
         assert section.count('\n- "') <= memory.RECALL_K
+        assert "recall" in script.seen[-1].tools  # the rest of the memory can be searched
     finally:
         use_app(None)
         store.close()

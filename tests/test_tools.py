@@ -569,3 +569,13 @@ def test_linking_tools_are_offered_only_where_they_can_work(
     )
     assert {"link_account", "verify_link"} <= offered(waiting)
     assert not {"link_account", "verify_link"} & offered(replace(waiting, linking=None))
+
+
+def test_recall_is_offered_when_the_memory_holds_more_than_the_prompt_shows(
+    make_ctx: MakeCtx,
+) -> None:
+    from dataclasses import replace
+
+    ctx = make_ctx()
+    assert not TOOLS["recall"].offered(ctx)
+    assert TOOLS["recall"].offered(replace(ctx, memory_beyond_prompt=True))

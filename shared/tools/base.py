@@ -44,10 +44,24 @@ class TurnContext:
     payments: Payments | None = None  # makes payment links; None: the turn cannot take payments
     payment: PaymentLink | None = None  # the payment link made this turn: the reply's button
     linking: Linking | None = None  # sends and checks link codes; None: the turn cannot link
+    # The customer's memory holds more than the prompt shows: ``recall`` can search the rest.
+    memory_beyond_prompt: bool = False
 
     def show(self, *products: Product) -> None:
         for product in products:
             self.products.setdefault(product.id, product)
+
+
+def _compact(prop: dict[str, Any]) -> dict[str, Any]:
+    """An optional field as models read it, in fewer tokens: ``{"type": "string"}`` rather
+    than pydantic's ``anyOf`` with null and ``"default": null`` (it is not required anyway)."""
+    variants = prop.get("anyOf")
+    if isinstance(variants, list) and len(variants) == 2 and {"type": "null"} in variants:
+        kept = next(v for v in variants if v != {"type": "null"})
+        prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **kept}
+    if prop.get("default", ...) is None:
+        prop = {k: v for k, v in prop.items() if k != "default"}
+    return prop
 
 
 class Tool(ABC):
@@ -60,8 +74,10 @@ class Tool(ABC):
         """The tool as models see it, built once (tools are module-level singletons)."""
         schema = self.Args.model_json_schema()
         schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
+        properties = schema.get("properties", {})
+        for name, prop in properties.items():
             prop.pop("title", None)
+            properties[name] = _compact(prop)
         return ToolSpec(self.name, self.description, schema)
 
     def offered(self, ctx: TurnContext) -> bool:

@@ -24,6 +24,9 @@ class Recall(Tool):
     )
     Args = RecallArgs
 
+    def offered(self, ctx: TurnContext) -> bool:
+        return ctx.memory_beyond_prompt  # else the prompt already shows everything kept
+
     def run(self, ctx: TurnContext, args: RecallArgs) -> dict[str, Any]:
         customer = crm.conversation_customer(ctx.store, ctx.shop.id, ctx.conversation)
         if customer is None:
