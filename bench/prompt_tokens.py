@@ -144,7 +144,7 @@ def measure(size: int) -> dict[str, float]:
             reply = chat.turn(shop, reply.session_id, query.text)
         in_conversation = request_tokens(plain.requests[-1])
         returning = returning_customer_tokens(app, shop, plain)
-    largest_call = max(largest_call, in_conversation, returning, *ours)
+    largest_call = max(largest_call, in_conversation, *ours)
     return {
         "ours": statistics.median(ours),
         "ours_max": max(ours),
@@ -158,8 +158,9 @@ def measure(size: int) -> dict[str, float]:
 
 
 def returning_customer_tokens(app: App, shop: Shop, llm: InstantLLM) -> int:
-    """The prompt of a customer's new message when their memory is full: MAX_ITEMS items (the
-    products they looked at, with a word of each) and a summary of SUMMARY_CHARS characters."""
+    """The whole call of a customer's new message when their memory is full: MAX_ITEMS items
+    (the products they looked at, with a word of each) and a summary of SUMMARY_CHARS
+    characters; the tool definitions it is offered (``recall`` among them) included."""
     reply = first_turn(app.chat, shop, QUERIES[0].text)
     conversation = conversations.get(app.store, shop.id, reply.session_id)
     assert conversation is not None
@@ -181,7 +182,7 @@ def returning_customer_tokens(app: App, shop: Shop, llm: InstantLLM) -> int:
     assert len(kept.summary) >= memory.SUMMARY_CHARS - 100, len(kept.summary)
     llm.requests.clear()
     app.chat.turn(shop, reply.session_id, QUERIES[1].text)
-    return request_tokens(llm.requests[0])
+    return request_tokens(llm.requests[0]) + tools_tokens(llm.requests[0].tools)
 
 
 def main() -> None:
@@ -195,7 +196,7 @@ def main() -> None:
         "| products | Comptoir prompt tokens | whole-catalogue prompt tokens | ratio "
         f"| Comptoir, worst message | Comptoir, message {CONVERSATION} of a conversation "
         "| Comptoir, product turn with a search (2 calls) "
-        "| Comptoir, returning customer, memory full |"
+        "| Comptoir, returning customer, memory full, tools included |"
     )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size, row in rows.items():
@@ -210,8 +211,10 @@ def main() -> None:
     verdict = "met" if worst <= GOAL else "MISSED"
     print(
         f"\nGoal: flat, at most {GOAL:,} tokens at {SIZES[-1]:,} products: {verdict} "
-        f"(the largest single call: {worst:,.0f}). Not counted above: the tool definitions "
-        f"sent with every call, {largest['tools']:,.0f} tokens as JSON on the wire.\n"
+        f"(the largest single call: {worst:,.0f}). Not counted above but in the last column: "
+        f"the tool definitions a first turn is offered, {largest['tools']:,.0f} tokens as JSON "
+        f"on the wire; the returning customer's whole call: {largest['returning']:,.0f} "
+        f"({'within' if largest['returning'] <= GOAL else 'OVER'} the goal).\n"
         f"({time.perf_counter() - started:.0f} s)" + refused_note()
     )
 
