@@ -270,7 +270,7 @@ def cli_run(data: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
         cwd=data,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,  # the progress line
+        stderr=subprocess.PIPE,  # the progress line, a traceback if it crashed
     )  # fmt: skip
 
 
@@ -299,7 +299,9 @@ def killed_and_resumed(
     time.sleep(0.2)  # requests already on the wire reach the server
     before_resume = graph.taken()
     resumed = cli_run(data, env)
-    output, _ = resumed.communicate(timeout=3600)
+    output, errors = resumed.communicate(timeout=3600)
+    if resumed.returncode != 0:
+        print(errors.decode()[-3000:], file=sys.stderr)
     received = graph.recipients()
     addresses = Counter(received)
     found_report = report(app.store, SHOP_ID, "relance", time.time())
