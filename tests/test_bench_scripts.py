@@ -32,3 +32,20 @@ def test_a_bench_script_imports(script: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_campaigns_bench_runs_small_and_finds_every_message_once() -> None:
+    # 200 customers: a dry run, a paced run, and a run killed half-way then resumed in
+    # subprocesses; the script exits non-zero if a number got two messages, an opted-out one got
+    # any, or the send records do not add up to the audience.
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "campaigns.py"), "--customers", "200", "--rate", "400"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "duplicates: 0 (must be 0)" in result.stdout
+    assert "to opted-out numbers: 0 (must be 0)" in result.stdout
+    assert "(must be 198)" in result.stdout  # 2 of the 200 opted out
