@@ -70,6 +70,7 @@ bench: setup widget
 	$(BIN)/python bench/payments.py
 	$(BIN)/python bench/conversations.py --mode both
 	$(BIN)/python bench/campaigns.py
+	$(BIN)/python bench/consolidate.py
 
 # --- Deploy: STAGE (dev, prod...), REGION; OSLS_ARGS passes options to osls (--param=...).
 # Google Cloud: GCP_PROJECT (required), GCP_REGION; GCP_ARGS=--dry-run prints every command.
