@@ -10,12 +10,17 @@ old choice after a newer one, and a redelivery changes nothing):
   (``opt_out`` false) rather than deleting it: a deleted one would let an older STOP delivered
   later come back.
 
+A customer erased at their request (``customer delete``) leaves a suppression entry per address
+(``erased_addresses``, id = a digest of the address, no other data): campaigns never add that
+number again, and nothing readable about the customer stays.
+
 A choice typed in a conversation without a customer yet (a web chat before any order) is kept on
 the conversation; ``crm`` carries it into the customer it creates or links for that conversation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 
@@ -35,6 +40,7 @@ from shared.models import (
 from shared.store import Store
 
 OPTOUTS = "marketing_optouts"
+ERASED = "erased_addresses"
 # One word typed alone (folded: case and accents aside, trailing punctuation ignored).
 STOP_WORDS = frozenset({"stop", "arret", "arreter", "desabonner", "desinscrire", "unsubscribe"})
 START_WORDS = frozenset({"start", "reprendre", "resume"})
@@ -166,3 +172,22 @@ def record_choice(
         conversations.update(
             store, shop, conversation.id, lambda c: with_marketing_choice(c, opt_out, at)
         )
+
+
+# --- erased customers ------------------------------------------------------------------------
+
+
+def _erased_id(address: str) -> str:
+    return hashlib.sha256(f"erased\n{address}".encode()).hexdigest()[:48]
+
+
+def bury(store: Store, shop: str, addresses: Iterable[str], at: float) -> None:
+    """Keep ``addresses`` out of every campaign for good (a customer erased at their request)."""
+    for address in dict.fromkeys(addresses):
+        store.put(shop, ERASED, _erased_id(address), {"at": at})
+
+
+def erased(store: Store, shop: str, addresses: Iterable[str | None]) -> set[str]:
+    """Which of ``addresses`` belonged to an erased customer (one batch read)."""
+    by_id = {_erased_id(a): a for a in addresses if a}
+    return {by_id[doc_id] for doc_id in store.get_many(shop, ERASED, list(by_id))}

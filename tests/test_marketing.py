@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from shared import conversations, crm
+from shared import conversations, crm, marketing
 from shared.app import App
 from shared.exceptions import InvalidInputError
 from shared.marketing import (
@@ -217,3 +217,14 @@ def test_the_widget_logs_no_text_of_the_choice(
     _say(client, "UNSUBSCRIBE", sid)
     text = logs.getvalue()
     assert "UNSUBSCRIBE" not in text and "765 43 21" not in text and "+221" not in text
+
+
+def test_an_erased_number_is_found_by_its_address_and_stored_as_a_digest(app: App) -> None:
+    address = marketing.address_of("whatsapp", "221770000123")
+    assert address is not None
+    marketing.bury(app.store, SHOP, [address, "telegram:42"], 1.0)
+
+    assert marketing.erased(app.store, SHOP, [address, "telegram:43", None]) == {address}
+    stored = list(app.store.scan(SHOP, marketing.ERASED))
+    assert len(stored) == 2
+    assert all("221770000123" not in doc.id + str(doc.data) for doc in stored)

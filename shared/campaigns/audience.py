@@ -269,17 +269,20 @@ def _restocks(store: Store, shop: str) -> dict[str, float]:
 
 
 def _leave_out_addresses(store: Store, shop: str, audience: Audience) -> None:
-    """Drop opted-out numbers, and the second customer at one address."""
+    """Drop opted-out and erased numbers, and the second customer at one address."""
     kept: list[Recipient] = []
     seen: set[str] = set()
     for chunk in _chunks(audience.recipients, _READ_CHUNK):
         addresses = [marketing.address_of(r.channel, r.address) for r in chunk]
         refused = marketing.opted_out(store, shop, addresses)
+        gone = marketing.erased(store, shop, addresses)
         for recipient, address in zip(chunk, addresses, strict=True):
             if address is None:
                 audience.left_out["unreachable"] += 1
             elif address in refused:
                 audience.left_out["opted_out"] += 1
+            elif address in gone:
+                audience.left_out["erased"] += 1
             elif address in seen:
                 audience.left_out["same_address"] += 1
             else:

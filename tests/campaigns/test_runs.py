@@ -519,3 +519,20 @@ def test_a_brief_that_fails_for_one_customer_fails_that_message_only(
     assert recipients(graph_server) == ["221770000091"]
     reasons = {s.status: s.reason for s in report(app.store, SHOP, "relance").sends}
     assert reasons["failed"] == "InvalidInputError"
+
+
+def test_an_erased_customers_number_is_never_added_again(
+    app: App, graph_server: GraphServer
+) -> None:
+    # The customer was erased; the same number later writes again and orders.
+    marketing.bury(app.store, SHOP, ["whatsapp:+221770000100"], time.time() - 86400)
+    customer, chat = whatsapp_customer(app, "221770000100", "Awa")
+    order(app, customer, chat, at=time.time() - 3 * HOURS)
+    campaign(app, ABANDONED)
+
+    shown = runner.preview(
+        app, app.shops.get(SHOP), load_campaign(app.store, SHOP, "relance"), time.time(), 20
+    )
+    assert (shown.audience, shown.left_out) == (0, {"erased": 1})
+    assert run(app, "relance")[1] == Counter()
+    assert graph_server.sent == []
