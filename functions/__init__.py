@@ -96,13 +96,18 @@ FUNCTIONS: tuple[Function, ...] = (
         secrets=("PAYMENT_TEST_SECRET", "WAVE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET"),
         publishes=True,
     ),
-    # Scheduled work, queued for the worker: the tick fires the due schedules (campaigns,
-    # reminders); the consolidation queues each shop's memory consolidation.
+    # Scheduled work: the tick fires the due schedules (campaigns, reminders) and the
+    # consolidation each shop's memory consolidation, onto the queue; retention erases
+    # conversations past their shop's retention_days itself (store work only).
     # Public (it has a route): TASKS_SECRET guards it; the scheduler on AWS invokes it directly.
     Function(
         "tasks", "tasks", memory_mb=512, aws_timeout_s=60, gcp_timeout_s=60,
         gcp_max_instances=2, routes=("POST /tasks/{name}",),
-        schedules=(Schedule("tick", "*/5 * * * *"), Schedule("consolidate", "17 * * * *")),
+        schedules=(
+            Schedule("tick", "*/5 * * * *"),
+            Schedule("consolidate", "17 * * * *"),
+            Schedule("retention", "40 3 * * *"),
+        ),
         secrets=("TASKS_SECRET",), publishes=True,
     ),
     # Not public: only the queue calls it. A turn may queue more work (handing a conversation

@@ -180,6 +180,9 @@ class Shop(Model):
     payment_provider: str = "test"
     # Campaigns: the WhatsApp number's messaging tier, in messages a second.
     whatsapp_messages_per_second: int = Field(default=80, ge=1, le=1000)
+    # Conversations (and their messages) not written to for this many days are erased by the
+    # daily ``retention`` task (shared/retention.py); None: kept.
+    retention_days: int | None = Field(default=None, ge=1, le=3650)
     # The line every campaign message ends with, per language; it must name the STOP keyword.
     marketing_optout_hint: dict[str, str] = Field(default_factory=lambda: dict(OPTOUT_HINTS))
 

@@ -19,6 +19,7 @@ TASKS_HEADER = "X-Tasks-Secret"  # what the caller puts TASKS_SECRET in
 TASKS: dict[str, str] = {
     "tick": "shared.schedules:tick_task",  # fire the due schedules (campaigns, reminders)
     "consolidate": "shared.consolidator:consolidate_task",  # customers' long-term memory
+    "retention": "shared.retention:retention_task",  # erase conversations past retention_days
 }
 
 
