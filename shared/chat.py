@@ -318,12 +318,13 @@ class ChatService:
             linking=self.linking,
         )
         ctx.show(*(p for p, _ in products))
-        recalled = None
+        recalled, name = None, ""
         if customer is not None:
             kept, _ = memory.load(self.store, shop.id, customer)
             items = memory.recall_for_turn(kept, text, llm, shop.id, vector, index.embed_model)
             recalled = PromptMemory(kept.summary, [item.text for item in items])
             ctx.memory_beyond_prompt = len(kept.items) > len(items)
+            name = customer.name or memory.remembered_name(kept)
         system = render(
             shop.persona,
             conversation.channel,
@@ -353,6 +354,8 @@ class ChatService:
             channel=conversation.channel,
             known_phone=verified or "",
             link_pending=pending_link is not None and bool(pending_link.code_hash),
+            customer_name=name,
+            remembered=recalled.facts if recalled is not None else (),
         )
         offered = {name: tool for name, tool in TOOLS.items() if tool.offered(ctx)}
         agent = Agent(llm, offered, max_steps=self.settings.llm_max_steps, deadline=deadline)

@@ -447,3 +447,9 @@ def recall_for_turn(
         if item not in found and (budget := budget - tokens_of(item.text)) >= 0:
             found.append(item)
     return found
+
+
+def remembered_name(memory: CustomerMemory) -> str:
+    """The name the customer gave, as kept (``name <their name>``), or ""."""
+    item = next((i for i in reversed(memory.items) if i.key == "name"), None)
+    return item.text.removeprefix("name ").strip() if item is not None else ""

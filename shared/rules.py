@@ -37,9 +37,13 @@ from shared.money import format_price
 from shared.order_form import OrderForm, VariantChoice, choose_variant, read_order
 
 FAQ_MIN_SCORE = 2.0
+REMEMBERED_SAID = 3  # memory items a greeting quotes back
 TEXTS: dict[str, dict[str, str]] = {
     "fr": {
         "greeting": "Bonjour et bienvenue chez {shop} ! Que puis-je vous aider à trouver ?",
+        "welcome_back": "Re-bonjour {name}, ravi de vous retrouver chez {shop} !",
+        "remembered": "La dernière fois, vous m'aviez dit : {facts}.",
+        "what_now": "Que puis-je pour vous aujourd'hui ?",
         "found": "Voici ce que j'ai trouvé :",
         "none": "Je n'ai pas trouvé ce produit dans notre catalogue. Pouvez-vous préciser ?",
         "unknown": (
@@ -133,6 +137,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "en": {
         "greeting": "Hello and welcome to {shop}! What can I help you find?",
+        "welcome_back": "Hello again {name}, good to see you back at {shop}!",
+        "remembered": "Last time you told me: {facts}.",
+        "what_now": "What can I do for you today?",
         "found": "Here is what I found:",
         "none": "I couldn't find that product in our catalogue. Could you tell me more?",
         "unknown": "Sorry, I don't know the answer to that. You can reach the shop at {contact}.",
@@ -232,6 +239,10 @@ class Retrieved:
     channel: str = "web"
     known_phone: str = ""  # the phone the channel verified (WhatsApp): never asked for
     link_pending: bool = False  # a link code was sent: a 6-digit message is that code
+    # A returning customer: their name, and what their memory holds for this message (quoted
+    # back to them when they greet: the memory is theirs).
+    customer_name: str = ""
+    remembered: list[str] = field(default_factory=list)
 
     @classmethod
     def of_turn(
@@ -244,6 +255,8 @@ class Retrieved:
         channel: str = "web",
         known_phone: str = "",
         link_pending: bool = False,
+        customer_name: str = "",
+        remembered: Sequence[str] = (),
     ) -> Retrieved:
         return cls(
             # The JSON form with the lowest price added, the way the catalogue tools answer.
@@ -260,6 +273,8 @@ class Retrieved:
             channel=channel,
             known_phone=known_phone,
             link_pending=link_pending,
+            customer_name=customer_name,
+            remembered=list(remembered)[:REMEMBERED_SAID],
         )
 
     @property
@@ -316,9 +331,7 @@ class RulesResponder(LLM):
                 messages, "request_human", {"reason": "the customer asked for a person"}
             )
         if intent == "greeting":
-            return self._reply(
-                texts["greeting"].format(shop=context.shop_name or "notre boutique"), lang
-            )
+            return self._reply(_greeting(context, lang), lang)
         if intent == "thanks":
             return self._reply(texts["thanks"], lang)
         if intent in ("hesitation", "variant"):
@@ -814,3 +827,36 @@ def _json(text: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _greeting(context: Retrieved, lang: str) -> str:
+    """Welcome; a customer the shop remembers (a name from the channel alone is not enough: a
+    first WhatsApp message has one) is welcomed back with what their memory holds."""
+    texts, shop = TEXTS[lang], context.shop_name or "notre boutique"
+    name = context.customer_name.split()[0] if context.customer_name.split() else ""
+    if not (name and context.remembered):
+        return texts["greeting"].format(shop=shop)
+    said = [_said(fact, lang) for fact in context.remembered if not fact.startswith("name ")]
+    facts = ", ".join(said)
+    if not facts:
+        return " ".join([texts["welcome_back"].format(name=name, shop=shop), texts["what_now"]])
+    return " ".join(
+        [
+            texts["welcome_back"].format(name=name, shop=shop),
+            texts["remembered"].format(facts=facts),
+            texts["what_now"],
+        ]
+    )
+
+
+# A preference as the memory keeps it ("size 40") as the customer reads it ("taille 40").
+_PREFERENCE_WORDS = {
+    "fr": {"size": "taille", "colour": "couleur", "budget": "budget", "language": "langue"},
+    "en": {"size": "size", "colour": "colour", "budget": "budget", "language": "language"},
+}
+
+
+def _said(fact: str, lang: str) -> str:
+    key, _, value = fact.rstrip(".").partition(" ")
+    word = _PREFERENCE_WORDS[lang].get(key)
+    return f"{word} {value}" if word and value else fact.rstrip(".")

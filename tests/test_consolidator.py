@@ -292,3 +292,19 @@ def test_the_task_queues_every_shop_of_the_index(watched: tuple[App, WatchedStor
     assert stored_memory(app, here.id).items
     there_after = conversations.get(app.store, "boutique-2", there.id)
     assert there_after is not None and there_after.memory_watermark == there_after.recent[-1].id
+
+
+def test_the_offline_assistant_welcomes_a_remembered_customer_back(tmp_path: Path) -> None:
+    app, store = watched_app(tmp_path)
+    try:
+        conversation = chat(app, CHAT)
+        consolidate(app, SHOP_ID, time.time(), 10.0)
+
+        reply = app.chat.turn(app.shops.get(SHOP_ID), conversation.id, "Bonjour")
+        assert reply.reply.startswith("Re-bonjour Awa, ravi de vous retrouver")
+        assert "vous m'aviez dit : " in reply.reply and "taille 40" in reply.reply
+        first = app.chat.turn(app.shops.get(SHOP_ID), None, "Bonjour")  # nobody remembered
+        assert first.reply.startswith("Bonjour et bienvenue")
+    finally:
+        use_app(None)
+        store.close()
