@@ -125,6 +125,7 @@ COMMAND_MODULES = (
     "shared.queue.cli",
     "shared.channels.cli",
     "shared.campaigns.cli",
+    "shared.jobs_cli",
     "shared.consolidator",
 )
 

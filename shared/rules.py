@@ -34,6 +34,7 @@ from shared.llm.base import LLM, ChatMessage, Completion, LLMRequest, ToolCall
 from shared.models import FaqEntry, Product, Shop
 from shared.money import format_price
 from shared.order_form import OrderForm, VariantChoice, choose_variant, read_order
+from shared.when import reminder_request
 
 FAQ_MIN_SCORE = 2.0
 TEXTS: dict[str, dict[str, str]] = {
@@ -113,6 +114,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_value": "**{title}** n'existe pas en {value}. En stock : {values}.",
         "available": "Oui, **{title}** est en stock.",
         "all_sold_out": "Désolé, **{title}** est épuisé pour le moment.",
+        "reminder_set": "C'est noté : je vous le rappellerai ici {when}.",
+        "reminder_when": "Pour quand voulez-vous ce rappel ? Par exemple « demain à 9h ».",
+        "reminder_failed": "Je n'ai pas pu programmer ce rappel, désolé.",
     },
     "en": {
         "greeting": "Hello and welcome to {shop}! What can I help you find?",
@@ -180,6 +184,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_value": "**{title}** doesn't come in {value}. In stock: {values}.",
         "available": "Yes, **{title}** is in stock.",
         "all_sold_out": "Sorry, **{title}** is sold out at the moment.",
+        "reminder_set": "Noted: I'll remind you here {when}.",
+        "reminder_when": "When would you like the reminder? For example “tomorrow at 9am”.",
+        "reminder_failed": "Sorry, I couldn't set that reminder.",
     },
 }
 
@@ -263,6 +270,10 @@ class RulesResponder(LLM):
         lang: str,
     ) -> Completion:
         texts = TEXTS[lang]
+        reminder = reminder_request(user)
+        if reminder is not None and "schedule_reminder" in offered:
+            said, what = reminder
+            return self._call(messages, "schedule_reminder", {"when": said, "text": what})
         form = _order(messages, context)
         if form is not None and "capture_lead" in offered:
             if "search_products" not in offered:
@@ -424,6 +435,11 @@ class RulesResponder(LLM):
                 return self._reply(summary, lang)
             total = format_price(Decimal(str(result["amount"])), str(result["currency"]), lang)
             return self._reply(f"{summary}\n{texts['pay'].format(total=total)}", lang)
+        if last.tool_name == "schedule_reminder":
+            if "error" not in result:
+                return self._reply(texts["reminder_set"].format(when=result["when"]), lang)
+            understood = "when not understood" not in str(result["error"])
+            return self._reply(texts["reminder_failed" if understood else "reminder_when"], lang)
         if last.tool_name == "request_human":
             if result.get("opens"):  # the shop is closed: say when someone will answer
                 return self._reply(texts["handoff_closed"].format(opens=result["opens"]), lang)

@@ -9,6 +9,7 @@ from shared.tools.create_payment_link import CreatePaymentLink
 from shared.tools.get_product import GetProduct
 from shared.tools.recall import Recall
 from shared.tools.remember import Remember
+from shared.tools.reminders import CancelReminder, ListReminders, ScheduleReminder
 from shared.tools.request_human import RequestHuman
 from shared.tools.search_products import SearchProducts
 
@@ -22,6 +23,9 @@ TOOLS: dict[str, Tool] = {
         RequestHuman(),
         Remember(),
         Recall(),
+        ScheduleReminder(),
+        ListReminders(),
+        CancelReminder(),
     ]
 }
 
