@@ -112,6 +112,9 @@ def test_registry_lists_every_tool_with_a_clean_schema() -> None:
         "request_human",
         "remember",
         "recall",
+        "schedule_reminder",
+        "list_reminders",
+        "cancel_reminder",
     ]
     specs = {spec.name: spec for spec in tool_specs()}
     assert specs.keys() == TOOLS.keys()
