@@ -126,6 +126,7 @@ COMMAND_MODULES = (
     "shared.channels.cli",
     "shared.campaigns.cli",
     "shared.customer_data",
+    "shared.jobs_cli",
     "shared.consolidator",
     "shared.notify",
 )

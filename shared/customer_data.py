@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared import crm, marketing, quotas
+from shared import crm, jobs, marketing, quotas
 from shared.campaigns.runner import SENDS
 from shared.channels.receive import SENT
 from shared.conversations import CONVERSATIONS, messages_of
@@ -138,6 +138,8 @@ HOLDINGS: dict[str, Finder] = {
     "orders": _by_ids(LEADS, lambda f: (o.id for o in f.orders)),
     "memory": _by_ids(MEMORY, lambda f: [f.customer.id]),
     "campaign_sends": _where(SENDS, "customer_id", lambda f: [f.customer.id]),
+    "job_sends": _where(jobs.SENDS, "customer_id", lambda f: [f.customer.id]),
+    "reminders": _where(jobs.JOBS, "customer_id", lambda f: [f.customer.id]),
     "phone_claim": _phone_claims,
     "customer": _by_ids(CUSTOMERS, lambda f: [f.customer.id]),
 }

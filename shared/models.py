@@ -412,6 +412,7 @@ class Conversation(Model):
     last_inbound_at: float | None = None
     channel_user: str | None = None  # where channel replies go: a WhatsApp wa_id, a Telegram chat
     campaign: CampaignTouch | None = None
+    reminders_set: int = 0  # reminders the customer asked for here (list/cancel offered then)
     # A STOP or START typed before the conversation had a customer: its customer inherits it.
     marketing_opt_out: bool = False
     marketing_changed_at: float | None = None

@@ -35,6 +35,7 @@ from shared.llm.base import LLM, ChatMessage, Completion, LLMRequest, ToolCall
 from shared.models import FaqEntry, Product, Shop
 from shared.money import format_price
 from shared.order_form import OrderForm, VariantChoice, choose_variant, read_order
+from shared.when import reminder_request
 
 FAQ_MIN_SCORE = 2.0
 REMEMBERED_SAID = 3  # memory items a greeting quotes back
@@ -134,6 +135,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "code_void": "Trop d'essais : ce code n'est plus valable. Demandez-moi un nouveau code.",
         "code_expired": "Ce code a expiré. Demandez-moi un nouveau code.",
         "no_code": "Aucun code n'est en attente ici : donnez-moi votre numéro WhatsApp.",
+        "reminder_set": "C'est noté : je vous le rappellerai ici {when}.",
+        "reminder_when": "Pour quand voulez-vous ce rappel ? Par exemple « demain à 9h ».",
+        "reminder_failed": "Je n'ai pas pu programmer ce rappel, désolé.",
     },
     "en": {
         "greeting": "Hello and welcome to {shop}! What can I help you find?",
@@ -220,6 +224,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "code_void": "Too many tries: that code is no longer valid. Ask me for a new one.",
         "code_expired": "That code has expired. Ask me for a new one.",
         "no_code": "No code is waiting here: give me your WhatsApp number.",
+        "reminder_set": "Noted: I'll remind you here {when}.",
+        "reminder_when": "When would you like the reminder? For example “tomorrow at 9am”.",
+        "reminder_failed": "Sorry, I couldn't set that reminder.",
     },
 }
 
@@ -319,6 +326,10 @@ class RulesResponder(LLM):
         linking_to = _link_request(user)
         if linking_to and "link_account" in offered:
             return self._call(messages, "link_account", {"phone": linking_to})
+        reminder = reminder_request(user)
+        if reminder is not None and "schedule_reminder" in offered:
+            said, what = reminder
+            return self._call(messages, "schedule_reminder", {"when": said, "text": what})
         form = _order(messages, context)
         if form is not None and "capture_lead" in offered:
             if "search_products" not in offered:
@@ -482,6 +493,11 @@ class RulesResponder(LLM):
             return self._reply(texts["link_failed" if "error" in result else "link_sent"], lang)
         if last.tool_name == "verify_link":
             return self._reply(_link_outcome(result, lang), lang)
+        if last.tool_name == "schedule_reminder":
+            if "error" not in result:
+                return self._reply(texts["reminder_set"].format(when=result["when"]), lang)
+            understood = "when not understood" not in str(result["error"])
+            return self._reply(texts["reminder_failed" if understood else "reminder_when"], lang)
         if last.tool_name == "request_human":
             if result.get("opens"):  # the shop is closed: say when someone will answer
                 return self._reply(texts["handoff_closed"].format(opens=result["opens"]), lang)

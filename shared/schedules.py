@@ -57,6 +57,7 @@ _PAGE = 100
 # ``slot`` is the fire time (epoch seconds), None when the entry was only woken.
 SCHEDULED: dict[str, str] = {
     "campaign": "shared.campaigns.runner:on_schedule",  # start a campaign's run, resume one
+    "job": "shared.jobs:on_schedule",  # a job's or a reminder's messages
 }
 
 

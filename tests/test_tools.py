@@ -114,6 +114,9 @@ def test_registry_lists_every_tool_with_a_clean_schema() -> None:
         "recall",
         "link_account",
         "verify_link",
+        "schedule_reminder",
+        "list_reminders",
+        "cancel_reminder",
     ]
     specs = {spec.name: spec for spec in tool_specs()}
     assert specs.keys() == TOOLS.keys()
@@ -579,3 +582,19 @@ def test_recall_is_offered_when_the_memory_holds_more_than_the_prompt_shows(
     ctx = make_ctx()
     assert not TOOLS["recall"].offered(ctx)
     assert TOOLS["recall"].offered(replace(ctx, memory_beyond_prompt=True))
+
+
+def test_reminder_tools_are_offered_where_a_reminder_can_reach_the_customer(
+    make_ctx: MakeCtx,
+) -> None:
+    from dataclasses import replace
+
+    def offered(ctx: TurnContext) -> set[str]:
+        return {name for name, tool in TOOLS.items() if tool.offered(ctx)}
+
+    reminders = {"schedule_reminder", "list_reminders", "cancel_reminder"}
+    assert not reminders & offered(make_ctx())  # the widget cannot be reached later
+    whatsapp = make_ctx(channel="whatsapp")
+    assert reminders & offered(whatsapp) == {"schedule_reminder"}
+    asked = whatsapp.conversation.model_copy(update={"reminders_set": 1})
+    assert reminders <= offered(replace(whatsapp, conversation=asked))

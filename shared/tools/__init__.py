@@ -10,6 +10,7 @@ from shared.tools.get_product import GetProduct
 from shared.tools.link_account import LinkAccount, VerifyLink
 from shared.tools.recall import Recall
 from shared.tools.remember import Remember
+from shared.tools.reminders import CancelReminder, ListReminders, ScheduleReminder
 from shared.tools.request_human import RequestHuman
 from shared.tools.search_products import SearchProducts
 
@@ -25,6 +26,9 @@ TOOLS: dict[str, Tool] = {
         Recall(),
         LinkAccount(),
         VerifyLink(),
+        ScheduleReminder(),
+        ListReminders(),
+        CancelReminder(),
     ]
 }
 

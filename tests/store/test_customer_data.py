@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared import conversations, crm, marketing, memory, quotas
+from shared import conversations, crm, jobs, marketing, memory, quotas
 from shared.campaigns.runner import SENDS
 from shared.channels.receive import SENT
 from shared.customer_data import HOLDINGS, delete_customer, export_customer, find_customers
@@ -18,6 +18,7 @@ from shared.exceptions import NotFoundError, StoreUnavailableError
 from shared.ids import new_session_id, new_sortable_id
 from shared.ipn import PAYMENTS
 from shared.models import Conversation, Customer, Lead, Message, StatusChange, Subscription
+from shared.schedules import ScheduleSpec
 from shared.store import Store
 from shared.store.base import Doc, Key, QuerySpec, Write
 
@@ -88,6 +89,18 @@ def a_customer(store: Store, shop: str, wa_id: str, name: str) -> tuple[Customer
         {"campaign_id": "relance", "customer_id": customer.id, "status": "sent"},
     )
     marketing.set_marketing(store, shop, customer.id, True, now)
+    reminder = jobs.Job(
+        shop=shop,
+        schedule=ScheduleSpec(at=now + 3600, timezone="Africa/Dakar"),
+        customer_id=customer.id,
+        text=f"Rappel pour {name} : payer",
+        created_by="customer",
+        conversation_id=whatsapp.id,
+        created_at=now,
+        updated_at=now,
+    )
+    store.put(shop, jobs.JOBS, reminder.id, reminder.to_doc())
+    store.create(shop, jobs.SENDS, f"{reminder.id}~1~{customer.id}", {"customer_id": customer.id})
     return customer, [whatsapp.id]
 
 
@@ -105,6 +118,8 @@ def everything(store: Store, shop: str, conversation_ids: list[str]) -> Iterator
         quotas.PLAN_PURCHASES,
         memory.COLLECTION,
         SENDS,
+        jobs.JOBS,
+        jobs.SENDS,
         marketing.OPTOUTS,
         marketing.ERASED,
         "deadletters",
