@@ -324,7 +324,7 @@ class ChatService:
             items = memory.recall_for_turn(kept, text, llm, shop.id, vector, index.embed_model)
             recalled = PromptMemory(kept.summary, [item.text for item in items])
             ctx.memory_beyond_prompt = len(kept.items) > len(items)
-            name = customer.name or memory.remembered_name(kept)
+            name = memory.remembered_name(kept) or customer.name  # what they said, first
         system = render(
             shop.persona,
             conversation.channel,
