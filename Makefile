@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup lock dev test lint typecheck unit bench clean layer deploy deploy-gcp widget
+.PHONY: setup lock dev test lint typecheck unit bench clean layer deploy deploy-gcp widget remove logs
 WIDGET := web/dist/manifest.json
 
 setup: $(PY_STAMP) $(NODE_STAMP)
@@ -86,6 +86,18 @@ deploy: layer
 	$(BIN)/python infra/aws/secrets.py --stage $(STAGE) --region $(REGION) --check
 	npx osls deploy --stage $(STAGE) --region $(REGION) $(OSLS_ARGS)
 	$(BIN)/python infra/aws/after_deploy.py --stage $(STAGE) --region $(REGION) --publish-web
+
+# Deletes the stage's stack. Its widget bucket is versioned, and CloudFormation deletes only an
+# empty bucket: remove.py first deletes every version of the widget (not where the stage
+# retains its bucket, as prod does), then osls removes the stack.
+remove: setup
+	$(BIN)/python infra/aws/remove.py --stage $(STAGE) --region $(REGION)
+	npx osls remove --stage $(STAGE) --region $(REGION) $(OSLS_ARGS)
+
+# Follows a function's logs (FUNCTION: chat, worker, webhook_whatsapp...; see serverless.yml).
+FUNCTION ?= chat
+logs:
+	npx osls logs -f $(FUNCTION) --stage $(STAGE) --region $(REGION) --tail
 
 deploy-gcp: setup
 	@test -n "$(GCP_PROJECT)" || { echo "set GCP_PROJECT=your-project-id" >&2; exit 2; }

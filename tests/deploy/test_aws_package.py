@@ -66,6 +66,13 @@ def eventbridge_cron(schedule: Schedule) -> str:
     return f"cron({minute} {hour} {day} {month} {weekday} *)"
 
 
+# What a browser shows a cross-origin script without Access-Control-Expose-Headers.
+CORS_SAFELISTED = {
+    "Cache-Control", "Content-Language", "Content-Length", "Content-Type", "Expires",
+    "Last-Modified", "Pragma",
+}  # fmt: skip
+WIDGET_SOURCE = "\n".join(p.read_text() for p in sorted((ROOT / "web" / "src").glob("*.js")))
+
 # cfn-lint findings that are accepted, each for a reason.
 IGNORED_CHECKS = {
     # "dependency already enforced by a GetAtt/Ref": osls writes a DependsOn next to each
@@ -171,6 +178,10 @@ def test_cors_preflight_is_answered_by_the_http_api(packaged: Packaged) -> None:
     cors = packaged.template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
     assert {"GET", "POST", "OPTIONS"} <= set(cors["AllowMethods"])
     assert "Content-Type" in cors["AllowHeaders"]
+    # The API's CORS replaces the function's headers: what the widget reads must be exposed.
+    read = set(re.findall(r'headers\.get\("([^"]+)"\)', WIDGET_SOURCE)) - CORS_SAFELISTED
+    assert "Retry-After" in read
+    assert read <= set(cors["ExposeHeaders"])
     assert cors["AllowOrigins"] == ["*"]  # the default params; a stage sets its shop's origins
     assert env_of(packaged, "chat")["ALLOWED_ORIGINS"] == "*"
 

@@ -1,0 +1,109 @@
+"""`make remove`'s first step (infra/aws/remove.py) against moto's S3 and CloudFormation: the
+widget bucket is versioned, so CloudFormation can delete it only once every version and delete
+marker is gone."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import boto3
+
+from tests.deploy.test_after_deploy import load
+
+remove = load("infra/aws/remove.py")
+
+
+def _client(service: str, endpoint: str) -> Any:
+    return boto3.client(service, region_name="eu-west-1", endpoint_url=endpoint)
+
+
+def _widget_stack(endpoint: str, deletion_policy: str) -> tuple[str, str]:
+    """A stack shaped like the stage's: a versioned WidgetBucket and its output."""
+    stage = f"t{uuid.uuid4().hex[:8]}"
+    bucket = f"comptoir-{stage}-widget"
+    template = {
+        "Resources": {
+            "WidgetBucket": {
+                "Type": "AWS::S3::Bucket",
+                "DeletionPolicy": deletion_policy,
+                "Properties": {
+                    "BucketName": bucket,
+                    "VersioningConfiguration": {"Status": "Enabled"},
+                },
+            }
+        },
+        "Outputs": {"WidgetBucketName": {"Value": {"Ref": "WidgetBucket"}}},
+    }
+    _client("cloudformation", endpoint).create_stack(
+        StackName=f"comptoir-{stage}", TemplateBody=json.dumps(template)
+    )
+    # moto's stack creates the bucket but ignores its VersioningConfiguration.
+    _client("s3", endpoint).put_bucket_versioning(
+        Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    return stage, bucket
+
+
+def _publish_twice_and_delete_one(s3: Any, bucket: str) -> None:
+    """What publishing the widget twice leaves: two versions of each file, and a delete marker
+    for a file the second build no longer has."""
+    for build in ("one", "two"):
+        for key in ("widget/loader.js", "widget/manifest.json", "widget/app.abc.js"):
+            s3.put_object(Bucket=bucket, Key=key, Body=f"{build} {key}".encode())
+    s3.delete_object(Bucket=bucket, Key="widget/app.abc.js")
+
+
+def _versions(s3: Any, bucket: str) -> int:
+    listing = s3.list_object_versions(Bucket=bucket)
+    return len(listing.get("Versions", [])) + len(listing.get("DeleteMarkers", []))
+
+
+def test_empty_bucket_deletes_every_version_and_delete_marker(moto_endpoint: str) -> None:
+    s3 = _client("s3", moto_endpoint)
+    bucket = f"comptoir-test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    _publish_twice_and_delete_one(s3, bucket)
+    assert _versions(s3, bucket) == 7  # 6 versions, 1 delete marker
+
+    assert remove.empty_bucket(s3, bucket) == 7
+    assert _versions(s3, bucket) == 0
+    s3.delete_bucket(Bucket=bucket)  # what CloudFormation does next: it now succeeds
+    assert remove.empty_bucket(s3, bucket) == 0  # gone: nothing to do, no error
+
+
+def test_empty_bucket_pages_past_one_delete_call(moto_endpoint: str) -> None:
+    s3 = _client("s3", moto_endpoint)
+    bucket = f"comptoir-test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for version in range(3):
+        for n in range(4):
+            s3.put_object(Bucket=bucket, Key=f"widget/{n}.js", Body=f"{version}".encode())
+    assert remove.empty_bucket(s3, bucket, batch_size=5) == 12  # three DeleteObjects calls
+    assert _versions(s3, bucket) == 0
+
+
+def test_main_empties_the_stacks_widget_bucket(moto_endpoint: str) -> None:
+    stage, bucket = _widget_stack(moto_endpoint, "Delete")
+    s3 = _client("s3", moto_endpoint)
+    _publish_twice_and_delete_one(s3, bucket)
+    assert _versions(s3, bucket) == 7
+
+    assert remove.main(["--stage", stage, "--endpoint-url", moto_endpoint]) == 0
+    assert _versions(s3, bucket) == 0
+
+
+def test_main_without_a_stack_does_nothing(moto_endpoint: str) -> None:
+    assert remove.main(["--stage", "never-deployed", "--endpoint-url", moto_endpoint]) == 0
+
+
+def test_main_leaves_a_retained_bucket_and_its_widget(moto_endpoint: str) -> None:
+    stage, bucket = _widget_stack(moto_endpoint, "Retain")
+    s3 = _client("s3", moto_endpoint)
+    _publish_twice_and_delete_one(s3, bucket)
+
+    assert remove.main(["--stage", stage, "--endpoint-url", moto_endpoint]) == 0
+    assert _versions(s3, bucket) == 7
