@@ -46,7 +46,7 @@ class Function:
     short: str  # in Google service account ids (at most 30 characters with the stage prefix)
     memory_mb: int
     # A function's limit differs by platform: API Gateway answers 503 at 30 s, whatever the
-    # Lambda's own; SQS wants its visibility timeout at 6x the worker's.
+    # Lambda's own; SQS wants its visibility timeout at least the worker's (serverless.yml).
     aws_timeout_s: int
     gcp_timeout_s: int
     gcp_max_instances: int

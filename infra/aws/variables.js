@@ -48,3 +48,62 @@ module.exports.maxReceiveCount = async ({ resolveVariable }) => {
   }
   return attempts + 1;
 };
+
+// CloudWatch alarms for each function (errors, throttles, p99 duration near its timeout),
+// generated from the functions of serverless.yml so that a new function gets them too. Each
+// notifies the stage's AlarmTopic (serverless.yml, with the stage-wide alarms).
+const DURATION_ALARM_SHARE = 0.8; // of the function's timeout
+const ALARM_PERIOD_S = 300;
+
+const lambdaAlarm = (stage, name, title, metric) => ({
+  Type: 'AWS::CloudWatch::Alarm',
+  Properties: {
+    AlarmName: `comptoir-${stage}-${name}-${title}`,
+    Namespace: 'AWS/Lambda',
+    Dimensions: [{ Name: 'FunctionName', Value: `comptoir-${stage}-${name}` }],
+    Period: ALARM_PERIOD_S,
+    EvaluationPeriods: 1,
+    ComparisonOperator: 'GreaterThanThreshold',
+    TreatMissingData: 'notBreaching', // no calls, no alarm
+    AlarmActions: [{ Ref: 'AlarmTopic' }],
+    OKActions: [{ Ref: 'AlarmTopic' }],
+    ...metric,
+  },
+});
+
+// "webhook_whatsapp" -> "WebhookWhatsapp": CloudFormation logical ids are alphanumeric.
+const pascal = (name) =>
+  name
+    .split(/[^A-Za-z0-9]/)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+
+module.exports.functionAlarms = async ({ resolveVariable }) => {
+  const stage = await resolveVariable('sls:stage');
+  const functions = await resolveVariable('self:functions');
+  const defaultTimeout = Number(await resolveVariable('self:provider.timeout'));
+  const resources = {};
+  for (const [name, fn] of Object.entries(functions)) {
+    const timeoutMs = Number(fn.timeout || defaultTimeout) * 1000;
+    const id = pascal(name);
+    resources[`${id}ErrorsAlarm`] = lambdaAlarm(stage, name, 'errors', {
+      AlarmDescription: `${name}: a call failed (an exception or a timeout)`,
+      MetricName: 'Errors',
+      Statistic: 'Sum',
+      Threshold: 0,
+    });
+    resources[`${id}ThrottlesAlarm`] = lambdaAlarm(stage, name, 'throttles', {
+      AlarmDescription: `${name}: a call was refused for lack of concurrency`,
+      MetricName: 'Throttles',
+      Statistic: 'Sum',
+      Threshold: 0,
+    });
+    resources[`${id}DurationAlarm`] = lambdaAlarm(stage, name, 'duration', {
+      AlarmDescription: `${name}: p99 duration above ${DURATION_ALARM_SHARE * 100} % of its timeout`,
+      MetricName: 'Duration',
+      ExtendedStatistic: 'p99',
+      Threshold: Math.round(timeoutMs * DURATION_ALARM_SHARE),
+    });
+  }
+  return resources;
+};

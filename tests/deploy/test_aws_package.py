@@ -202,7 +202,10 @@ def test_the_worker_reads_the_fifo_queue_with_partial_batch_failures(packaged: P
     assert queue["QueueName"] == f"comptoir-{CI_STAGE}-inbound.fifo"
     assert queue["FifoQueue"] is True and dlq["FifoQueue"] is True
     assert queue["ContentBasedDeduplication"] is False  # the code sends dedup ids
-    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    # AWS refuses an event source whose queue hides a message for less than the function may
+    # run; beyond that, the timeout is how long a failed turn (and its conversation's next
+    # messages) waits for its retry: at most 2x the worker's timeout, not the 6x (540 s) it was.
+    assert worker["Timeout"] <= queue["VisibilityTimeout"] <= 2 * worker["Timeout"]
     redrive = queue["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["InboundDeadLetterQueue", "Arn"]}
     # The worker records its own dead letter at attempt WORKER_MAX_ATTEMPTS; SQS allows one
@@ -212,6 +215,136 @@ def test_the_worker_reads_the_fifo_queue_with_partial_batch_failures(packaged: P
     assert env_of(packaged, "worker")["QUEUE_URL"] == (
         f"sqs://{queue['QueueName']}?region=eu-west-1"
     )
+
+
+def _alarms(packaged: Packaged) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: alarm["Properties"]
+        for logical_id, alarm in packaged.resources("AWS::CloudWatch::Alarm").items()
+    }
+
+
+def _notifies_the_topic(alarm: dict[str, Any]) -> bool:
+    return alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_every_function_has_errors_throttles_and_duration_alarms(packaged: Packaged) -> None:
+    by_function: dict[str, dict[str, dict[str, Any]]] = {}
+    for alarm in _alarms(packaged).values():
+        if alarm.get("Namespace") == "AWS/Lambda":
+            (dimension,) = alarm["Dimensions"]
+            assert dimension["Name"] == "FunctionName"
+            by_function.setdefault(dimension["Value"], {})[alarm["MetricName"]] = alarm
+    assert set(by_function) == {f"comptoir-{CI_STAGE}-{fn.name}" for fn in FUNCTIONS}
+    for fn in FUNCTIONS:
+        alarms = by_function[f"comptoir-{CI_STAGE}-{fn.name}"]
+        assert set(alarms) == {"Errors", "Throttles", "Duration"}, fn.name
+        for metric in ("Errors", "Throttles"):
+            assert alarms[metric]["Statistic"] == "Sum"
+            assert (alarms[metric]["ComparisonOperator"], alarms[metric]["Threshold"]) == (
+                "GreaterThanThreshold",
+                0,
+            )
+        duration = alarms["Duration"]
+        assert duration["ExtendedStatistic"] == "p99"
+        assert duration["Threshold"] == round(0.8 * fn.aws_timeout_s * 1000), fn.name  # in ms
+        assert all(_notifies_the_topic(alarm) for alarm in alarms.values()), fn.name
+
+
+def test_stage_alarms_notify_the_topic_and_its_optional_email(packaged: Packaged) -> None:
+    resources = packaged.template["Resources"]
+    alarms = _alarms(packaged)
+    assert all(_notifies_the_topic(alarm) for alarm in alarms.values())
+    assert resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    # No alarmEmail by default: the subscription is conditional on one.
+    subscription = resources["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert packaged.template["Conditions"]["HasAlarmEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+    assert packaged.template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+
+    dead_letters = alarms["DeadLetterQueueAlarm"]
+    assert (dead_letters["Namespace"], dead_letters["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert dead_letters["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["InboundDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (dead_letters["ComparisonOperator"], dead_letters["Threshold"]) == (
+        "GreaterThanThreshold",
+        0,
+    )
+
+    def metrics(alarm: dict[str, Any]) -> dict[str, tuple[str, str, Any]]:
+        return {
+            m["Id"]: (
+                m["MetricStat"]["Metric"]["Namespace"],
+                m["MetricStat"]["Metric"]["MetricName"],
+                m["MetricStat"]["Metric"]["Dimensions"][0]["Value"],
+            )
+            for m in alarm["Metrics"]
+            if "MetricStat" in m
+        }
+
+    api = alarms["ApiServerErrorsAlarm"]
+    assert metrics(api) == {
+        "errors": ("AWS/ApiGateway", "5xx", {"Ref": "HttpApi"}),
+        "requests": ("AWS/ApiGateway", "Count", {"Ref": "HttpApi"}),
+    }
+    (rate,) = (m for m in api["Metrics"] if m.get("ReturnData"))
+    assert rate["Expression"] == "IF(requests >= 20, 100 * errors / requests, 0)"
+    assert api["Threshold"] == 5
+
+    table = alarms["TableThrottleAlarm"]
+    assert metrics(table) == {
+        "reads": ("AWS/DynamoDB", "ReadThrottleEvents", {"Ref": "Table"}),
+        "writes": ("AWS/DynamoDB", "WriteThrottleEvents", {"Ref": "Table"}),
+    }
+    assert table["Threshold"] == 0
+
+
+def test_logs_are_kept_30_days_and_tracing_is_optional(packaged: Packaged) -> None:
+    log_groups = {
+        group["Properties"]["LogGroupName"]: group["Properties"]
+        for group in packaged.resources("AWS::Logs::LogGroup").values()
+    }
+    assert set(log_groups) == {f"/aws/lambda/comptoir-{CI_STAGE}-{fn.name}" for fn in FUNCTIONS}
+    assert all(group["RetentionInDays"] == 30 for group in log_groups.values())
+    # tracing: PassThrough by default (Lambda's own default, no traces); Active turns X-Ray on,
+    # with its write policy on every role.
+    assert packaged.template["Conditions"]["TracingActive"] == {
+        "Fn::Equals": [{"Ref": "Tracing"}, "Active"]
+    }
+    assert packaged.template["Parameters"]["Tracing"]["Default"] == "PassThrough"
+    for module, function in packaged.functions().items():
+        assert function["Properties"].get("TracingConfig", {"Mode": "PassThrough"}) == {
+            "Mode": "PassThrough"
+        }, module
+        role = packaged.template["Resources"][function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        managed = role["Properties"]["ManagedPolicyArns"]["Fn::If"]
+        assert managed[0] == "TracingActive" and "AWSXRayDaemonWriteAccess" in json.dumps(managed)
+
+
+def test_the_worker_concurrency_is_reserved_only_when_asked(packaged: Packaged) -> None:
+    worker = packaged.functions()["worker"]["Properties"]
+    assert worker["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "HasWorkerConcurrency",
+            {"Ref": "WorkerReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert packaged.template["Conditions"]["HasWorkerConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "WorkerReservedConcurrency"}, 0]}]
+    }
+    assert packaged.template["Parameters"]["WorkerReservedConcurrency"]["Default"] == 0  # none
+    others = [m for m, f in packaged.functions().items() if m != "worker"]
+    assert all("ReservedConcurrentExecutions" not in packaged.functions()[m]["Properties"]
+               for m in others)  # fmt: skip
 
 
 def test_the_table(packaged: Packaged) -> None:
@@ -226,6 +359,7 @@ def test_the_table(packaged: Packaged) -> None:
     assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["DeletionPolicy"] == "Delete"  # ci and dev; prod retains (test_stages)
+    assert props["DeletionProtectionEnabled"] is False  # prod: True (test_stages)
     assert (
         env_of(packaged, "chat")["STORE_URL"] == f"dynamodb://comptoir-{CI_STAGE}?region=eu-west-1"
     )
@@ -240,6 +374,8 @@ def test_the_widget_bucket_is_private_behind_cloudfront(packaged: Packaged) -> N
     origin = distribution["Origins"][0]
     assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["WidgetOriginAccessControl", "Id"]}
     assert distribution["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    # PriceClass_100 (North America, Europe) serves African shoppers from Europe.
+    assert distribution["PriceClass"] == "PriceClass_200"
     statement = resources["WidgetBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
     assert statement["Action"] == "s3:GetObject"
@@ -420,6 +556,7 @@ def test_stages_have_their_own_names_and_prod_keeps_its_data(
     resources = config["resources"]["Resources"]
     assert resources["Table"]["Properties"]["TableName"] == "comptoir-prod"
     assert resources["Table"]["DeletionPolicy"] == "Retain"
+    assert resources["Table"]["Properties"]["DeletionProtectionEnabled"] is True
     assert resources["WidgetBucket"]["DeletionPolicy"] == "Retain"
     assert resources["InboundQueue"]["Properties"]["QueueName"] == "comptoir-prod-inbound.fifo"
     assert (
@@ -441,3 +578,25 @@ def test_the_layer_is_the_built_one(packaged: Packaged, layer_report: dict[str, 
     state = json.loads((packaged.directory / "serverless-state.json").read_text())
     config = state["service"]["initialServerlessConfig"]["layers"]["deps"]
     assert config["package"]["artifact"] == "infra/aws/.build/layer.zip"
+
+
+def test_a_stage_turns_on_alarm_email_tracing_and_worker_concurrency_by_params(
+    packaged: Packaged, cloudformation_stub: Any
+) -> None:
+    params = ["alarmEmail=ops@shop.example", "tracing=Active", "workerReservedConcurrency=5"]
+    result = run_osls(
+        ["print", "--stage", "prod", "--format", "json", *(f"--param={p}" for p in params)],
+        osls_env(cloudformation_stub.url),
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout[result.stdout.index("{") :])
+    stack_parameters = {
+        name: parameter["Default"] for name, parameter in config["resources"]["Parameters"].items()
+    }
+    assert stack_parameters == {
+        "AlarmEmail": "ops@shop.example",
+        "Tracing": "Active",
+        "WorkerReservedConcurrency": "5",
+    }
+    assert config["provider"]["tracing"] == {"lambda": "Active"}  # TracingConfig: Active
+    assert config["provider"]["logRetentionInDays"] == 30
