@@ -5,11 +5,15 @@ marker is gone."""
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from typing import Any
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 
+from tests.deploy.conftest import ROOT
 from tests.deploy.test_after_deploy import load
 
 remove = load("infra/aws/remove.py")
@@ -67,6 +71,8 @@ def test_empty_bucket_deletes_every_version_and_delete_marker(moto_endpoint: str
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     _publish_twice_and_delete_one(s3, bucket)
     assert _versions(s3, bucket) == 7  # 6 versions, 1 delete marker
+    with pytest.raises(ClientError, match="BucketNotEmpty"):  # why a bare osls remove fails
+        s3.delete_bucket(Bucket=bucket)
 
     assert remove.empty_bucket(s3, bucket) == 7
     assert _versions(s3, bucket) == 0
@@ -107,3 +113,23 @@ def test_main_leaves_a_retained_bucket_and_its_widget(moto_endpoint: str) -> Non
 
     assert remove.main(["--stage", stage, "--endpoint-url", moto_endpoint]) == 0
     assert _versions(s3, bucket) == 7
+
+
+def _make_dry_run(*args: str) -> list[str]:
+    result = subprocess.run(
+        ["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return [line.strip() for line in result.stdout.splitlines()]
+
+
+def test_make_remove_empties_the_bucket_then_removes_the_stack() -> None:
+    lines = _make_dry_run("remove", "STAGE=dev")
+    empty = lines.index(".venv/bin/python infra/aws/remove.py --stage dev --region eu-west-1")
+    assert lines[empty + 1] == "npx osls remove --stage dev --region eu-west-1"
+
+
+def test_make_logs_follows_a_function() -> None:
+    assert _make_dry_run("logs", "STAGE=prod")[-1] == (
+        "npx osls logs -f chat --stage prod --region eu-west-1 --tail"
+    )
+    assert "-f worker" in _make_dry_run("logs", "FUNCTION=worker")[-1]
