@@ -8,17 +8,18 @@ A turn yields typed events and ends with a ``TurnResult`` (the reply, its id, th
 models, the lead): the HTTP function and the channel senders turn it into JSON or a message.
 The message is validated at the edge that received it (``functions/chat.py``, the webhooks).
 
-Store operations on a typical turn: 2 rate-limit counters, 1 conversation read (it carries the
-recent messages), 1 inbound write, 1 outbound write, 1 conversation write; with daily quotas
-(``shared/quotas.py``) 1 counter, and for a shop selling plans 1 subscription read (and 1 customer
-read once the conversation has one); a turn with a customer reads its memory (1 read). The
-shop comes from the instance's cache (``shared.shops``); the catalogue index is kept per
-catalogue version.
+Store operations on a typical turn: 2 rate-limit counters (the client's read first, its shards
+in one call), 1 conversation read (it carries the recent messages), 1 inbound write, 1 outbound
+write, 1 conversation write; with daily quotas (``shared/quotas.py``) 1 counter, and for a shop
+selling plans 1 subscription read (and 1 customer read once the conversation has one); a turn
+with a customer reads its memory (1 read). The shop comes from the instance's cache
+(``shared.shops``); the catalogue index is kept per catalogue version.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -66,6 +67,8 @@ from shared.tools import TOOLS
 from shared.tools.base import TurnContext
 
 HISTORY_LIMIT = 200
+# A client address's per-minute count is spread over this many documents (see _counted).
+CLIENT_COUNTER_SHARDS = 8
 PRODUCTS_PER_TURN = 4
 CARDS_PER_TURN = 5  # a reply's cards, kept with it for the history
 FAQ_PER_TURN = 2
@@ -151,28 +154,49 @@ class ChatService:
         every instance sees the same numbers. A client's count is one for every shop (kept in
         the default shop's scope): naming another shop does not buy more requests. A key found
         over its limit is remembered here until its window ends, so a client that keeps
-        calling costs no further store writes on this instance."""
+        calling costs no further store operation on this instance."""
         now = self.clock()
         window = int(now // 60)
         window_end = (window + 1) * 60.0
         client_key = (self.settings.default_shop, f"client:{_digest(client)}:{window}")
-        checks = [(client_key, self.settings.client_rate_limit_per_minute)]
+        checks = [(client_key, self.settings.client_rate_limit_per_minute, CLIENT_COUNTER_SHARDS)]
         if session_id:
             session_key = (shop.id, f"session:{_digest(session_id)}:{window}")
-            checks.append((session_key, self.settings.rate_limit_per_minute))
+            checks.append((session_key, self.settings.rate_limit_per_minute, 1))
         refused = RateLimitedError("too many requests, wait a moment", int(window_end - now) + 1)
-        if any(key in self._over_limit for key, _ in checks):
+        if any(key in self._over_limit for key, _, _ in checks):
             raise refused
-        for key, limit in checks:
-            scope, name = key
-            count = self.store.increment(scope, "ratelimits", name, "n", expires_at=window_end + 60)
-            if count > limit:
+        for key, limit, shards in checks:
+            if not self._counted(key, limit, shards, expires_at=window_end + 60):
                 with self._over_limit_lock:
                     # Keys carry their window, so entries of past windows are only dropped.
                     for stale in [k for k, end in self._over_limit.items() if end <= now]:
                         del self._over_limit[stale]
                     self._over_limit[key] = window_end
                 raise refused
+
+    def _counted(self, key: tuple[str, str], limit: int, shards: int, *, expires_at: float) -> bool:
+        """Count one request against ``key``'s limit; False when it is over.
+
+        A session's counter is its customer's alone: one atomic increment. A client address
+        may be a carrier NAT shared by thousands of phones, so its count is spread over
+        ``shards`` documents (one picked at random takes the write: Firestore sustains about
+        one write a second per document) and read first, so that once the window is full no
+        instance writes to it again. Concurrent first requests may pass the limit by the few
+        that read the same total at once; the count seen by later ones stays exact."""
+        scope, name = key
+        if shards == 1:
+            count = self.store.increment(scope, "ratelimits", name, "n", expires_at=expires_at)
+            return count <= limit
+        names = [f"{name}:{shard}" for shard in range(shards)]
+        found = self.store.get_many(scope, "ratelimits", names)
+        counts = {doc_id: int(doc.data["n"]) for doc_id, doc in found.items()}
+        total = sum(counts.values())
+        if total >= limit:
+            return False
+        picked = random.choice(names)
+        picked_now = self.store.increment(scope, "ratelimits", picked, "n", expires_at=expires_at)
+        return total - counts.get(picked, 0) + picked_now <= limit
 
     def turn(
         self, shop: Shop, session_id: str | None, text: str, *, channel: Channel = "web"

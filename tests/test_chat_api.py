@@ -5,13 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from shared.app import App
 from shared.catalog.importer import import_catalog
+from shared.chat import CLIENT_COUNTER_SHARDS, ChatService
+from shared.exceptions import RateLimitedError
+from shared.models import Shop
+from shared.store import Store
+from shared.store.base import Key
+from shared.store.sqlite import SQLiteStore
 from tests.eventlib import load_event
 from tests.fixtures.app import PRODUCTS, Client, post_json
 from tests.llm.fakes import ScriptedLLM
@@ -323,9 +329,10 @@ def test_history_counts_against_the_client_limit(
     assert 1 <= int(reads[-1].headers["retry-after"]) <= 61
 
 
-def _counters(app: App, prefix: str) -> list[int]:
+def _count(app: App, prefix: str) -> int:
+    """A counter's total over its shards."""
     docs = app.store.query(app.settings.default_shop, "ratelimits").items
-    return [d.data["n"] for d in docs if d.id.startswith(prefix)]
+    return sum(d.data["n"] for d in docs if d.id.startswith(prefix))
 
 
 def test_a_client_over_the_limit_stops_counting(
@@ -334,8 +341,8 @@ def test_a_client_over_the_limit_stops_counting(
     app = limited_app(make_app, CLIENT_RATE_LIMIT_PER_MINUTE="2")
     statuses = [post_json(client, "/chat", {"message": "Bonjour"}).status for _ in range(8)]
     assert statuses == [200, 200, *[429] * 6]
-    # The first refusal was counted; the later ones cost no store write.
-    assert _counters(app, "client:") == [3]
+    # The full window was read before any write: the refusals cost no store write.
+    assert _count(app, "client:") == 2
 
 
 def test_a_session_over_the_limit_stops_counting(
@@ -348,8 +355,81 @@ def test_a_session_over_the_limit_stops_counting(
         for _ in range(6)
     ]
     assert statuses == [200, 200, *[429] * 4]
-    assert _counters(app, "session:") == [3]
-    assert _counters(app, "client:") == [4]  # 1 + 2 answered + the first refusal
+    assert _count(app, "session:") == 3
+    assert _count(app, "client:") == 4  # 1 + 2 answered + the first refusal
+
+
+class CountingStore(SQLiteStore):
+    """SQLite recording the id of every counter it increments."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.incremented: list[str] = []
+
+    def _increment(
+        self, key: Key, field: str, amount: int, expires_at: float | None, now: float
+    ) -> int:
+        self.incremented.append(key.id)
+        return super()._increment(key, field, amount, expires_at, now)
+
+
+@pytest.fixture
+def counting_store(app: App) -> Iterator[CountingStore]:
+    """A second connection to the app's store, counting the counters' writes."""
+    store = CountingStore(app.settings.store_url.removeprefix("sqlite:///"))
+    yield store
+    store.close()
+
+
+def warm_instances(app: App, store: Store, count: int) -> list[ChatService]:
+    """``count`` chat services on one store, as warm instances behind one API, their clocks
+    standing still in the middle of a minute."""
+    middle = time.time() // 60 * 60 + 30
+    return [
+        ChatService(app.settings, store, app.llm_for, enqueue=lambda _: None, clock=lambda: middle)
+        for _ in range(count)
+    ]
+
+
+def _answered(instances: list[ChatService], shop: Shop, client: str, requests: int) -> list[bool]:
+    """Whether each of ``requests`` calls from ``client``, spread over the instances in turn,
+    passed the rate limit."""
+    answered = []
+    for n in range(requests):
+        try:
+            instances[n % len(instances)].check_rate(shop, None, client)
+        except RateLimitedError:
+            answered.append(False)
+        else:
+            answered.append(True)
+    return answered
+
+
+def test_a_burst_behind_one_address_writes_nothing_past_the_limit(
+    make_app: Callable[..., App], counting_store: CountingStore
+) -> None:
+    # A carrier NAT: one address, many phones, reaching four warm instances.
+    app = make_app(CLIENT_RATE_LIMIT_PER_MINUTE="10")
+    instances = warm_instances(app, counting_store, 4)
+    answered = _answered(instances, app.shops.get(None), "41.82.7.1", 40)
+    assert answered == [True] * 10 + [False] * 30
+    # One write per answered request: an instance that had not yet seen the limit read the
+    # full window instead of writing to it.
+    assert len(counting_store.incremented) == 10
+
+
+def test_the_client_limit_holds_across_counter_shards(
+    make_app: Callable[..., App], counting_store: CountingStore
+) -> None:
+    app = make_app(CLIENT_RATE_LIMIT_PER_MINUTE="40")
+    instances = warm_instances(app, counting_store, 3)
+    answered = _answered(instances, app.shops.get(None), "41.82.7.1", 60)
+    assert answered == [True] * 40 + [False] * 20
+    shards = set(counting_store.incremented)
+    assert 1 < len(shards) <= CLIENT_COUNTER_SHARDS  # no one hot document takes every write
+    assert _count(app, "client:") == 40
+    # Another address has its own count.
+    assert _answered(instances, app.shops.get(None), "41.82.7.2", 1) == [True]
 
 
 def test_cors_preflight_and_headers(client: Client, app: App) -> None:
