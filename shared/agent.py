@@ -21,7 +21,16 @@ from pydantic import ValidationError
 
 from shared import log
 from shared.exceptions import LLMError, LLMTimeoutError, ToolError
-from shared.llm import LLM, ChatMessage, Completion, LLMRequest, TextDelta, ToolCall, Usage
+from shared.llm import (
+    LLM,
+    MIN_CALL_SECONDS,
+    ChatMessage,
+    Completion,
+    LLMRequest,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
 from shared.models import FaqEntry
 from shared.price_guard import PriceFacts, correction, safe_answer
 from shared.sentence_gate import SentenceGate
@@ -54,7 +63,8 @@ class Agent:
         tools: dict[str, Tool],
         *,
         max_steps: int = 4,
-        deadline: float | None = None,  # time.monotonic() after which no model call starts
+        # time.monotonic() by which every model call has ended (each call's LLMRequest.deadline)
+        deadline: float | None = None,
     ) -> None:
         self.llm = llm
         self.tools = tools
@@ -82,8 +92,13 @@ class Agent:
             # The last step offers no tools: the model must answer in words.
             offered = specs if step < self.max_steps else []
             completion: Completion | None = None
-            for event in self.llm.stream(LLMRequest(conversation, offered, context)):
+            request = LLMRequest(conversation, offered, context, self.deadline)
+            for event in self.llm.stream(request):
                 if isinstance(event, TextDelta):
+                    # Each read waits at most the time left, but a stream that keeps trickling
+                    # would not end by itself.
+                    if (left := request.time_left()) is not None and left <= 0:
+                        raise LLMTimeoutError("the turn's time budget is spent")
                     text += event.text
                     shown = gate.feed(event.text)
                     if shown:
@@ -112,7 +127,8 @@ class Agent:
         yield from self._guard(ctx, conversation, context, facts(), gate, result)
 
     def _late(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        """Too late for another model call: it could not answer before the deadline."""
+        return self.deadline is not None and self.deadline - time.monotonic() < MIN_CALL_SECONDS
 
     def _run_tool(self, ctx: TurnContext, call: ToolCall) -> dict[str, Any]:
         tool = self.tools.get(call.name)
@@ -160,7 +176,7 @@ class Agent:
             text = ""
             if not self._late():  # late: straight to the safe answer
                 with suppress(LLMError):
-                    rewrite = self.llm.complete(LLMRequest(retry, (), context))
+                    rewrite = self.llm.complete(LLMRequest(retry, (), context, self.deadline))
                     result.usage += rewrite.usage
                     text = rewrite.text.strip()
             if not text or facts.problems(text):

@@ -26,6 +26,12 @@ DEV_PAYMENT_TEST_SECRET = "comptoir-dev-payment-test-secret"  # noqa: S105 - pub
 # Set by the platforms in every deployed function: AWS Lambda, and Cloud Run, on which Cloud
 # Functions gen 2 run (not FUNCTION_TARGET: functions-framework sets it wherever it runs).
 CLOUD_VARIABLES = ("AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE")
+# The chat function ends at 29 s on AWS (``functions/__init__.py``: API Gateway answers 503 at
+# 30 s). A turn's model calls end by LLM_TURN_BUDGET; the seconds left over are for what comes
+# after them (the price guard's safe answer, the reply's save), so the customer gets an answer.
+CHAT_TIMEOUT_SECONDS = 29
+AFTER_MODEL_SECONDS = 4
+MAX_TURN_BUDGET = CHAT_TIMEOUT_SECONDS - AFTER_MODEL_SECONDS
 
 
 def deployed(environ: Mapping[str, str] | None = None) -> bool:
@@ -50,7 +56,7 @@ class Settings(BaseModel):
     llm_fallbacks: tuple[str, ...] = Field((), alias="LLM_FALLBACKS")
     llm_retries: int = Field(2, alias="LLM_RETRIES", ge=0, le=5)
     llm_max_steps: int = Field(4, alias="LLM_MAX_STEPS", ge=1, le=10)
-    llm_turn_budget: float = Field(12.0, alias="LLM_TURN_BUDGET", gt=0, le=600)
+    llm_turn_budget: float = Field(12.0, alias="LLM_TURN_BUDGET", gt=0)
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
     deepseek_api_key: SecretStr | None = Field(None, alias="DEEPSEEK_API_KEY")
     dashscope_api_key: SecretStr | None = Field(None, alias="DASHSCOPE_API_KEY")
@@ -118,6 +124,16 @@ class Settings(BaseModel):
         if "://" not in url or scheme not in schemes:
             raise ValueError(f"expected a URL starting with one of {', '.join(schemes)}://")
         return url
+
+    @field_validator("llm_turn_budget")
+    @classmethod
+    def _fits_the_gateway(cls, budget: float) -> float:
+        if budget > MAX_TURN_BUDGET:
+            raise ValueError(
+                f"at most {MAX_TURN_BUDGET} s: the chat function ends at {CHAT_TIMEOUT_SECONDS} s"
+                f" and needs {AFTER_MODEL_SECONDS} s after the model calls to answer and save"
+            )
+        return budget
 
     @field_validator("llm_fallbacks", mode="before")
     @classmethod

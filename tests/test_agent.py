@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from shared.agent import Agent, AgentResult, Replace
 from shared.app import App
 from shared.exceptions import LLMTimeoutError
-from shared.llm import ChatMessage, TextDelta
+from shared.llm import ChatMessage, Completion, LLMRequest, TextDelta
 from shared.models import Conversation
 from shared.tools import TOOLS
 from shared.tools.base import TurnContext
@@ -125,3 +126,29 @@ def test_a_spent_turn_budget_stops_the_loop(app: App) -> None:
     with pytest.raises(LLMTimeoutError):
         list(agent.run(_context(app), MESSAGES))
     assert script.seen == []
+
+
+def test_no_model_call_starts_with_under_half_a_second_left(app: App) -> None:
+    script = Script().then(Reply("could not finish in time"))
+    agent = Agent(ScriptedLLM(script), TOOLS, deadline=time.monotonic() + 0.3)
+    with pytest.raises(LLMTimeoutError):
+        list(agent.run(_context(app), MESSAGES))
+    assert script.seen == []
+
+
+class TricklingLLM(ScriptedLLM):
+    """Streams a word every 0.1 s for 3 s: each read is quick, the whole is not."""
+
+    def stream(self, request: LLMRequest) -> Iterator[TextDelta | Completion]:
+        for _ in range(30):
+            time.sleep(0.1)
+            yield TextDelta("bla ")
+        yield Completion("bla " * 30)
+
+
+def test_a_stream_still_going_at_the_deadline_is_cut(app: App) -> None:
+    started = time.monotonic()
+    agent = Agent(TricklingLLM(), TOOLS, deadline=started + 1.0)
+    with pytest.raises(LLMTimeoutError):
+        list(agent.run(_context(app), MESSAGES))
+    assert time.monotonic() - started < 1.5

@@ -19,9 +19,9 @@ from shared.store import Store
 from shared.store.base import Key
 from shared.store.sqlite import SQLiteStore
 from tests.eventlib import load_event
-from tests.fixtures.app import PRODUCTS, Client, post_json
+from tests.fixtures.app import PRODUCTS, Client, LambdaClient, post_json
 from tests.llm.fakes import ScriptedLLM
-from tests.llm.script import Fail, Reply, Script
+from tests.llm.script import Fail, Reply, Script, Stall
 
 ORIGIN = "https://maison-teranga.example"
 
@@ -484,3 +484,33 @@ def test_a_store_failure_mid_turn_keeps_the_message_in_context(client: Client, a
     assert conversation is not None
     assert conversation.data["pending_retry"] is True
     assert conversation.data["recent"][-1]["text"] == "Le boubou brodé ?"
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_a_stalled_provider_is_cut_at_the_turn_budget_not_its_timeout(
+    provider: str, make_app: Callable[..., App], request: pytest.FixtureRequest
+) -> None:
+    # LLM_TIMEOUT alone would keep the call 15 s: past the 2 s budget, and past API Gateway's
+    # 29 s had the budget been near it. The real SDK is cut at the time left in the turn.
+    server = request.getfixturevalue(f"{provider}_server")
+    server.script.reset()
+    server.script.then(Stall(6.0, Reply("too late")))
+    app = make_app(
+        LLM_PROVIDER=provider,
+        LLM_BASE_URL=server.base_url,
+        LLM_API_KEY="sk-test",
+        LLM_TIMEOUT="15",
+        LLM_TURN_BUDGET="2",
+    )
+    started = time.monotonic()
+    body = post_json(LambdaClient(), "/chat", {"message": "Je veux le boubou brodé"}).json()
+    assert time.monotonic() - started < 3.0
+    assert "Votre message est bien noté" in body["reply"]
+    assert len(server.script.seen) == 1  # no retry started with the budget spent
+    docs = app.store.query("teranga", f"conversations/{body['session_id']}/messages").items
+    assert [(d.data["role"], d.data["text"]) for d in docs] == [
+        ("user", "Je veux le boubou brodé"),
+        ("assistant", body["reply"]),
+    ]
+    conversation = app.store.get("teranga", "conversations", body["session_id"])
+    assert conversation is not None and conversation.data["pending_retry"] is True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from shared.exceptions import (
@@ -97,6 +99,46 @@ def test_no_new_attempt_starts_once_the_budget_is_spent() -> None:
         llm.complete(LLMRequest(MESSAGES))
     assert len(primary.seen) == 1
     assert fallback.seen == []
+
+
+class SlowFailure(ScriptedLLM):
+    """A provider that answers 503 after ``seconds``: it spends the turn's time."""
+
+    def __init__(self, script: Script, seconds: float) -> None:
+        super().__init__(script)
+        self.seconds = seconds
+
+    def complete(self, request: LLMRequest) -> Completion:
+        time.sleep(self.seconds)
+        return super().complete(request)
+
+
+@pytest.mark.parametrize(("time_left", "fallback_asked"), [(0.7, False), (1.5, True)])
+def test_a_fallback_does_not_start_with_under_half_a_second_left(
+    time_left: float, fallback_asked: bool
+) -> None:
+    primary = Script().then(Fail(401))
+    fallback = Script().then(Reply("from the fallback"))
+    llm = ResilientLLM(
+        [SlowFailure(primary, 0.3), ScriptedLLM(fallback)], retries=0, sleep=lambda _: None
+    )
+    request = LLMRequest(MESSAGES, deadline=time.monotonic() + time_left)
+    if fallback_asked:
+        assert llm.complete(request).text == "from the fallback"
+    else:
+        with pytest.raises(LLMRequestError):  # the primary's own error: the customer is told
+            llm.complete(request)
+    assert len(fallback.seen) == int(fallback_asked)
+
+
+def test_a_retry_does_not_start_with_under_half_a_second_left() -> None:
+    primary = Script().then(Fail(503), Reply("too late"))
+    pauses: list[float] = []
+    llm = ResilientLLM([SlowFailure(primary, 0.3)], retries=2, sleep=pauses.append)
+    with pytest.raises(LLMUnavailableError):
+        llm.complete(LLMRequest(MESSAGES, deadline=time.monotonic() + 0.7))
+    assert len(primary.seen) == 1
+    assert pauses == []
 
 
 def test_embeddings_go_to_the_first_provider_that_has_them_and_are_retried() -> None:

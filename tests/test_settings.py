@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from functions import FUNCTIONS
 from shared.exceptions import ConfigError
 from shared.llm_chain import llm_chain
-from shared.settings import Settings
+from shared.settings import CHAT_TIMEOUT_SECONDS, Settings
 
 
 def test_defaults_are_the_embedded_ones() -> None:
@@ -97,3 +98,11 @@ def test_the_settings_name_the_ports_schemes_and_providers_as_their_tables_do() 
 
     assert set(get_args(StoreScheme)) == set(BACKENDS)
     assert set(get_args(LLMProvider)) == set(PROVIDERS)
+
+
+def test_the_turn_budget_must_leave_the_chat_function_time_to_answer() -> None:
+    assert Settings.from_env({"LLM_TURN_BUDGET": "25"}, env_file=None).llm_turn_budget == 25
+    with pytest.raises(ConfigError, match=r"LLM_TURN_BUDGET: .*at most 25 s"):
+        Settings.from_env({"LLM_TURN_BUDGET": "26"}, env_file=None)
+    chat = next(function for function in FUNCTIONS if function.name == "chat")
+    assert chat.aws_timeout_s == CHAT_TIMEOUT_SECONDS  # the bound follows the deployed limit

@@ -12,6 +12,7 @@ from typing import Any
 from shared.backends import choose, load_target
 from shared.llm.base import (
     LLM,
+    MIN_CALL_SECONDS,
     ChatMessage,
     Completion,
     Image,
@@ -109,6 +110,7 @@ def open_llm(config: LLMConfig, **clients: Any) -> LLM:
 
 __all__ = [
     "LLM",
+    "MIN_CALL_SECONDS",
     "PROVIDERS",
     "ChatMessage",
     "Completion",

@@ -10,13 +10,18 @@ messages (the rendered prompt) or the context, as plain data.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-from shared.exceptions import EmbeddingsUnavailableError, LLMRequestError
+from shared.exceptions import EmbeddingsUnavailableError, LLMRequestError, LLMTimeoutError
+
+# A call, retry or fallback with less time than this left before the request's deadline does
+# not start: it could not answer in time.
+MIN_CALL_SECONDS = 0.5
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -84,16 +89,34 @@ class TextDelta:
 class LLMRequest:
     """One model call. ``context`` is plain data about the turn (strings, numbers, lists and
     mappings of them, never the domain's objects): providers that read the rendered prompt
-    ignore it; one that cannot read prose (the offline rules provider) reads its keys there."""
+    ignore it; one that cannot read prose (the offline rules provider) reads its keys there.
+    ``deadline`` (a ``time.monotonic()`` value) is when the caller stops waiting: a provider
+    gives up on the call then, even before its own timeout (``timeout``)."""
 
     messages: Sequence[ChatMessage]
     tools: Sequence[ToolSpec] = ()
     context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         # A snapshot: the agent keeps appending to its conversation after the call.
         object.__setattr__(self, "messages", tuple(self.messages))
         object.__setattr__(self, "tools", tuple(self.tools))
+
+    def time_left(self) -> float | None:
+        """Seconds until the deadline (negative once passed); None without one."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def timeout(self, limit: float) -> float:
+        """The seconds this call may take: the provider's ``limit`` (LLM_TIMEOUT), or the time
+        left before the deadline when that is shorter. Raises ``LLMTimeoutError`` once the
+        deadline has passed, without calling."""
+        left = self.time_left()
+        if left is None:
+            return limit
+        if left <= 0:
+            raise LLMTimeoutError("the call's deadline has passed")
+        return min(limit, left)
 
 
 class LLM(ABC):

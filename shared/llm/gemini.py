@@ -83,6 +83,7 @@ class GeminiLLM(LLM):
     ) -> None:
         self.provider = provider
         self.model = model
+        self.timeout = timeout  # a call's longest; a request's deadline may cut it shorter
         self.embed_model = embed_model
         self.embed_dimensions = embed_dimensions
         self.supports_embeddings = bool(embed_model)
@@ -96,7 +97,7 @@ class GeminiLLM(LLM):
         options = types.HttpOptions(
             base_url=base_url,  # None: Google's endpoint
             api_version=_API_VERSION,
-            timeout=max(1, round(timeout * 1000)),  # milliseconds; 0 would mean no timeout
+            timeout=_milliseconds(timeout),
             retry_options=types.HttpRetryOptions(attempts=1),
         )
         try:
@@ -165,6 +166,8 @@ class GeminiLLM(LLM):
         messages, tools = request.messages, request.tools
         system = "\n\n".join(m.text for m in messages if m.role == "system" and m.text)
         config = types.GenerateContentConfig(
+            # Per request, over the client's options: a stalled call ends at the deadline.
+            http_options=types.HttpOptions(timeout=_milliseconds(request.timeout(self.timeout))),
             system_instruction=system or None,
             tools=[
                 types.Tool(
@@ -283,6 +286,10 @@ class _Reply:
             )
         self.model = response.model_version or self.model
         return texts
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))  # the SDK's unit; 0 would mean no timeout
 
 
 def _tool_response(text: str) -> dict[str, Any]:

@@ -73,6 +73,7 @@ class OpenAICompatLLM(LLM):
     ) -> None:
         self.provider = provider
         self.model = model
+        self.timeout = timeout  # a call's longest; a request's deadline may cut it shorter
         self.embed_model = embed_model
         self.embed_dimensions = embed_dimensions
         self.supports_audio = provider in _TRANSCRIPTION_MODELS
@@ -158,6 +159,8 @@ class OpenAICompatLLM(LLM):
         wire: dict[str, Any] = {
             "model": self.model,
             "messages": [_wire_message(message) for message in request.messages],
+            # The SDK's per-request timeout: a stalled provider is cut at the turn's deadline.
+            "timeout": request.timeout(self.timeout),
         }
         if request.tools:  # an empty list is refused: the key must be absent
             wire["tools"] = [

@@ -6,7 +6,9 @@ When every provider has failed, the last error is raised and the caller answers 
 reply. A stream that fails after its first piece of text is not replayed elsewhere (the
 customer has seen part of it): the error goes to the caller, which replaces the text. With a
 ``budget``, no new attempt starts once a call has spent it (an attempt in flight still has its
-provider timeout), so a turn ends with a holding reply before the platform cuts it off.
+provider timeout). A request's ``deadline`` bounds everything: each attempt's timeout is the time
+left (the provider cuts it there), and no retry or fallback starts with less than
+``MIN_CALL_SECONDS`` left, so a turn ends with a holding reply before the platform cuts it off.
 
 Embeddings go to the first provider of the chain that has them, retried the same way but never
 handed to a fallback: vectors of two models do not compare, so an index built with one model is
@@ -20,8 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
 from shared.backoff import Backoff
-from shared.exceptions import LLMError
-from shared.llm.base import LLM, Completion, LLMRequest, TextDelta
+from shared.exceptions import LLMError, LLMTimeoutError
+from shared.llm.base import LLM, MIN_CALL_SECONDS, Completion, LLMRequest, TextDelta
 
 
 class ResilientLLM(LLM):
@@ -96,8 +98,9 @@ class ResilientLLM(LLM):
         began = time.monotonic()
         for llm in self.chain:
             for attempt in range(1, self.backoff.attempts + 1):
-                if last_error is not None and self._spent(began):
-                    raise last_error  # the customer would wait too long: answer them now
+                if _too_late(request) or (last_error is not None and self._spent(began)):
+                    # The customer would wait too long: answer them now.
+                    raise last_error or LLMTimeoutError("too little time left for a model call")
                 started = False
                 try:
                     if not streaming:
@@ -114,7 +117,7 @@ class ResilientLLM(LLM):
                     if not error.retryable or attempt == self.backoff.attempts:
                         break
                     delay = self.backoff.delay(attempt)
-                    if self._spent(began, delay):
+                    if self._spent(began, delay) or _too_late(request, delay):
                         raise
                     self.backoff.sleep(delay)
         assert last_error is not None
@@ -122,3 +125,9 @@ class ResilientLLM(LLM):
 
     def _spent(self, began: float, delay: float = 0.0) -> bool:
         return self.budget is not None and time.monotonic() - began + delay >= self.budget
+
+
+def _too_late(request: LLMRequest, delay: float = 0.0) -> bool:
+    """Whether an attempt starting after ``delay`` would have too little time to answer."""
+    left = request.time_left()
+    return left is not None and left - delay < MIN_CALL_SECONDS

@@ -172,6 +172,26 @@ def test_timeout(provider: ProviderUnderTest) -> None:
     assert time.monotonic() - started < 2.5
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_call_ends_at_its_deadline_before_its_timeout(
+    provider: ProviderUnderTest, streaming: bool
+) -> None:
+    provider.script.then(Stall(3.0))
+    llm = provider.make(timeout=15)
+    started = time.monotonic()
+    request = LLMRequest(CONVERSATION, deadline=started + 0.5)
+    with pytest.raises(LLMTimeoutError):
+        list(llm.stream(request)) if streaming else llm.complete(request)
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_call_past_its_deadline_is_not_sent(provider: ProviderUnderTest) -> None:
+    provider.script.then(Reply("too late"))
+    with pytest.raises(LLMTimeoutError):
+        provider.make().complete(LLMRequest(CONVERSATION, deadline=time.monotonic() - 0.1))
+    assert provider.script.seen == []
+
+
 def test_unreachable_provider(provider: ProviderUnderTest) -> None:
     port = free_port()  # nothing listens there
     base_url = provider.base_url.replace(provider.base_url.split("/")[2], f"127.0.0.1:{port}")
