@@ -117,8 +117,13 @@ def test_main_leaves_a_retained_bucket_and_its_widget(moto_endpoint: str) -> Non
 
 def _make_dry_run(*args: str) -> list[str]:
     result = subprocess.run(
-        ["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    # Run under `make test`, make would print "Entering/Leaving directory" around the commands.
     return [line.strip() for line in result.stdout.splitlines()]
 
 
