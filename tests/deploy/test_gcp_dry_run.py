@@ -307,3 +307,129 @@ print(r.status_code)
     # health: the store answers; chat: no shop seeded (404 is the function's own answer);
     # worker: an unreadable body is kept as a dead letter and acknowledged.
     assert statuses == {"health": 200, "chat": 404, "worker": 204}
+
+
+BUILD_ACCOUNT = gcp_account("build")
+
+
+def test_functions_are_built_by_an_account_of_their_own_with_the_documented_roles(
+    dry_run: list[str],
+) -> None:
+    """Projects created since mid-2024 build with the Compute Engine default account, which may
+    lack the rights: every deploy names the stage's build account, granted what Cloud Build
+    needs (logs, Artifact Registry, the uploaded source) before the first function deploys."""
+    created = [c[4] for c in find(dry_run, "gcloud", "iam", "service-accounts", "create")]
+    assert f"comptoir-{STAGE}-build" in created
+    grants = [
+        c for c in find(dry_run, "gcloud", "projects", "add-iam-policy-binding")
+        if flag(c, "--member") == f"serviceAccount:{BUILD_ACCOUNT}"
+    ]  # fmt: skip
+    assert {flag(c, "--role") for c in grants} == {
+        "roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectAdmin"
+    }  # fmt: skip
+    deploys = find(dry_run, "gcloud", "functions", "deploy")
+    assert len(deploys) == len(FUNCTIONS)
+    for command in deploys:
+        assert flag(command, "--build-service-account") == (
+            f"projects/{PROJECT}/serviceAccounts/{BUILD_ACCOUNT}"
+        )
+    listed = commands(dry_run)
+    assert max(listed.index(c) for c in grants) < listed.index(deploys[0])
+
+
+def test_the_dry_run_checks_each_secret_has_a_version_before_the_functions(
+    dry_run: list[str],
+) -> None:
+    first_deploy = next(i for i, line in enumerate(dry_run) if "functions deploy" in line)
+    checks = {
+        shlex.split(line.removeprefix("# check: "))[4]: i
+        for i, line in enumerate(dry_run)
+        if line.startswith("# check: gcloud secrets versions list")
+    }
+    assert set(checks) == {f"comptoir-{STAGE}-{n}" for f in FUNCTIONS for n in f.secrets}
+    assert max(checks.values()) < first_deploy
+    check = next(line for line in dry_run if line.startswith("# check: gcloud secrets versions"))
+    assert "--limit=1" in check and "'--format=value(name)'" in check
+
+
+def test_what_a_deploy_cannot_run_without() -> None:
+    def needed(**settings: str) -> list[tuple[str, ...]]:
+        return list(gcp.needed_secrets(gcp.Config(PROJECT, REGION, STAGE, REGION, "1", 5,
+                                                  settings=settings)))  # fmt: skip
+
+    assert needed(LLM_PROVIDER="offline") == [("TASKS_SECRET",)]
+    assert needed(LLM_PROVIDER="ollama") == [("TASKS_SECRET",)]  # a local model: no key
+    assert needed(LLM_PROVIDER="mistral", WHATSAPP_PHONE_NUMBER_ID="1065") == [
+        ("TASKS_SECRET",), ("MISTRAL_API_KEY", "LLM_API_KEY"), ("WHATSAPP_VERIFY_TOKEN",),
+        ("WHATSAPP_APP_SECRET",), ("WHATSAPP_ACCESS_TOKEN",),
+    ]  # fmt: skip
+
+
+# A stand-in for gcloud on PATH: it logs each call, keeps secret values in a folder, and finds
+# no resource (a first deploy: every create runs).
+FAKE_GCLOUD = """\
+import json, os, pathlib, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_GCLOUD_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+values = pathlib.Path(os.environ["FAKE_GCLOUD_SECRETS"])
+if args[:3] == ["secrets", "versions", "add"]:
+    (values / args[3]).write_bytes(sys.stdin.buffer.read())
+elif args[:3] == ["secrets", "versions", "list"]:
+    if (values / args[3]).exists():
+        print(f"projects/1/secrets/{args[3]}/versions/1")
+elif args[:3] == ["secrets", "versions", "access"]:
+    secret = next(a.split("=", 1)[1] for a in args if a.startswith("--secret="))
+    sys.stdout.write((values / secret).read_text())
+elif "describe" in args:
+    sys.exit(1)
+"""
+
+
+def test_a_first_deploy_stops_before_the_functions_and_says_exactly_what_to_run(
+    tmp_path: Path,
+) -> None:
+    """No secret has a value on a first deploy: the script names the commands that add the
+    ones it needs and how to deploy again; running them, then that, deploys."""
+    bin_dir, values, log = tmp_path / "bin", tmp_path / "values", tmp_path / "gcloud.log"
+    bin_dir.mkdir()
+    values.mkdir()
+    (bin_dir / "gcloud").write_text(f"#!{sys.executable}\n{FAKE_GCLOUD}")
+    (bin_dir / "gcloud").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "FAKE_GCLOUD_LOG": str(log), "FAKE_GCLOUD_SECRETS": str(values)}  # fmt: skip
+    passed = ["--llm-provider", "openai", "--whatsapp-phone-number-id", "106540352242922",
+              "--skip-web", "--project-number", "123", "--build-dir", str(tmp_path / "build")]
+    argv = [sys.executable, "infra/gcp/deploy.py", "--project", PROJECT, "--region", REGION,
+            "--stage", STAGE, *passed]  # fmt: skip
+
+    first = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode != 0
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert not [c for c in calls if c[:2] == ["functions", "deploy"]]
+    instructions = [line.strip() for line in first.stderr.splitlines()]
+    adds = [line for line in instructions if "gcloud secrets versions add" in line]
+    named = [shlex.split(line.rsplit("| ", 1)[1])[4] for line in adds]
+    needed = ("TASKS_SECRET", "OPENAI_API_KEY", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET",
+              "WHATSAPP_ACCESS_TOKEN")  # fmt: skip
+    assert named == [f"comptoir-{STAGE}-{n}" for n in needed]
+    rerun = f"make deploy-gcp GCP_PROJECT={PROJECT} GCP_REGION={REGION} STAGE={STAGE} " \
+            f"GCP_ARGS={shlex.quote(shlex.join(passed))}"  # fmt: skip
+    assert rerun in instructions
+
+    for line in adds:  # what the operator runs, as printed
+        subprocess.run(["bash", "-c", line], env=env, check=True, timeout=30)
+    generated = (values / f"comptoir-{STAGE}-TASKS_SECRET").read_text()
+    assert len(generated) == 64 and int(generated, 16) >= 0  # hex, no newline
+    assert (values / f"comptoir-{STAGE}-OPENAI_API_KEY").read_text() == "YOUR_OPENAI_API_KEY"
+
+    log.write_text("")
+    again = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    deployed = [c for c in calls if c[:2] == ["functions", "deploy"]]
+    assert len(deployed) == len(FUNCTIONS)
+    chat = next(c for c in deployed if c[2] == f"comptoir-{STAGE}-chat")
+    assert f"OPENAI_API_KEY=comptoir-{STAGE}-OPENAI_API_KEY:latest" in flag(chat, "--set-secrets")
+    job = next(c for c in calls if c[:4] == ["scheduler", "jobs", "create", "http"])
+    assert flag(job, "--headers").endswith(f"{TASKS_HEADER}={generated}")
