@@ -27,7 +27,10 @@ What it sets up, in order (every name carries the stage):
    env-vars file (values with commas, like ALLOWED_ORIGINS, cannot go through --set-env-vars);
 6. Cloud Scheduler jobs for the functions' ``schedules``: each POSTs ``/{task}`` to its (public)
    function with the ``X-Tasks-Secret`` header, read from Secret Manager at deploy time;
-7. a GCS bucket for the widget, readable by anyone, with CORS; ``publish-web`` uploads it with
+7. with ``--alert-email``, an e-mail notification channel and Cloud Monitoring alert policies
+   (``alert_policies``): error logs and 5xx answers of the functions, dead letters kept, a
+   worker backlog, Firestore errors; each policy's JSON is written under the build folder;
+8. a GCS bucket for the widget, readable by anyone, with CORS; ``publish-web`` uploads it with
    its Cache-Control headers (a year for content-hashed files, 5 minutes for the loader).
 
 Create commands are skipped when a ``describe`` finds the resource (a second run updates the
@@ -76,6 +79,7 @@ APIS = (
     "secretmanager.googleapis.com",
     "cloudscheduler.googleapis.com",
     "iam.googleapis.com",
+    "monitoring.googleapis.com",
 )
 # Pub/Sub's bounds for a dead-letter policy's max_delivery_attempts.
 PUBSUB_MIN_ATTEMPTS, PUBSUB_MAX_ATTEMPTS = 5, 100
@@ -204,15 +208,23 @@ class Runner:
         print(f"# {text}")
 
     def run(
-        self, argv: Sequence[str], *, unless: Sequence[str] | None = None, hide: str = ""
+        self,
+        argv: Sequence[str],
+        *,
+        unless: Sequence[str] | None = None,
+        unless_listed: Sequence[str] | None = None,
+        hide: str = "",
     ) -> None:
-        """Run ``argv``; with ``unless``, only when that (a describe) fails. ``hide`` (a
-        secret in the command) is printed as ***."""
+        """Run ``argv``; with ``unless``, only when that (a describe) fails; with
+        ``unless_listed``, only when that listing prints nothing. ``hide`` (a secret in the
+        command) is printed as ***."""
         shown_argv = [a.replace(hide, "***") if hide else a for a in argv]
         print(shlex.join(shown_argv), flush=True)
         if self.dry_run:
             return
-        if unless is not None and self._quiet(unless):
+        if (unless is not None and self._quiet(unless)) or (
+            unless_listed is not None and self._lists(unless_listed)
+        ):
             print("#   exists already: skipped")
             return
         if subprocess.run(list(argv), check=False, cwd=ROOT).returncode != 0:  # noqa: S603
@@ -234,8 +246,9 @@ class Runner:
         """Whether a listing (a ``list`` with ``--format=value(...)``) prints anything; a dry run
         assumes it does."""
         print(f"# check: {shlex.join(argv)}", flush=True)
-        if self.dry_run:
-            return True
+        return True if self.dry_run else self._lists(argv)
+
+    def _lists(self, argv: Sequence[str]) -> bool:
         result = subprocess.run(  # noqa: S603
             list(argv), check=False, cwd=ROOT, capture_output=True, text=True
         )
@@ -353,6 +366,7 @@ def deploy(config: Config, runner: Runner, *, rerun: str, publish_web: bool = Tr
 
     worker(config, runner)
     schedules(config, runner)
+    alerts(config, runner)
     widget(config, runner, publish_web)
     print(next_steps(config))
 
@@ -551,6 +565,130 @@ def schedules(config: Config, runner: Runner) -> None:
         )  # fmt: skip
 
 
+# An alert opens when a function answers more 5xx than this in ALERT_WINDOW_S (a few are the
+# chat's own 503 with Retry-After, or a push retried), or a message waits longer than this.
+ALERT_5XX, ALERT_BACKLOG_S, ALERT_WINDOW_S = 5, 1800, 300
+# Firestore answers that are not the caller's doing (ABORTED and NOT_FOUND are ordinary).
+FIRESTORE_FAILURES = ("INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED",
+                      "PERMISSION_DENIED")  # fmt: skip
+
+
+def alert_policies(config: Config) -> dict[str, dict[str, object]]:
+    """Cloud Monitoring alert policies (the API's AlertPolicy JSON), by file name. Cloud
+    Functions (2nd gen) run as Cloud Run services named like the functions."""
+    services = (f'resource.type="cloud_run_revision" AND '
+                f'resource.labels.service_name=starts_with("{config.prefix}-")')  # fmt: skip
+    by_service = ["resource.labels.service_name"]
+
+    def policy(title: str, metric_filter: str, threshold: float, aligner: str,
+               group_by: Sequence[str], what_to_do: str, duration_s: int = 0,
+               period_s: int = ALERT_WINDOW_S) -> dict[str, object]:  # fmt: skip
+        return {
+            "displayName": f"{config.prefix}: {title}",
+            "combiner": "OR",
+            "userLabels": {"app": "comptoir", "stage": config.stage},
+            "documentation": {"content": what_to_do, "mimeType": "text/markdown"},
+            "conditions": [{
+                "displayName": title,
+                "conditionThreshold": {
+                    "filter": metric_filter,
+                    "comparison": "COMPARISON_GT",
+                    "thresholdValue": threshold,
+                    "duration": f"{duration_s}s",
+                    "aggregations": [{
+                        "alignmentPeriod": f"{period_s}s", "perSeriesAligner": aligner,
+                        "crossSeriesReducer": "REDUCE_SUM" if aligner != "ALIGN_MAX"
+                        else "REDUCE_MAX", "groupByFields": list(group_by),
+                    }],
+                },
+            }],
+        }  # fmt: skip
+
+    logs = shlex.join(["gcloud", "logging", "read", f'resource.type="cloud_run_revision" AND '
+                       f'resource.labels.service_name:"{config.prefix}-" AND severity>=ERROR',
+                       "--freshness=1h", f"--project={config.project}"])  # fmt: skip
+    severe = '"ERROR","CRITICAL","ALERT","EMERGENCY"'
+    failures = ",".join(f'"{code}"' for code in FIRESTORE_FAILURES)
+    return {
+        "function-errors": policy(
+            "function errors (error logs)",
+            f'metric.type="logging.googleapis.com/log_entry_count" AND {services} AND '
+            f"metric.labels.severity=one_of({severe})",
+            0, "ALIGN_SUM", by_service,
+            f"A function logged an error. The last hour's: `{logs}`.",
+        ),
+        "function-5xx": policy(
+            "functions answering 5xx",
+            f'metric.type="run.googleapis.com/request_count" AND {services} AND '
+            f'metric.labels.response_code_class="5xx"',
+            ALERT_5XX, "ALIGN_SUM", by_service,
+            f"More than {ALERT_5XX} server errors in {ALERT_WINDOW_S // 60} minutes.",
+        ),
+        "dead-letters": policy(
+            "dead letters kept",
+            f'metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages" AND '
+            f'resource.type="pubsub_subscription" AND '
+            f'resource.labels.subscription_id="{config.dead_subscription}"',
+            0, "ALIGN_MAX", ["resource.labels.subscription_id"],
+            f"Messages the worker never handled wait in `{config.dead_subscription}`: "
+            f"look (`gcloud pubsub subscriptions pull {config.dead_subscription} --limit=10 "
+            f"--project={config.project}`), then acknowledge them (`--auto-ack`).",
+        ),
+        "worker-backlog": policy(
+            "worker backlog",
+            f'metric.type="pubsub.googleapis.com/subscription/oldest_unacked_message_age" AND '
+            f'resource.type="pubsub_subscription" AND '
+            f'resource.labels.subscription_id="{config.subscription}"',
+            ALERT_BACKLOG_S, "ALIGN_MAX", ["resource.labels.subscription_id"],
+            f"A customer's message has waited over {ALERT_BACKLOG_S // 60} minutes for the "
+            "worker (retried, or the worker is down).",
+            duration_s=ALERT_WINDOW_S, period_s=60,
+        ),
+        "firestore-errors": policy(
+            "Firestore errors",
+            f'metric.type="firestore.googleapis.com/api/request_count" AND '
+            f'resource.type="firestore.googleapis.com/Database" AND '
+            f"metric.labels.response_code=one_of({failures})",
+            0, "ALIGN_SUM", ["metric.labels.response_code"],
+            "Firestore refused or failed requests (quota, permissions or an outage).",
+        ),
+    }
+
+
+def alerts(config: Config, runner: Runner) -> None:
+    gcloud, p = "gcloud", f"--project={config.project}"
+    email = config.settings.get("ALERT_EMAIL", "")
+    runner.section("Cloud Monitoring: an e-mail channel and the alert policies")
+    if not email:
+        runner.note("no alerts: pass --alert-email to be told of errors and dead letters")
+        return
+    # Notification channels are still beta in gcloud; policies are GA.
+    channels = [gcloud, "beta", "monitoring", "channels"]
+    listing = [*channels, "list", f'--filter=type="email" AND labels.email_address="{email}"',
+               "--format=value(name)", p]  # fmt: skip
+    runner.run(
+        [*channels, "create", f"--display-name=Comptoir {config.stage} alerts",
+         "--type=email", f"--channel-labels=email_address={email}", p],
+        unless_listed=listing,
+    )  # fmt: skip
+    found = runner.value(listing, f"projects/{config.project}/notificationChannels/CHANNEL_ID")
+    if not found:
+        raise SystemExit(f"no notification channel for {email} after creating it: run again")
+    channel = found.splitlines()[0]  # one address, one channel (the first if several)
+    folder = config.build / "alerts"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, policy in alert_policies(config).items():
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps(policy, indent=2) + "\n")
+        runner.run(
+            [gcloud, "monitoring", "policies", "create", f"--policy-from-file={shown(path)}",
+             f"--notification-channels={channel}", p],
+            unless_listed=[gcloud, "monitoring", "policies", "list",
+                           f'--filter=displayName="{policy["displayName"]}"',
+                           "--format=value(name)", p],
+        )  # fmt: skip
+
+
 def widget(config: Config, runner: Runner, publish: bool) -> None:
     gcloud, p, bucket = "gcloud", f"--project={config.project}", f"gs://{config.bucket}"
     runner.section("The widget: a public GCS bucket")
@@ -605,9 +743,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-max-attempts", type=int, default=5)
     parser.add_argument("--allowed-origins", default="*", help="ALLOWED_ORIGINS (comma list)")
     parser.add_argument("--default-shop", default="demo")
-    parser.add_argument("--llm-provider", default="offline")
+    parser.add_argument("--llm-provider", default="offline", choices=list(PROVIDERS))
     parser.add_argument("--llm-model", default="")
     parser.add_argument("--whatsapp-phone-number-id", default="")
+    parser.add_argument("--alert-email", default="", help="where alerts go (none if unset)")
     parser.add_argument("--skip-web", action="store_true", help="do not upload web/dist")
     parser.add_argument("--build-dir", type=Path, default=BUILD, help="default: infra/gcp/.build")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run none")
@@ -627,6 +766,7 @@ def main(argv: list[str] | None = None) -> int:
             "LLM_PROVIDER": args.llm_provider,
             "LLM_MODEL": args.llm_model,
             "WHATSAPP_PHONE_NUMBER_ID": args.whatsapp_phone_number_id,
+            "ALERT_EMAIL": args.alert_email,
         },
     )
     config.validate()
