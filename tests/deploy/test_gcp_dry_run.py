@@ -23,6 +23,7 @@ from tests.deploy.conftest import ROOT
 PROJECT, REGION, STAGE = "maison-teranga-42", "europe-west1", "prod"
 BASE = f"https://{REGION}-{PROJECT}.cloudfunctions.net"
 P = f"--project={PROJECT}"
+ALERT_EMAIL = "ops@maison-teranga.sn"
 
 
 def _load() -> ModuleType:
@@ -52,7 +53,8 @@ def dry_run(build_dir: Path) -> list[str]:
             ["--project", PROJECT, "--region", REGION, "--stage", STAGE, "--dry-run",
              "--project-number", "123456789012", "--build-dir", str(build_dir),
              "--allowed-origins", "https://maison-teranga.sn,https://maison-teranga.myshopify.com",
-             "--default-shop", "maison-teranga", "--whatsapp-phone-number-id", "106540352242922"]
+             "--default-shop", "maison-teranga", "--whatsapp-phone-number-id", "106540352242922",
+             "--alert-email", ALERT_EMAIL]
         )  # fmt: skip
     assert code == 0
     return out.getvalue().splitlines()
@@ -366,7 +368,8 @@ def test_what_a_deploy_cannot_run_without() -> None:
 
 
 # A stand-in for gcloud on PATH: it logs each call, keeps secret values in a folder, and finds
-# no resource (a first deploy: every create runs).
+# no resource (a first deploy: every create runs) unless FAKE_GCLOUD_LISTED is set, when every
+# other listing finds one.
 FAKE_GCLOUD = """\
 import json, os, pathlib, sys
 args = sys.argv[1:]
@@ -383,14 +386,13 @@ elif args[:3] == ["secrets", "versions", "access"]:
     sys.stdout.write((values / secret).read_text())
 elif "describe" in args:
     sys.exit(1)
+elif "list" in args and os.environ.get("FAKE_GCLOUD_LISTED"):
+    print("projects/1/found/1")
 """
 
 
-def test_a_first_deploy_stops_before_the_functions_and_says_exactly_what_to_run(
-    tmp_path: Path,
-) -> None:
-    """No secret has a value on a first deploy: the script names the commands that add the
-    ones it needs and how to deploy again; running them, then that, deploys."""
+def fake_gcloud(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
+    """The environment that puts the fake first on PATH, its secrets folder and its log."""
     bin_dir, values, log = tmp_path / "bin", tmp_path / "values", tmp_path / "gcloud.log"
     bin_dir.mkdir()
     values.mkdir()
@@ -398,6 +400,15 @@ def test_a_first_deploy_stops_before_the_functions_and_says_exactly_what_to_run(
     (bin_dir / "gcloud").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "FAKE_GCLOUD_LOG": str(log), "FAKE_GCLOUD_SECRETS": str(values)}  # fmt: skip
+    return env, values, log
+
+
+def test_a_first_deploy_stops_before_the_functions_and_says_exactly_what_to_run(
+    tmp_path: Path,
+) -> None:
+    """No secret has a value on a first deploy: the script names the commands that add the
+    ones it needs and how to deploy again; running them, then that, deploys."""
+    env, values, log = fake_gcloud(tmp_path)
     passed = ["--llm-provider", "openai", "--whatsapp-phone-number-id", "106540352242922",
               "--skip-web", "--project-number", "123", "--build-dir", str(tmp_path / "build")]
     argv = [sys.executable, "infra/gcp/deploy.py", "--project", PROJECT, "--region", REGION,
@@ -407,6 +418,7 @@ def test_a_first_deploy_stops_before_the_functions_and_says_exactly_what_to_run(
     assert first.returncode != 0
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert not [c for c in calls if c[:2] == ["functions", "deploy"]]
+    assert not [c for c in calls if "monitoring" in c]  # no --alert-email: no alerts
     instructions = [line.strip() for line in first.stderr.splitlines()]
     adds = [line for line in instructions if "gcloud secrets versions add" in line]
     named = [shlex.split(line.rsplit("| ", 1)[1])[4] for line in adds]
@@ -433,3 +445,57 @@ def test_a_first_deploy_stops_before_the_functions_and_says_exactly_what_to_run(
     assert f"OPENAI_API_KEY=comptoir-{STAGE}-OPENAI_API_KEY:latest" in flag(chat, "--set-secrets")
     job = next(c for c in calls if c[:4] == ["scheduler", "jobs", "create", "http"])
     assert flag(job, "--headers").endswith(f"{TASKS_HEADER}={generated}")
+
+
+def test_alert_policies_mail_the_address_given(dry_run: list[str], build_dir: Path) -> None:
+    channel = one(dry_run, "gcloud", "beta", "monitoring", "channels", "create")
+    assert flag(channel, "--type") == "email"
+    assert flag(channel, "--channel-labels") == f"email_address={ALERT_EMAIL}"
+    created = find(dry_run, "gcloud", "monitoring", "policies", "create")
+    policies = {}
+    for command in created:
+        assert flag(command, "--notification-channels").startswith(
+            f"projects/{PROJECT}/notificationChannels/"
+        )
+        path = Path(flag(command, "--policy-from-file"))
+        assert path.parent == build_dir / "alerts"
+        policies[path.stem] = json.loads(path.read_text())
+    assert set(policies) == {
+        "function-errors", "function-5xx", "dead-letters", "worker-backlog", "firestore-errors"
+    }  # fmt: skip
+    filters = {}
+    for name, policy in policies.items():
+        assert policy["displayName"].startswith(f"comptoir-{STAGE}: ")
+        (condition,) = policy["conditions"]
+        threshold = condition["conditionThreshold"]
+        assert threshold["comparison"] == "COMPARISON_GT"
+        assert threshold["aggregations"][0]["alignmentPeriod"].endswith("s")
+        filters[name] = threshold["filter"]
+    stage_services = f'resource.labels.service_name=starts_with("comptoir-{STAGE}-")'
+    assert stage_services in filters["function-errors"]
+    assert 'metric.labels.severity=one_of("ERROR"' in filters["function-errors"]
+    assert stage_services in filters["function-5xx"]
+    assert 'response_code_class="5xx"' in filters["function-5xx"]
+    assert (f'subscription_id="comptoir-{STAGE}-inbound-dead-keep"' in filters["dead-letters"]
+            and "num_undelivered_messages" in filters["dead-letters"])  # fmt: skip
+    assert (f'subscription_id="comptoir-{STAGE}-inbound-worker"' in filters["worker-backlog"]
+            and "oldest_unacked_message_age" in filters["worker-backlog"])  # fmt: skip
+    assert 'resource.type="firestore.googleapis.com/Database"' in filters["firestore-errors"]
+
+
+def test_a_second_run_keeps_the_alerts_it_finds(tmp_path: Path) -> None:
+    env, values, log = fake_gcloud(tmp_path)
+    (values / f"comptoir-{STAGE}-TASKS_SECRET").write_text("s3cret")
+    env["FAKE_GCLOUD_LISTED"] = "1"
+    result = subprocess.run(
+        [sys.executable, "infra/gcp/deploy.py", "--project", PROJECT, "--stage", STAGE,
+         "--project-number", "123", "--skip-web", "--build-dir", str(tmp_path / "build"),
+         "--alert-email", ALERT_EMAIL],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    monitoring = [c for c in calls if "monitoring" in c]
+    assert [c for c in monitoring if "list" in c]  # looked for the channel and the policies
+    assert not [c for c in monitoring if "create" in c]
+    assert result.stdout.count("exists already: skipped") == 6  # the channel and 5 policies
