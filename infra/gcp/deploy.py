@@ -487,7 +487,7 @@ def secrets(config: Config, runner: Runner, rerun: str) -> set[str]:
                          "--filter=state=ENABLED", "--format=value(name)", p]):  # fmt: skip
             available.add(name)
         else:
-            runner.note(f"{secret} has no value yet: not mounted")
+            runner.note(f"{secret} has no value: not mounted (optional; add one, deploy again)")
     missing = [names for names in needed_secrets(config) if not available & set(names)]
     if missing:
         raise SystemExit(missing_secrets_message(config, missing, rerun))
