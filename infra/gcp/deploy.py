@@ -5,11 +5,19 @@
 
 What it sets up, in order (every name carries the stage):
 
-1. the APIs it uses, and one service account per function (plus one for Pub/Sub's push);
+1. the APIs it uses, one service account per function, one for Pub/Sub's push and one for
+   Cloud Build: projects whose Cloud Build API was enabled since mid-2024 build with the
+   Compute Engine default account, which may lack the rights to build a function, so every
+   ``gcloud functions deploy`` names this account with ``--build-service-account`` (Google's
+   fix: cloud.google.com/functions/docs/securing/build-custom-sa; the roles are
+   ``BUILD_ROLES``);
 2. Firestore (native mode): the database, the composite indexes and the TTL policies of
    ``infra/gcp/firestore.indexes.json`` (Firebase's format, so ``firebase deploy`` reads it too);
 3. Secret Manager: one secret per variable (``comptoir-<stage>-NAME``); each function may read
-   only its own, and only those that have a version are mounted (``--set-secrets``);
+   only its own, and only those that have a version are mounted (``--set-secrets``). The
+   secrets this configuration cannot run without (``needed_secrets``) must have a value: when
+   one has none (a first deploy), the script prints the exact commands that add them and
+   stops, before the functions, for ``make deploy-gcp`` to be run again;
 4. Pub/Sub (the queue backend: ordering keys, see shared/queue/pubsub.py): the topic, a
    dead-letter topic kept by a pull subscription, and the worker's push subscription with
    message ordering, a dead-letter policy and exponential retry;
@@ -19,12 +27,15 @@ What it sets up, in order (every name carries the stage):
    env-vars file (values with commas, like ALLOWED_ORIGINS, cannot go through --set-env-vars);
 6. Cloud Scheduler jobs for the functions' ``schedules``: each POSTs ``/{task}`` to its (public)
    function with the ``X-Tasks-Secret`` header, read from Secret Manager at deploy time;
-7. a GCS bucket for the widget, readable by anyone, with CORS; ``publish-web`` uploads it with
+7. with ``--alert-email``, an e-mail notification channel and Cloud Monitoring alert policies
+   (``alert_policies``): error logs and 5xx answers of the functions, dead letters kept, a
+   worker backlog, Firestore errors; each policy's JSON is written under the build folder;
+8. a GCS bucket for the widget, readable by anyone, with CORS; ``publish-web`` uploads it with
    its Cache-Control headers (a year for content-hashed files, 5 minutes for the loader).
 
 Create commands are skipped when a ``describe`` finds the resource (a second run updates the
-functions and changes nothing else). The dry run prints the same commands; it assumes every
-resource is absent and every secret has a version.
+functions and changes nothing else). The dry run prints the same commands and checks; it
+assumes every resource is absent and every secret has a version.
 
 Every function has its own URL on Google Cloud (no single API host as on AWS): the widget's
 ``data-api`` is the chat function's URL (its routes answer under it as /chat and /chat/history),
@@ -49,6 +60,7 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: the repo's functions/ holds the list
 
 from functions import FUNCTIONS, Function, Schedule  # noqa: E402 - needs the line above
+from shared.llm import PROVIDERS  # noqa: E402
 
 BUILD = HERE / ".build"
 INDEXES = HERE / "firestore.indexes.json"
@@ -67,6 +79,7 @@ APIS = (
     "secretmanager.googleapis.com",
     "cloudscheduler.googleapis.com",
     "iam.googleapis.com",
+    "monitoring.googleapis.com",
 )
 # Pub/Sub's bounds for a dead-letter policy's max_delivery_attempts.
 PUBSUB_MIN_ATTEMPTS, PUBSUB_MAX_ATTEMPTS = 5, 100
@@ -74,6 +87,15 @@ PUBSUB_MIN_ATTEMPTS, PUBSUB_MAX_ATTEMPTS = 5, 100
 STORE_ROLE = "roles/datastore.user"
 # Pub/Sub waits this long for the worker's answer before delivering again: above its timeout.
 PUSH_ACK_DEADLINE_S = 300
+# What Cloud Build's account needs to build a function from source: write the build logs, push
+# the image to Artifact Registry, read the uploaded source (Google's list for a user-specified
+# build account: cloud.google.com/run/docs/configuring/services/build-service-account).
+BUILD_ROLES = ("roles/logging.logWriter", "roles/artifactregistry.writer",
+               "roles/storage.objectAdmin")  # fmt: skip
+# Accounts besides the functions' own: Pub/Sub's push identity and Cloud Build's.
+PUSH, BUILDER = "push", "build"
+# The header the tasks function checks (shared/tasks.py TASKS_HEADER) and the secret it holds.
+TASKS_HEADER, TASKS_SECRET = "X-Tasks-Secret", "TASKS_SECRET"
 
 
 def memory(fn: Function) -> str:
@@ -154,7 +176,7 @@ class Config:
             problems.append(f"--project {self.project!r} is not a project id")
         if not re.fullmatch(r"[a-z][a-z0-9]{0,9}", self.stage):
             problems.append("--stage: 1-10 lowercase letters and digits, starting with a letter")
-        for short in [f.short for f in FUNCTIONS] + ["push"]:
+        for short in [f.short for f in FUNCTIONS] + [PUSH, BUILDER]:
             account_id = f"{self.prefix}-{short}"
             if len(account_id) > 30:  # IAM's limit for a service account id
                 problems.append(f"service account id {account_id!r} is over 30 characters")
@@ -186,15 +208,23 @@ class Runner:
         print(f"# {text}")
 
     def run(
-        self, argv: Sequence[str], *, unless: Sequence[str] | None = None, hide: str = ""
+        self,
+        argv: Sequence[str],
+        *,
+        unless: Sequence[str] | None = None,
+        unless_listed: Sequence[str] | None = None,
+        hide: str = "",
     ) -> None:
-        """Run ``argv``; with ``unless``, only when that (a describe) fails. ``hide`` (a
-        secret in the command) is printed as ***."""
+        """Run ``argv``; with ``unless``, only when that (a describe) fails; with
+        ``unless_listed``, only when that listing prints nothing. ``hide`` (a secret in the
+        command) is printed as ***."""
         shown_argv = [a.replace(hide, "***") if hide else a for a in argv]
         print(shlex.join(shown_argv), flush=True)
         if self.dry_run:
             return
-        if unless is not None and self._quiet(unless):
+        if (unless is not None and self._quiet(unless)) or (
+            unless_listed is not None and self._lists(unless_listed)
+        ):
             print("#   exists already: skipped")
             return
         if subprocess.run(list(argv), check=False, cwd=ROOT).returncode != 0:  # noqa: S603
@@ -212,10 +242,20 @@ class Runner:
             sys.stderr.write(result.stderr)
             raise SystemExit(f"failed: {shlex.join(argv)}")
 
-    def holds(self, argv: Sequence[str]) -> bool:
-        """Whether a check passes; a dry run assumes it does."""
-        print(f"# check: {shlex.join(argv)}")
-        return True if self.dry_run else self._quiet(argv)
+    def finds(self, argv: Sequence[str]) -> bool:
+        """Whether a listing (a ``list`` with ``--format=value(...)``) prints anything; a dry run
+        assumes it does."""
+        print(f"# check: {shlex.join(argv)}", flush=True)
+        return True if self.dry_run else self._lists(argv)
+
+    def _lists(self, argv: Sequence[str]) -> bool:
+        result = subprocess.run(  # noqa: S603
+            list(argv), check=False, cwd=ROOT, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            sys.stderr.write(result.stderr)
+            raise SystemExit(f"failed: {shlex.join(argv)}")
+        return result.stdout.strip() != ""
 
     def value(self, argv: Sequence[str], placeholder: str) -> str:
         print(f"# read: {shlex.join(argv)}")
@@ -266,7 +306,9 @@ def build_sources(config: Config) -> None:
         (config.build / f"{fn.name}.env.yaml").write_text("\n".join(env_lines) + "\n")
 
 
-def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
+def deploy(config: Config, runner: Runner, *, rerun: str, publish_web: bool = True) -> None:
+    """Set everything up; ``rerun`` is the command that runs this deploy again (printed when
+    it stops for a secret's value)."""
     p = f"--project={config.project}"
     gcloud = "gcloud"
     build_sources(config)
@@ -279,9 +321,10 @@ def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
             "PROJECT_NUMBER",
         )
 
-    runner.section("Service accounts: one per function, one for Pub/Sub's push")
+    runner.section("Service accounts: one per function, Pub/Sub's push, Cloud Build's")
     shorts = [(f.short, f"Comptoir {config.stage} {f.name}") for f in FUNCTIONS]
-    shorts.append(("push", f"Comptoir {config.stage} Pub/Sub push to the worker"))
+    shorts.append((PUSH, f"Comptoir {config.stage} Pub/Sub push to the worker"))
+    shorts.append((BUILDER, f"Comptoir {config.stage} Cloud Build of the functions"))
     for short, title in shorts:
         email = config.account(short)
         runner.run(
@@ -291,7 +334,7 @@ def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
         )  # fmt: skip
 
     firestore(config, runner)
-    available = secrets(config, runner)
+    available = secrets(config, runner, rerun)
 
     runner.section("Pub/Sub topics: the queue and its dead letters")
     for topic in (config.topic, config.dead_topic):
@@ -300,7 +343,11 @@ def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
             unless=[gcloud, "pubsub", "topics", "describe", topic, p],
         )
 
-    runner.section("IAM: Firestore, Secret Manager and Pub/Sub, each function its own")
+    runner.section("IAM: Cloud Build's account; Firestore, Secret Manager and Pub/Sub")
+    builder = f"--member=serviceAccount:{config.account(BUILDER)}"
+    for role in BUILD_ROLES:
+        runner.run([gcloud, "projects", "add-iam-policy-binding", config.project, builder,
+                    f"--role={role}", "--condition=None", "--quiet"])  # fmt: skip
     for fn in FUNCTIONS:
         member = f"--member=serviceAccount:{config.account(fn.short)}"
         # Firestore has no per-collection IAM: the project is Comptoir's alone.
@@ -318,7 +365,8 @@ def deploy(config: Config, runner: Runner, *, publish_web: bool = True) -> None:
         runner.run(function_command(config, fn, available))
 
     worker(config, runner)
-    schedules(config, runner, available)
+    schedules(config, runner)
+    alerts(config, runner)
     widget(config, runner, publish_web)
     print(next_steps(config))
 
@@ -332,6 +380,9 @@ def function_command(config: Config, fn: Function, available: set[str]) -> list[
         "--trigger-http",
         "--allow-unauthenticated" if fn.public else "--no-allow-unauthenticated",
         f"--service-account={config.account(fn.short)}",
+        # Cloud Build runs as this account, not the project's default (see the docstring).
+        f"--build-service-account=projects/{config.project}/serviceAccounts/"
+        f"{config.account(BUILDER)}",
         f"--env-vars-file={shown(config.build / f'{fn.name}.env.yaml')}",
         f"--memory={memory(fn)}", f"--timeout={fn.gcp_timeout_s}s",
         f"--max-instances={fn.gcp_max_instances}",
@@ -378,8 +429,48 @@ def firestore(config: Config, runner: Runner) -> None:
                         "--disable-indexes", *where])  # fmt: skip
 
 
-def secrets(config: Config, runner: Runner) -> set[str]:
-    """Create the secrets; return those that have a version (the ones functions can mount)."""
+def needed_secrets(config: Config) -> list[tuple[str, ...]]:
+    """What this configuration cannot run without: each entry is satisfied by any one of its
+    names (the first is the one to add). The others are optional: mounted when they have a
+    value (a Telegram bot, a payment provider)."""
+    needed: list[tuple[str, ...]] = [(TASKS_SECRET,)]  # the scheduler's jobs carry it
+    key = PROVIDERS[config.settings.get("LLM_PROVIDER") or "offline"].key_variable
+    if key:  # the provider's own variable, or the generic one
+        needed.append((key, "LLM_API_KEY"))
+    if config.settings.get("WHATSAPP_PHONE_NUMBER_ID"):
+        needed += [("WHATSAPP_VERIFY_TOKEN",), ("WHATSAPP_APP_SECRET",),
+                   ("WHATSAPP_ACCESS_TOKEN",)]  # fmt: skip
+    return needed
+
+
+# Secrets nobody has to know: the command that adds one generates its value.
+GENERATED = {TASKS_SECRET: "openssl rand -hex 32 | tr -d '\\n'"}
+
+
+def add_value_command(config: Config, name: str) -> str:
+    source = GENERATED.get(name) or f"printf %s {shlex.quote('YOUR_' + name)}"
+    add = ["gcloud", "secrets", "versions", "add", config.secret_id(name), "--data-file=-",
+           f"--project={config.project}"]  # fmt: skip
+    return f"{source} | {shlex.join(add)}"
+
+
+def missing_secrets_message(config: Config, missing: list[tuple[str, ...]], rerun: str) -> str:
+    lines = [f"error: {len(missing)} secret(s) this deploy needs have no value yet; add them:"]
+    for names in missing:
+        alternatives = " or ".join(config.secret_id(n) for n in names[1:])
+        about = f" (or add {alternatives} instead)" if alternatives else ""
+        if names[0] in GENERATED:
+            about = " (a generated value: nobody needs to know it)"
+        lines.append(f"  # {names[0]}{about}")
+        lines.append(f"  {add_value_command(config, names[0])}")
+    lines.append("then deploy again (the functions are not deployed yet):")
+    lines.append(f"  {rerun}")
+    return "\n".join(lines)
+
+
+def secrets(config: Config, runner: Runner, rerun: str) -> set[str]:
+    """Create the secrets; return those that have a version (the ones functions can mount).
+    Stops, saying what to run, when a needed one has no version."""
     gcloud, p = "gcloud", f"--project={config.project}"
     used = sorted({n for fn in FUNCTIONS for n in fn.secrets}, key=SECRET_NAMES.index)
     runner.section("Secret Manager: one secret per variable; add values with")
@@ -391,18 +482,22 @@ def secrets(config: Config, runner: Runner) -> set[str]:
             [gcloud, "secrets", "create", secret, "--replication-policy=automatic", p],
             unless=[gcloud, "secrets", "describe", secret, p],
         )
-        if runner.holds([gcloud, "secrets", "versions", "describe", "latest",
-                         f"--secret={secret}", p]):  # fmt: skip
+        # A disabled or destroyed version cannot be mounted: only enabled ones count.
+        if runner.finds([gcloud, "secrets", "versions", "list", secret, "--limit=1",
+                         "--filter=state=ENABLED", "--format=value(name)", p]):  # fmt: skip
             available.add(name)
         else:
-            runner.note(f"{secret} has no value yet: not mounted (unused, or add it and rerun)")
+            runner.note(f"{secret} has no value: not mounted (optional; add one, deploy again)")
+    missing = [names for names in needed_secrets(config) if not available & set(names)]
+    if missing:
+        raise SystemExit(missing_secrets_message(config, missing, rerun))
     return available
 
 
 def worker(config: Config, runner: Runner) -> None:
     gcloud, p = "gcloud", f"--project={config.project}"
     fn = next(f for f in FUNCTIONS if f.queue_trigger)
-    push, url = config.account("push"), config.function_url(fn)
+    push, url = config.account(PUSH), config.function_url(fn)
     agent = f"serviceAccount:{config.pubsub_agent}"
     runner.section("The worker: Pub/Sub pushes to it, with order and dead letters")
     runner.run([gcloud, "functions", "add-invoker-policy-binding", config.function_name(fn),
@@ -436,10 +531,6 @@ def worker(config: Config, runner: Runner) -> None:
     )  # fmt: skip
 
 
-# The header the tasks function checks (shared/tasks.py TASKS_HEADER) and the secret it holds.
-TASKS_HEADER, TASKS_SECRET = "X-Tasks-Secret", "TASKS_SECRET"
-
-
 def schedule_commands(config: Config, fn: Function, schedule: Schedule, secret: str) -> list[str]:
     """The Cloud Scheduler job calling ``POST {function URL}/{task}`` with the tasks secret: the
     function is public (it has a route) and checks the header itself."""
@@ -453,15 +544,11 @@ def schedule_commands(config: Config, fn: Function, schedule: Schedule, secret: 
     ]  # fmt: skip
 
 
-def schedules(config: Config, runner: Runner, available: set[str]) -> None:
+def schedules(config: Config, runner: Runner) -> None:
+    """The scheduler's jobs; TASKS_SECRET has a value (``needed_secrets``)."""
     gcloud, p = "gcloud", f"--project={config.project}"
     runner.section("Cloud Scheduler: each schedule calls its function with the tasks secret")
-    scheduled = [(fn, s) for fn in FUNCTIONS for s in fn.schedules]
-    if scheduled and TASKS_SECRET not in available:
-        secret_id = config.secret_id(TASKS_SECRET)
-        runner.note(f"{secret_id} has no value: no scheduler job created (add it, rerun)")
-        return
-    for fn, schedule in scheduled:
+    for fn, schedule in [(f, s) for f in FUNCTIONS for s in f.schedules]:
         if TASKS_SECRET not in fn.secrets:
             raise SystemExit(f"{fn.name} is scheduled but does not read {TASKS_SECRET}")
         secret = runner.value(
@@ -475,6 +562,130 @@ def schedules(config: Config, runner: Runner, available: set[str]) -> None:
             unless=[gcloud, "scheduler", "jobs", "describe", job,
                     f"--location={config.region}", p],
             hide=secret,
+        )  # fmt: skip
+
+
+# An alert opens when a function answers more 5xx than this in ALERT_WINDOW_S (a few are the
+# chat's own 503 with Retry-After, or a push retried), or a message waits longer than this.
+ALERT_5XX, ALERT_BACKLOG_S, ALERT_WINDOW_S = 5, 1800, 300
+# Firestore answers that are not the caller's doing (ABORTED and NOT_FOUND are ordinary).
+FIRESTORE_FAILURES = ("INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED",
+                      "PERMISSION_DENIED")  # fmt: skip
+
+
+def alert_policies(config: Config) -> dict[str, dict[str, object]]:
+    """Cloud Monitoring alert policies (the API's AlertPolicy JSON), by file name. Cloud
+    Functions (2nd gen) run as Cloud Run services named like the functions."""
+    services = (f'resource.type="cloud_run_revision" AND '
+                f'resource.labels.service_name=starts_with("{config.prefix}-")')  # fmt: skip
+    by_service = ["resource.labels.service_name"]
+
+    def policy(title: str, metric_filter: str, threshold: float, aligner: str,
+               group_by: Sequence[str], what_to_do: str, duration_s: int = 0,
+               period_s: int = ALERT_WINDOW_S) -> dict[str, object]:  # fmt: skip
+        return {
+            "displayName": f"{config.prefix}: {title}",
+            "combiner": "OR",
+            "userLabels": {"app": "comptoir", "stage": config.stage},
+            "documentation": {"content": what_to_do, "mimeType": "text/markdown"},
+            "conditions": [{
+                "displayName": title,
+                "conditionThreshold": {
+                    "filter": metric_filter,
+                    "comparison": "COMPARISON_GT",
+                    "thresholdValue": threshold,
+                    "duration": f"{duration_s}s",
+                    "aggregations": [{
+                        "alignmentPeriod": f"{period_s}s", "perSeriesAligner": aligner,
+                        "crossSeriesReducer": "REDUCE_SUM" if aligner != "ALIGN_MAX"
+                        else "REDUCE_MAX", "groupByFields": list(group_by),
+                    }],
+                },
+            }],
+        }  # fmt: skip
+
+    logs = shlex.join(["gcloud", "logging", "read", f'resource.type="cloud_run_revision" AND '
+                       f'resource.labels.service_name:"{config.prefix}-" AND severity>=ERROR',
+                       "--freshness=1h", f"--project={config.project}"])  # fmt: skip
+    severe = '"ERROR","CRITICAL","ALERT","EMERGENCY"'
+    failures = ",".join(f'"{code}"' for code in FIRESTORE_FAILURES)
+    return {
+        "function-errors": policy(
+            "function errors (error logs)",
+            f'metric.type="logging.googleapis.com/log_entry_count" AND {services} AND '
+            f"metric.labels.severity=one_of({severe})",
+            0, "ALIGN_SUM", by_service,
+            f"A function logged an error. The last hour's: `{logs}`.",
+        ),
+        "function-5xx": policy(
+            "functions answering 5xx",
+            f'metric.type="run.googleapis.com/request_count" AND {services} AND '
+            f'metric.labels.response_code_class="5xx"',
+            ALERT_5XX, "ALIGN_SUM", by_service,
+            f"More than {ALERT_5XX} server errors in {ALERT_WINDOW_S // 60} minutes.",
+        ),
+        "dead-letters": policy(
+            "dead letters kept",
+            f'metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages" AND '
+            f'resource.type="pubsub_subscription" AND '
+            f'resource.labels.subscription_id="{config.dead_subscription}"',
+            0, "ALIGN_MAX", ["resource.labels.subscription_id"],
+            f"Messages the worker never handled wait in `{config.dead_subscription}`: "
+            f"look (`gcloud pubsub subscriptions pull {config.dead_subscription} --limit=10 "
+            f"--project={config.project}`), then acknowledge them (`--auto-ack`).",
+        ),
+        "worker-backlog": policy(
+            "worker backlog",
+            f'metric.type="pubsub.googleapis.com/subscription/oldest_unacked_message_age" AND '
+            f'resource.type="pubsub_subscription" AND '
+            f'resource.labels.subscription_id="{config.subscription}"',
+            ALERT_BACKLOG_S, "ALIGN_MAX", ["resource.labels.subscription_id"],
+            f"A customer's message has waited over {ALERT_BACKLOG_S // 60} minutes for the "
+            "worker (retried, or the worker is down).",
+            duration_s=ALERT_WINDOW_S, period_s=60,
+        ),
+        "firestore-errors": policy(
+            "Firestore errors",
+            f'metric.type="firestore.googleapis.com/api/request_count" AND '
+            f'resource.type="firestore.googleapis.com/Database" AND '
+            f"metric.labels.response_code=one_of({failures})",
+            0, "ALIGN_SUM", ["metric.labels.response_code"],
+            "Firestore refused or failed requests (quota, permissions or an outage).",
+        ),
+    }
+
+
+def alerts(config: Config, runner: Runner) -> None:
+    gcloud, p = "gcloud", f"--project={config.project}"
+    email = config.settings.get("ALERT_EMAIL", "")
+    runner.section("Cloud Monitoring: an e-mail channel and the alert policies")
+    if not email:
+        runner.note("no alerts: pass --alert-email to be told of errors and dead letters")
+        return
+    # Notification channels are still beta in gcloud; policies are GA.
+    channels = [gcloud, "beta", "monitoring", "channels"]
+    listing = [*channels, "list", f'--filter=type="email" AND labels.email_address="{email}"',
+               "--format=value(name)", p]  # fmt: skip
+    runner.run(
+        [*channels, "create", f"--display-name=Comptoir {config.stage} alerts",
+         "--type=email", f"--channel-labels=email_address={email}", p],
+        unless_listed=listing,
+    )  # fmt: skip
+    found = runner.value(listing, f"projects/{config.project}/notificationChannels/CHANNEL_ID")
+    if not found:
+        raise SystemExit(f"no notification channel for {email} after creating it: run again")
+    channel = found.splitlines()[0]  # one address, one channel (the first if several)
+    folder = config.build / "alerts"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, policy in alert_policies(config).items():
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps(policy, indent=2) + "\n")
+        runner.run(
+            [gcloud, "monitoring", "policies", "create", f"--policy-from-file={shown(path)}",
+             f"--notification-channels={channel}", p],
+            unless_listed=[gcloud, "monitoring", "policies", "list",
+                           f'--filter=displayName="{policy["displayName"]}"',
+                           "--format=value(name)", p],
         )  # fmt: skip
 
 
@@ -532,13 +743,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-max-attempts", type=int, default=5)
     parser.add_argument("--allowed-origins", default="*", help="ALLOWED_ORIGINS (comma list)")
     parser.add_argument("--default-shop", default="demo")
-    parser.add_argument("--llm-provider", default="offline")
+    parser.add_argument("--llm-provider", default="offline", choices=list(PROVIDERS))
     parser.add_argument("--llm-model", default="")
     parser.add_argument("--whatsapp-phone-number-id", default="")
+    parser.add_argument("--alert-email", default="", help="where alerts go (none if unset)")
     parser.add_argument("--skip-web", action="store_true", help="do not upload web/dist")
     parser.add_argument("--build-dir", type=Path, default=BUILD, help="default: infra/gcp/.build")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run none")
     args = parser.parse_args(argv)
+    passed = sys.argv[1:] if argv is None else argv
     config = Config(
         project=args.project,
         region=args.region,
@@ -553,6 +766,7 @@ def main(argv: list[str] | None = None) -> int:
             "LLM_PROVIDER": args.llm_provider,
             "LLM_MODEL": args.llm_model,
             "WHATSAPP_PHONE_NUMBER_ID": args.whatsapp_phone_number_id,
+            "ALERT_EMAIL": args.alert_email,
         },
     )
     config.validate()
@@ -560,8 +774,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         print(f"# dry run: comptoir stage {config.stage} in {config.project} ({config.region});")
         print("# nothing is run. Create commands are skipped when the resource exists.")
-    deploy(config, runner, publish_web=not args.skip_web)
+    deploy(config, runner, rerun=rerun_command(config, passed), publish_web=not args.skip_web)
     return 0
+
+
+def rerun_command(config: Config, argv: Sequence[str]) -> str:
+    """``make deploy-gcp`` with this run's arguments (the Makefile passes the project, region
+    and stage by name, everything else through GCP_ARGS)."""
+    by_make = ("--project", "--region", "--stage")
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in by_make:
+            skip = True  # its value follows
+        elif not arg.startswith(tuple(f"{name}=" for name in by_make)):
+            rest.append(arg)
+    command = shlex.join(["make", "deploy-gcp", f"GCP_PROJECT={config.project}",
+                          f"GCP_REGION={config.region}", f"STAGE={config.stage}"])  # fmt: skip
+    return f"{command} GCP_ARGS={shlex.quote(shlex.join(rest))}" if rest else command
 
 
 if __name__ == "__main__":

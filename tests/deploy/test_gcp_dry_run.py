@@ -23,6 +23,7 @@ from tests.deploy.conftest import ROOT
 PROJECT, REGION, STAGE = "maison-teranga-42", "europe-west1", "prod"
 BASE = f"https://{REGION}-{PROJECT}.cloudfunctions.net"
 P = f"--project={PROJECT}"
+ALERT_EMAIL = "ops@maison-teranga.sn"
 
 
 def _load() -> ModuleType:
@@ -52,7 +53,8 @@ def dry_run(build_dir: Path) -> list[str]:
             ["--project", PROJECT, "--region", REGION, "--stage", STAGE, "--dry-run",
              "--project-number", "123456789012", "--build-dir", str(build_dir),
              "--allowed-origins", "https://maison-teranga.sn,https://maison-teranga.myshopify.com",
-             "--default-shop", "maison-teranga", "--whatsapp-phone-number-id", "106540352242922"]
+             "--default-shop", "maison-teranga", "--whatsapp-phone-number-id", "106540352242922",
+             "--alert-email", ALERT_EMAIL]
         )  # fmt: skip
     assert code == 0
     return out.getvalue().splitlines()
@@ -307,3 +309,193 @@ print(r.status_code)
     # health: the store answers; chat: no shop seeded (404 is the function's own answer);
     # worker: an unreadable body is kept as a dead letter and acknowledged.
     assert statuses == {"health": 200, "chat": 404, "worker": 204}
+
+
+BUILD_ACCOUNT = gcp_account("build")
+
+
+def test_functions_are_built_by_an_account_of_their_own_with_the_documented_roles(
+    dry_run: list[str],
+) -> None:
+    """Projects created since mid-2024 build with the Compute Engine default account, which may
+    lack the rights: every deploy names the stage's build account, granted what Cloud Build
+    needs (logs, Artifact Registry, the uploaded source) before the first function deploys."""
+    created = [c[4] for c in find(dry_run, "gcloud", "iam", "service-accounts", "create")]
+    assert f"comptoir-{STAGE}-build" in created
+    grants = [
+        c for c in find(dry_run, "gcloud", "projects", "add-iam-policy-binding")
+        if flag(c, "--member") == f"serviceAccount:{BUILD_ACCOUNT}"
+    ]  # fmt: skip
+    assert {flag(c, "--role") for c in grants} == {
+        "roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectAdmin"
+    }  # fmt: skip
+    deploys = find(dry_run, "gcloud", "functions", "deploy")
+    assert len(deploys) == len(FUNCTIONS)
+    for command in deploys:
+        assert flag(command, "--build-service-account") == (
+            f"projects/{PROJECT}/serviceAccounts/{BUILD_ACCOUNT}"
+        )
+    listed = commands(dry_run)
+    assert max(listed.index(c) for c in grants) < listed.index(deploys[0])
+
+
+def test_the_dry_run_checks_each_secret_has_a_version_before_the_functions(
+    dry_run: list[str],
+) -> None:
+    first_deploy = next(i for i, line in enumerate(dry_run) if "functions deploy" in line)
+    checks = {
+        shlex.split(line.removeprefix("# check: "))[4]: i
+        for i, line in enumerate(dry_run)
+        if line.startswith("# check: gcloud secrets versions list")
+    }
+    assert set(checks) == {f"comptoir-{STAGE}-{n}" for f in FUNCTIONS for n in f.secrets}
+    assert max(checks.values()) < first_deploy
+    check = next(line for line in dry_run if line.startswith("# check: gcloud secrets versions"))
+    assert "--limit=1" in check and "'--format=value(name)'" in check
+
+
+def test_what_a_deploy_cannot_run_without() -> None:
+    def needed(**settings: str) -> list[tuple[str, ...]]:
+        return list(gcp.needed_secrets(gcp.Config(PROJECT, REGION, STAGE, REGION, "1", 5,
+                                                  settings=settings)))  # fmt: skip
+
+    assert needed(LLM_PROVIDER="offline") == [("TASKS_SECRET",)]
+    assert needed(LLM_PROVIDER="ollama") == [("TASKS_SECRET",)]  # a local model: no key
+    assert needed(LLM_PROVIDER="mistral", WHATSAPP_PHONE_NUMBER_ID="1065") == [
+        ("TASKS_SECRET",), ("MISTRAL_API_KEY", "LLM_API_KEY"), ("WHATSAPP_VERIFY_TOKEN",),
+        ("WHATSAPP_APP_SECRET",), ("WHATSAPP_ACCESS_TOKEN",),
+    ]  # fmt: skip
+
+
+# A stand-in for gcloud on PATH: it logs each call, keeps secret values in a folder, and finds
+# no resource (a first deploy: every create runs) unless FAKE_GCLOUD_LISTED is set, when every
+# other listing finds one.
+FAKE_GCLOUD = """\
+import json, os, pathlib, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_GCLOUD_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+values = pathlib.Path(os.environ["FAKE_GCLOUD_SECRETS"])
+if args[:3] == ["secrets", "versions", "add"]:
+    (values / args[3]).write_bytes(sys.stdin.buffer.read())
+elif args[:3] == ["secrets", "versions", "list"]:
+    if (values / args[3]).exists():
+        print(f"projects/1/secrets/{args[3]}/versions/1")
+elif args[:3] == ["secrets", "versions", "access"]:
+    secret = next(a.split("=", 1)[1] for a in args if a.startswith("--secret="))
+    sys.stdout.write((values / secret).read_text())
+elif "describe" in args:
+    sys.exit(1)
+elif "list" in args and os.environ.get("FAKE_GCLOUD_LISTED"):
+    print("projects/1/found/1")
+"""
+
+
+def fake_gcloud(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
+    """The environment that puts the fake first on PATH, its secrets folder and its log."""
+    bin_dir, values, log = tmp_path / "bin", tmp_path / "values", tmp_path / "gcloud.log"
+    bin_dir.mkdir()
+    values.mkdir()
+    (bin_dir / "gcloud").write_text(f"#!{sys.executable}\n{FAKE_GCLOUD}")
+    (bin_dir / "gcloud").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "FAKE_GCLOUD_LOG": str(log), "FAKE_GCLOUD_SECRETS": str(values)}  # fmt: skip
+    return env, values, log
+
+
+def test_a_first_deploy_stops_before_the_functions_and_says_exactly_what_to_run(
+    tmp_path: Path,
+) -> None:
+    """No secret has a value on a first deploy: the script names the commands that add the
+    ones it needs and how to deploy again; running them, then that, deploys."""
+    env, values, log = fake_gcloud(tmp_path)
+    passed = ["--llm-provider", "openai", "--whatsapp-phone-number-id", "106540352242922",
+              "--skip-web", "--project-number", "123", "--build-dir", str(tmp_path / "build")]
+    argv = [sys.executable, "infra/gcp/deploy.py", "--project", PROJECT, "--region", REGION,
+            "--stage", STAGE, *passed]  # fmt: skip
+
+    first = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode != 0
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert not [c for c in calls if c[:2] == ["functions", "deploy"]]
+    assert not [c for c in calls if "monitoring" in c]  # no --alert-email: no alerts
+    instructions = [line.strip() for line in first.stderr.splitlines()]
+    adds = [line for line in instructions if "gcloud secrets versions add" in line]
+    named = [shlex.split(line.rsplit("| ", 1)[1])[4] for line in adds]
+    needed = ("TASKS_SECRET", "OPENAI_API_KEY", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET",
+              "WHATSAPP_ACCESS_TOKEN")  # fmt: skip
+    assert named == [f"comptoir-{STAGE}-{n}" for n in needed]
+    rerun = f"make deploy-gcp GCP_PROJECT={PROJECT} GCP_REGION={REGION} STAGE={STAGE} " \
+            f"GCP_ARGS={shlex.quote(shlex.join(passed))}"  # fmt: skip
+    assert rerun in instructions
+
+    for line in adds:  # what the operator runs, as printed
+        subprocess.run(["bash", "-c", line], env=env, check=True, timeout=30)
+    generated = (values / f"comptoir-{STAGE}-TASKS_SECRET").read_text()
+    assert len(generated) == 64 and int(generated, 16) >= 0  # hex, no newline
+    assert (values / f"comptoir-{STAGE}-OPENAI_API_KEY").read_text() == "YOUR_OPENAI_API_KEY"
+
+    log.write_text("")
+    again = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    deployed = [c for c in calls if c[:2] == ["functions", "deploy"]]
+    assert len(deployed) == len(FUNCTIONS)
+    chat = next(c for c in deployed if c[2] == f"comptoir-{STAGE}-chat")
+    assert f"OPENAI_API_KEY=comptoir-{STAGE}-OPENAI_API_KEY:latest" in flag(chat, "--set-secrets")
+    job = next(c for c in calls if c[:4] == ["scheduler", "jobs", "create", "http"])
+    assert flag(job, "--headers").endswith(f"{TASKS_HEADER}={generated}")
+
+
+def test_alert_policies_mail_the_address_given(dry_run: list[str], build_dir: Path) -> None:
+    channel = one(dry_run, "gcloud", "beta", "monitoring", "channels", "create")
+    assert flag(channel, "--type") == "email"
+    assert flag(channel, "--channel-labels") == f"email_address={ALERT_EMAIL}"
+    created = find(dry_run, "gcloud", "monitoring", "policies", "create")
+    policies = {}
+    for command in created:
+        assert flag(command, "--notification-channels").startswith(
+            f"projects/{PROJECT}/notificationChannels/"
+        )
+        path = Path(flag(command, "--policy-from-file"))
+        assert path.parent == build_dir / "alerts"
+        policies[path.stem] = json.loads(path.read_text())
+    assert set(policies) == {
+        "function-errors", "function-5xx", "dead-letters", "worker-backlog", "firestore-errors"
+    }  # fmt: skip
+    filters = {}
+    for name, policy in policies.items():
+        assert policy["displayName"].startswith(f"comptoir-{STAGE}: ")
+        (condition,) = policy["conditions"]
+        threshold = condition["conditionThreshold"]
+        assert threshold["comparison"] == "COMPARISON_GT"
+        assert threshold["aggregations"][0]["alignmentPeriod"].endswith("s")
+        filters[name] = threshold["filter"]
+    stage_services = f'resource.labels.service_name=starts_with("comptoir-{STAGE}-")'
+    assert stage_services in filters["function-errors"]
+    assert 'metric.labels.severity=one_of("ERROR"' in filters["function-errors"]
+    assert stage_services in filters["function-5xx"]
+    assert 'response_code_class="5xx"' in filters["function-5xx"]
+    assert (f'subscription_id="comptoir-{STAGE}-inbound-dead-keep"' in filters["dead-letters"]
+            and "num_undelivered_messages" in filters["dead-letters"])  # fmt: skip
+    assert (f'subscription_id="comptoir-{STAGE}-inbound-worker"' in filters["worker-backlog"]
+            and "oldest_unacked_message_age" in filters["worker-backlog"])  # fmt: skip
+    assert 'resource.type="firestore.googleapis.com/Database"' in filters["firestore-errors"]
+
+
+def test_a_second_run_keeps_the_alerts_it_finds(tmp_path: Path) -> None:
+    env, values, log = fake_gcloud(tmp_path)
+    (values / f"comptoir-{STAGE}-TASKS_SECRET").write_text("s3cret")
+    env["FAKE_GCLOUD_LISTED"] = "1"
+    result = subprocess.run(
+        [sys.executable, "infra/gcp/deploy.py", "--project", PROJECT, "--stage", STAGE,
+         "--project-number", "123", "--skip-web", "--build-dir", str(tmp_path / "build"),
+         "--alert-email", ALERT_EMAIL],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    monitoring = [c for c in calls if "monitoring" in c]
+    assert [c for c in monitoring if "list" in c]  # looked for the channel and the policies
+    assert not [c for c in monitoring if "create" in c]
+    assert result.stdout.count("exists already: skipped") == 6  # the channel and 5 policies
