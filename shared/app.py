@@ -9,11 +9,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from shared import log
-from shared.chat import ChatService
-from shared.checkout import Payments
 from shared.exceptions import LLMRequestError
 from shared.llm import LLM, Completion, LLMConfig, LLMRequest, open_llm
 from shared.llm.resilient import ResilientLLM
@@ -24,6 +22,10 @@ from shared.settings import Settings
 from shared.shops import Shops
 from shared.store import Store, open_store
 from shared.worker import deliver
+
+if TYPE_CHECKING:
+    from shared.chat import ChatService
+    from shared.checkout import Payments
 
 
 @dataclass
@@ -50,11 +52,16 @@ class App:
     @cached_property
     def payments(self) -> Payments:
         """The payment providers and the orders' payment links."""
+        from shared.checkout import Payments  # lazy: the webhooks never make one
+
         return Payments(self.store, self.settings)
 
     @cached_property
     def chat(self) -> ChatService:
+        # Imported here: the webhooks and the tasks function never answer a turn (cold start).
         # The queue is opened on first use (a web handoff), not with every chat instance.
+        from shared.chat import ChatService
+
         return ChatService(
             self.settings,
             self.store,
