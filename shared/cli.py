@@ -8,16 +8,17 @@ import json
 import sys
 import textwrap
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from shared.exceptions import ComptoirError
+from shared.exceptions import ComptoirError, InvalidInputError
 
 if TYPE_CHECKING:
     from shared.app import App
     from shared.catalog.importer import Guess
+    from shared.models import Shop
     from shared.store import Store
 
 _PRUNE_HELP = "the file is complete: remove what it no longer has (deleted, draft, archived)"
@@ -130,6 +131,33 @@ COMMAND_MODULES = (
     "shared.consolidator",
     "shared.notify",
 )
+
+
+ShopAction = Callable[["App", "Shop", argparse.Namespace], int]
+
+
+def run_shop_action(args: argparse.Namespace, actions: Mapping[str, ShopAction]) -> int:
+    """Run ``actions[args.action]`` on ``--shop`` (DEFAULT_SHOP by default): 2 and one line on
+    stderr for a project error. The command modules with actions (campaign, jobs) share it."""
+    from shared.app import get_app
+
+    try:
+        app = get_app()
+        shop = app.shops.get(args.shop or app.settings.default_shop)
+        return actions[args.action](app, shop, args)
+    except ComptoirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON file an operator gives; InvalidInputError naming it when it cannot be read."""
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"{path}: not a readable JSON file ({exc})") from None
 
 
 def _command_modules() -> list[ModuleType]:

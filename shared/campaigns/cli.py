@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.exceptions import ComptoirError, InvalidInputError
+from shared.cli import read_json_file, run_shop_action
 
 if TYPE_CHECKING:
     from shared.app import App
@@ -49,24 +48,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def run(args: argparse.Namespace) -> int:
-    from shared.app import get_app
-
-    try:
-        app = get_app()
-        shop = app.shops.get(args.shop or app.settings.default_shop)
-        return _ACTIONS[args.action](app, shop, args)
-    except ComptoirError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_shop_action(args, _ACTIONS)
 
 
 def _create(app: App, shop: Shop, args: argparse.Namespace) -> int:
     from shared.campaigns import definitions
 
-    try:
-        description = json.loads(args.file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"{args.file}: not a readable JSON file ({exc})") from None
+    description = read_json_file(args.file)
     now = time.time()
     campaign = definitions.save(
         app.store, shop, definitions.build(shop, description, now), now, replace=args.replace
