@@ -428,6 +428,9 @@ class _Sender:
             created_at=self.now,
             updated_at=self.now,
         )
+        # A channel the shop has not configured stops the batch before any record is claimed:
+        # the customer is reached once it is configured, not marked failed for good.
+        channel = None if skip else self.channel(recipient.channel)
         try:
             created = store.create(shop.id, SENDS, send_id, record.to_doc())
         except AlreadyExistsError:
@@ -437,7 +440,8 @@ class _Sender:
         try:
             text, template, preview = context.message(recipient)
             pace_for(shop, recipient.channel).wait()
-            sent = self.channel(recipient.channel).send_marketing(recipient.address, text, template)
+            assert channel is not None
+            sent = channel.send_marketing(recipient.address, text, template)
         except ChannelError as error:
             status, reason = _failure(error)
             failed = record.model_copy(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
@@ -536,3 +537,18 @@ def test_an_erased_customers_number_is_never_added_again(
     assert (shown.audience, shown.left_out) == (0, {"erased": 1})
     assert run(app, "relance")[1] == Counter()
     assert graph_server.sent == []
+
+
+def test_an_unconfigured_channel_stops_the_run_without_using_up_anyone(
+    make_app: Callable[..., App], graph_server: GraphServer
+) -> None:
+    from shared.exceptions import ConfigError
+
+    bare = make_app()  # no WhatsApp settings at all
+    customer, chat = whatsapp_customer(bare, "221770000110", "Awa")
+    order(bare, customer, chat, at=time.time() - 3 * HOURS)
+    campaign(bare, ABANDONED)
+
+    with pytest.raises(ConfigError):
+        run(bare, "relance")
+    assert report(bare.store, SHOP, "relance").sends == []  # nobody marked failed for good
