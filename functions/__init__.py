@@ -110,6 +110,14 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         secrets=("TASKS_SECRET",), publishes=True,
     ),
+    # The operator console's API (shared/admin): replies go out through the channels, a launch
+    # or a human reply may queue work, hence the channel tokens and publishes.
+    Function(
+        "admin", "admin", memory_mb=512, aws_timeout_s=29, gcp_timeout_s=60,
+        gcp_max_instances=5, routes=("GET /admin/api/me",),
+        secrets=("ADMIN_SESSION_SECRET", "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
+        settings=("WHATSAPP_PHONE_NUMBER_ID",), publishes=True,
+    ),
     # Not public: only the queue calls it. A turn may queue more work (handing a conversation
     # to the operator), hence publishes.
     Function(

@@ -103,6 +103,13 @@ class Settings(BaseModel):
     stripe_webhook_secret: SecretStr | None = Field(None, alias="STRIPE_WEBHOOK_SECRET")
     # POST /tasks/{name} (functions/tasks.py) wants it in X-Tasks-Secret; unset, it answers 401.
     tasks_secret: SecretStr | None = Field(None, alias="TASKS_SECRET", min_length=16)
+    # The operator console (shared/admin): signs its session cookies; unset, the console is off.
+    admin_session_secret: SecretStr | None = Field(
+        None, alias="ADMIN_SESSION_SECRET", min_length=32
+    )
+    admin_session_hours: float = Field(12.0, alias="ADMIN_SESSION_HOURS", gt=0, le=24 * 30)
+    # Browsers keep a Secure cookie only over HTTPS (and on http://localhost / 127.0.0.1).
+    admin_cookie_secure: bool = Field(True, alias="ADMIN_COOKIE_SECURE")
     stripe_api_base: str = Field(
         "https://api.stripe.com", alias="STRIPE_API_BASE", pattern=r"^https?://"
     )

@@ -19,6 +19,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from shared import jsonsafe
+from shared.admin.exceptions import (
+    ConsoleOffError,
+    CSRFError,
+    InvalidCredentialsError,
+    NotSignedInError,
+)
 from shared.channels.exceptions import (
     HandshakeError,
     InvalidSecretError,
@@ -95,6 +101,10 @@ class HTTPError(Exception):
 # Library errors and the responses they become: the one place they map to HTTP. The most
 # specific class comes first; 5xx messages are fixed (an exception's text may quote data).
 _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
+    (NotSignedInError, 401, "not_signed_in", None),
+    (InvalidCredentialsError, 401, "invalid_credentials", None),
+    (CSRFError, 403, "csrf", None),
+    (ConsoleOffError, 503, "not_configured", "the console is not configured"),
     (MessageTooLongError, 413, "message_too_long", None),
     (MalformedBodyError, 400, "malformed_json", None),
     (MalformedPaymentEventError, 400, "malformed_event", None),

@@ -1,0 +1,25 @@
+"""The console's errors; ``shared.http`` maps each to its response."""
+
+from __future__ import annotations
+
+from shared.exceptions import ComptoirError
+
+
+class AdminError(ComptoirError):
+    """Base of the console's errors."""
+
+
+class NotSignedInError(AdminError):
+    """No valid session: none, forged, expired or signed out (401)."""
+
+
+class CSRFError(AdminError):
+    """A write without the session's CSRF token (403)."""
+
+
+class InvalidCredentialsError(AdminError):
+    """Wrong e-mail, password or sign-in link (401); the message never says which."""
+
+
+class ConsoleOffError(AdminError):
+    """ADMIN_SESSION_SECRET is not set: no session can be signed (503)."""
