@@ -12,6 +12,7 @@ from functools import cached_property, partial
 from typing import ClassVar
 
 from shared import log
+from shared.catalog.snapshot import CatalogSnapshots
 from shared.chat import ChatService
 from shared.checkout import Payments
 from shared.exceptions import LLMRequestError
@@ -53,6 +54,11 @@ class App:
         return Payments(self.store, self.settings)
 
     @cached_property
+    def catalog_snapshots(self) -> CatalogSnapshots:
+        """Each shop's catalogue as one object: what a cold instance builds its index from."""
+        return CatalogSnapshots(self.store, self.settings.catalog_blob_url)
+
+    @cached_property
     def chat(self) -> ChatService:
         # The queue is opened on first use (a web handoff), not with every chat instance.
         return ChatService(
@@ -61,6 +67,7 @@ class App:
             self.llm_for,
             enqueue=lambda item: self.queue.send(item),
             payments=self.payments,
+            catalog_snapshots=self.catalog_snapshots,
         )
 
     @property
