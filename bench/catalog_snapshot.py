@@ -135,9 +135,8 @@ def measure(
 @contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server on loopback (DynamoDB and S3), with dummy credentials."""
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_EC2_METADATA_DISABLED="1"
-    )
+    dummy = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    os.environ.update(dummy, AWS_EC2_METADATA_DISABLED="1")
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -177,7 +176,8 @@ def main() -> None:
         settings = make_settings(Path(tmp), LOG_LEVEL="WARNING")
         store = open_store(settings.store_url)
         seed(store, products, faq, args.dimensions)
-        measure("SQLite, snapshot in a local folder", store, f"{tmp}/catalog", settings, args.builds)
+        local = f"{tmp}/catalog"
+        measure("SQLite, snapshot in a local folder", store, local, settings, args.builds)
         store.close()
         if args.no_dynamodb:
             return
