@@ -24,6 +24,7 @@ from shared.store import Store, open_store
 from shared.worker import deliver
 
 if TYPE_CHECKING:
+    from shared.catalog.snapshot import CatalogSnapshots
     from shared.chat import ChatService
     from shared.checkout import Payments
 
@@ -57,6 +58,13 @@ class App:
         return Payments(self.store, self.settings)
 
     @cached_property
+    def catalog_snapshots(self) -> CatalogSnapshots:
+        """Each shop's catalogue as one object: what a cold instance builds its index from."""
+        from shared.catalog.snapshot import CatalogSnapshots
+
+        return CatalogSnapshots(self.store, self.settings.catalog_blob_url)
+
+    @cached_property
     def chat(self) -> ChatService:
         # Imported here: the webhooks and the tasks function never answer a turn (cold start).
         # The queue is opened on first use (a web handoff), not with every chat instance.
@@ -68,6 +76,7 @@ class App:
             self.llm_for,
             enqueue=lambda item: self.queue.send(item),
             payments=self.payments,
+            catalog_snapshots=self.catalog_snapshots,
         )
 
     @property

@@ -31,6 +31,7 @@ from shared import conversations, crm, marketing, memory, quotas
 from shared.agent import Agent, AgentEvent, AgentResult, Replace
 from shared.catalog.embeddings import query_vector
 from shared.catalog.retrieval import CatalogCache, fold
+from shared.catalog.snapshot import CatalogSnapshots
 from shared.checkout import PaymentLink, Payments
 from shared.exceptions import (
     LLMError,
@@ -134,10 +135,12 @@ class ChatService:
         enqueue: Callable[[WorkItem], None],
         clock: Callable[[], float] = time.time,
         payments: Payments | None = None,
+        catalog_snapshots: CatalogSnapshots | None = None,
     ) -> None:
         """``enqueue`` hands work to the worker (telling the operator of a web handoff);
         ``clock`` is the time of the shop's hours, of handoffs and of rate-limit windows (tests
-        pass a frozen one); ``payments`` makes the payment links of ``create_payment_link``."""
+        pass a frozen one); ``payments`` makes the payment links of ``create_payment_link``;
+        ``catalog_snapshots`` gives a cold instance its catalogue indexes without a scan."""
         self.settings = settings
         self.payments = payments if payments is not None else Payments(store, settings)
         self.linking = Linking(store, settings, clock=clock)
@@ -145,7 +148,7 @@ class ChatService:
         self.llm_for = llm_for
         self.enqueue = enqueue
         self.clock = clock
-        self.catalog = CatalogCache(store)
+        self.catalog = CatalogCache(store, catalog_snapshots)
         self._over_limit: dict[tuple[str, str], float] = {}  # (scope, key) -> its window's end
         self._over_limit_lock = threading.Lock()
 

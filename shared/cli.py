@@ -206,9 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 currency=args.currency,
                 settings=importer.load_settings(args.settings) if args.settings else None,
                 prune=args.prune,
+                snapshots=app.catalog_snapshots,
             )
         elif args.command == "import-faq":
-            report = importer.import_faq(app.store, shop, args.file, prune=args.prune)
+            report = importer.import_faq(
+                app.store, shop, args.file, prune=args.prune, snapshots=app.catalog_snapshots
+            )
         else:
             report = importer.seed_demo(app.store, shop)
     except ComptoirError as exc:
@@ -272,6 +275,8 @@ def _embed(app: App, shop_id: str, *, required: bool) -> int:
             print("  the catalogue is searched by words; retry with: python -m shared "
                   f"embed-catalog --shop {shop_id}", file=sys.stderr)
         return 2 if required else 0
+    finally:  # the vectors written, even before a failure, moved the version
+        app.catalog_snapshots.refresh(shop_id)
     return 0
 
 

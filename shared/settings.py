@@ -114,6 +114,8 @@ class Settings(BaseModel):
         "https://api.stripe.com", alias="STRIPE_API_BASE", pattern=r"^https?://"
     )
     widget_blob_url: str = Field(".data/blob", alias="WIDGET_BLOB_URL")
+    # Where each catalogue version's snapshot is written (shared.catalog.snapshot).
+    catalog_blob_url: str = Field(".data/catalog", alias="CATALOG_BLOB_URL")
     media_max_bytes: int = Field(16 * 1024 * 1024, alias="MEDIA_MAX_BYTES", ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     port: int = Field(8080, alias="PORT", ge=1, le=65535)

@@ -195,27 +195,31 @@ class CatalogVectors:
 
 
 def load_vectors(
-    store: Store, shop: str, products: Iterable[Product], faq: Iterable[FaqEntry]
+    stored: Iterable[dict[str, Any]],
+    shop: str,
+    products: Iterable[Product],
+    faq: Iterable[FaqEntry],
 ) -> CatalogVectors | None:
-    """The shop's vectors, with the index built once; None when it has none (or too many)."""
+    """The vectors of ``stored`` (the data of the shop's ``embeddings`` documents) that match
+    their item's current text, with the index built once; None when none do (or too many)."""
     wanted: dict[str, str] = {}  # doc id -> the hash of the item's current text
     for product in products:
         wanted[doc_id("product", product.id)] = content_hash(product_text(product))
     for entry in faq:
         wanted[doc_id("faq", entry.id)] = content_hash(faq_text(entry))
-    docs = [d for d in store.scan(shop, COLLECTION) if wanted.get(d.id) == d.data.get("hash")]
+    docs = [d for d in stored if wanted.get(doc_id(d["kind"], str(d["ref"]))) == d.get("hash")]
     if not docs:
         return None
     # After a change of model or length, until every item is embedded again: the pair most items
     # have.
-    space, _ = Counter(_space(d.data) for d in docs).most_common(1)[0]
+    space, _ = Counter(_space(d) for d in docs).most_common(1)[0]
     model, dimensions = space
     by_kind: dict[str, tuple[list[str], list[Quantised]]] = {"product": ([], []), "faq": ([], [])}
     for doc in docs:
-        if _space(doc.data) == space and doc.data["kind"] in by_kind:
-            ids, vectors = by_kind[doc.data["kind"]]
-            ids.append(str(doc.data["ref"]))
-            vectors.append(Quantised(base64.b64decode(doc.data["int8"]), float(doc.data["scale"])))
+        if _space(doc) == space and doc["kind"] in by_kind:
+            ids, vectors = by_kind[doc["kind"]]
+            ids.append(str(doc["ref"]))
+            vectors.append(Quantised(base64.b64decode(doc["int8"]), float(doc["scale"])))
 
     def index(kind: str) -> VectorIndex | None:
         ids, vectors = by_kind[kind]

@@ -34,7 +34,7 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pydantic import ValidationError
@@ -45,6 +45,9 @@ from shared.exceptions import ImportFileError, InvalidInputError
 from shared.models import LANGUAGES, FaqEntry, Product, Shop, Variant
 from shared.shops import apply_settings, create_shop, index_shop, new_shop, update_shop
 from shared.store import Store
+
+if TYPE_CHECKING:
+    from shared.catalog.snapshot import CatalogSnapshots
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
@@ -644,6 +647,7 @@ def import_catalog(
     currency: str | None = None,
     settings: Mapping[str, Any] | None = None,
     prune: bool = False,
+    snapshots: CatalogSnapshots | None = None,
 ) -> ImportReport:
     """Import a catalogue file into the shop's "products", creating the shop if it is missing.
 
@@ -652,7 +656,8 @@ def import_catalog(
     reported in ``guesses``. ``currency`` (else the shop's) prices the products. The settings
     are checked and the whole file is parsed before anything is written. With ``prune`` (a full
     export), products the file no longer has — deleted, drafted or archived in the shop — are
-    removed, so the assistant stops offering them.
+    removed, so the assistant stops offering them. ``snapshots`` gets the new version's
+    snapshot, for cold instances to build their index from.
     """
     settings = settings or {}
     doc = store.get(shop_id, "shops", shop_id)
@@ -663,7 +668,9 @@ def import_catalog(
         if shop != stored:
             shop = update_shop(store, shop_id, settings)
         docs = [(p.id, p.to_doc()) for p in parsed.products]
-        return _save(store, shop, True, PRODUCTS, docs, parsed.errors, parsed.skipped, prune)
+        return _save(
+            store, shop, True, PRODUCTS, docs, parsed.errors, parsed.skipped, prune, snapshots
+        )
 
     given = {
         **settings,
@@ -683,7 +690,9 @@ def import_catalog(
     if any(not p.url for p in products) and not shop.url:
         guesses.append(Guess("url", "", "not set, so product cards have no link"))
     docs = [(p.id, p.to_doc()) for p in products]
-    report = _save(store, shop, False, PRODUCTS, docs, parsed.errors, parsed.skipped, prune)
+    report = _save(
+        store, shop, False, PRODUCTS, docs, parsed.errors, parsed.skipped, prune, snapshots
+    )
     return replace(report, guesses=guesses)
 
 
@@ -697,14 +706,20 @@ def load_settings(path: str | Path) -> dict[str, Any]:
 
 
 def import_faq(
-    store: Store, shop_id: str, path: str | Path, *, prune: bool = False
+    store: Store,
+    shop_id: str,
+    path: str | Path,
+    *,
+    prune: bool = False,
+    snapshots: CatalogSnapshots | None = None,
 ) -> ImportReport:
-    """Import a FAQ file into the shop's "faq", creating the shop if it is missing."""
+    """Import a FAQ file into the shop's "faq", creating the shop if it is missing (and
+    ``snapshots`` the new version's snapshot)."""
     doc = store.get(shop_id, "shops", shop_id)
     shop = Shop.from_doc(doc) if doc is not None else new_shop(shop_id, {})
     parsed = load_faq(path)
     docs = [(e.id, e.to_doc()) for e in parsed.entries]
-    return _save(store, shop, doc is not None, "faq", docs, parsed.errors, 0, prune)
+    return _save(store, shop, doc is not None, "faq", docs, parsed.errors, 0, prune, snapshots)
 
 
 def seed_demo(store: Store, shop_id: str = "demo") -> SeedReport:
@@ -825,6 +840,7 @@ def _save(
     errors: list[RowError],
     skipped: int,
     prune: bool,
+    snapshots: CatalogSnapshots | None,
 ) -> ImportReport:
     if exists:
         index_shop(store, shop.id)  # a shop stored before the index: listed on its next import
@@ -860,6 +876,8 @@ def _save(
             store.put(shop.id, RESTOCKS, doc_id, {"at": time.time()})
         version = store.increment(shop.id, "shops", shop.id, "catalog_version")
         store.delete(shop.id, _IMPORTS, collection)
+        if snapshots is not None:
+            snapshots.refresh(shop.id)
     else:  # nothing changed: caches stay valid, the version stays
         doc = store.get(shop.id, "shops", shop.id)
         version = int(doc.data.get("catalog_version", 0)) if doc else 0

@@ -21,11 +21,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, cached_property
 from itertools import islice
+from typing import TYPE_CHECKING, Any
 
+from shared.catalog.embeddings import COLLECTION as EMBEDDINGS
 from shared.catalog.embeddings import CatalogVectors, VectorIndex, load_vectors
 from shared.catalog.glossary import Glossary, load_glossary
 from shared.models import FaqEntry, Product, Shop
 from shared.store import Store
+
+if TYPE_CHECKING:
+    from shared.catalog.snapshot import CatalogSnapshots
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
@@ -426,15 +431,36 @@ def _language_weight(entry: FaqEntry, lang: str) -> float:
     return 1.0 if entry.lang == lang else OTHER_LANGUAGE_WEIGHT
 
 
-def _all(store: Store, shop: str, collection: str) -> Iterator[dict[str, object]]:
-    return ({**doc.data, "id": doc.id} for doc in store.scan(shop, collection))
+@dataclass(frozen=True)
+class CatalogData:
+    """What a shop's index is built from: its products, FAQ entries and stored vectors (the data
+    of its ``embeddings`` documents), as read from the store or from a snapshot."""
+
+    products: list[Product]
+    faq: list[FaqEntry]
+    vectors: list[dict[str, Any]]
+
+
+def read_catalog(store: Store, shop: str) -> CatalogData:
+    """The shop's catalogue, read from the store: a scan of three collections."""
+
+    def scan(collection: str) -> Iterator[dict[str, Any]]:
+        return ({**doc.data, "id": doc.id} for doc in store.scan(shop, collection))
+
+    return CatalogData(
+        products=[Product.model_validate(d) for d in scan("products")],
+        faq=[FaqEntry.model_validate(d) for d in scan("faq")],
+        vectors=[doc.data for doc in store.scan(shop, EMBEDDINGS)],
+    )
+
+
+def index_data(data: CatalogData, shop: str) -> CatalogIndex:
+    vectors = load_vectors(data.vectors, shop, data.products, data.faq)
+    return index_catalog(data.products, data.faq, vectors)
 
 
 def build_index(store: Store, shop: str) -> CatalogIndex:
-    products = {p.id: p for p in (Product.model_validate(d) for d in _all(store, shop, "products"))}
-    faq = {f.id: f for f in (FaqEntry.model_validate(d) for d in _all(store, shop, "faq"))}
-    vectors = load_vectors(store, shop, products.values(), faq.values())
-    return index_catalog(products.values(), faq.values(), vectors)
+    return index_data(read_catalog(store, shop), shop)
 
 
 def index_catalog(
@@ -461,10 +487,13 @@ def faq_text(entry: FaqEntry) -> str:
 
 
 class CatalogCache:
-    """One index per shop, rebuilt only when the shop's catalogue version changes."""
+    """One index per shop, rebuilt only when the shop's catalogue version changes. A build reads
+    the version's snapshot when ``snapshots`` has one (one object instead of a scan of the
+    whole catalogue), else scans the store and writes the snapshot for the next cold instance."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, snapshots: CatalogSnapshots | None = None) -> None:
         self._store = store
+        self._snapshots = snapshots
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._indexes: dict[str, tuple[int, CatalogIndex]] = {}
 
@@ -476,6 +505,16 @@ class CatalogCache:
         with self._locks[shop.id]:  # one shop's rebuild does not hold up the others
             cached = self._indexes.get(shop.id)
             if cached is None or cached[0] < shop.catalog_version:
-                cached = (shop.catalog_version, build_index(self._store, shop.id))
+                cached = (shop.catalog_version, self._build(shop))
                 self._indexes[shop.id] = cached
             return cached[1]
+
+    def _build(self, shop: Shop) -> CatalogIndex:
+        if self._snapshots is None:
+            return build_index(self._store, shop.id)
+        data = self._snapshots.load(shop.id, shop.catalog_version)
+        if data is None:
+            # The version was read before the scan: the snapshot holds that version or newer.
+            data = read_catalog(self._store, shop.id)
+            self._snapshots.save(shop.id, shop.catalog_version, data)
+        return index_data(data, shop.id)
