@@ -53,7 +53,8 @@ def post_chat(request: Request) -> Response:
         raise MessageTooLongError(f"message over {app.settings.max_message_chars} characters")
     chat = app.chat
     chat.check_rate(shop, session_id, request.source_ip or "unknown")
-    if "text/event-stream" in request.header("accept"):
+    # Where the platform buffers the response (AWS), SSE would only arrive whole, later.
+    if app.settings.http_streaming and "text/event-stream" in request.header("accept"):
         response = sse_response(_sse(chat.stream(shop, session_id, text)))
     else:
         response = json_response(200, turn_json(chat.turn(shop, session_id, text)))

@@ -117,6 +117,10 @@ class Settings(BaseModel):
     # Where each catalogue version's snapshot is written (shared.catalog.snapshot).
     catalog_blob_url: str = Field(".data/catalog", alias="CATALOG_BLOB_URL")
     media_max_bytes: int = Field(16 * 1024 * 1024, alias="MEDIA_MAX_BYTES", ge=1024)
+    # Whether a response reaches the client as it is written (SSE). False by default on AWS
+    # Lambda, whose HTTP API buffers: /chat then answers JSON and the widget shows its typing
+    # indicator until the whole reply comes.
+    http_streaming: bool = Field(True, alias="HTTP_STREAMING")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     port: int = Field(8080, alias="PORT", ge=1, le=65535)
     host: str = Field("127.0.0.1", alias="HOST")
@@ -177,6 +181,9 @@ class Settings(BaseModel):
                 raise ConfigError(f"{env_file}: unknown variable(s) {', '.join(unknown)}")
             values.update({k: v for k, v in file_values.items() if k in aliases})
         values.update({k: v for k, v in environ.items() if k in aliases})
+        if not values.get("HTTP_STREAMING") and environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            # API Gateway's HTTP API sends a Lambda's response whole: nothing streams there.
+            values["HTTP_STREAMING"] = "false"
         # An empty value means "not set" (as .env.example lists them), so the default applies.
         values = {k: v for k, v in values.items() if v != ""}
         try:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from shared.app import App
 from shared.llm import Completion, LLMRequest, TextDelta
-from tests.fixtures.app import Client
+from shared.settings import Settings
+from tests.fixtures.app import Client, LambdaClient
 from tests.llm.fakes import ScriptedLLM
 from tests.llm.script import Reply, Script
 
@@ -104,3 +105,25 @@ def test_text_without_amounts_streams_as_it_is_written(client: Client, app: App)
     assert kinds.count("delta") > 1
     assert kinds[-1] == "done" and "replace" not in kinds
     assert screens(events)[-1] == events[-1][1]["reply"] == text
+
+
+def test_where_the_platform_buffers_the_chat_answers_json(make_app: Callable[..., App]) -> None:
+    """On AWS Lambda (HTTP API sends a response whole) an SSE stream would only arrive at the
+    end: the function answers JSON, which the widget reads the same (web/src/api.js)."""
+    app = make_app(AWS_LAMBDA_FUNCTION_NAME="comptoir-dev-chat")
+    assert not app.settings.http_streaming
+    result = LambdaClient().request(
+        "POST",
+        "/chat",
+        headers={"content-type": "application/json", "accept": "text/event-stream"},
+        body=json.dumps({"message": "Bonjour"}).encode(),
+    )
+    assert result.status == 200, result.body
+    assert result.headers["content-type"].startswith("application/json")
+    assert result.json()["reply"]
+
+
+def test_streaming_can_be_turned_on_where_the_platform_streams() -> None:
+    environ = {"AWS_LAMBDA_FUNCTION_NAME": "comptoir-dev-chat", "HTTP_STREAMING": "true"}
+    assert Settings.from_env(environ, env_file=None).http_streaming
+    assert Settings.from_env({}, env_file=None).http_streaming
