@@ -223,9 +223,9 @@ def on_schedule(app: App, shop_id: str, job_id: str, slot: float | None) -> None
             run(app, app.shops.get(shop_id), job, slot, time.time())
 
 
-def queue_run(app: App, shop: str, job_id: str, now: float) -> float:
+def queue_run(app: App, shop: str, job_id: str, now: float) -> str:
     """Have the worker run the job now, as a fire of its schedule (the console's "run now":
-    nothing is sent in the request); the slot it runs as."""
+    nothing is sent in the request); the id of the run it makes."""
     slot = float(int(now))
     app.queue.send(
         WorkItem(
@@ -236,14 +236,18 @@ def queue_run(app: App, shop: str, job_id: str, now: float) -> float:
             payload={"kind": KIND, "target": job_id, "slot": slot},
         )
     )
-    return slot
+    return run_id_for(job_id, slot)
+
+
+def run_id_for(job_id: str, slot: float | None) -> str:
+    return f"{job_id}~{int(slot)}" if slot is not None else f"{job_id}~m{new_sortable_id()}"
 
 
 def run(app: App, shop: Shop, job: Job, slot: float | None, now: float) -> JobRun:
     """Send the job's messages for ``slot`` (None: now, by hand, a run of its own); a run
     delivered again finishes what is left and sends nobody twice."""
     store = app.store
-    run_id = f"{job.id}~{int(slot)}" if slot is not None else f"{job.id}~m{new_sortable_id()}"
+    run_id = run_id_for(job.id, slot)
     record = JobRun(
         id=run_id, job_id=job.id, slot=slot, started_at=now, created_at=now, updated_at=now
     )

@@ -30,5 +30,5 @@ class UnknownRecordError(AdminError):
 
 
 class ConflictError(AdminError):
-    """What the record is now refuses the action (409): a campaign launched while its run is
-    not done, a disabled campaign or job started by hand."""
+    """What the records are now refuses the action (409): an id already taken, a campaign
+    launched while its run is not done, a disabled campaign or job started by hand."""

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from shared.admin import audit
 from shared.admin.auth import operator_of
 from shared.admin.exceptions import ConflictError, UnknownRecordError
-from shared.exceptions import InvalidInputError, NotFoundError
+from shared.exceptions import AlreadyExistsError, InvalidInputError, NotFoundError
 from shared.http import HTTPFunction, Request, Response, json_response, parse_json_body
 
 if TYPE_CHECKING:
@@ -88,7 +88,10 @@ def register(api: HTTPFunction) -> None:
         app, now = _app(), time.time()
         shop = app.shops.get(operator.shop)
         campaign = definitions.build(shop, description, now)
-        saved = definitions.save(app.store, shop, campaign, now, replace=False)
+        try:
+            saved = definitions.save(app.store, shop, campaign, now, replace=False)
+        except AlreadyExistsError as exc:
+            raise ConflictError(f"{exc}: give another id") from None
         audit.record(
             app.store, shop.id, operator, "campaign.create", saved.id, {"recipe": saved.recipe}
         )
@@ -230,7 +233,7 @@ def register(api: HTTPFunction) -> None:
         shop = app.shops.get(operator.shop)
         job = jobs.build(shop, description, now)
         if app.store.get(shop.id, jobs.JOBS, job.id) is not None:
-            raise InvalidInputError(f"job {job.id!r} exists: give another id")
+            raise ConflictError(f"job {job.id!r} exists: give another id")
         saved = jobs.save_job(app.store, job, now)
         audit.record(app.store, shop.id, operator, "job.create", saved.id)
         return json_response(201, {"job": _job_json(saved, now)})
@@ -259,9 +262,9 @@ def register(api: HTTPFunction) -> None:
             job = jobs.load_job(app.store, operator.shop, request.params["id"])
         if not job.enabled:
             raise ConflictError(f"job {job.id!r} is disabled: enable it to run it")
-        slot = jobs.queue_run(app, operator.shop, job.id, now)
-        audit.record(app.store, operator.shop, operator, "job.run", job.id, {"slot": slot})
-        return json_response(202, {"job": _job_json(job, now), "run": f"{job.id}~{int(slot)}"})
+        run_id = jobs.queue_run(app, operator.shop, job.id, now)
+        audit.record(app.store, operator.shop, operator, "job.run", job.id, {"run": run_id})
+        return json_response(202, {"job": _job_json(job, now), "run": run_id})
 
 
 def _last_runs(app: App, shop: str, campaign_id: str | None = None) -> dict[str, Run]:

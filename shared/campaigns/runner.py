@@ -221,8 +221,9 @@ def launch(app: App, shop: Shop, campaign: Campaign, now: float) -> Run | None:
         return None
     run = _new_run(app, shop.id, campaign, None, now)
     assert run is not None  # a run by hand has an id of its own
-    # Two launches at once both found no run: the older run goes on, the other gives way.
-    if any(other.id < run.id for other in unfinished_runs(app, shop.id, campaign.id)):
+    # Two launches at once may both have found none: each then sees the other and gives way
+    # (at worst neither runs and the operator launches again; never two runs).
+    if any(other.id != run.id for other in unfinished_runs(app, shop.id, campaign.id)):
         app.store.delete(shop.id, RUNS, run.id)
         return None
     run = _plan(app, shop, campaign, run, now)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared import marketing, schedules
+from shared import jobs, marketing, schedules
 from shared.admin import audit
 from shared.app import App
 from shared.campaigns import definitions
@@ -119,6 +119,15 @@ def test_a_bad_description_is_400_naming_the_problem_and_nothing_is_saved(
     assert problem in result.json()["error"]["message"]
     assert definitions.list_campaigns(app.store, SHOP) == []
     assert audited(app) == []
+
+
+def test_a_campaign_id_taken_is_409_and_the_first_one_is_kept(app: App, client: Client) -> None:
+    assert call(client, app, "POST", "/campaigns", {"definition": RELANCE}).status == 201
+
+    again = call(client, app, "POST", "/campaigns", {"definition": {**RELANCE, "name": "Autre"}})
+
+    assert again.status == 409 and "'relance' exists" in again.json()["error"]["message"]
+    assert definitions.load_campaign(app.store, SHOP, "relance").name == RELANCE["name"]
 
 
 def test_a_body_with_an_unknown_key_is_400(app: App, client: Client) -> None:
@@ -236,6 +245,8 @@ def test_a_job_is_created_listed_run_now_through_the_queue_and_disabled(
     ran = call(client, app, "POST", f"/jobs/{job['id']}/run")
     assert ran.status == 202, ran.body
     drain(app)
+    run = app.store.get(SHOP, jobs.RUNS, ran.json()["run"])
+    assert run is not None and run.data["statuses"] == {"sent": 1}
     [message] = graph_server.sent
     assert message["to"] == "221770000510"
     assert message["text"]["body"].startswith("Bonne semaine de la part de la boutique !")
@@ -255,6 +266,8 @@ def test_a_job_is_created_listed_run_now_through_the_queue_and_disabled(
         "job.disable",
         "job.enable",
     ]
+    taken = call(client, app, "POST", "/jobs", {"definition": {**definition, "id": job["id"]}})
+    assert taken.status == 409 and "exists" in taken.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -279,8 +292,6 @@ def test_a_bad_job_is_400_and_nothing_is_saved(
 
 
 def test_another_shops_campaigns_and_jobs_are_404(app: App, client: Client) -> None:
-    from shared import jobs
-
     app.store.put(OTHER, "shops", OTHER, {**SHOP_DOC, "id": OTHER, "name": "Autre boutique"})
     other = app.shops.get(OTHER)
     now = time.time()
