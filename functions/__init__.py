@@ -114,7 +114,16 @@ FUNCTIONS: tuple[Function, ...] = (
     # or a human reply may queue work, hence the channel tokens and publishes.
     Function(
         "admin", "admin", memory_mb=512, aws_timeout_s=29, gcp_timeout_s=60,
-        gcp_max_instances=5, routes=("GET /admin/api/me",),
+        gcp_max_instances=5,
+        routes=(
+            "GET /admin/api/me",
+            "GET /admin/api/campaigns", "POST /admin/api/campaigns",
+            "GET /admin/api/campaigns/{id}", "POST /admin/api/campaigns/{id}/preview",
+            "POST /admin/api/campaigns/{id}/launch", "GET /admin/api/campaigns/{id}/report",
+            "POST /admin/api/campaigns/{id}/enabled",
+            "GET /admin/api/jobs", "POST /admin/api/jobs", "POST /admin/api/jobs/{id}/enabled",
+            "POST /admin/api/jobs/{id}/run",
+        ),
         secrets=("ADMIN_SESSION_SECRET", "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
         settings=("WHATSAPP_PHONE_NUMBER_ID",), publishes=True,
     ),

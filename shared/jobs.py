@@ -23,12 +23,15 @@ text as it is).
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
+from collections.abc import Mapping
 from contextlib import suppress
-from typing import TYPE_CHECKING, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from shared import conversations, crm, marketing, schedules
 from shared.campaigns import audience, render
@@ -46,12 +49,15 @@ from shared.exceptions import (
     AlreadyExistsError,
     ChannelError,
     ComptoirError,
+    InvalidInputError,
     NotFoundError,
     UnknownSessionError,
 )
+from shared.hours import zone
 from shared.ids import new_sortable_id
 from shared.log import log_event
 from shared.models import Conversation, Customer, Message, Model, mutate
+from shared.queue.base import WorkItem
 
 if TYPE_CHECKING:
     from shared.app import App
@@ -111,6 +117,50 @@ class JobRun(Model):
 # --- jobs ---------------------------------------------------------------------------------------
 
 
+def build(shop: Shop, description: Mapping[str, Any], now: float) -> Job:
+    """An operator's job from its JSON description (``jobs add``'s file, the console's form):
+    ``{schedule: {cron | at, timezone?}, customer_id | segment, channel?, text | prompt,
+    enabled?}``, ``at`` epoch seconds or an ISO local time in the shop's timezone. Checked
+    whole: InvalidInputError naming the problem."""
+    if not isinstance(description, Mapping):
+        raise InvalidInputError("a job is a JSON object")
+    schedule = description.get("schedule") or {}
+    if not isinstance(schedule, Mapping):
+        raise InvalidInputError("schedule: expected an object")
+    schedule = {"timezone": shop.timezone, **schedule}
+    if isinstance(schedule.get("at"), str):
+        schedule["at"] = _iso_local(schedule["at"], schedule["timezone"])
+    try:
+        return Job.model_validate(
+            {
+                **description,
+                "schedule": schedule,
+                "shop": shop.id,
+                "created_by": "operator",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'job'}: {e['msg']}" for e in exc.errors()
+        ]
+        raise InvalidInputError("; ".join(problems[:5])) from None
+
+
+def _iso_local(text: str, timezone: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"schedule.at: {text!r} is not an ISO date and time") from None
+    if moment.tzinfo is None:
+        try:
+            moment = moment.replace(tzinfo=zone(timezone))
+        except ValueError as exc:
+            raise InvalidInputError(f"schedule.timezone: {exc}") from None
+    return moment.timestamp()
+
+
 def save_job(store: Store, job: Job, now: float) -> Job:
     """Store ``job`` (a new one, or a change) and (re)schedule it."""
     job = job.model_copy(update={"updated_at": now})
@@ -120,7 +170,7 @@ def save_job(store: Store, job: Job, now: float) -> Job:
 
 
 def load_job(store: Store, shop: str, job_id: str) -> Job:
-    doc = store.get(shop, JOBS, job_id)
+    doc = store.get(shop, JOBS, job_id) if re.fullmatch(_ID, job_id) else None
     if doc is None:
         raise NotFoundError(f"no job {job_id!r}")
     return Job.from_doc(doc)
@@ -133,18 +183,26 @@ def list_jobs(store: Store, shop: str, *, conversation_id: str | None = None) ->
     )
 
 
-def disable(store: Store, shop: str, job_id: str, now: float) -> Job:
-    """Stop a job: it stays listed, disabled, and its schedule is gone."""
+def set_enabled(store: Store, shop: str, job_id: str, enabled: bool, now: float) -> Job:
+    """Stop a job (it stays listed, disabled, and its schedule is gone) or start it again."""
+    load_job(store, shop, job_id)  # NotFoundError naming it
     job, _ = mutate(
         store,
         shop,
         JOBS,
         job_id,
         Job,
-        lambda j: j.model_copy(update={"enabled": False, "updated_at": now}),
+        lambda j: j.model_copy(update={"enabled": enabled, "updated_at": now}),
     )
-    schedules.remove_entry(store, shop, KIND, job_id)
+    if enabled:
+        schedules.save_entry(store, shop, KIND, job_id, job.schedule, now)
+    else:
+        schedules.remove_entry(store, shop, KIND, job_id)
     return job
+
+
+def disable(store: Store, shop: str, job_id: str, now: float) -> Job:
+    return set_enabled(store, shop, job_id, False, now)
 
 
 def pending(job: Job, now: float) -> bool:
@@ -165,11 +223,31 @@ def on_schedule(app: App, shop_id: str, job_id: str, slot: float | None) -> None
             run(app, app.shops.get(shop_id), job, slot, time.time())
 
 
+def queue_run(app: App, shop: str, job_id: str, now: float) -> str:
+    """Have the worker run the job now, as a fire of its schedule (the console's "run now":
+    nothing is sent in the request); the id of the run it makes."""
+    slot = float(int(now))
+    app.queue.send(
+        WorkItem(
+            kind="scheduled",
+            shop=shop,
+            group=f"{KIND}:{job_id}",
+            dedup_id=f"{schedules.entry_id(shop, KIND, job_id)}~now{slot:.0f}",
+            payload={"kind": KIND, "target": job_id, "slot": slot},
+        )
+    )
+    return run_id_for(job_id, slot)
+
+
+def run_id_for(job_id: str, slot: float | None) -> str:
+    return f"{job_id}~{int(slot)}" if slot is not None else f"{job_id}~m{new_sortable_id()}"
+
+
 def run(app: App, shop: Shop, job: Job, slot: float | None, now: float) -> JobRun:
     """Send the job's messages for ``slot`` (None: now, by hand, a run of its own); a run
     delivered again finishes what is left and sends nobody twice."""
     store = app.store
-    run_id = f"{job.id}~{int(slot)}" if slot is not None else f"{job.id}~m{new_sortable_id()}"
+    run_id = run_id_for(job.id, slot)
     record = JobRun(
         id=run_id, job_id=job.id, slot=slot, started_at=now, created_at=now, updated_at=now
     )

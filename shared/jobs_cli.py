@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from shared.cli import read_json_file, run_shop_action
 from shared.exceptions import InvalidInputError
 
@@ -67,25 +65,10 @@ def _add(app: App, shop: Shop, args: argparse.Namespace) -> int:
     from shared import jobs
 
     description = read_json_file(args.file)
-    if not isinstance(description, dict):
-        raise InvalidInputError(f"{args.file}: expected a JSON object")
-    schedule = dict(description.get("schedule") or {})
-    schedule.setdefault("timezone", shop.timezone)
-    if isinstance(schedule.get("at"), str):
-        schedule["at"] = _iso_local(schedule["at"], schedule["timezone"])
     now = time.time()
     try:
-        job = jobs.Job.model_validate(
-            {
-                **description,
-                "schedule": schedule,
-                "shop": shop.id,
-                "created_by": "operator",
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    except ValidationError as exc:
+        job = jobs.build(shop, description, now)
+    except InvalidInputError as exc:
         raise InvalidInputError(f"{args.file}: {exc}") from None
     saved = jobs.save_job(app.store, job, now)
     print(f"job {saved.id} saved")
@@ -116,20 +99,6 @@ def _local(at: float, timezone: str) -> str:
     from shared.hours import zone
 
     return datetime.fromtimestamp(at, zone(timezone)).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def _iso_local(text: str, timezone: str) -> float:
-    from datetime import datetime
-
-    from shared.hours import zone
-
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(f"schedule.at: {text!r} is not an ISO date and time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone(timezone))
-    return moment.timestamp()
 
 
 _ACTIONS = {"list": _list, "add": _add, "disable": _disable, "run-now": _run_now}

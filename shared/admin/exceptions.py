@@ -23,3 +23,12 @@ class InvalidCredentialsError(AdminError):
 
 class ConsoleOffError(AdminError):
     """ADMIN_SESSION_SECRET is not set: no session can be signed (503)."""
+
+
+class UnknownRecordError(AdminError):
+    """An id that names nothing in the operator's shop, another shop's ids included (404)."""
+
+
+class ConflictError(AdminError):
+    """What the records are now refuses the action (409): an id already taken, a campaign
+    launched while its run is not done, a disabled campaign or job started by hand."""

@@ -53,12 +53,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _create(app: App, shop: Shop, args: argparse.Namespace) -> int:
     from shared.campaigns import definitions
+    from shared.exceptions import AlreadyExistsError, InvalidInputError
 
     description = read_json_file(args.file)
     now = time.time()
-    campaign = definitions.save(
-        app.store, shop, definitions.build(shop, description, now), now, replace=args.replace
-    )
+    built = definitions.build(shop, description, now)
+    try:
+        campaign = definitions.save(app.store, shop, built, now, replace=args.replace)
+    except AlreadyExistsError as exc:
+        raise InvalidInputError(f"{exc} (create it with --replace to change it)") from None
     when = _when(campaign.schedule.at, campaign.schedule.cron)
     print(f"campaign {campaign.id} saved ({when})")
     print(f"preview it: python -m shared campaign preview {campaign.id}")

@@ -58,7 +58,8 @@ def build(shop: Shop, description: Mapping[str, Any], now: float) -> Campaign:
 
 
 def save(store: Store, shop: Shop, campaign: Campaign, now: float, *, replace: bool) -> Campaign:
-    """Store ``campaign`` (create-only unless ``replace``) and put it on the schedule."""
+    """Store ``campaign`` (create-only unless ``replace``: AlreadyExistsError naming it) and put
+    it on the schedule."""
     if replace:
         existing = store.get(shop.id, CAMPAIGNS, campaign.id)
         if existing is not None:
@@ -68,9 +69,7 @@ def save(store: Store, shop: Shop, campaign: Campaign, now: float, *, replace: b
         try:
             store.create(shop.id, CAMPAIGNS, campaign.id, campaign.to_doc())
         except AlreadyExistsError:
-            raise InvalidInputError(
-                f"campaign {campaign.id!r} exists (create it with --replace to change it)"
-            ) from None
+            raise AlreadyExistsError(f"campaign {campaign.id!r} exists") from None
     spec = _spec(campaign, shop)
     if spec is not None and campaign.enabled:
         schedules.save_entry(store, shop.id, SCHEDULE_KIND, campaign.id, spec, now)

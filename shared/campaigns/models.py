@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -111,6 +111,12 @@ class Campaign(Model):
     enabled: bool = True
     created_at: float
     updated_at: float
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = super().to_doc()
+        if self.schedule.quiet_hours is None:  # "any time", kept: leaving it out is the default
+            doc["schedule"]["quiet_hours"] = None
+        return doc
 
 
 class Recipient(Model):

@@ -84,10 +84,13 @@ def run_id_for(campaign: Campaign, slot: float | None) -> str:
 def start(app: App, shop: Shop, campaign: Campaign, slot: float | None, now: float) -> Run | None:
     """Create the run for ``slot`` (None: a run by hand) and its batches; None when that slot's
     run exists already (a duplicate trigger)."""
-    store = app.store
-    run_id = run_id_for(campaign, slot)
+    run = _new_run(app, shop.id, campaign, slot, now)
+    return None if run is None else _plan(app, shop, campaign, run, now)
+
+
+def _new_run(app: App, shop: str, campaign: Campaign, slot: float | None, now: float) -> Run | None:
     run = Run(
-        id=run_id,
+        id=run_id_for(campaign, slot),
         campaign_id=campaign.id,
         slot=slot,
         started_at=now,
@@ -95,10 +98,10 @@ def start(app: App, shop: Shop, campaign: Campaign, slot: float | None, now: flo
         updated_at=now,
     )
     try:
-        store.create(shop.id, RUNS, run_id, run.to_doc())
+        app.store.create(shop, RUNS, run.id, run.to_doc())
     except AlreadyExistsError:
         return None
-    return _plan(app, shop, campaign, run, now)
+    return run
 
 
 def _plan(app: App, shop: Shop, campaign: Campaign, run: Run, now: float) -> Run:
@@ -209,6 +212,25 @@ def on_schedule(app: App, shop_id: str, campaign_id: str, slot: float | None) ->
         queue_batches(app, shop_id, open_batches(app, shop_id, run.id), now)
     if unfinished:
         _wake(app, shop_id, campaign_id, now + LEASE_SECONDS)
+
+
+def launch(app: App, shop: Shop, campaign: Campaign, now: float) -> Run | None:
+    """Start a run by hand and hand its batches to the worker, as the schedule does (the
+    console's launch: nothing is sent here); None while a run of the campaign is not done."""
+    if unfinished_runs(app, shop.id, campaign.id):
+        return None
+    run = _new_run(app, shop.id, campaign, None, now)
+    assert run is not None  # a run by hand has an id of its own
+    # Two launches at once may both have found none: each then sees the other and gives way
+    # (at worst neither runs and the operator launches again; never two runs).
+    if any(other.id != run.id for other in unfinished_runs(app, shop.id, campaign.id)):
+        app.store.delete(shop.id, RUNS, run.id)
+        return None
+    run = _plan(app, shop, campaign, run, now)
+    queue_batches(app, shop.id, open_batches(app, shop.id, run.id), now)
+    if run.status != "done":
+        _wake(app, shop.id, campaign.id, now + LEASE_SECONDS)  # a dead worker's batch goes again
+    return run
 
 
 def _wake(app: App, shop: str, campaign_id: str, at: float) -> None:

@@ -20,10 +20,12 @@ from urllib.parse import unquote
 
 from shared import jsonsafe
 from shared.admin.exceptions import (
+    ConflictError,
     ConsoleOffError,
     CSRFError,
     InvalidCredentialsError,
     NotSignedInError,
+    UnknownRecordError,
 )
 from shared.channels.exceptions import (
     HandshakeError,
@@ -105,6 +107,8 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (InvalidCredentialsError, 401, "invalid_credentials", None),
     (CSRFError, 403, "csrf", None),
     (ConsoleOffError, 503, "not_configured", "the console is not configured"),
+    (UnknownRecordError, 404, "not_found", None),
+    (ConflictError, 409, "conflict", None),
     (MessageTooLongError, 413, "message_too_long", None),
     (MalformedBodyError, 400, "malformed_json", None),
     (MalformedPaymentEventError, 400, "malformed_event", None),

@@ -68,6 +68,14 @@ def test_a_recipe_with_options_and_overrides_merged_key_by_key(app: App) -> None
     assert (built.created_at, built.updated_at) == (1000.0, 1000.0)
 
 
+def test_no_quiet_hours_is_kept_when_saved(app: App) -> None:
+    shop = app.shops.get(SHOP)
+    description = {"id": "nuit", "message": BRIEF, "schedule": {"quiet_hours": None}}
+    definitions.save(app.store, shop, definitions.build(shop, description, 1.0), 1.0, replace=False)
+
+    assert load_campaign(app.store, SHOP, "nuit").schedule.quiet_hours is None  # not the default
+
+
 def test_local_times_are_read_in_the_shops_timezone(app: App) -> None:
     shop = app.shops.get(SHOP).model_copy(update={"timezone": "Europe/Paris"})
     description = {
