@@ -10,15 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from shared.admin import audit
 from shared.admin.auth import operator_of
 from shared.admin.exceptions import ConflictError, UnknownRecordError
-from shared.exceptions import AlreadyExistsError, InvalidInputError, NotFoundError
-from shared.http import HTTPFunction, Request, Response, json_response, parse_json_body
+from shared.exceptions import AlreadyExistsError, NotFoundError
+from shared.http import HTTPFunction, Request, Response, json_response, parse_model
 
 if TYPE_CHECKING:
     from shared.app import App
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 PREVIEW_SAMPLES = 5
 REPORT_SENDS = 50  # the report's newest messages listed one by one
-
-Body = TypeVar("Body", bound=BaseModel)
 
 
 class _DefinitionBody(BaseModel):
@@ -39,16 +37,6 @@ class _DefinitionBody(BaseModel):
 class _EnabledBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool
-
-
-def _body(request: Request, model: type[Body]) -> Body:
-    try:
-        return model.model_validate(parse_json_body(request))
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise InvalidInputError("; ".join(problems[:5])) from None
 
 
 @contextmanager
@@ -84,7 +72,7 @@ def register(api: HTTPFunction) -> None:
         from shared.campaigns import definitions
 
         operator = operator_of(request, write=True)
-        description = _body(request, _DefinitionBody).definition
+        description = parse_model(request, _DefinitionBody).definition
         app, now = _app(), time.time()
         shop = app.shops.get(operator.shop)
         campaign = definitions.build(shop, description, now)
@@ -204,7 +192,7 @@ def register(api: HTTPFunction) -> None:
         from shared.campaigns.definitions import set_enabled
 
         operator = operator_of(request, write=True)
-        enabled = _body(request, _EnabledBody).enabled
+        enabled = parse_model(request, _EnabledBody).enabled
         app = _app()
         shop = app.shops.get(operator.shop)
         with _known():
@@ -228,7 +216,7 @@ def register(api: HTTPFunction) -> None:
         from shared import jobs
 
         operator = operator_of(request, write=True)
-        description = _body(request, _DefinitionBody).definition
+        description = parse_model(request, _DefinitionBody).definition
         app, now = _app(), time.time()
         shop = app.shops.get(operator.shop)
         job = jobs.build(shop, description, now)
@@ -243,7 +231,7 @@ def register(api: HTTPFunction) -> None:
         from shared import jobs
 
         operator = operator_of(request, write=True)
-        enabled = _body(request, _EnabledBody).enabled
+        enabled = parse_model(request, _EnabledBody).enabled
         app, now = _app(), time.time()
         job_id = request.params["id"]
         with _known():

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 from shared import jsonsafe
@@ -58,6 +58,11 @@ from shared.payments.exceptions import (
 )
 
 MAX_BODY_BYTES = 64 * 1024
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+BodyModel = TypeVar("BodyModel", bound="BaseModel")
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,19 @@ def parse_json_body(request: Request) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise HTTPError(400, "malformed_json", "the body must be a JSON object")
     return payload
+
+
+def parse_model(request: Request, model: type[BodyModel]) -> BodyModel:
+    """The request's JSON body as ``model``, or a 400 naming the first few fields at fault."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(parse_json_body(request))
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        ]
+        raise InvalidInputError("; ".join(problems[:5])) from None
 
 
 RouteHandler = Callable[[Request], Response]
@@ -372,9 +390,7 @@ class HTTPFunction:
             log_unexpected(self.name, request.request_id, exc)
             yield _sse("error", {"error": {"code": "internal", "message": "something went wrong"}})
 
-    def _dispatch(
-        self, request: Request, matches: list[tuple[_Route, dict[str, str]]]
-    ) -> Response:
+    def _dispatch(self, request: Request, matches: list[tuple[_Route, dict[str, str]]]) -> Response:
         if not matches:
             raise HTTPError(404, "not_found", "no such route")
         if request.method == "OPTIONS" and self.cors is not None:
