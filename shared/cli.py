@@ -128,6 +128,7 @@ COMMAND_MODULES = (
     "shared.campaigns.cli",
     "shared.customer_data",
     "shared.jobs_cli",
+    "shared.admin.cli",
     "shared.consolidator",
     "shared.notify",
 )
@@ -272,8 +273,11 @@ def _embed(app: App, shop_id: str, *, required: bool) -> int:
     except LLMError as exc:
         print(f"{'error' if required else 'warning'}: embeddings: {exc}", file=sys.stderr)
         if not required:
-            print("  the catalogue is searched by words; retry with: python -m shared "
-                  f"embed-catalog --shop {shop_id}", file=sys.stderr)
+            print(
+                "  the catalogue is searched by words; retry with: python -m shared "
+                f"embed-catalog --shop {shop_id}",
+                file=sys.stderr,
+            )
         return 2 if required else 0
     finally:  # the vectors written, even before a failure, moved the version
         app.catalog_snapshots.refresh(shop_id)
@@ -287,6 +291,15 @@ def _tick(app: App) -> int:
     if "queue" in app.__dict__:  # in-process, the fired work runs here: let it finish
         app.queue.close()
     return 0
+
+
+def _console_line(app: App) -> str:
+    """Where to open the console: the demo operator's first sign-in link, made at each start."""
+    from shared.admin.operators import demo_link
+
+    if app.settings.admin_session_secret is None:
+        return "Console: off (set ADMIN_SESSION_SECRET, e.g. `openssl rand -hex 32`)"
+    return f"Console: {demo_link(app.store, app.settings, app.settings.default_shop, time.time())}"
 
 
 def _serve(host: str, port: int, read_timeout: float, tick_seconds: float) -> int:
@@ -314,6 +327,7 @@ def _serve(host: str, port: int, read_timeout: float, tick_seconds: float) -> in
     from shared.tasks import run_task
 
     app = get_app()
+    print(_console_line(app), flush=True)
     # What EventBridge or Cloud Scheduler do when deployed: fire the due schedules.
     ticking = start_ticker(lambda: run_task(app, "tick", time.time()), tick_seconds)
     try:
