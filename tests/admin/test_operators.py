@@ -3,9 +3,12 @@ link signs in once, an e-mail is one shop's operator only, a removed operator's 
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,7 @@ from shared.app import App
 from shared.cli import main
 from tests.admin.test_auth import call, login, session_of
 from tests.fixtures.app import SHOP
+from tests.loopback import dev_server
 
 EMAIL = "awa@maison-teranga.example"
 OTHER = "other"
@@ -159,3 +163,23 @@ def test_the_dev_server_s_demo_link_signs_in_each_start(shops: App) -> None:
     assert [r.email for r in operators.list_operators(shops.store, SHOP["id"])] == [
         operators.DEMO_EMAIL
     ]
+
+
+def test_make_dev_prints_a_console_link_that_signs_in(tmp_path: Path) -> None:
+    """`make dev`: the demo shop seeded, the server started; the printed link signs in."""
+    settings = {"DEFAULT_SHOP": "demo", "ADMIN_SESSION_SECRET": "s" * 32}
+    printed = tmp_path / "stdout.txt"
+    with dev_server(tmp_path, settings, stdout=printed) as server:
+        found = re.search(r"^Console: (\S+)$", printed.read_text(), re.M)
+        assert found is not None, printed.read_text()
+        url, _, token = found.group(1).partition("#link=")
+        assert url == "http://127.0.0.1:8080/admin/"
+        request = urllib.request.Request(
+            server.url + "/admin/api/login/link",
+            data=json.dumps({"token": token}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            me = json.loads(response.read())
+    assert (me["email"], me["shop"]) == (operators.DEMO_EMAIL, "demo")
+    assert me["shop_name"]
