@@ -273,11 +273,8 @@ def _embed(app: App, shop_id: str, *, required: bool) -> int:
     except LLMError as exc:
         print(f"{'error' if required else 'warning'}: embeddings: {exc}", file=sys.stderr)
         if not required:
-            print(
-                "  the catalogue is searched by words; retry with: python -m shared "
-                f"embed-catalog --shop {shop_id}",
-                file=sys.stderr,
-            )
+            print("  the catalogue is searched by words; retry with: python -m shared "
+                  f"embed-catalog --shop {shop_id}", file=sys.stderr)
         return 2 if required else 0
     finally:  # the vectors written, even before a failure, moved the version
         app.catalog_snapshots.refresh(shop_id)

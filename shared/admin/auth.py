@@ -87,13 +87,11 @@ def start_session(
     return operator
 
 
-def end_sessions(store: Store, shop: str, operator_id: str, keep: str | None = None) -> int:
-    """Delete the operator's sessions but ``keep``; how many ended."""
-    ended = 0
+def end_sessions(store: Store, shop: str, operator_id: str, keep: str | None = None) -> None:
+    """End the operator's sessions but ``keep`` (a password change keeps the one making it)."""
     for doc in list(store.scan(shop, SESSIONS, where={"operator": operator_id})):
-        if doc.id != keep and store.delete(shop, SESSIONS, doc.id):
-            ended += 1
-    return ended
+        if doc.id != keep:
+            store.delete(shop, SESSIONS, doc.id)
 
 
 def cookie_value(settings: Settings, operator: Operator) -> str:

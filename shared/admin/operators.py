@@ -160,11 +160,15 @@ def list_operators(store: Store, shop: str) -> list[OperatorRecord]:
 
 def remove_operator(store: Store, shop: str, email: str) -> OperatorRecord:
     """Remove ``shop``'s operator ``email``: their sessions end, their links stop working."""
-    record = find_by_email(store, email)
-    if record is None or record.shop != shop:
+    digest = _digest(normal_email(email))
+    claim = store.get(PLATFORM, EMAILS, digest)
+    record = None
+    if claim is not None and claim.data["shop"] == shop:
+        record = load(store, shop, str(claim.data["operator"]))
+    if claim is None or record is None:
         raise UnknownRecordError("no such operator in this shop")
     store.delete(shop, OPERATORS, record.id)
-    store.delete(PLATFORM, EMAILS, _digest(record.email))
+    store.delete(PLATFORM, EMAILS, digest, if_version=claim.version)  # the claim read, only
     auth.end_sessions(store, shop, record.id)
     return record
 
