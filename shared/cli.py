@@ -128,6 +128,7 @@ COMMAND_MODULES = (
     "shared.campaigns.cli",
     "shared.customer_data",
     "shared.jobs_cli",
+    "shared.admin.cli",
     "shared.consolidator",
     "shared.notify",
 )
@@ -289,6 +290,15 @@ def _tick(app: App) -> int:
     return 0
 
 
+def _console_line(app: App) -> str:
+    """Where to open the console: the demo operator's first sign-in link, made at each start."""
+    from shared.admin.operators import demo_link
+
+    if app.settings.admin_session_secret is None:
+        return "Console: off (set ADMIN_SESSION_SECRET, e.g. `openssl rand -hex 32`)"
+    return f"Console: {demo_link(app.store, app.settings, app.settings.default_shop, time.time())}"
+
+
 def _serve(host: str, port: int, read_timeout: float, tick_seconds: float) -> int:
     import errno
     import signal
@@ -314,6 +324,7 @@ def _serve(host: str, port: int, read_timeout: float, tick_seconds: float) -> in
     from shared.tasks import run_task
 
     app = get_app()
+    print(_console_line(app), flush=True)
     # What EventBridge or Cloud Scheduler do when deployed: fire the due schedules.
     ticking = start_ticker(lambda: run_task(app, "tick", time.time()), tick_seconds)
     try:

@@ -110,6 +110,10 @@ class Settings(BaseModel):
     admin_session_hours: float = Field(12.0, alias="ADMIN_SESSION_HOURS", gt=0, le=24 * 30)
     # Browsers keep a Secure cookie only over HTTPS (and on http://localhost / 127.0.0.1).
     admin_cookie_secure: bool = Field(True, alias="ADMIN_COOKIE_SECURE")
+    # Where operators open the console: the sign-in links `python -m shared operator` prints.
+    admin_url: str = Field(
+        "http://127.0.0.1:8080/admin/", alias="ADMIN_URL", pattern=r"^https?://\S+$"
+    )
     stripe_api_base: str = Field(
         "https://api.stripe.com", alias="STRIPE_API_BASE", pattern=r"^https?://"
     )

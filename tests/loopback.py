@@ -112,6 +112,7 @@ def dev_server(
     *,
     setup: Sequence[Sequence[str]] = (("seed-demo",),),
     stderr: Path | None = None,
+    stdout: Path | None = None,
 ) -> Iterator[DevServer]:
     """The dev server on a free port, after the operator commands in ``setup``; ready when
     ``/healthz`` answers. It runs in ``data`` with none of the caller's own Comptoir settings
@@ -133,13 +134,12 @@ def dev_server(
         done = server.cli(*args)
         if done.returncode != 0:
             raise RuntimeError(f"python -m shared {' '.join(args)} failed:\n{done.stderr}")
-    with stderr.open("wb") if stderr else open(os.devnull, "wb") as log:
+    with (
+        stderr.open("wb") if stderr else open(os.devnull, "wb") as log,
+        stdout.open("wb") if stdout else open(os.devnull, "wb") as out,
+    ):
         process = subprocess.Popen(
-            [sys.executable, "-m", "shared", "serve"],
-            cwd=data,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
+            [sys.executable, "-m", "shared", "serve"], cwd=data, env=env, stdout=out, stderr=log
         )
     server.process = process
     try:

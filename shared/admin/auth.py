@@ -4,6 +4,10 @@ A session cookie is ``<payload>.<signature>``: the payload (operator, shop, expi
 in URL-safe base64 JSON, signed with HMAC-SHA256 under ``ADMIN_SESSION_SECRET``. Every write
 must also send the session's CSRF token in ``X-CSRF-Token`` (a page of another site can make the
 browser send the cookie, never read the token); the cookie is SameSite=Strict besides.
+
+The cookie names a server-side session, a record in the shop's ``admin_sessions`` that expires
+with it: signing out, a password change or the operator's removal deletes the record, and a copy
+of the cookie stops working at once. ``operator_of`` reads that record, one read per request.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.cookies import CookieError, SimpleCookie
 
 from shared.admin.exceptions import ConsoleOffError, CSRFError, NotSignedInError
 from shared.http import Request
 from shared.settings import Settings
+from shared.store import Store
 
 SESSION_COOKIE = "comptoir_admin"
 CSRF_HEADER = "X-CSRF-Token"
 COOKIE_PATH = "/admin"
+SESSIONS = "admin_sessions"  # per shop: session id -> {operator, by_link}, expiring with it
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class Operator:
     session: str  # this sign-in's id
     csrf: str  # sent back by the console in X-CSRF-Token on every write
     expires_at: float
+    by_link: bool = False  # signed in with a one-use link: may set a password without the old one
 
 
 def _key(settings: Settings) -> bytes:
@@ -56,10 +63,35 @@ def issue(settings: Settings, operator_id: str, shop: str, email: str, now: floa
         id=operator_id,
         shop=shop,
         email=email,
-        session=secrets.token_urlsafe(16),
+        session=secrets.token_hex(16),  # a store id: no leading "__"
         csrf=secrets.token_urlsafe(24),
         expires_at=now + settings.admin_session_hours * 3600,
     )
+
+
+def start_session(
+    store: Store,
+    settings: Settings,
+    operator_id: str,
+    shop: str,
+    email: str,
+    now: float,
+    *,
+    by_link: bool = False,
+) -> Operator:
+    """A new sign-in, recorded (create-only: a session id is never reused) so it can be ended."""
+    _key(settings)  # the console is on, before anything is recorded
+    operator = replace(issue(settings, operator_id, shop, email, now), by_link=by_link)
+    record = {"operator": operator_id, "by_link": by_link}
+    store.create(shop, SESSIONS, operator.session, record, expires_at=operator.expires_at)
+    return operator
+
+
+def end_sessions(store: Store, shop: str, operator_id: str, keep: str | None = None) -> None:
+    """End the operator's sessions but ``keep`` (a password change keeps the one making it)."""
+    for doc in list(store.scan(shop, SESSIONS, where={"operator": operator_id})):
+        if doc.id != keep:
+            store.delete(shop, SESSIONS, doc.id)
 
 
 def cookie_value(settings: Settings, operator: Operator) -> str:
@@ -119,10 +151,16 @@ def read_session(settings: Settings, request: Request, now: float) -> Operator:
 
 
 def operator_of(request: Request, *, write: bool = False) -> Operator:
-    """The signed-in operator of the request; a write must carry the session's CSRF token."""
+    """The signed-in operator of the request, whose session is still recorded; a write must
+    carry the session's CSRF token."""
     from shared.app import get_app
 
-    operator = read_session(get_app().settings, request, time.time())
+    app = get_app()
+    operator = read_session(app.settings, request, time.time())
+    record = app.store.get(operator.shop, SESSIONS, operator.session)
+    if record is None or record.data.get("operator") != operator.id:
+        raise NotSignedInError("the session has ended: sign in again")
+    operator = replace(operator, by_link=bool(record.data.get("by_link")))
     if write and not hmac.compare_digest(request.header(CSRF_HEADER), operator.csrf):
         raise CSRFError(f"send the session's token in {CSRF_HEADER}")
     return operator

@@ -19,7 +19,8 @@ def admin_app(make_app: Callable[..., App]) -> App:
 
 
 def signed_in(app: App, shop: str, email: str = "awa@maison-teranga.example") -> dict[str, str]:
-    """Headers of a request by an operator of ``shop``: the session cookie and the CSRF token."""
-    operator = auth.issue(app.settings, f"op-{email}", shop, email, time.time())
+    """Headers of a request by an operator of ``shop``: the session cookie (of a session
+    recorded in the store, as a sign-in makes) and the CSRF token."""
+    operator = auth.start_session(app.store, app.settings, f"op-{email}", shop, email, time.time())
     cookie = auth.cookie_value(app.settings, operator)
     return {"cookie": f"{auth.SESSION_COOKIE}={cookie}", auth.CSRF_HEADER.lower(): operator.csrf}
