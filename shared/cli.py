@@ -173,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     from shared.app import get_app
 
+    if args.command == "serve":
+        _dev_console_defaults(args.host, args.port)
     try:
         app = get_app()
         shop = getattr(args, "shop", None) or app.settings.default_shop
@@ -288,6 +290,18 @@ def _tick(app: App) -> int:
     if "queue" in app.__dict__:  # in-process, the fired work runs here: let it finish
         app.queue.close()
     return 0
+
+
+def _dev_console_defaults(host: str | None, port: int | None) -> None:
+    """The dev server's console works unconfigured: a session secret made for this run (its
+    sign-ins end with it; the printed link signs in again) and links to this server's address."""
+    import os
+    import secrets
+
+    os.environ.setdefault("ADMIN_SESSION_SECRET", secrets.token_hex(32))
+    host = host or os.environ.get("HOST") or "127.0.0.1"
+    port = port or int(os.environ.get("PORT") or 8080)
+    os.environ.setdefault("ADMIN_URL", f"http://{host}:{port}/admin/")
 
 
 def _console_line(app: App) -> str:
