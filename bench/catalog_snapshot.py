@@ -157,7 +157,11 @@ def moto_server() -> Iterator[str]:
         yield endpoint
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # moto busy with 13 MB of items: stop it for good
+            server.kill()
+            server.wait()
 
 
 def main() -> None:
