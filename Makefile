@@ -90,9 +90,10 @@ deploy: layer
 	npx osls deploy --stage $(STAGE) --region $(REGION) $(OSLS_ARGS)
 	$(BIN)/python infra/aws/after_deploy.py --stage $(STAGE) --region $(REGION) --publish-web
 
-# Deletes the stage's stack. Its widget bucket is versioned, and CloudFormation deletes only an
-# empty bucket: remove.py first deletes every version of the widget (not where the stage
-# retains its bucket, as prod does), then osls removes the stack.
+# Deletes the stage's stack. CloudFormation deletes only an empty bucket, and the stage's hold
+# objects (the widget and console, versioned; the catalogue snapshots): remove.py first deletes
+# every version in each (not in a bucket the stage retains, as prod does), then osls removes
+# the stack.
 remove: setup
 	$(BIN)/python infra/aws/remove.py --stage $(STAGE) --region $(REGION)
 	npx osls remove --stage $(STAGE) --region $(REGION) $(OSLS_ARGS)

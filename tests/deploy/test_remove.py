@@ -25,29 +25,41 @@ def _client(service: str, endpoint: str) -> Any:
 
 def _widget_stack(endpoint: str, deletion_policy: str) -> tuple[str, str]:
     """A stack shaped like the stage's: a versioned WidgetBucket and its output."""
+    stage, buckets = _stage_stack(endpoint, deletion_policy)
+    return stage, buckets["WidgetBucket"]
+
+
+def _stage_stack(
+    endpoint: str, deletion_policy: str, data_policy: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """The stage's buckets: the versioned WidgetBucket, the DataBucket (its own policy), and
+    their outputs."""
     stage = f"t{uuid.uuid4().hex[:8]}"
-    bucket = f"comptoir-{stage}-widget"
+    buckets = {"WidgetBucket": f"comptoir-{stage}-widget", "DataBucket": f"comptoir-{stage}-data"}
+    policies = {"WidgetBucket": deletion_policy, "DataBucket": data_policy or deletion_policy}
     template = {
         "Resources": {
-            "WidgetBucket": {
+            resource: {
                 "Type": "AWS::S3::Bucket",
-                "DeletionPolicy": deletion_policy,
-                "Properties": {
-                    "BucketName": bucket,
-                    "VersioningConfiguration": {"Status": "Enabled"},
-                },
+                "DeletionPolicy": policies[resource],
+                "Properties": {"BucketName": name}
+                | ({"VersioningConfiguration": {"Status": "Enabled"}}
+                   if resource == "WidgetBucket" else {}),
             }
+            for resource, name in buckets.items()
         },
-        "Outputs": {"WidgetBucketName": {"Value": {"Ref": "WidgetBucket"}}},
-    }
+        "Outputs": {
+            f"{resource}Name": {"Value": {"Ref": resource}} for resource in buckets
+        },
+    }  # fmt: skip
     _client("cloudformation", endpoint).create_stack(
         StackName=f"comptoir-{stage}", TemplateBody=json.dumps(template)
     )
     # moto's stack creates the bucket but ignores its VersioningConfiguration.
     _client("s3", endpoint).put_bucket_versioning(
-        Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+        Bucket=buckets["WidgetBucket"], VersioningConfiguration={"Status": "Enabled"}
     )
-    return stage, bucket
+    return stage, buckets
 
 
 def _publish_twice_and_delete_one(s3: Any, bucket: str) -> None:
@@ -100,6 +112,22 @@ def test_main_empties_the_stacks_widget_bucket(moto_endpoint: str) -> None:
 
     assert remove.main(["--stage", stage, "--endpoint-url", moto_endpoint]) == 0
     assert _versions(s3, bucket) == 0
+
+
+def test_main_empties_the_data_bucket_too_unless_retained(moto_endpoint: str) -> None:
+    """The catalogue snapshots make the data bucket non-empty: CloudFormation could not delete
+    it either."""
+    s3 = _client("s3", moto_endpoint)
+    stage, buckets = _stage_stack(moto_endpoint, "Delete")
+    s3.put_object(Bucket=buckets["DataBucket"], Key="catalog/shop/1-ab.json.gz", Body=b"x")
+    _publish_twice_and_delete_one(s3, buckets["WidgetBucket"])
+    assert remove.main(["--stage", stage, "--endpoint-url", moto_endpoint]) == 0
+    assert _versions(s3, buckets["DataBucket"]) == _versions(s3, buckets["WidgetBucket"]) == 0
+
+    stage, buckets = _stage_stack(moto_endpoint, "Delete", data_policy="Retain")
+    s3.put_object(Bucket=buckets["DataBucket"], Key="catalog/shop/1-ab.json.gz", Body=b"x")
+    assert remove.main(["--stage", stage, "--endpoint-url", moto_endpoint]) == 0
+    assert _versions(s3, buckets["DataBucket"]) == 1  # kept, with what it holds
 
 
 def test_main_without_a_stack_does_nothing(moto_endpoint: str) -> None:
