@@ -166,3 +166,21 @@ def test_make_logs_follows_a_function() -> None:
         "npx osls logs -f chat --stage prod --region eu-west-1 --tail"
     )
     assert "-f worker" in _make_dry_run("logs", "FUNCTION=worker")[-1]
+
+
+def test_make_package_then_lint_template() -> None:
+    lines = _make_dry_run("lint-template", "STAGE=ci")
+    package = lines.index("npx osls package --stage ci --region eu-west-1")
+    lint = next(i for i, line in enumerate(lines) if line.startswith(".venv/bin/cfn-lint"))
+    assert package < lint
+    assert lines[lint].endswith(".serverless/cloudformation-template-update-stack.json")
+    assert "W3005" in lines[lint]  # what tests/deploy/test_aws_package.py accepts, no more
+    assert "cfn-lint" in (ROOT / "requirements-dev.txt").read_text()
+
+
+def test_make_offline_is_the_dev_server_on_the_embedded_defaults() -> None:
+    lines = _make_dry_run("offline")
+    assert lines[-2:] == [
+        ".venv/bin/python -m shared seed-demo",
+        ".venv/bin/python -m shared serve",
+    ]
