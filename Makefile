@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup lock dev test lint typecheck unit bench clean layer deploy deploy-gcp widget remove logs
+.PHONY: setup lock dev offline test lint typecheck unit bench clean layer deploy deploy-gcp widget remove logs \
+	package lint-template
 WIDGET := web/dist/manifest.json
 
 setup: $(PY_STAMP) $(NODE_STAMP)
@@ -49,6 +50,10 @@ dev: setup widget
 	$(BIN)/python -m shared seed-demo
 	$(BIN)/python -m shared serve
 
+# The same as dev, said for what it is: everything on the embedded defaults (SQLite, the
+# in-process queue, the offline model), no cloud account, no key, no network.
+offline: dev
+
 test: setup widget lint typecheck unit
 
 lint:
@@ -84,15 +89,27 @@ GCP_REGION ?= europe-west1
 layer: setup
 	$(BIN)/python infra/aws/build_layer.py
 
+# What `make deploy` would upload, without an AWS account: the CloudFormation template and the
+# function zips in .serverless/. osls asks CloudFormation whether the stack exists (to reuse an
+# uploaded layer), so it wants AWS credentials; tests/deploy packages with a loopback stand-in.
+package: layer
+	npx osls package --stage $(STAGE) --region $(REGION) $(OSLS_ARGS)
+
+# cfn-lint (requirements-dev.txt) on the packaged template; W3005 is osls's own redundant
+# DependsOn (tests/deploy/test_aws_package.py).
+lint-template: package
+	$(BIN)/cfn-lint --ignore-checks W3005 -- .serverless/cloudformation-template-update-stack.json
+
 deploy: layer
 	$(MAKE) widget
 	$(BIN)/python infra/aws/secrets.py --stage $(STAGE) --region $(REGION) --check
 	npx osls deploy --stage $(STAGE) --region $(REGION) $(OSLS_ARGS)
 	$(BIN)/python infra/aws/after_deploy.py --stage $(STAGE) --region $(REGION) --publish-web
 
-# Deletes the stage's stack. Its widget bucket is versioned, and CloudFormation deletes only an
-# empty bucket: remove.py first deletes every version of the widget (not where the stage
-# retains its bucket, as prod does), then osls removes the stack.
+# Deletes the stage's stack. CloudFormation deletes only an empty bucket, and the stage's hold
+# objects (the widget and console, versioned; the catalogue snapshots): remove.py first deletes
+# every version in each (not in a bucket the stage retains, as prod does), then osls removes
+# the stack.
 remove: setup
 	$(BIN)/python infra/aws/remove.py --stage $(STAGE) --region $(REGION)
 	npx osls remove --stage $(STAGE) --region $(REGION) $(OSLS_ARGS)

@@ -1,11 +1,14 @@
-"""After ``osls deploy``: publish the widget, then print what the operator does next.
+"""After ``osls deploy``: publish the widget and the console, then print what the operator does
+next.
 
     python infra/aws/after_deploy.py --stage prod --publish-web   # what `make deploy` runs
     python infra/aws/after_deploy.py --stage prod                 # the next steps again
     python infra/aws/after_deploy.py --info-file info.txt         # from a saved `osls info`
 
 Everything comes from ``osls info --verbose``: the stack outputs that serverless.yml declares
-(WidgetBucketName, WidgetBaseUrl, SecretName, TableName, ...) and the framework's HttpApiUrl.
+(WidgetBucketName, WidgetBaseUrl, ConsoleUrl, SecretName, TableName, ...) and the framework's
+HttpApiUrl. The widget (web/dist) goes under widget/ in the bucket, the console's files
+(web/dist/admin, when built) under admin/: CloudFront serves both, and the console's API.
 No secret value is read or printed: the operator is told where each one lives.
 """
 
@@ -23,8 +26,12 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WIDGET_PREFIX = "widget/"
+# The console's folder in web/dist and its bucket prefix (CloudFront's /admin*, serverless.yml).
+CONSOLE_FOLDER = "admin"
+CONSOLE_PREFIX = "admin/"
 MANIFEST = ROOT / "web" / "dist" / "manifest.json"
-REQUIRED_OUTPUTS = ("HttpApiUrl", "WidgetBucketName", "WidgetBaseUrl", "SecretName", "TableName")
+REQUIRED_OUTPUTS = ("HttpApiUrl", "WidgetBucketName", "WidgetBaseUrl", "ConsoleUrl", "SecretName",
+                    "TableName")  # fmt: skip
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -88,6 +95,7 @@ def loader_url(info: StackInfo, manifest: Path = MANIFEST) -> str:
 
 def next_steps(info: StackInfo, shop: str | None = None, manifest: Path = MANIFEST) -> str:
     api, secret, stage = info.api, info.outputs["SecretName"], info.stage
+    console = info.outputs["ConsoleUrl"]
     shop = shop or info.outputs.get("DefaultShop") or "demo"
     allowed = info.outputs.get("AllowedOrigins", "*")
     if allowed == "*":
@@ -109,6 +117,7 @@ def next_steps(info: StackInfo, shop: str | None = None, manifest: Path = MANIFE
 Comptoir is deployed: stage {stage}, region {info.region}, stack {info.stack}.
   API      {api}   (check: curl {api}/healthz)
   widget   {info.cdn}/{WIDGET_PREFIX}
+  console  {console}
   secrets  Secrets Manager secret {secret}; to read it:
            {read_secret}
 
@@ -132,6 +141,13 @@ Comptoir is deployed: stage {stage}, region {info.region}, stack {info.stack}.
    TELEGRAM_BOT_TOKEN=... TELEGRAM_WEBHOOK_SECRET=... \\
      .venv/bin/python -m shared telegram-webhook --url {api}/webhooks/telegram
 
+4. The operator console: {console}
+   Add the first operator (it prints a one-use sign-in link, valid 24 hours), with your AWS
+   credentials:
+
+   STORE_URL={store_url} ADMIN_URL={shlex.quote(console)} \\
+     .venv/bin/python -m shared operator add --shop {shop} you@your-shop.example
+
 Rollback: npx osls deploy list --stage {stage}
           npx osls rollback --stage {stage} --timestamp <a timestamp from that list>
 """
@@ -153,14 +169,24 @@ def read_info(stage: str, info_file: Path | None, region: str | None = None) -> 
 
 
 def publish_web(info: StackInfo, web_dir: Path, endpoint_url: str | None) -> None:
-    command = [
-        sys.executable, "-m", "shared", "publish-web",
-        "--dir", str(web_dir),
-        "--to", widget_blob_url(info, endpoint_url),
-        "--prefix", WIDGET_PREFIX,
-    ]  # fmt: skip
-    if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:  # noqa: S603
+    """The widget under widget/, then the console under admin/ if it is built."""
+    publish = [sys.executable, "-m", "shared", "publish-web",
+               "--to", widget_blob_url(info, endpoint_url)]  # fmt: skip
+    widget = [*publish, "--dir", str(web_dir), "--prefix", WIDGET_PREFIX,
+              "--exclude", CONSOLE_FOLDER]  # fmt: skip
+    if subprocess.run(widget, cwd=ROOT, check=False).returncode != 0:  # noqa: S603
         raise SystemExit("publishing the widget failed (is web/dist built? node web/build.mjs)")
+    console_dir = web_dir / CONSOLE_FOLDER
+    if not console_dir.is_dir():
+        print(
+            f"{console_dir} does not exist: the console's files are not published "
+            "(build them with node web/build.mjs, then run this again with --publish-web)",
+            file=sys.stderr,
+        )
+        return
+    console = [*publish, "--dir", str(console_dir), "--prefix", CONSOLE_PREFIX]
+    if subprocess.run(console, cwd=ROOT, check=False).returncode != 0:  # noqa: S603
+        raise SystemExit(f"publishing the console failed ({console_dir})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", help="as given to osls deploy, if it was")
     parser.add_argument("--info-file", type=Path, help="a saved `osls info --verbose` output")
     parser.add_argument("--shop", help="data-shop of the tag (default: the stage's defaultShop)")
-    parser.add_argument("--publish-web", action="store_true", help="upload web/dist first")
+    parser.add_argument(
+        "--publish-web", action="store_true", help="upload web/dist (and web/dist/admin) first"
+    )
     parser.add_argument("--web-dir", type=Path, default=MANIFEST.parent, help="default: web/dist")
     parser.add_argument("--endpoint-url", help="S3 endpoint for --publish-web (tests: moto)")
     args = parser.parse_args(argv)

@@ -1,10 +1,11 @@
-"""Empty a stage's widget bucket (every object version and delete marker) so that
-`osls remove` can delete it: CloudFormation refuses to delete a non-empty bucket, and the
-widget bucket is versioned. `make remove STAGE=dev` runs this, then `npx osls remove`.
+"""Empty a stage's buckets (every object version and delete marker) so that `osls remove` can
+delete them: CloudFormation refuses to delete a non-empty bucket. The widget bucket (the widget
+and the console's files) is versioned; the data bucket holds the catalogue snapshots.
+`make remove STAGE=dev` runs this, then `npx osls remove`.
 
-The bucket is the stack's `WidgetBucketName` output. A stage whose template retains the bucket
-(prod: `dataRetention: Retain`) is left untouched: CloudFormation keeps that bucket, and its
-widget with it.
+The buckets are the stack's `WidgetBucketName` and `DataBucketName` outputs. A bucket the
+template retains (prod: `dataRetention: Retain`) is left untouched: CloudFormation keeps it, and
+its objects with it.
 """
 
 from __future__ import annotations
@@ -20,29 +21,33 @@ from botocore.exceptions import ClientError
 SERVICE = "comptoir"
 # DeleteObjects takes at most 1,000 keys per call.
 DELETE_BATCH = 1000
+# The stack's buckets: the output naming each, and its resource (whose DeletionPolicy counts).
+BUCKETS = {"WidgetBucketName": "WidgetBucket", "DataBucketName": "DataBucket"}
 
 
 def stack_name(stage: str) -> str:
     return f"{SERVICE}-{stage}"
 
 
-def bucket_to_empty(cloudformation: Any, stage: str) -> str | None:
-    """The stage's widget bucket if removing the stack deletes it, else None (no stack, no
-    bucket output, or a bucket the template retains)."""
+def buckets_to_empty(cloudformation: Any, stage: str) -> list[str]:
+    """The stage's buckets that removing the stack deletes (none without a stack; a bucket
+    without its output, or one the template retains, is not listed)."""
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name(stage))["Stacks"]
     except ClientError as exc:
         if "does not exist" in str(exc):
-            return None
+            return []
         raise
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    bucket = outputs.get("WidgetBucketName")
-    if bucket is None:
-        return None
+    if not set(BUCKETS) & set(outputs):
+        return []
     body = cloudformation.get_template(StackName=stack_name(stage))["TemplateBody"]
-    template = json.loads(body) if isinstance(body, str) else body
-    policy = template["Resources"]["WidgetBucket"].get("DeletionPolicy", "Delete")
-    return bucket if policy == "Delete" else None
+    resources = (json.loads(body) if isinstance(body, str) else body)["Resources"]
+    return [
+        outputs[output]
+        for output, resource in BUCKETS.items()
+        if output in outputs and resources[resource].get("DeletionPolicy", "Delete") == "Delete"
+    ]
 
 
 def empty_bucket(s3: Any, bucket: str, batch_size: int = DELETE_BATCH) -> int:
@@ -79,12 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     session = boto3.session.Session(region_name=args.region)
     cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url)
-    bucket = bucket_to_empty(cloudformation, args.stage)
-    if bucket is None:
-        print(f"{stack_name(args.stage)}: no widget bucket to empty", file=sys.stderr)
+    buckets = buckets_to_empty(cloudformation, args.stage)
+    if not buckets:
+        print(f"{stack_name(args.stage)}: no bucket to empty", file=sys.stderr)
         return 0
-    deleted = empty_bucket(session.client("s3", endpoint_url=args.endpoint_url), bucket)
-    print(f"{bucket}: deleted {deleted} object versions and delete markers", file=sys.stderr)
+    s3 = session.client("s3", endpoint_url=args.endpoint_url)
+    for bucket in buckets:
+        deleted = empty_bucket(s3, bucket)
+        print(f"{bucket}: deleted {deleted} object versions and delete markers", file=sys.stderr)
     return 0
 
 

@@ -31,7 +31,16 @@ What it sets up, in order (every name carries the stage):
    (``alert_policies``): error logs and 5xx answers of the functions, dead letters kept, a
    worker backlog, Firestore errors; each policy's JSON is written under the build folder;
 8. a GCS bucket for the widget, readable by anyone, with CORS; ``publish-web`` uploads it with
-   its Cache-Control headers (a year for content-hashed files, 5 minutes for the loader).
+   its Cache-Control headers (a year for content-hashed files, 5 minutes for the loader);
+9. a private GCS bucket for the catalogue snapshots (``CATALOG_BLOB_URL``), read and written by
+   the functions that build a retrieval index or import a catalogue (``CATALOG_USERS``).
+
+The operator console: the admin function serves its files itself (``web/dist/admin``, copied
+into its source folder; ``shared/http/static.py``) under ``/admin/``, next to its API under
+``/admin/api``: one origin, which the session cookie (SameSite=Strict) needs, with no load
+balancer to pay for and set up. Its address (``ADMIN_URL``) is the function's deterministic
+Cloud Run URL, ``https://<function>-<project number>.<region>.run.app/admin/``, known before the
+first deploy; the cloudfunctions.net URL would put the function's name before ``/admin/``.
 
 Create commands are skipped when a ``describe`` finds the resource (a second run updates the
 functions and changes nothing else). The dry run prints the same commands and checks; it
@@ -69,6 +78,11 @@ SECRET_NAMES: list[str] = json.loads((HERE.parent / "secret-names.json").read_te
 RUNTIME = "python312"
 DATABASE = "(default)"
 WIDGET_PREFIX = "widget/"
+CONSOLE_DIR = ROOT / "web" / "dist" / "admin"  # node web/build.mjs writes it
+CONSOLE_FUNCTION = "admin"  # serves the console's files (functions/admin.py)
+# Who reads and writes the catalogue snapshots: a cold start reads one, a miss writes it, an
+# import (the console's upload) replaces it.
+CATALOG_USERS = ("chat", "worker", "admin")
 APIS = (
     "cloudfunctions.googleapis.com",
     "run.googleapis.com",
@@ -96,6 +110,8 @@ BUILD_ROLES = ("roles/logging.logWriter", "roles/artifactregistry.writer",
 PUSH, BUILDER = "push", "build"
 # The header the tasks function checks (shared/tasks.py TASKS_HEADER) and the secret it holds.
 TASKS_HEADER, TASKS_SECRET = "X-Tasks-Secret", "TASKS_SECRET"
+# Signs the console's session cookies (shared/admin/auth.py).
+ADMIN_SECRET = "ADMIN_SESSION_SECRET"  # noqa: S105 - a secret's name, not its value
 
 
 def memory(fn: Function) -> str:
@@ -112,6 +128,7 @@ class Config:
     worker_max_attempts: int
     settings: dict[str, str] = field(default_factory=dict)
     build: Path = BUILD  # where the functions' source folders are written
+    console: Path = CONSOLE_DIR  # the console's built files
 
     @property
     def prefix(self) -> str:
@@ -150,6 +167,17 @@ class Config:
         return f"{self.prefix}-widget-{self.project}"
 
     @property
+    def data_bucket(self) -> str:
+        return f"{self.prefix}-data-{self.project}"
+
+    @property
+    def admin_url(self) -> str:
+        """The console: the admin function's deterministic Cloud Run URL (Google's format,
+        cloud.google.com/run/docs/triggering/https-request), paths as the browser sends them."""
+        name = f"{self.prefix}-{CONSOLE_FUNCTION}"
+        return f"https://{name}-{self.project_number}.{self.region}.run.app/admin/"
+
+    @property
     def pubsub_agent(self) -> str:
         return f"service-{self.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
@@ -165,6 +193,8 @@ class Config:
             "STORE_URL": f"firestore://{self.project}?database={DATABASE}",
             "QUEUE_URL": f"pubsub://{self.project}/{self.topic}",
             "WORKER_MAX_ATTEMPTS": str(self.worker_max_attempts),
+            "ADMIN_URL": self.admin_url,
+            "CATALOG_BLOB_URL": f"gs://{self.data_bucket}",
             **{k: v for k, v in self.settings.items() if k in _COMMON_SETTINGS},
             **{k: self.settings.get(k, "") for k in fn.settings},
         }
@@ -180,8 +210,9 @@ class Config:
             account_id = f"{self.prefix}-{short}"
             if len(account_id) > 30:  # IAM's limit for a service account id
                 problems.append(f"service account id {account_id!r} is over 30 characters")
-        if len(self.bucket) > 63:
-            problems.append(f"bucket name {self.bucket!r} is over 63 characters")
+        for bucket in (self.bucket, self.data_bucket):
+            if len(bucket) > 63:
+                problems.append(f"bucket name {bucket!r} is over 63 characters")
         if not 1 <= self.worker_max_attempts < PUBSUB_MAX_ATTEMPTS:
             problems.append("--worker-max-attempts must be 1-99")
         if problems:
@@ -276,8 +307,9 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def build_sources(config: Config) -> None:
-    """One source folder per function (what ``--source`` uploads) and its env-vars file."""
+def build_sources(config: Config) -> bool:
+    """One source folder per function (what ``--source`` uploads) and its env-vars file; the
+    console's files go with the admin function. Whether they were there to go."""
     requirements = [
         line
         for line in (ROOT / "requirements.txt").read_text().splitlines()
@@ -301,9 +333,12 @@ def build_sources(config: Config) -> None:
             f'__all__ = ["{fn.name}"]\n'
         )
         (folder / "requirements.txt").write_text("\n".join(requirements) + "\n")
+        if fn.name == CONSOLE_FUNCTION and config.console.is_dir():
+            shutil.copytree(config.console, folder / "web" / "dist" / "admin")
         # JSON strings are YAML strings: quoting and commas come out right.
         env_lines = [f"{k}: {json.dumps(v)}" for k, v in sorted(config.env(fn).items())]
         (config.build / f"{fn.name}.env.yaml").write_text("\n".join(env_lines) + "\n")
+    return config.console.is_dir()
 
 
 def deploy(config: Config, runner: Runner, *, rerun: str, publish_web: bool = True) -> None:
@@ -311,7 +346,6 @@ def deploy(config: Config, runner: Runner, *, rerun: str, publish_web: bool = Tr
     it stops for a secret's value)."""
     p = f"--project={config.project}"
     gcloud = "gcloud"
-    build_sources(config)
 
     runner.section("APIs")
     runner.run([gcloud, "services", "enable", *APIS, p])
@@ -320,6 +354,10 @@ def deploy(config: Config, runner: Runner, *, rerun: str, publish_web: bool = Tr
             [gcloud, "projects", "describe", config.project, "--format=value(projectNumber)"],
             "PROJECT_NUMBER",
         )
+    # After the project number: ADMIN_URL, in every env-vars file, holds it.
+    if not build_sources(config):
+        runner.note(f"{shown(config.console)} does not exist: the console's files are not "
+                    "deployed (build them with node web/build.mjs, then deploy again)")  # fmt: skip
 
     runner.section("Service accounts: one per function, Pub/Sub's push, Cloud Build's")
     shorts = [(f.short, f"Comptoir {config.stage} {f.name}") for f in FUNCTIONS]
@@ -359,6 +397,7 @@ def deploy(config: Config, runner: Runner, *, rerun: str, publish_web: bool = Tr
         if fn.publishes:
             runner.run([gcloud, "pubsub", "topics", "add-iam-policy-binding", config.topic,
                         member, "--role=roles/pubsub.publisher", p])  # fmt: skip
+    data_bucket(config, runner)
 
     runner.section("Cloud Functions (2nd gen)")
     for fn in FUNCTIONS:
@@ -434,6 +473,8 @@ def needed_secrets(config: Config) -> list[tuple[str, ...]]:
     names (the first is the one to add). The others are optional: mounted when they have a
     value (a Telegram bot, a payment provider)."""
     needed: list[tuple[str, ...]] = [(TASKS_SECRET,)]  # the scheduler's jobs carry it
+    if any(ADMIN_SECRET in fn.secrets for fn in FUNCTIONS):
+        needed.append((ADMIN_SECRET,))  # unset, the console is off (503)
     key = PROVIDERS[config.settings.get("LLM_PROVIDER") or "offline"].key_variable
     if key:  # the provider's own variable, or the generic one
         needed.append((key, "LLM_API_KEY"))
@@ -444,7 +485,7 @@ def needed_secrets(config: Config) -> list[tuple[str, ...]]:
 
 
 # Secrets nobody has to know: the command that adds one generates its value.
-GENERATED = {TASKS_SECRET: "openssl rand -hex 32 | tr -d '\\n'"}
+GENERATED = dict.fromkeys((TASKS_SECRET, ADMIN_SECRET), "openssl rand -hex 32 | tr -d '\\n'")
 
 
 def add_value_command(config: Config, name: str) -> str:
@@ -689,6 +730,23 @@ def alerts(config: Config, runner: Runner) -> None:
         )  # fmt: skip
 
 
+def data_bucket(config: Config, runner: Runner) -> None:
+    """The catalogue snapshots' bucket: private; its objects readable and writable by the
+    functions of ``CATALOG_USERS`` (the bucket holds nothing else)."""
+    gcloud, p, bucket = "gcloud", f"--project={config.project}", f"gs://{config.data_bucket}"
+    runner.section("The data bucket: catalogue snapshots (CATALOG_BLOB_URL), private")
+    runner.run(
+        [gcloud, "storage", "buckets", "create", bucket, f"--location={config.region}",
+         "--uniform-bucket-level-access", "--public-access-prevention", p],
+        unless=[gcloud, "storage", "buckets", "describe", bucket, p],
+    )  # fmt: skip
+    for fn in FUNCTIONS:
+        if fn.name in CATALOG_USERS:
+            runner.run([gcloud, "storage", "buckets", "add-iam-policy-binding", bucket,
+                        f"--member=serviceAccount:{config.account(fn.short)}",
+                        "--role=roles/storage.objectUser", p])  # fmt: skip
+
+
 def widget(config: Config, runner: Runner, publish: bool) -> None:
     gcloud, p, bucket = "gcloud", f"--project={config.project}", f"gs://{config.bucket}"
     runner.section("The widget: a public GCS bucket")
@@ -729,6 +787,10 @@ def next_steps(config: Config) -> str:
 # Telegram: STORE_URL={store_url} DEFAULT_SHOP={shop} \\
 #   TELEGRAM_BOT_TOKEN=... TELEGRAM_WEBHOOK_SECRET=... \\
 #   .venv/bin/python -m shared telegram-webhook --url {urls["webhook_telegram"]}
+# Console:  {config.admin_url}
+#   the first operator (prints a one-use sign-in link, valid 24 hours):
+#   STORE_URL={store_url} ADMIN_URL={config.admin_url} \\
+#   .venv/bin/python -m shared operator add --shop {shop} you@your-shop.example
 """
 
 
@@ -749,6 +811,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alert-email", default="", help="where alerts go (none if unset)")
     parser.add_argument("--skip-web", action="store_true", help="do not upload web/dist")
     parser.add_argument("--build-dir", type=Path, default=BUILD, help="default: infra/gcp/.build")
+    parser.add_argument("--console-dir", type=Path, default=CONSOLE_DIR,
+                        help="the console's built files (default: web/dist/admin)")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run none")
     args = parser.parse_args(argv)
     passed = sys.argv[1:] if argv is None else argv
@@ -760,6 +824,7 @@ def main(argv: list[str] | None = None) -> int:
         project_number=args.project_number,
         worker_max_attempts=args.worker_max_attempts,
         build=args.build_dir.resolve(),
+        console=args.console_dir.resolve(),
         settings={
             "ALLOWED_ORIGINS": args.allowed_origins,
             "DEFAULT_SHOP": args.default_shop,

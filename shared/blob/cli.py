@@ -22,6 +22,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="s3://BUCKET, gs://BUCKET or a folder (default: WIDGET_BLOB_URL)",
     )
     cmd.add_argument("--prefix", default="widget/", help="key prefix (default: widget/)")
+    cmd.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="a top-level folder of --dir not to upload (repeatable)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         url = args.to or Settings.from_env().widget_blob_url
         with open_blob(url) as blob:
-            published = publish_dir(blob, args.dir, prefix=args.prefix)
+            published = publish_dir(blob, args.dir, prefix=args.prefix, exclude=args.exclude)
             # Only public URLs are shown: a presigned one carries a signature and a key id.
             loader_urls = [
                 blob.url(f.key) for f in published if f.role == "loader" and blob.public_url

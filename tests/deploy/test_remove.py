@@ -25,29 +25,41 @@ def _client(service: str, endpoint: str) -> Any:
 
 def _widget_stack(endpoint: str, deletion_policy: str) -> tuple[str, str]:
     """A stack shaped like the stage's: a versioned WidgetBucket and its output."""
+    stage, buckets = _stage_stack(endpoint, deletion_policy)
+    return stage, buckets["WidgetBucket"]
+
+
+def _stage_stack(
+    endpoint: str, deletion_policy: str, data_policy: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """The stage's buckets: the versioned WidgetBucket, the DataBucket (its own policy), and
+    their outputs."""
     stage = f"t{uuid.uuid4().hex[:8]}"
-    bucket = f"comptoir-{stage}-widget"
+    buckets = {"WidgetBucket": f"comptoir-{stage}-widget", "DataBucket": f"comptoir-{stage}-data"}
+    policies = {"WidgetBucket": deletion_policy, "DataBucket": data_policy or deletion_policy}
     template = {
         "Resources": {
-            "WidgetBucket": {
+            resource: {
                 "Type": "AWS::S3::Bucket",
-                "DeletionPolicy": deletion_policy,
-                "Properties": {
-                    "BucketName": bucket,
-                    "VersioningConfiguration": {"Status": "Enabled"},
-                },
+                "DeletionPolicy": policies[resource],
+                "Properties": {"BucketName": name}
+                | ({"VersioningConfiguration": {"Status": "Enabled"}}
+                   if resource == "WidgetBucket" else {}),
             }
+            for resource, name in buckets.items()
         },
-        "Outputs": {"WidgetBucketName": {"Value": {"Ref": "WidgetBucket"}}},
-    }
+        "Outputs": {
+            f"{resource}Name": {"Value": {"Ref": resource}} for resource in buckets
+        },
+    }  # fmt: skip
     _client("cloudformation", endpoint).create_stack(
         StackName=f"comptoir-{stage}", TemplateBody=json.dumps(template)
     )
     # moto's stack creates the bucket but ignores its VersioningConfiguration.
     _client("s3", endpoint).put_bucket_versioning(
-        Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+        Bucket=buckets["WidgetBucket"], VersioningConfiguration={"Status": "Enabled"}
     )
-    return stage, bucket
+    return stage, buckets
 
 
 def _publish_twice_and_delete_one(s3: Any, bucket: str) -> None:
@@ -102,6 +114,22 @@ def test_main_empties_the_stacks_widget_bucket(moto_endpoint: str) -> None:
     assert _versions(s3, bucket) == 0
 
 
+def test_main_empties_the_data_bucket_too_unless_retained(moto_endpoint: str) -> None:
+    """The catalogue snapshots make the data bucket non-empty: CloudFormation could not delete
+    it either."""
+    s3 = _client("s3", moto_endpoint)
+    stage, buckets = _stage_stack(moto_endpoint, "Delete")
+    s3.put_object(Bucket=buckets["DataBucket"], Key="catalog/shop/1-ab.json.gz", Body=b"x")
+    _publish_twice_and_delete_one(s3, buckets["WidgetBucket"])
+    assert remove.main(["--stage", stage, "--endpoint-url", moto_endpoint]) == 0
+    assert _versions(s3, buckets["DataBucket"]) == _versions(s3, buckets["WidgetBucket"]) == 0
+
+    stage, buckets = _stage_stack(moto_endpoint, "Delete", data_policy="Retain")
+    s3.put_object(Bucket=buckets["DataBucket"], Key="catalog/shop/1-ab.json.gz", Body=b"x")
+    assert remove.main(["--stage", stage, "--endpoint-url", moto_endpoint]) == 0
+    assert _versions(s3, buckets["DataBucket"]) == 1  # kept, with what it holds
+
+
 def test_main_without_a_stack_does_nothing(moto_endpoint: str) -> None:
     assert remove.main(["--stage", "never-deployed", "--endpoint-url", moto_endpoint]) == 0
 
@@ -138,3 +166,21 @@ def test_make_logs_follows_a_function() -> None:
         "npx osls logs -f chat --stage prod --region eu-west-1 --tail"
     )
     assert "-f worker" in _make_dry_run("logs", "FUNCTION=worker")[-1]
+
+
+def test_make_package_then_lint_template() -> None:
+    lines = _make_dry_run("lint-template", "STAGE=ci")
+    package = lines.index("npx osls package --stage ci --region eu-west-1")
+    lint = next(i for i, line in enumerate(lines) if line.startswith(".venv/bin/cfn-lint"))
+    assert package < lint
+    assert lines[lint].endswith(".serverless/cloudformation-template-update-stack.json")
+    assert "W3005" in lines[lint]  # what tests/deploy/test_aws_package.py accepts, no more
+    assert "cfn-lint" in (ROOT / "requirements-dev.txt").read_text()
+
+
+def test_make_offline_is_the_dev_server_on_the_embedded_defaults() -> None:
+    lines = _make_dry_run("offline")
+    assert lines[-2:] == [
+        ".venv/bin/python -m shared seed-demo",
+        ".venv/bin/python -m shared serve",
+    ]
