@@ -47,9 +47,6 @@ LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 CATALOG_OBJECTS = "DataBucket/catalog/*"
 CATALOG_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 CATALOG_USERS = {"chat", "worker", "admin"}
-# ADMIN_URL is a setting of w-auth's (shared/settings.py, issue 15), not merged on this branch:
-# the one variable name Settings may not know yet. Delete this once it is.
-SETTINGS_NOT_MERGED_YET = {"ADMIN_URL"}
 # Variables a function has on AWS only, beyond its listed secrets and settings: one model call
 # must end within the HTTP API's 30 s (Google Cloud's 60 s need no such bound).
 AWS_ONLY_VARIABLES = {"chat": {"LLM_TIMEOUT"}}
@@ -493,7 +490,7 @@ def test_each_function_has_exactly_its_listed_secrets_and_settings(packaged: Pac
 
 
 def test_environment_names_and_values_are_settings(packaged: Packaged) -> None:
-    aliases = {field.alias for field in Settings.model_fields.values()} | SETTINGS_NOT_MERGED_YET
+    aliases = {field.alias for field in Settings.model_fields.values()}
     for module in packaged.functions():
         variables = env_of(packaged, module)
         assert set(variables) <= aliases, (module, set(variables) - aliases)
