@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from shared import conversations, events
+from shared import conversations, crm, events, orders, worker
 from shared.app import App
 from shared.exceptions import StoreUnavailableError
 from shared.ids import new_sortable_id
+from shared.models import Lead, StatusChange
+from shared.queue.base import WorkItem
 from shared.store import Store
 from shared.store.base import Write
 from shared.store.sqlite import SQLiteStore
@@ -143,3 +145,42 @@ def test_a_widget_turn_records_its_message_events_and_nothing_private(
     everything = json.dumps(logged, ensure_ascii=False)
     for private in (PHONE, "771234567", "77 123", "Sacré-Coeur", "Bonjour", "conseiller"):
         assert private not in everything
+
+
+def test_an_order_move_and_a_dead_letter_are_recorded(app: App) -> None:
+    now = time.time()
+    lead = Lead(
+        id=new_sortable_id(),
+        customer_id="cust-1",
+        conversation_id="c1",
+        channel="whatsapp",
+        name="Awa Ndiaye",
+        phone="+221771234567",
+        address="Mermoz, Dakar",
+        product_id="boubou-brode",
+        product_title="Boubou brodé",
+        quantity=1,
+        unit_price=45000,
+        currency="XOF",
+        total=45000,
+        status="paid",
+        history=[StatusChange(status="paid", at=now, actor="payment:test")],
+        created_at=now,
+        updated_at=now,
+    )
+    crm.save_lead(app.store, SHOP, lead)
+    orders.set_status(app.store, SHOP, lead.id, "fulfilled", "operator", now)
+    item = WorkItem(kind="turn", shop=SHOP, group="c1", dedup_id="wamid.1", attempt=5)
+    worker.record_dead_letter(app.store, item, "LLMError: every provider failed")
+
+    moved, failed = stored(app.store)
+    assert (moved["kind"], moved["conversation_id"], moved["data"]) == (
+        "order_status",
+        "c1",
+        {"order": lead.id, "from": "paid", "to": "fulfilled", "actor": "operator"},
+    )
+    assert (failed["kind"], failed["data"]) == (
+        "error",
+        {"work": "turn", "dead_letter_id": worker.dead_letter_id(item)},
+    )
+    assert "221" not in json.dumps([moved, failed]) and "Awa" not in json.dumps([moved, failed])
