@@ -44,12 +44,21 @@ class Replace:
     text: str
 
 
+@dataclass(frozen=True)
+class ToolUse:
+    name: str
+    ok: bool  # False: the model read an error back (bad arguments, a refusal, a tool's bug)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok}
+
+
 @dataclass
 class AgentResult:
     text: str
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
-    tools_called: list[str] = field(default_factory=list)
+    tools: list[ToolUse] = field(default_factory=list)
     guard_failures: int = 0  # 0: clean; 1: fixed by the rewrite; 2: replaced by the safe answer
 
 
@@ -114,11 +123,12 @@ class Agent:
                 ChatMessage("assistant", completion.text, tool_calls=completion.tool_calls)
             )
             for call in completion.tool_calls:
-                result.tools_called.append(call.name)
+                output = self._run_tool(ctx, call)
+                result.tools.append(ToolUse(call.name, ok="error" not in output))
                 conversation.append(
                     ChatMessage(
                         "tool",
-                        json.dumps(self._run_tool(ctx, call), ensure_ascii=False, default=str),
+                        json.dumps(output, ensure_ascii=False, default=str),
                         tool_call_id=call.id,
                         tool_name=call.name,
                     )

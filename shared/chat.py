@@ -216,7 +216,9 @@ class ChatService:
             self.store, shop.id, session_id, channel, now
         )
         inbound = Message(id=new_sortable_id(), role="user", text=text, at=now)
-        conversations.add_message(self.store, shop.id, conversation.id, inbound)
+        conversations.add_message(
+            self.store, shop.id, conversation.id, inbound, channel=conversation.channel
+        )
         opt_out = marketing.marketing_keyword(text)
         if opt_out is not None:  # STOP/START typed alone: recorded and confirmed, no model
             marketing.record_choice(self.store, shop.id, conversation, opt_out, now)
@@ -418,7 +420,9 @@ class ChatService:
                 "payment": _button(ctx.payment),
             }
         )
-        conversations.add_message(self.store, shop.id, conversation.id, outbound)
+        conversations.add_message(self.store, shop.id, conversation.id, outbound,
+                                  channel=conversation.channel,
+                                  tools=[use.to_json() for use in result.tools])  # fmt: skip
         new_messages.append(outbound)
         saved, _ = conversations.save_turn(
             self.store, shop.id, conversation, ctx.conversation, version, new_messages, inbound_at
@@ -442,7 +446,9 @@ class ChatService:
         fixed reply (an opt-out confirmation, a request for text), the limit message past a
         quota. ``new_messages`` are those of ``pending`` not on ``recent`` yet (a web turn's)."""
         outbound = _reply(conversation, pending, text).model_copy(update={"lang": lang})
-        conversations.add_message(self.store, shop.id, conversation.id, outbound)
+        conversations.add_message(
+            self.store, shop.id, conversation.id, outbound, channel=conversation.channel
+        )
         saved, _ = conversations.save_turn(
             self.store,
             shop.id,

@@ -10,10 +10,11 @@ a chat turn, a channel delivery, a tool's handoff and an operator's release can 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import Any, Literal
 
+from shared import events
 from shared.exceptions import (
     AlreadyExistsError,
     NotFoundError,
@@ -106,16 +107,34 @@ def open_session(
             continue
 
 
-def add_message(store: Store, shop: str, conversation_id: str, message: Message) -> None:
-    """Store ``message`` among the conversation's messages (not yet on ``recent``)."""
+def add_message(
+    store: Store,
+    shop: str,
+    conversation_id: str,
+    message: Message,
+    *,
+    channel: Channel | None = None,
+    tools: Sequence[Mapping[str, Any]] = (),
+) -> None:
+    """Store ``message`` among the conversation's messages (not yet on ``recent``); its event
+    names the ``channel`` and, for a reply, the ``tools`` the model called."""
     store.put(shop, messages_of(conversation_id), message.id, message.to_doc())
+    events.message(store, shop, conversation_id, message, channel, tools)
 
 
-def add_message_once(store: Store, shop: str, conversation_id: str, message: Message) -> None:
+def add_message_once(
+    store: Store,
+    shop: str,
+    conversation_id: str,
+    message: Message,
+    *,
+    channel: Channel | None = None,
+) -> None:
     """Store ``message`` unless a message with its id is stored already (kept as it is: it may
     have changed since)."""
     with suppress(AlreadyExistsError):
         store.create(shop, messages_of(conversation_id), message.id, message.to_doc())
+        events.message(store, shop, conversation_id, message, channel)
 
 
 def appended(recent: list[Message], messages: list[Message]) -> list[Message]:
@@ -190,7 +209,7 @@ def set_state(
 def hand_off(store: Store, shop: str, conversation_id: str, reason: str, at: float) -> Conversation:
     """The assistant hands the conversation to the shop at ``at``: the start of the wait before
     it takes the conversation back (HANDOFF_RELEASE_MINUTES)."""
-    return update(
+    handed = update(
         store,
         shop,
         conversation_id,
@@ -198,6 +217,9 @@ def hand_off(store: Store, shop: str, conversation_id: str, reason: str, at: flo
             update={"state": "human", "handoff_reason": reason, "handoff_at": at}
         ),
     )
+    reason = events.without_phones(reason)
+    events.record(store, shop, "handoff", conversation_id=conversation_id, at=at, reason=reason)
+    return handed
 
 
 def replace_texts(

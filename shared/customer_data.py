@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared import crm, jobs, marketing, quotas
+from shared import crm, events, jobs, marketing, quotas
 from shared.campaigns.runner import SENDS
 from shared.channels.receive import SENT
 from shared.conversations import CONVERSATIONS, messages_of
@@ -125,6 +125,7 @@ def _phone_claims(store: Store, shop: str, found: Found) -> Iterator[tuple[str, 
 HOLDINGS: dict[str, Finder] = {
     "messages": _messages,
     "channel_messages": _where(SENT, "conversation", lambda f: f.conversation_ids),
+    "events": _where(events.COLLECTION, "conversation_id", lambda f: f.conversation_ids),
     "dead_letters": _dead_letters,
     "marketing_choices": _by_ids(marketing.OPTOUTS, lambda f: f.addresses),
     "usage": _usage,

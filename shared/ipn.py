@@ -42,7 +42,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
-from shared import conversations, hours, quotas
+from shared import conversations, events, hours, quotas
 from shared.checkout import parse_reference
 from shared.crm import LEADS
 from shared.exceptions import (
@@ -186,6 +186,8 @@ def receive(
     if outcome == "paid" and purchase_id is None:
         for hook in ON_PAID:
             hook(app, shop, order, event, paid_id)
+    events.record(app.store, shop.id, "payment", conversation_id=conversation_id, at=now,
+                  **subject, status=outcome, provider=provider.name)  # fmt: skip
     idempotency.complete(claim)
     log_event("payment_settled", provider=provider.name, shop=shop.id, outcome=outcome)
     return Received(outcome, shop.id)
@@ -393,7 +395,9 @@ def _tell_customer(
         lang=lang,
         delivery="pending" if channel else None,
     )
-    conversations.add_message_once(store, shop.id, conversation.id, message)
+    conversations.add_message_once(
+        store, shop.id, conversation.id, message, channel=conversation.channel
+    )
 
     def add(current: Conversation) -> Conversation:
         if any(m.id == message.id for m in current.recent):

@@ -404,7 +404,9 @@ class _Sender:
             delivery="template" if template else "sent",
         )
         store, shop = self.app.store, self.shop.id
-        conversations.add_message_once(store, shop, recipient.conversation_id, message)
+        conversations.add_message_once(
+            store, shop, recipient.conversation_id, message, channel=recipient.channel
+        )
         with suppress(UnknownSessionError):  # the conversation was erased meanwhile
             conversations.update(
                 store,

@@ -89,7 +89,9 @@ def notify(app: App, shop_id: str, customer_id: str, text: str) -> Conversation:
     message = Message(
         id=new_sortable_id(), role="assistant", text=text, at=time.time(), delivery="pending"
     )
-    conversations.add_message(store, shop_id, conversation.id, message)
+    conversations.add_message(
+        store, shop_id, conversation.id, message, channel=conversation.channel
+    )
     conversation = conversations.update(
         store,
         shop_id,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
+from shared import events
 from shared.crm import LEADS, lead_json
 from shared.exceptions import InvalidInputError, InvalidKeyError, NotFoundError
 from shared.models import Lead, OrderStatus, StatusChange, mutate
@@ -82,9 +83,13 @@ def set_status(
 ) -> Lead:
     """Move the stored order to ``to`` (a conditional write, re-read on conflict)."""
     try:
-        return mutate(store, shop, LEADS, order_id, Lead, lambda o: move(o, to, actor, at))[0]
+        moved = mutate(store, shop, LEADS, order_id, Lead, lambda o: move(o, to, actor, at))[0]
     except NotFoundError:
         raise NotFoundError(f"no order {order_id!r} in shop {shop!r}") from None
+    before = moved.history[-2].status if len(moved.history) > 1 else None
+    events.record(store, shop, "order_status", conversation_id=moved.conversation_id, at=at,
+                  order=order_id, to=to, actor=actor, **{"from": before})  # fmt: skip
+    return moved
 
 
 def order_json(order: Lead) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Retention: a shop's conversations not written to for ``Shop.retention_days`` are erased, with
-their messages and the channel's index of them, by the daily ``retention`` task
+their messages, their events and the channel's index of them, by the daily ``retention`` task
 (``POST /tasks/retention``, or ``python -m shared tick``'s sibling ``retention``).
 
 A query in ``updated_at`` order finds the oldest first and stops at the first one still within
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.channels.receive import SENT
 from shared.conversations import CONVERSATIONS, messages_of
+from shared.events import erase_conversation as erase_events
 from shared.log import log_event
 from shared.shops import all_shop_ids
 from shared.store import Store
@@ -51,6 +52,7 @@ def purge(store: Store, shop: str, days: int, now: float, deadline: float) -> Pu
                 purged.messages += store.delete(shop, messages_of(doc.id), message.id)
             for sent in store.scan(shop, SENT, where={"conversation": doc.id}):
                 store.delete(shop, SENT, sent.id)
+            erase_events(store, shop, doc.id)
             purged.conversations += store.delete(shop, CONVERSATIONS, doc.id)
         if len(old) < len(page.items) or page.cursor is None:
             return purged

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from shared import events
 from shared.backends import load_target
 from shared.exceptions import ComptoirError, InvalidInputError, NotFoundError, QueueError
 from shared.log import log_event
@@ -181,6 +182,7 @@ def record_dead_letter(store: Store, item: WorkItem, reason: str) -> str:
             "item": item.model_dump(mode="json"),
         },
     )
+    events.record(store, item.shop, "error", work=item.kind, dead_letter_id=doc_id)
     log_event(
         "work_dead_lettered",
         kind=item.kind,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.agent import Agent, AgentResult, Replace
+from shared.agent import Agent, AgentResult, Replace, ToolUse
 from shared.app import App
 from shared.exceptions import LLMTimeoutError
 from shared.llm import ChatMessage, Completion, LLMRequest, TextDelta
@@ -47,7 +47,7 @@ def test_tools_run_and_their_results_reach_the_model(app: App) -> None:
     )
     events, result, ctx = _run(app, script)
     assert result.text == "Les **Sandales en cuir** sont à partir de 15 000 FCFA."
-    assert result.tools_called == ["search_products"]
+    assert result.tools == [ToolUse("search_products", ok=True)]
     assert result.steps == 2
     assert result.guard_failures == 0
     tool_message = script.seen[1].messages[-1]
@@ -74,6 +74,12 @@ def test_tool_errors_go_back_to_the_model(app: App) -> None:
     assert "unknown tool" in results[0]
     assert "error" in results[1]
     assert "invalid arguments" in results[2] and "query" in results[2]
+    # Each call is known to have failed (the turn's message_out event says so).
+    assert [(use.name, use.ok) for use in result.tools] == [
+        ("no_such_tool", False),
+        ("get_product", False),
+        ("search_products", False),
+    ]
 
 
 def test_the_loop_is_bounded(app: App) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from shared.ids import is_session_id, new_session_id, new_sortable_id
+import time
+
+from shared.ids import is_session_id, is_sortable_id, new_session_id, new_sortable_id, sortable_at
 from shared.store.base import check_id
 
 
@@ -26,3 +28,15 @@ def test_sortable_ids_increase() -> None:
     ids = [new_sortable_id() for _ in range(1000)]
     assert ids == sorted(ids)
     assert len(set(ids)) == 1000
+
+
+def test_a_time_position_sorts_between_the_ids_made_before_and_after_it() -> None:
+    before = new_sortable_id()
+    position = sortable_at(time.time())
+    time.sleep(0.002)
+    after = new_sortable_id()
+    assert before < position < after
+    assert all(is_sortable_id(v) for v in (before, position, after))
+    assert check_id(position) == position
+    for wrong in ("", "abc", "1" * 15, before + "0", new_session_id(), 17):
+        assert not is_sortable_id(wrong)

@@ -4,8 +4,9 @@ by the daily task; recent ones, and every conversation of a shop without the set
 from __future__ import annotations
 
 import time
+from collections import Counter
 
-from shared import conversations
+from shared import conversations, events
 from shared.app import App
 from shared.channels.receive import SENT
 from shared.ids import new_session_id, new_sortable_id
@@ -56,3 +57,17 @@ def test_a_run_out_of_time_stops_and_the_next_finishes(app: App) -> None:
     assert (first.conversations, first.finished) == (0, False)
     second = purge(app.store, SHOP, 30, time.time(), deadline=time.monotonic() + 30)
     assert (second.conversations, second.finished) == (3, True)
+
+
+def test_a_shorter_retention_erases_the_conversations_events_too(app: App) -> None:
+    # Events are kept 30 days from what they record: a week's retention must erase them itself.
+    old, recent = a_conversation(app.store, SHOP, 10), a_conversation(app.store, SHOP, 2)
+    assert events_by_conversation(app.store) == {old: 2, recent: 2}
+
+    purge(app.store, SHOP, 7, time.time(), time.monotonic() + 30)
+
+    assert events_by_conversation(app.store) == {recent: 2}
+
+
+def events_by_conversation(store: Store) -> Counter[str]:
+    return Counter(d.data["conversation_id"] for d in store.scan(SHOP, events.COLLECTION))

@@ -186,7 +186,7 @@ def _store(
             store, shop.id, inbound.phone, inbound.name, f"{inbound.channel}:{cid}"
         ).id
     # Written by an earlier delivery if it exists (the worker may have changed it since: keep it).
-    conversations.add_message_once(store, shop.id, cid, message)
+    conversations.add_message_once(store, shop.id, cid, message, channel=inbound.channel)
     seen = message.model_copy(update={"text": cut(message.text, limit)})
 
     def add(c: Conversation) -> Conversation:

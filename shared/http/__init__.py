@@ -155,14 +155,32 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
     )
 
 
-def sse_response(events: Iterable[tuple[str, Any]]) -> Response:
-    """A Server-Sent Events stream. An error once the stream has started cannot change the
+@dataclass(frozen=True)
+class SSEEvent:
+    """An event of a stream with its id: a browser's EventSource sends the last one it read
+    back as ``Last-Event-ID`` when it reconnects."""
+
+    name: str
+    data: Any
+    id: str
+
+
+def sse_response(
+    events: Iterable[tuple[str, Any] | SSEEvent], *, retry_ms: int | None = None
+) -> Response:
+    """A Server-Sent Events stream (``retry_ms``: how long a browser waits before it
+    reconnects once the stream ends). An error once the stream has started cannot change the
     status any more: it becomes an ``error`` event carrying the usual error JSON."""
 
     def encode() -> Iterator[bytes]:
+        if retry_ms is not None:
+            yield f"retry: {retry_ms}\n\n".encode()
         try:
-            for name, data in events:
-                yield _sse(name, data)
+            for event in events:
+                if isinstance(event, SSEEvent):
+                    yield f"id: {event.id}\n".encode() + _sse(event.name, event.data)
+                else:
+                    yield _sse(*event)
         except ComptoirError as exc:
             error = http_error_for(exc) or HTTPError(500, "internal", "something went wrong")
             yield _sse("error", {"error": {"code": error.code, "message": error.message}})

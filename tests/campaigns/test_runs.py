@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from shared import marketing, schedules
+from shared import events, marketing, schedules
 from shared.app import App
 from shared.campaigns import runner
 from shared.campaigns.definitions import load_campaign
@@ -70,6 +70,10 @@ def test_an_abandoned_order_campaign_reaches_each_unpaid_order_once(
     campaign(app, ABANDONED)
 
     assert run(app, "relance") == ("done", Counter(sent=2))
+    # The console's event log has the batch's outcome (one event a batch, not one a message).
+    logged = [e.data for e in events.read(app.store, SHOP, None, time.time() + 60)]
+    [batch] = [data for data in logged if "campaign" in data]
+    assert (batch["campaign"], batch["statuses"]) == ("relance", {"sent": 2})
 
     assert sorted(recipients(graph_server)) == ["221770000001", "221770000002"]
     # They wrote within the day: the brief goes as text, personalised (offline: as written),

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shared import events
 from shared.app import App
 from shared.checkout import PaymentLink, reference
 from shared.ipn import ON_PAID, PAYMENTS
@@ -117,6 +118,12 @@ def test_a_paid_event_pays_the_order_records_the_payment_and_tells_the_customer(
         "occurred_at": 0,
         "at": 0,
     }
+    later = time.time() + 60  # once every event has settled
+    [settled] = [e for e in events.read(app.store, SHOP_ID, None, later) if e.kind == "payment"]
+    assert (settled.conversation_id, settled.data) == (
+        order.conversation_id,
+        {"order": order.id, "status": "paid", "provider": "test"},
+    )
     drained(app)
     assert confirmations(app, order) == [
         "Paiement reçu, merci ! Commande : 1 × Boubou brodé, 45\u202f000 FCFA."

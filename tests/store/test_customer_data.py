@@ -123,6 +123,7 @@ def everything(store: Store, shop: str, conversation_ids: list[str]) -> Iterator
         marketing.OPTOUTS,
         marketing.ERASED,
         "deadletters",
+        "events",
     }
     collections |= {conversations.messages_of(c) for c in conversation_ids}
     for collection in sorted(collections):
