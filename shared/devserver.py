@@ -191,4 +191,3 @@ def start_ticker(tick: Callable[[], object], interval: float) -> threading.Event
 _MAX_LINE = 1024  # a chunk-size or trailer line
 _MAX_TRAILERS = 32
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
-

@@ -111,9 +111,7 @@ class Settings(BaseModel):
     # Browsers keep a Secure cookie only over HTTPS (and on http://localhost / 127.0.0.1).
     admin_cookie_secure: bool = Field(True, alias="ADMIN_COOKIE_SECURE")
     # The largest catalogue or FAQ file the console takes (POST /admin/api/catalog, /faq).
-    admin_upload_max_bytes: int = Field(
-        5 * 1024 * 1024, alias="ADMIN_UPLOAD_MAX_BYTES", ge=1024
-    )
+    admin_upload_max_bytes: int = Field(5 * 1024 * 1024, alias="ADMIN_UPLOAD_MAX_BYTES", ge=1024)
     stripe_api_base: str = Field(
         "https://api.stripe.com", alias="STRIPE_API_BASE", pattern=r"^https?://"
     )
