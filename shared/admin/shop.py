@@ -36,10 +36,9 @@ EDITABLE = (
     "contact",
     "url",
 )
-# A body of any of them, each checked as the Shop model checks it; a key not editable is a 400.
-_FIELDS: dict[str, Any] = {
-    name: (Shop.model_fields[name].annotation, Shop.model_fields[name]) for name in EDITABLE
-}
+# A body of any of them; a key not editable is a 400. The values are checked by the Shop model
+# itself (``shops.apply_settings``), with the checks a setting's change takes.
+_FIELDS: dict[str, Any] = {name: (Any, None) for name in EDITABLE}
 _ShopChanges = create_model("ShopChanges", __config__=ConfigDict(extra="forbid"), **_FIELDS)
 # What an upload's Content-Type says it is: the name the importer's messages give the file.
 _FILE_NAMES = {"application/json": "{kind}.json", "text/csv": "{kind}.csv"}
