@@ -10,7 +10,7 @@ import pytest
 
 from shared import orders
 from shared.app import App
-from shared.models import Lead
+from shared.models import Lead, OrderStatus
 from tests.admin.console import EMAIL, OTHER, add_other_shop, audited, call, error_of
 from tests.campaigns.conftest import order, whatsapp_customer
 from tests.fixtures.app import Client, FunctionsFrameworkClient, LambdaClient
@@ -25,7 +25,8 @@ def client(request: pytest.FixtureRequest, admin_app: App) -> Client:
 def placed(admin_app: App) -> list[Lead]:
     """Three orders, oldest first: confirmed, awaiting payment, paid."""
     made = []
-    for n, status in enumerate(("confirmed", "awaiting_payment", "paid")):
+    statuses: tuple[OrderStatus, ...] = ("confirmed", "awaiting_payment", "paid")
+    for n, status in enumerate(statuses):
         customer, chat = whatsapp_customer(admin_app, f"22177000060{n}", f"Client {n}")
         made.append(order(admin_app, customer, chat, status, at=time.time() - 60 + n))
     return made
