@@ -114,10 +114,11 @@ class App:
         missing = missing_llm_key(config)
         return open_llm(config) if missing is None else MissingKeyLLM(config.provider, missing)
 
-    def llm_misconfigured(self) -> list[tuple[str, str]]:
-        """(provider, missing variable) for each provider of the settings' chain without its
-        key (a shop's own provider is checked when one of its turns runs)."""
-        chain = llm_chain(self.settings)
+    def llm_misconfigured(self, shop: Shop | None = None) -> list[tuple[str, str]]:
+        """(provider, missing variable) for each provider of the settings' chain (``shop``'s,
+        when given) without its key."""
+        key = (shop.llm_provider, shop.llm_model) if shop else (None, None)
+        chain = llm_chain(self.settings, *key)
         checked = ((c.provider, missing_llm_key(c)) for c in chain)
         return [(provider, missing) for provider, missing in checked if missing]
 

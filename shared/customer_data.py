@@ -170,7 +170,8 @@ def find_customers(
     return found
 
 
-def _found(store: Store, shop: str, customer: Customer) -> Found:
+def collect(store: Store, shop: str, customer: Customer) -> Found:
+    """The customer's conversations (linked or owned) and orders."""
     ids = [i.split(":", 1)[1] for i in customer.identities if ":" in i]
     docs = store.get_many(shop, CONVERSATIONS, ids)
     talks = [Conversation.from_doc(d) for d in docs.values()]
@@ -195,7 +196,7 @@ def _documents(store: Store, shop: str, found: Found) -> Iterator[tuple[str, str
 def export_customer(store: Store, shop: str, customer: Customer) -> dict[str, Any]:
     """Everything held about ``customer``, by holding: ``{"customer_id", "holdings": {name:
     [{"collection", "id", "data"}]}}``."""
-    found = _found(store, shop, customer)
+    found = collect(store, shop, customer)
     holdings: dict[str, list[dict[str, Any]]] = {name: [] for name in HOLDINGS}
     for name, collection, doc in _documents(store, shop, found):
         holdings[name].append({"collection": collection, "id": doc.id, "data": doc.data})
@@ -215,7 +216,7 @@ class Deletion:
 
 def delete_customer(store: Store, shop: str, customer: Customer) -> Deletion:
     """Erase everything held about ``customer`` (see the module docstring)."""
-    found = _found(store, shop, customer)
+    found = collect(store, shop, customer)
     marketing.bury(store, shop, found.addresses, time.time())
     report = Deletion(customer.id)
     for name, collection, doc in list(_documents(store, shop, found)):
@@ -252,9 +253,7 @@ def run(args: argparse.Namespace) -> int:
         app = get_app()
         shop = app.shops.get(args.shop or app.settings.default_shop)
         phone = crm.normalise_phone(args.phone, shop.phone_region) if args.phone else None
-        customers = find_customers(
-            app.store, shop.id, customer_id=args.customer_id, phone=phone
-        )
+        customers = find_customers(app.store, shop.id, customer_id=args.customer_id, phone=phone)
         if args.action == "export":
             exported = [export_customer(app.store, shop.id, c) for c in customers]
             text = json.dumps(exported if len(exported) > 1 else exported[0], indent=2)

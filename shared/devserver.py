@@ -22,6 +22,7 @@ from shared.http import (
     HTTPFunction,
     Request,
     Response,
+    body_too_large,
     error_response,
     json_response,
 )
@@ -80,8 +81,13 @@ def make_server(host: str, port: int, *, read_timeout: float) -> ThreadingHTTPSe
 
         def _serve(self) -> None:
             url = urlsplit(self.path)
+            target = next(
+                (f for f in functions if url.path == f.mount or url.path.startswith(f.mount + "/")),
+                None,
+            )
+            limit = target.body_limit(self.command, url.path) if target else MAX_BODY_BYTES
             try:
-                body = self._read_body()
+                body = self._read_body(limit)
             except HTTPError as error:
                 # The body is left unread: the connection cannot carry another request.
                 self.send_response(error.status)
@@ -96,10 +102,6 @@ def make_server(host: str, port: int, *, read_timeout: float) -> ThreadingHTTPSe
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
                 source_ip=self.client_address[0],
-            )
-            target = next(
-                (f for f in functions if url.path == f.mount or url.path.startswith(f.mount + "/")),
-                None,
             )
             if target is not None:
                 response = target(request)
@@ -128,20 +130,20 @@ def make_server(host: str, port: int, *, read_timeout: float) -> ThreadingHTTPSe
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
 
-        def _read_body(self) -> bytes:
+        def _read_body(self, limit: int) -> bytes:
             """The body, refused (413) from its announced length before it is read."""
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                return self._read_chunked()
+                return self._read_chunked(limit)
             announced = (self.headers.get("Content-Length") or "0").strip()
             if not announced.isdigit():
                 raise HTTPError(400, "bad_request", "Content-Length is not a number")
             length = int(announced)
-            if length > MAX_BODY_BYTES:
-                raise _body_too_large()
+            if length > limit:
+                raise body_too_large(limit)
             return self.rfile.read(length) if length else b""
 
-        def _read_chunked(self) -> bytes:
-            """A chunked body, refused as soon as it grows past MAX_BODY_BYTES."""
+        def _read_chunked(self, limit: int) -> bytes:
+            """A chunked body, refused as soon as it grows past ``limit``."""
             body = bytearray()
             while True:
                 line = self.rfile.readline(_MAX_LINE)
@@ -151,8 +153,8 @@ def make_server(host: str, port: int, *, read_timeout: float) -> ThreadingHTTPSe
                 size = int(size_text, 16)
                 if size == 0:
                     break
-                if len(body) + size > MAX_BODY_BYTES:
-                    raise _body_too_large()
+                if len(body) + size > limit:
+                    raise body_too_large(limit)
                 body += self.rfile.read(size)
                 self.rfile.readline(_MAX_LINE)  # the CRLF closing the chunk
             for _ in range(_MAX_TRAILERS):
@@ -189,7 +191,3 @@ def start_ticker(tick: Callable[[], object], interval: float) -> threading.Event
 _MAX_LINE = 1024  # a chunk-size or trailer line
 _MAX_TRAILERS = 32
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
-
-
-def _body_too_large() -> HTTPError:
-    return HTTPError(413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes")

@@ -114,6 +114,8 @@ class Settings(BaseModel):
     admin_url: str = Field(
         "http://127.0.0.1:8080/admin/", alias="ADMIN_URL", pattern=r"^https?://\S+$"
     )
+    # The largest catalogue or FAQ file the console takes (POST /admin/api/catalog, /faq).
+    admin_upload_max_bytes: int = Field(4 * 1024 * 1024, alias="ADMIN_UPLOAD_MAX_BYTES", ge=1024)
     stripe_api_base: str = Field(
         "https://api.stripe.com", alias="STRIPE_API_BASE", pattern=r"^https?://"
     )

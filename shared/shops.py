@@ -74,6 +74,12 @@ class Shops:
             self._cached[shop_id] = (now, shop)
         return shop
 
+    def invalidate(self, shop_id: str) -> None:
+        """Forget ``shop_id``: its settings just changed here, so this instance's next turn
+        reads them (other warm instances within CACHE_SECONDS)."""
+        with self._lock:
+            self._cached.pop(shop_id, None)
+
 
 def update_shop(store: Store, shop_id: str, changes: Mapping[str, Any]) -> Shop:
     """Change the settings ``changes`` names, checked by ``apply_settings``, with a conditional

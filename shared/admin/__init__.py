@@ -12,7 +12,14 @@ from importlib import import_module
 from types import ModuleType
 
 # The console's areas, each a module of this package with ``register(api: HTTPFunction)``.
-AREAS: tuple[str, ...] = ("session", "marketing", "live")
+AREAS: tuple[str, ...] = (
+    "session",
+    "live",
+    "orders",
+    "customers",
+    "shop",
+    "marketing",
+)
 
 
 def areas() -> Iterator[ModuleType]:

@@ -32,3 +32,7 @@ class UnknownRecordError(AdminError):
 class ConflictError(AdminError):
     """What the records are now refuses the action (409): an id already taken, a campaign
     launched while its run is not done, a disabled campaign or job started by hand."""
+
+
+class InvalidMoveError(ConflictError):
+    """An order status change its pipeline does not allow from the status it is in now (409)."""

@@ -24,6 +24,7 @@ from shared.admin.exceptions import (
     ConsoleOffError,
     CSRFError,
     InvalidCredentialsError,
+    InvalidMoveError,
     NotSignedInError,
     UnknownRecordError,
 )
@@ -37,6 +38,7 @@ from shared.channels.exceptions import (
 )
 from shared.exceptions import (
     ComptoirError,
+    ImportFileError,
     InvalidInputError,
     LLMError,
     MessageTooLongError,
@@ -113,6 +115,7 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (CSRFError, 403, "csrf", None),
     (ConsoleOffError, 503, "not_configured", "the console is not configured"),
     (UnknownRecordError, 404, "not_found", None),
+    (InvalidMoveError, 409, "invalid_move", None),
     (ConflictError, 409, "conflict", None),
     (MessageTooLongError, 413, "message_too_long", None),
     (MalformedBodyError, 400, "malformed_json", None),
@@ -130,6 +133,7 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (SignatureError, 403, "invalid_signature", None),
     (NotConfiguredError, 503, "not_configured", None),
     (InvalidInputError, 400, "invalid_input", None),
+    (ImportFileError, 400, "invalid_file", None),
     (UnknownShopError, 404, "unknown_shop", None),
     (UnknownSessionError, 404, "unknown_session", None),
     (RateLimitedError, 429, "rate_limited", None),
@@ -210,7 +214,7 @@ def error_response(error: HTTPError) -> Response:
 def parse_json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object, or the 4xx that says what is wrong with it."""
     if len(request.body) > MAX_BODY_BYTES:
-        raise HTTPError(413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes")
+        raise body_too_large(MAX_BODY_BYTES)
     content_type = request.header("content-type").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise HTTPError(415, "unsupported_media_type", "send Content-Type: application/json")
@@ -274,6 +278,10 @@ class Cors:
         return Response(204, b"", headers)
 
 
+# A route's body limit in bytes, or how to read it when called (a setting).
+BodyLimit = int | Callable[[], int]
+
+
 @dataclass
 class _Route:
     """A path pattern under the mount (``/``, ``/history``, ``/{provider}``) and its handlers."""
@@ -281,6 +289,7 @@ class _Route:
     pattern: str
     segments: tuple[str, ...]  # "{name}" stands for a parameter
     methods: dict[str, RouteHandler]
+    body_limits: dict[str, BodyLimit] = field(default_factory=dict)  # by method, when declared
 
     @classmethod
     def parse(cls, pattern: str) -> _Route:
@@ -316,6 +325,14 @@ class _Route:
         return tuple(_is_parameter(s) for s in self.segments)
 
 
+def _limit(limit: BodyLimit) -> int:
+    return limit() if callable(limit) else limit
+
+
+def body_too_large(limit: int) -> HTTPError:
+    return HTTPError(413, "body_too_large", f"request body over {limit} bytes")
+
+
 def _is_parameter(segment: str) -> bool:
     return segment.startswith("{") and segment.endswith("}") and segment[1:-1].isidentifier()
 
@@ -329,7 +346,11 @@ class HTTPFunction:
         self.cors = cors
         self._routes: dict[str, _Route] = {}
 
-    def route(self, path: str, *methods: str) -> Callable[[RouteHandler], RouteHandler]:
+    def route(
+        self, path: str, *methods: str, max_body: BodyLimit | None = None
+    ) -> Callable[[RouteHandler], RouteHandler]:
+        """Register a handler; ``max_body`` lets a route take bodies over MAX_BODY_BYTES (an
+        upload): a longer body is refused with 413 before the handler runs."""
         route = self._routes.get(path)
         if route is None:
             route = self._routes[path] = _Route.parse(path)
@@ -337,9 +358,19 @@ class HTTPFunction:
         def register(handler: RouteHandler) -> RouteHandler:
             for method in methods:
                 route.methods[method] = handler
+                if max_body is not None:
+                    route.body_limits[method] = max_body
             return handler
 
         return register
+
+    def body_limit(self, method: str, path: str) -> int:
+        """The longest body the route serving ``method path`` takes (MAX_BODY_BYTES unless it
+        declares its own): what an adapter reading the body itself may refuse early."""
+        for route, _ in self._matches(path):
+            if method in route.methods:
+                return _limit(route.body_limits.get(method, MAX_BODY_BYTES))
+        return MAX_BODY_BYTES
 
     @property
     def routes(self) -> set[str]:
@@ -415,6 +446,9 @@ class HTTPFunction:
             return self.cors.preflight(request)
         for route, params in matches:
             if handler := route.methods.get(request.method):
+                declared = route.body_limits.get(request.method)
+                if declared is not None and len(request.body) > (limit := _limit(declared)):
+                    raise body_too_large(limit)
                 return handler(replace(request, params=params))
         methods = {m for route, _ in matches for m in route.methods}
         allow = ", ".join(sorted({*methods, *(["OPTIONS"] if self.cors else [])}))
