@@ -108,7 +108,7 @@ BODIES: dict[str, Any] = {
     "POST /admin/api/login/link": {"token": "not-a-link-token"},
     "POST /admin/api/password": {"password": "a new passphrase for B"},
     "POST /admin/api/conversations/{id}/reply": {"text": "Bonjour de la boutique B"},
-    "POST /admin/api/orders/{id}/status": {"status": "delivered"},
+    "POST /admin/api/orders/{id}/status": {"status": "fulfilled"},
     "POST /admin/api/customers/{id}/erase": {"confirm": "{id}"},
     "POST /admin/api/shop": {"offer": "Offre de la boutique B"},
     "POST /admin/api/catalog": [
