@@ -207,7 +207,10 @@ def test_firestore_database_indexes_and_ttl(dry_run: list[str]) -> None:
     assert len(indexes) == len(spec["indexes"]) >= 2
     assert {flag(c, "--collection-group") for c in indexes} == {"leads", "deadletters"}
     ttls = find(dry_run, "gcloud", "firestore", "fields", "ttls", "update")
-    assert {flag(c, "--collection-group") for c in ttls} == {"idempotency", "ratelimits"}
+    expiring = {o["collectionGroup"] for o in spec["fieldOverrides"] if o.get("ttl")}
+    assert {flag(c, "--collection-group") for c in ttls} == expiring
+    # The console's event log and sign-in records expire as on DynamoDB (its table's TTL).
+    assert {"idempotency", "ratelimits", "events", "admin_sessions", "admin_links"} <= expiring
     assert all(c[5] == "ttl" and "--enable-ttl" in c for c in ttls)
     roles = {
         flag(c, "--member").split(":")[1]: flag(c, "--role")
