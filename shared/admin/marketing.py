@@ -8,16 +8,15 @@ batches to the worker, a job's "run now" hands its fire to the worker.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from shared.admin import audit
 from shared.admin.auth import operator_of
-from shared.admin.exceptions import ConflictError, UnknownRecordError
-from shared.exceptions import AlreadyExistsError, NotFoundError
+from shared.admin.exceptions import ConflictError
+from shared.admin.records import known
+from shared.exceptions import AlreadyExistsError
 from shared.http import HTTPFunction, Request, Response, json_response, parse_model
 
 if TYPE_CHECKING:
@@ -37,15 +36,6 @@ class _DefinitionBody(BaseModel):
 class _EnabledBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool
-
-
-@contextmanager
-def _known() -> Iterator[None]:
-    """A campaign or job id not in the operator's shop is a 404, as one that never was."""
-    try:
-        yield
-    except NotFoundError as exc:
-        raise UnknownRecordError(str(exc)) from None
 
 
 def _app() -> App:
@@ -91,7 +81,7 @@ def register(api: HTTPFunction) -> None:
 
         shop = operator_of(request).shop
         app = _app()
-        with _known():
+        with known():
             found = load_campaign(app.store, shop, request.params["id"])
         last = _last_runs(app, shop, found.id).get(found.id)
         return json_response(200, {"campaign": _campaign_json(found, last)})
@@ -105,7 +95,7 @@ def register(api: HTTPFunction) -> None:
         operator = operator_of(request, write=True)
         app = _app()
         shop = app.shops.get(operator.shop)
-        with _known():
+        with known():
             found = load_campaign(app.store, shop.id, request.params["id"])
         shown = preview(app, shop, found, time.time(), PREVIEW_SAMPLES)
         samples = [
@@ -136,7 +126,7 @@ def register(api: HTTPFunction) -> None:
         operator = operator_of(request, write=True)
         app = _app()
         shop = app.shops.get(operator.shop)
-        with _known():
+        with known():
             found = load_campaign(app.store, shop.id, request.params["id"])
         if not found.enabled:
             raise ConflictError(f"campaign {found.id!r} is disabled: enable it to launch it")
@@ -156,7 +146,7 @@ def register(api: HTTPFunction) -> None:
 
         shop = operator_of(request).shop
         app, now = _app(), time.time()
-        with _known():
+        with known():
             found = load_campaign(app.store, shop, request.params["id"])
         done = report(app.store, shop, found.id, now)
         newest = sorted(done.sends, key=lambda s: s.at, reverse=True)[:REPORT_SENDS]
@@ -195,7 +185,7 @@ def register(api: HTTPFunction) -> None:
         enabled = parse_model(request, _EnabledBody).enabled
         app = _app()
         shop = app.shops.get(operator.shop)
-        with _known():
+        with known():
             switched = set_enabled(app.store, shop, request.params["id"], enabled, time.time())
         action = "campaign.enable" if enabled else "campaign.disable"
         audit.record(app.store, shop.id, operator, action, switched.id)
@@ -234,7 +224,7 @@ def register(api: HTTPFunction) -> None:
         enabled = parse_model(request, _EnabledBody).enabled
         app, now = _app(), time.time()
         job_id = request.params["id"]
-        with _known():
+        with known():
             switched = jobs.set_enabled(app.store, operator.shop, job_id, enabled, now)
         action = "job.enable" if enabled else "job.disable"
         audit.record(app.store, operator.shop, operator, action, switched.id)
@@ -246,7 +236,7 @@ def register(api: HTTPFunction) -> None:
 
         operator = operator_of(request, write=True)
         app, now = _app(), time.time()
-        with _known():
+        with known():
             job = jobs.load_job(app.store, operator.shop, request.params["id"])
         if not job.enabled:
             raise ConflictError(f"job {job.id!r} is disabled: enable it to run it")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.admin import audit, auth, operators
 from shared.admin.auth import operator_of
-from shared.exceptions import InvalidInputError, InvalidKeyError
+from shared.admin.records import known_cursor
 from shared.http import HTTPFunction, Request, Response, json_response, parse_model
 
 if TYPE_CHECKING:
@@ -104,10 +104,8 @@ def register(api: HTTPFunction) -> None:
     @api.route("/audit", "GET")
     def audit_log(request: Request) -> Response:
         operator = operator_of(request)
-        try:
+        with known_cursor():
             entries, cursor = audit.entries(
                 _app().store, operator.shop, request.query.get("cursor") or None
             )
-        except InvalidKeyError:
-            raise InvalidInputError("malformed cursor") from None
         return json_response(200, {"entries": entries, "cursor": cursor})
