@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.app import get_app
+from shared.cards import payment_json, product_card
 from shared.chat import HistoryMessage, TurnEvent, TurnResult
-from shared.checkout import PaymentLink
 from shared.crm import lead_json
 from shared.exceptions import InvalidInputError, MessageTooLongError
 from shared.http import (
@@ -29,8 +29,6 @@ from shared.http import (
 )
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
-from shared.models import PaymentButton, Product, Variant, card_variant
-from shared.money import price_number
 
 handler = HTTPFunction("chat", "/chat", cors=Cors(lambda: get_app().settings.allowed_origins))
 
@@ -89,11 +87,6 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
     }
 
 
-def payment_json(link: PaymentLink | PaymentButton) -> dict[str, Any]:
-    """The reply's "Pay" button: where to pay, and how much."""
-    return {"url": link.url, "amount": price_number(link.amount), "currency": link.currency}
-
-
 def history_json(entry: HistoryMessage) -> dict[str, Any]:
     """A message of ``GET /chat/history``: a reply with its cards (a customer's message has
     none) and its language, which the widget writes the cards' prices in."""
@@ -105,21 +98,6 @@ def history_json(entry: HistoryMessage) -> dict[str, Any]:
         "products": [product_card(product, variant) for product, variant in entry.cards],
         "lang": message.lang,
         "payment": payment_json(message.payment) if message.payment is not None else None,
-    }
-
-
-def product_card(product: Product, variant: Variant | None = None) -> dict[str, Any]:
-    """A product's card, offering ``variant`` (else the one ``card_variant`` picks)."""
-    variant = variant or card_variant(product)
-    # Shopify's own variant id (numeric, from products.json) lets the widget add to the cart.
-    return {
-        "id": product.id,
-        "title": product.title,
-        "price": price_number(product.price),
-        "currency": product.currency,
-        "url": product.url,
-        "image": product.image,
-        "variant_id": variant.id if variant.id.isdigit() else None,
     }
 
 
