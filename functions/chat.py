@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.app import get_app
-from shared.cards import payment_json, product_card
+from shared.cards import author, payment_json, product_card
 from shared.chat import HistoryMessage, TurnEvent, TurnResult
 from shared.crm import lead_json
 from shared.exceptions import InvalidInputError, MessageTooLongError
@@ -69,8 +69,11 @@ def get_history(request: Request) -> Response:
     shop = app.shops.get(request.query.get("shop"))
     chat = app.chat
     chat.check_rate(shop, None, request.source_ip or "unknown")  # the client's count, as POST's
-    messages = [history_json(entry) for entry in chat.history(shop, session_id)]
-    response = json_response(200, {"session_id": session_id, "messages": messages})
+    # ``after``: only the messages after that one (a widget waiting for an operator's reply).
+    found = chat.history(shop, session_id, request.query.get("after") or None)
+    messages = [history_json(entry) for entry in found.messages]
+    body = {"session_id": session_id, "state": found.state, "messages": messages}
+    response = json_response(200, body)
     response.shop = shop.id
     return response
 
@@ -89,10 +92,13 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
 
 def history_json(entry: HistoryMessage) -> dict[str, Any]:
     """A message of ``GET /chat/history``: a reply with its cards (a customer's message has
-    none) and its language, which the widget writes the cards' prices in."""
+    none) and its language, which the widget writes the cards' prices in; who wrote it (an
+    operator's reply is labelled as such, never with the operator's e-mail)."""
     message = entry.message
     return {
+        "id": message.id,
         "role": message.role,
+        "author": author(message),
         "text": message.text,
         "at": _iso(message.at),
         "products": [product_card(product, variant) for product, variant in entry.cards],

@@ -1,11 +1,11 @@
-"""A product as a card and a reply's "Pay" button, as JSON: what the widget shows under a reply
-(``functions/chat.py``) and the console under the same message (``shared/admin``)."""
+"""A message's parts as JSON: its author, a product as a card and its "Pay" button, as the
+widget shows them (``functions/chat.py``) and the console (``shared/admin``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from shared.models import PaymentButton, Product, Variant, card_variant
+from shared.models import Message, PaymentButton, Product, Variant, card_variant
 from shared.money import price_number
 
 if TYPE_CHECKING:
@@ -30,3 +30,10 @@ def product_card(product: Product, variant: Variant | None = None) -> dict[str, 
 def payment_json(link: PaymentLink | PaymentButton) -> dict[str, Any]:
     """A reply's "Pay" button: where to pay, and how much."""
     return {"url": link.url, "amount": price_number(link.amount), "currency": link.currency}
+
+
+def author(message: Message) -> Literal["customer", "assistant", "operator"]:
+    """Who wrote ``message``: the customer, the assistant, or a person of the shop."""
+    if message.role == "user":
+        return "customer"
+    return "operator" if message.operator is not None else "assistant"

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from shared.exceptions import (
     AlreadyExistsError,
+    InvalidInputError,
+    InvalidKeyError,
     NotFoundError,
     PreconditionFailedError,
     StoreUnavailableError,
@@ -23,7 +25,8 @@ from shared.exceptions import (
 )
 from shared.ids import is_session_id, new_session_id
 from shared.models import Channel, Conversation, Delivery, Message, mutate
-from shared.store import Store
+from shared.store import Doc, Store
+from shared.store.base import check_id, cursor_after
 
 CONVERSATIONS = "conversations"
 RECENT_KEPT = 20  # messages kept on the conversation document for the next turn's context
@@ -71,6 +74,20 @@ def latest_messages(store: Store, shop: str, conversation_id: str, limit: int) -
     """The conversation's last ``limit`` messages, oldest first."""
     page = store.query(shop, messages_of(conversation_id), descending=True, limit=limit)
     return [Message.from_doc(d) for d in reversed(page.items)]
+
+
+def messages_after(
+    store: Store, shop: str, conversation_id: str, after: str, limit: int
+) -> list[Message]:
+    """The conversation's first ``limit`` messages after the message ``after`` (by id, which
+    is time order), oldest first. Raises InvalidInputError for an id no message could have."""
+    try:
+        check_id(after)
+    except InvalidKeyError:
+        raise InvalidInputError("'after' is not a message id") from None
+    cursor = cursor_after(Doc(after, {}, 0), None)  # resume after it, as a page would
+    page = store.query(shop, messages_of(conversation_id), limit=limit, cursor=cursor)
+    return [Message.from_doc(d) for d in page.items]
 
 
 def answering_campaign(conversation: Conversation, at: float) -> str | None:
