@@ -12,7 +12,7 @@ from importlib import import_module
 from types import ModuleType
 
 # The console's areas, each a module of this package with ``register(api: HTTPFunction)``.
-AREAS: tuple[str, ...] = ("session", "marketing")
+AREAS: tuple[str, ...] = ("session", "marketing", "conversations")
 
 
 def areas() -> Iterator[ModuleType]:

@@ -32,3 +32,8 @@ class UnknownRecordError(AdminError):
 class ConflictError(AdminError):
     """What the records are now refuses the action (409): an id already taken, a campaign
     launched while its run is not done, a disabled campaign or job started by hand."""
+
+
+class WindowClosedError(ConflictError):
+    """A reply to a WhatsApp customer who last wrote more than 24 hours ago, and the shop has no
+    approved template to send instead (409 ``window_closed``)."""

@@ -26,6 +26,7 @@ from shared.admin.exceptions import (
     InvalidCredentialsError,
     NotSignedInError,
     UnknownRecordError,
+    WindowClosedError,
 )
 from shared.channels.exceptions import (
     HandshakeError,
@@ -36,6 +37,7 @@ from shared.channels.exceptions import (
     SignatureError,
 )
 from shared.exceptions import (
+    ChannelError,
     ComptoirError,
     InvalidInputError,
     LLMError,
@@ -113,6 +115,7 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (CSRFError, 403, "csrf", None),
     (ConsoleOffError, 503, "not_configured", "the console is not configured"),
     (UnknownRecordError, 404, "not_found", None),
+    (WindowClosedError, 409, "window_closed", None),
     (ConflictError, 409, "conflict", None),
     (MessageTooLongError, 413, "message_too_long", None),
     (MalformedBodyError, 400, "malformed_json", None),
@@ -135,6 +138,8 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (RateLimitedError, 429, "rate_limited", None),
     (StoreUnavailableError, 503, "store_unavailable", "the store is unavailable, try again"),
     (LLMError, 503, "llm_unavailable", "the assistant is unavailable, try again"),
+    # A channel API refused or failed a send (a console reply): never its text or address.
+    (ChannelError, 502, "channel_error", None),
 ]
 
 
