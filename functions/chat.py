@@ -82,6 +82,8 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
     """A turn's result as the API returns it (the JSON body, the SSE ``done`` event)."""
     return {
         "session_id": result.session_id,
+        # "human": a person of the shop has the conversation (the widget then polls for them).
+        "state": result.conversation.state,
         "reply": result.reply,
         "products": [product_card(p) for p in result.products],
         "lead": lead_json(result.lead) if result.lead is not None else None,
