@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.app import get_app
+from shared.cards import author, payment_json, product_card
 from shared.chat import HistoryMessage, TurnEvent, TurnResult
-from shared.checkout import PaymentLink
 from shared.crm import lead_json
 from shared.exceptions import InvalidInputError, MessageTooLongError
 from shared.http import (
@@ -29,8 +29,6 @@ from shared.http import (
 )
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
-from shared.models import PaymentButton, Product, Variant, card_variant
-from shared.money import price_number
 
 handler = HTTPFunction("chat", "/chat", cors=Cors(lambda: get_app().settings.allowed_origins))
 
@@ -71,8 +69,11 @@ def get_history(request: Request) -> Response:
     shop = app.shops.get(request.query.get("shop"))
     chat = app.chat
     chat.check_rate(shop, None, request.source_ip or "unknown")  # the client's count, as POST's
-    messages = [history_json(entry) for entry in chat.history(shop, session_id)]
-    response = json_response(200, {"session_id": session_id, "messages": messages})
+    # ``after``: only the messages after that one (a widget waiting for an operator's reply).
+    found = chat.history(shop, session_id, request.query.get("after") or None)
+    messages = [history_json(entry) for entry in found.messages]
+    body = {"session_id": session_id, "state": found.state, "messages": messages}
+    response = json_response(200, body)
     response.shop = shop.id
     return response
 
@@ -81,6 +82,8 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
     """A turn's result as the API returns it (the JSON body, the SSE ``done`` event)."""
     return {
         "session_id": result.session_id,
+        # "human": a person of the shop has the conversation (the widget then polls for them).
+        "state": result.conversation.state,
         "reply": result.reply,
         "products": [product_card(p) for p in result.products],
         "lead": lead_json(result.lead) if result.lead is not None else None,
@@ -89,37 +92,20 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
     }
 
 
-def payment_json(link: PaymentLink | PaymentButton) -> dict[str, Any]:
-    """The reply's "Pay" button: where to pay, and how much."""
-    return {"url": link.url, "amount": price_number(link.amount), "currency": link.currency}
-
-
 def history_json(entry: HistoryMessage) -> dict[str, Any]:
     """A message of ``GET /chat/history``: a reply with its cards (a customer's message has
-    none) and its language, which the widget writes the cards' prices in."""
+    none) and its language, which the widget writes the cards' prices in; who wrote it (an
+    operator's reply is labelled as such, never with the operator's e-mail)."""
     message = entry.message
     return {
+        "id": message.id,
         "role": message.role,
+        "author": author(message),
         "text": message.text,
         "at": _iso(message.at),
         "products": [product_card(product, variant) for product, variant in entry.cards],
         "lang": message.lang,
         "payment": payment_json(message.payment) if message.payment is not None else None,
-    }
-
-
-def product_card(product: Product, variant: Variant | None = None) -> dict[str, Any]:
-    """A product's card, offering ``variant`` (else the one ``card_variant`` picks)."""
-    variant = variant or card_variant(product)
-    # Shopify's own variant id (numeric, from products.json) lets the widget add to the cart.
-    return {
-        "id": product.id,
-        "title": product.title,
-        "price": price_number(product.price),
-        "currency": product.currency,
-        "url": product.url,
-        "image": product.image,
-        "variant_id": variant.id if variant.id.isdigit() else None,
     }
 
 

@@ -83,6 +83,8 @@ RELEASED_NOTICE = {
     "en": "No one from the shop has been able to answer yet, so I'm back to help.",
 }
 NO_OPERATOR_REPLY = "no_operator_reply"
+
+
 @dataclass(frozen=True)
 class TurnResult:
     """How a turn ended: the last event of ``stream`` and ``respond``."""
@@ -108,6 +110,29 @@ class HistoryMessage:
 
     message: Message
     cards: list[tuple[Product, Variant]]
+
+
+@dataclass(frozen=True)
+class History:
+    """A web conversation as the widget reloads it: who answers it now, and its messages."""
+
+    state: Literal["bot", "human"]
+    messages: list[HistoryMessage]
+
+
+def with_cards(store: Store, shop: str, messages: list[Message]) -> list[HistoryMessage]:
+    """``messages`` with their cards, from one batch read of the products they showed (not the
+    whole catalogue: a reload on a cold instance stays cheap, and a price changed since the
+    reply shows as it is now)."""
+    shown = [s for m in messages for s in m.products or []]
+    docs = store.get_many(shop, "products", [s.id for s in shown])
+    products = {product_id: Product.from_doc(doc) for product_id, doc in docs.items()}
+
+    def cards(message: Message) -> list[tuple[Product, Variant]]:
+        found = [(products.get(s.id), s.variant_id) for s in message.products or []]
+        return [(p, card_variant(p, variant_id)) for p, variant_id in found if p is not None]
+
+    return [HistoryMessage(m, cards(m)) for m in messages]
 
 
 @dataclass(frozen=True)
@@ -460,7 +485,9 @@ class ChatService:
         )
         return TurnResult(saved, text, outbound.id, [], lang=lang)
 
-    def history(self, shop: Shop, session_id: str) -> list[HistoryMessage]:
+    def history(self, shop: Shop, session_id: str, after: str | None = None) -> History:
+        """A web conversation's state and its last messages (only those after the message
+        ``after``, when given: what a widget polling for an operator's replies asks)."""
         conversation = (
             conversations.get(self.store, shop.id, session_id)
             if is_session_id(session_id)
@@ -469,18 +496,13 @@ class ChatService:
         # A channel conversation is not the web's to read, even by someone who knows its id.
         if conversation is None or conversation.channel != "web":
             raise UnknownSessionError("unknown session")
-        messages = conversations.latest_messages(self.store, shop.id, session_id, HISTORY_LIMIT)
-        shown = [s for m in messages for s in m.products or []]
-        # One batch read of the products shown, not the whole catalogue: a reload on a cold
-        # instance stays cheap, and a price changed since the reply shows as it is now.
-        docs = self.store.get_many(shop.id, "products", [s.id for s in shown])
-        products = {product_id: Product.from_doc(doc) for product_id, doc in docs.items()}
-
-        def cards(message: Message) -> list[tuple[Product, Variant]]:
-            found = [(products.get(s.id), s.variant_id) for s in message.products or []]
-            return [(p, card_variant(p, variant_id)) for p, variant_id in found if p is not None]
-
-        return [HistoryMessage(m, cards(m)) for m in messages]
+        if after is None:
+            messages = conversations.latest_messages(self.store, shop.id, session_id, HISTORY_LIMIT)
+        else:
+            messages = conversations.messages_after(
+                self.store, shop.id, session_id, after, HISTORY_LIMIT
+            )
+        return History(conversation.state, with_cards(self.store, shop.id, messages))
 
     def _handoff_expired(self, conversation: Conversation) -> bool:
         """Handed to the shop longer ago than HANDOFF_RELEASE_MINUTES, and nobody from the shop
@@ -575,4 +597,3 @@ def _mentioned(text: str, products: list[Product]) -> list[Product]:
 def _digest(value: str) -> str:
     # Rate-limit keys hold a digest: no client address or session id is stored in clear.
     return hashlib.sha256(value.encode()).hexdigest()[:24]
-

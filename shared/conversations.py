@@ -17,6 +17,8 @@ from typing import Any, Literal
 from shared import events
 from shared.exceptions import (
     AlreadyExistsError,
+    InvalidInputError,
+    InvalidKeyError,
     NotFoundError,
     PreconditionFailedError,
     StoreUnavailableError,
@@ -24,7 +26,8 @@ from shared.exceptions import (
 )
 from shared.ids import is_session_id, new_session_id
 from shared.models import Channel, Conversation, Delivery, Message, mutate
-from shared.store import Store
+from shared.store import Doc, Store
+from shared.store.base import check_id, cursor_after
 
 CONVERSATIONS = "conversations"
 RECENT_KEPT = 20  # messages kept on the conversation document for the next turn's context
@@ -72,6 +75,20 @@ def latest_messages(store: Store, shop: str, conversation_id: str, limit: int) -
     """The conversation's last ``limit`` messages, oldest first."""
     page = store.query(shop, messages_of(conversation_id), descending=True, limit=limit)
     return [Message.from_doc(d) for d in reversed(page.items)]
+
+
+def messages_after(
+    store: Store, shop: str, conversation_id: str, after: str, limit: int
+) -> list[Message]:
+    """The conversation's first ``limit`` messages after the message ``after`` (by id, which
+    is time order), oldest first. Raises InvalidInputError for an id no message could have."""
+    try:
+        check_id(after)
+    except InvalidKeyError:
+        raise InvalidInputError("'after' is not a message id") from None
+    cursor = cursor_after(Doc(after, {}, 0), None)  # resume after it, as a page would
+    page = store.query(shop, messages_of(conversation_id), limit=limit, cursor=cursor)
+    return [Message.from_doc(d) for d in page.items]
 
 
 def answering_campaign(conversation: Conversation, at: float) -> str | None:
@@ -293,3 +310,70 @@ def advance_delivery(
         return message.model_copy(update={"delivery": status, "error_code": error_code})
 
     return mutate(store, shop, messages_of(conversation_id), message_id, Message, advance)[0]
+
+
+# --- the shop's operators (the console) --------------------------------------------------------
+
+
+def add_operator_reply(
+    store: Store, shop: str, conversation_id: str, reply: Message
+) -> Conversation:
+    """Store an operator's ``reply`` (create-only under its new id, then on ``recent``) and take
+    the conversation over: state human, answered at the reply's time (the bot's wait before it
+    takes a handoff back ends there), read up to it. Two operators replying at once both keep
+    their message: the conversation's change is re-applied onto the stored one."""
+    if get(store, shop, conversation_id) is None:
+        raise UnknownSessionError("unknown session")
+    store.create(shop, messages_of(conversation_id), reply.id, reply.to_doc())
+
+    def answered(c: Conversation) -> Conversation:
+        return c.model_copy(
+            update={
+                "recent": appended(c.recent, [reply]),
+                "state": "human",
+                "handoff_at": _taken_at(c, reply.at),
+                "operator_replied_at": max(reply.at, c.operator_replied_at or 0.0),
+                "operator_read_at": max(reply.at, c.operator_read_at or 0.0),
+            }
+        )
+
+    return update(store, shop, conversation_id, answered)
+
+
+def take_over(store: Store, shop: str, conversation_id: str, at: float) -> Conversation:
+    """An operator takes the conversation from the bot at ``at`` (its handoff time, unless it
+    was already handed over: then the handoff's own time stays)."""
+    return update(
+        store,
+        shop,
+        conversation_id,
+        lambda c: c.model_copy(update={"state": "human", "handoff_at": _taken_at(c, at)}),
+    )
+
+
+def release(store: Store, shop: str, conversation_id: str) -> Conversation:
+    """An operator gives the conversation back to the bot."""
+    return update(
+        store,
+        shop,
+        conversation_id,
+        lambda c: c.model_copy(
+            update={"state": "bot", "handoff_reason": "", "release_reason": "operator"}
+        ),
+    )
+
+
+def mark_read(store: Store, shop: str, conversation_id: str, at: float) -> Conversation:
+    """An operator read the conversation up to ``at`` (never moved back by a late, older read)."""
+    return update(
+        store,
+        shop,
+        conversation_id,
+        lambda c: c.model_copy(update={"operator_read_at": max(at, c.operator_read_at or 0.0)}),
+    )
+
+
+def _taken_at(conversation: Conversation, at: float) -> float | None:
+    """The handoff time of ``conversation`` once a person has it: its own while it is with the
+    shop already, else ``at`` (an older handoff's time would let the bot take it back at once)."""
+    return (conversation.handoff_at or at) if conversation.state == "human" else at

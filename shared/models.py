@@ -366,6 +366,7 @@ class Message(Model):
     error_code: int | None = None  # the channel's code when delivery failed
     payment: PaymentButton | None = None  # a reply that made a payment link: its button
     campaign_id: str | None = None  # a campaign's message (shared/campaigns)
+    operator: str | None = None  # a person's reply from the console: the operator's e-mail
 
     @field_validator("text")
     @classmethod
@@ -404,6 +405,7 @@ class Conversation(Model):
     handoff_reason: str = ""
     handoff_at: float | None = None  # when the assistant last handed it to the shop
     operator_replied_at: float | None = None  # the shop's last answer (set by an operator console)
+    operator_read_at: float | None = None  # when an operator last read it in the console
     release_reason: str = ""  # why it last came back to the bot on its own ("no_operator_reply")
     pending_retry: bool = False  # every provider failed on the last turn: answer it again
     recent: list[Message] = Field(default_factory=list)  # the last messages, read with the doc

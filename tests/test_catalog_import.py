@@ -715,7 +715,7 @@ def test_a_new_french_shop_with_whole_prices_guesses_senegal(store: SQLiteStore)
 
 
 def test_products_without_a_url_link_to_the_shop_url_and_handle(store: SQLiteStore) -> None:
-    from functions.chat import product_card
+    from shared.cards import product_card
 
     store.put(SHOP, "shops", SHOP, {"name": "Teranga", "url": "https://teranga.example"})
     import_catalog(store, SHOP, DATA / "catalog_own.json")

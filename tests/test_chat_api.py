@@ -30,7 +30,8 @@ def test_a_turn_answers_from_the_catalogue(client: Client, app: App) -> None:
     result = post_json(client, "/chat", {"message": "Avez-vous des sandales en cuir ?"})
     assert result.status == 200, result.body
     body = result.json()
-    assert set(body) == {"session_id", "reply", "products", "lead", "lang", "payment"}
+    assert set(body) == {"session_id", "state", "reply", "products", "lead", "lang", "payment"}
+    assert body["state"] == "bot"
     assert body["lang"] == "fr"  # the reply's: the widget writes the cards' prices the same way
     assert len(body["session_id"]) >= 22
     assert "Sandales en cuir" in body["reply"]

@@ -14,6 +14,7 @@ from types import ModuleType
 # The console's areas, each a module of this package with ``register(api: HTTPFunction)``.
 AREAS: tuple[str, ...] = (
     "session",
+    "conversations",
     "live",
     "orders",
     "customers",

@@ -36,3 +36,8 @@ class ConflictError(AdminError):
 
 class InvalidMoveError(ConflictError):
     """An order status change its pipeline does not allow from the status it is in now (409)."""
+
+
+class WindowClosedError(ConflictError):
+    """A reply to a WhatsApp customer who last wrote more than 24 hours ago, and the shop has no
+    approved template to send instead (409 ``window_closed``)."""

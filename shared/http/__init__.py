@@ -27,6 +27,7 @@ from shared.admin.exceptions import (
     InvalidMoveError,
     NotSignedInError,
     UnknownRecordError,
+    WindowClosedError,
 )
 from shared.channels.exceptions import (
     HandshakeError,
@@ -37,6 +38,7 @@ from shared.channels.exceptions import (
     SignatureError,
 )
 from shared.exceptions import (
+    ChannelError,
     ComptoirError,
     ImportFileError,
     InvalidInputError,
@@ -116,6 +118,7 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (ConsoleOffError, 503, "not_configured", "the console is not configured"),
     (UnknownRecordError, 404, "not_found", None),
     (InvalidMoveError, 409, "invalid_move", None),
+    (WindowClosedError, 409, "window_closed", None),
     (ConflictError, 409, "conflict", None),
     (MessageTooLongError, 413, "message_too_long", None),
     (MalformedBodyError, 400, "malformed_json", None),
@@ -139,6 +142,8 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (RateLimitedError, 429, "rate_limited", None),
     (StoreUnavailableError, 503, "store_unavailable", "the store is unavailable, try again"),
     (LLMError, 503, "llm_unavailable", "the assistant is unavailable, try again"),
+    # A channel API refused or failed a send (a console reply): never its text or address.
+    (ChannelError, 502, "channel_error", None),
 ]
 
 

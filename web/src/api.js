@@ -101,12 +101,16 @@ async function* chunks(response) {
   }
 }
 
-/** The stored conversation: [{role, text, at, products, lang}] (a reply's cards, as today). */
-export async function history(config, sessionId) {
+/**
+ * The stored conversation: {state, messages: [{id, role, author, text, at, products, lang}]}
+ * (a reply's cards, as today); with `after` (a message id) only the messages after it.
+ */
+export async function history(config, sessionId, after) {
   const query = new URLSearchParams({ session_id: sessionId });
   if (config.shop) query.set("shop", config.shop);
+  if (after) query.set("after", after);
   const response = await call(config.api + "/chat/history?" + query, {
     headers: { Accept: "application/json" },
   });
-  return (await response.json()).messages || [];
+  return response.json();
 }

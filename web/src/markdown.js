@@ -59,6 +59,7 @@ function link(label, href) {
 
 /** An http(s) URL, or null: a `javascript:` or `data:` URL from the server is never used. */
 export function safeUrl(url) {
+  if (!url) return null; // "" would resolve to the page itself
   try {
     const parsed = new URL(url, location.href);
     return /^https?:$/.test(parsed.protocol) ? parsed.href : null;

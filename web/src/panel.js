@@ -14,12 +14,14 @@ const CLOSE_ICON =
   "M18.3 5.7a1 1 0 0 0-1.4 0L12 10.6 7.1 5.7a1 1 0 0 0-1.4 1.4l4.9 4.9-4.9 4.9a1 1 0 1 0 1.4 1.4l4.9-4.9 4.9 4.9a1 1 0 0 0 1.4-1.4L13.4 12l4.9-4.9a1 1 0 0 0 0-1.4z";
 const SEND_ICON = "M3.4 20.4 21 12 3.4 3.6 3.4 10.2 16 12 3.4 13.8z";
 const FOCUSABLE = "button:not(:disabled), a[href], textarea, [tabindex='0']";
+const POLL_MS = 4000; // while a person of the shop has the conversation
 
 function mount(ctx) {
   const { config, root, launcher } = ctx;
   const t = STRINGS[config.lang];
   const sessionKey = config.storageKey + "session";
   const fullScreen = matchMedia("(max-width: 480px)");
+  const colon = config.lang === "fr" ? " : " : ": ";
   ctx.adopt(css);
 
   // --- the dialog --------------------------------------------------------------------------
@@ -76,6 +78,13 @@ function mount(ctx) {
     return node;
   }
 
+  // A reply written by a person of the shop, labelled as such.
+  function operatorBubble(text) {
+    const node = bubble("assistant", text);
+    node.prepend(el("span", "by", t.adviser));
+    return node;
+  }
+
   // Apply a change to the conversation; follow it down only if the shopper was reading the
   // bottom already (not if they scrolled up to reread something).
   function show(change) {
@@ -113,6 +122,7 @@ function mount(ctx) {
         });
       });
       storage.set(sessionKey, answer.session_id);
+      follow(answer.state);
       streaming();
       reply.removeAttribute("aria-busy");
       if (!answer.reply) {
@@ -124,7 +134,6 @@ function mount(ctx) {
         const cards = productCards(answer.products, t, answer.lang);
         reply.after(...[cards, payButton(answer.payment, t)].filter(Boolean));
       });
-      const colon = config.lang === "fr" ? " : " : ": ";
       live.textContent = config.title + colon + answer.reply.replace(/\*\*/g, "");
       if (!isOpen) ctx.setUnread(ctx.unread + 1);
     } catch (error) {
@@ -180,23 +189,65 @@ function mount(ctx) {
     }
   });
 
-  // --- history -----------------------------------------------------------------------------
+  // --- history ---------------------------------------------------------------------------
+  const shown = new Set(); // the stored messages on screen, by id: an operator's reply shows once
+  let lastId = null;
+  let human = false; // a person of the shop has the conversation: ask for their replies
+  let timer = 0;
+
   async function restore() {
     const sessionId = storage.get(sessionKey);
     if (!sessionId) return;
     try {
-      for (const { role, text, products, lang, payment } of await history(config, sessionId)) {
+      const { state, messages } = await history(config, sessionId);
+      for (const { id, role, author, text, products, lang, payment } of messages) {
+        shown.add(id);
+        lastId = id || lastId;
         if (!text) continue;
         const mine = role === "user";
-        past.append(bubble(mine ? "user" : "assistant", text));
+        past.append(
+          author === "operator" ? operatorBubble(text) : bubble(mine ? "user" : "assistant", text),
+        );
         const cards = !mine && productCards(products, t, lang); // a reply's, as it showed them
         past.append(...[cards, !mine && payButton(payment, t)].filter(Boolean));
       }
       log.scrollTop = log.scrollHeight;
+      follow(state);
     } catch (error) {
       if (error.status === 404) storage.set(sessionKey, null); // expired: start afresh
     }
   }
+
+  // While the conversation is with the shop, poll for newer messages every few seconds, only
+  // while the panel is open and the page visible; back with the bot, stop.
+  function follow(state) {
+    if (state) human = state === "human";
+    clearTimeout(timer);
+    if (human && isOpen && document.visibilityState === "visible") {
+      timer = setTimeout(check, POLL_MS);
+    }
+  }
+
+  async function check() {
+    const sessionId = storage.get(sessionKey);
+    if (!sessionId) return;
+    let state;
+    try {
+      const newer = await history(config, sessionId, lastId);
+      state = newer.state;
+      for (const { id, author, text } of newer.messages) {
+        lastId = id;
+        if (author !== "operator" || shown.has(id)) continue; // the shopper's own are on screen
+        shown.add(id);
+        show(() => log.append(operatorBubble(text)));
+        live.textContent = t.adviser + colon + text;
+      }
+    } catch {
+      /* offline or busy: ask again at the next tick */
+    }
+    follow(state);
+  }
+  document.addEventListener("visibilitychange", () => follow());
 
   // --- open, close, keyboard ---------------------------------------------------------------
   let isOpen = false;
@@ -210,6 +261,7 @@ function mount(ctx) {
     ctx.setUnread(0);
     ctx.seen();
     restored ||= restore();
+    follow();
     log.scrollTop = log.scrollHeight;
     input.focus();
   }
@@ -219,6 +271,7 @@ function mount(ctx) {
     isOpen = false;
     dialog.hidden = true;
     launcher.setAttribute("aria-expanded", "false");
+    follow(); // stops asking while closed
     launcher.focus(); // focus goes back where it came from
   }
 

@@ -19,6 +19,7 @@ export const STRINGS = {
     addFailed: "Ajout impossible",
     products: "Produits suggérés",
     pay: "Payer",
+    adviser: "Conseiller",
     locale: "fr-FR",
   },
   en: {
@@ -40,6 +41,7 @@ export const STRINGS = {
     addFailed: "Could not add",
     products: "Suggested products",
     pay: "Pay",
+    adviser: "Adviser",
     locale: "en-US",
   },
 };
