@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared import conversations, crm
+from shared import conversations, crm, events
 from shared.admin import audit
 from shared.admin.auth import Operator, operator_of
 from shared.admin.exceptions import UnknownRecordError, WindowClosedError
@@ -319,9 +319,18 @@ def _app() -> App:
     return get_app()
 
 
-def _changed(app: App, operator: Operator, action: str, conversation: Conversation) -> Response:
-    """Audit ``action`` on ``conversation`` and answer its summary."""
+def _changed(
+    app: App,
+    operator: Operator,
+    action: str,
+    conversation: Conversation,
+    event: events.Kind | None = None,
+) -> Response:
+    """Audit ``action`` on ``conversation`` (and tell the live inbox of ``event``), answer its
+    summary."""
     audit.record(app.store, operator.shop, operator, action, conversation.id)
+    if event is not None:
+        events.record(app.store, operator.shop, event, conversation_id=conversation.id)
     customer = crm.get_customer(app.store, operator.shop, conversation.customer_id)
     return json_response(200, {"conversation": summary_json(conversation, customer)})
 
@@ -387,6 +396,15 @@ def register(api: HTTPFunction) -> None:
             audit.record(
                 app.store, shop.id, operator, "conversation.reply", conversation.id, details
             )
+            events.record(
+                app.store,
+                shop.id,
+                "operator_reply",
+                conversation_id=conversation.id,
+                message=answer.id,
+                channel=conversation.channel,
+                sent=sent,
+            )
 
         try:
             sent = (
@@ -411,7 +429,7 @@ def register(api: HTTPFunction) -> None:
             taken = conversations.take_over(
                 app.store, operator.shop, request.params["id"], time.time()
             )
-        return _changed(app, operator, "conversation.takeover", taken)
+        return _changed(app, operator, "conversation.takeover", taken, "takeover")
 
     @api.route("/conversations/{id}/release", "POST")
     def release(request: Request) -> Response:
@@ -419,7 +437,7 @@ def register(api: HTTPFunction) -> None:
         app = _app()
         with _known():
             released = conversations.release(app.store, operator.shop, request.params["id"])
-        return _changed(app, operator, "conversation.release", released)
+        return _changed(app, operator, "conversation.release", released, "release")
 
     @api.route("/conversations/{id}/read", "POST")
     def read(request: Request) -> Response:

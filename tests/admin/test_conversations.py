@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared import conversations, crm, shops
+from shared import conversations, crm, events, shops
 from shared.admin import audit
 from shared.app import App
 from shared.ids import new_sortable_id
@@ -384,3 +384,24 @@ def test_writes_need_the_csrf_token(app: App, client: Client) -> None:
     assert client.request("GET", API + "/conversations").status == 401
     assert len(stored(app, chat.id)) == 1
     assert conversations.get(app.store, SHOP, chat.id).state == "bot"  # type: ignore[union-attr]
+
+
+def test_the_live_inbox_hears_of_replies_takeovers_and_releases(
+    app: App, client: Client, graph_server: GraphServer, telegram_server: TelegramServer
+) -> None:
+    chat = web_conversation(app)
+    begin = events.read(app.store, SHOP, None, time.time() + 60)[-1].id  # the customer's message
+
+    call(client, app, "POST", f"/conversations/{chat.id}/takeover")
+    reply = call(client, app, "POST", f"/conversations/{chat.id}/reply", {"text": "Bonjour"})
+    call(client, app, "POST", f"/conversations/{chat.id}/release")
+    call(client, app, "POST", f"/conversations/{chat.id}/read")  # reading is nobody's news
+
+    heard = events.read(app.store, SHOP, begin, time.time() + events.SETTLE_SECONDS + 1)
+    assert [(e.kind, e.conversation_id) for e in heard] == [
+        ("takeover", chat.id), ("operator_reply", chat.id), ("release", chat.id),
+    ]  # fmt: skip
+    assert heard[1].data == {
+        "message": reply.json()["message"]["id"], "channel": "web", "sent": "stored",
+    }  # fmt: skip
+    assert events.read(app.store, "other", begin, time.time() + 60) == []
