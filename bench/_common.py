@@ -415,4 +415,8 @@ def moto_server(*, table_backups: bool = True) -> Iterator[str]:
         yield endpoint
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a client's kept-alive connection holds it up
+            server.kill()
+            server.wait()

@@ -4,7 +4,7 @@ importer wrote before) against ``put_many`` in the importer's chunks of 250, on 
 SQLite on a temporary file; DynamoDB on a moto server started here (without its per-item
 table backups, see ``_common.moto_server``); Google's Firestore emulator
 when it is installed (as the tests find it, ``tests/fixtures/firestore.py``). The same synthetic
-catalogue (``_common.synthetic_products``) goes to a fresh shop each way, one way after the
+catalogue (``_common.synthetic_products``) goes to a fresh store each way, one way after the
 other; every product is read back and compared afterwards (exit status 1 if one differs).
 
     .venv/bin/python bench/import_throughput.py [--products 10000] [--no-dynamodb]
@@ -21,8 +21,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from shared.store.dynamodb import DynamoDBStore
 from tests.fixtures.firestore import EmulatorError, running_emulator
 
 CHUNK = 250  # the importer's put_many chunk (shared/catalog/importer.py _WRITE_CHUNK)
+SHOP = "bench"
 
 
 def one_by_one(store: Store, shop: str, docs: dict[str, dict[str, Any]]) -> None:
@@ -46,16 +48,17 @@ def in_chunks(store: Store, shop: str, docs: dict[str, dict[str, Any]]) -> None:
         store.put_many(shop, "products", dict(items[start : start + CHUNK]))
 
 
-def measure(label: str, store: Store, docs: dict[str, dict[str, Any]]) -> bool:
-    """Print the row of one store; False if a product read back differs from the one written."""
+def measure(label: str, fresh: Callable[[], Store], docs: dict[str, dict[str, Any]]) -> bool:
+    """Print the row of one store, each way on a store of its own (neither pays for what the
+    other left); False if a product read back differs from the one written."""
     seconds = {}
-    run = uuid.uuid4().hex[:8]
     for way, write in (("one", one_by_one), ("many", in_chunks)):
-        shop = f"bench-{way}-{run}"
+        store = fresh()
         start = time.perf_counter()
-        write(store, shop, docs)
+        write(store, SHOP, docs)
         seconds[way] = time.perf_counter() - start
-        stored = {doc.id: doc.data for doc in store.scan(shop, "products")}
+        stored = {doc.id: doc.data for doc in store.scan(SHOP, "products")}
+        store.close()
         if stored != docs:
             print(f"{label}: {way}: {len(stored)} products read back differ from those written")
             return False
@@ -69,20 +72,27 @@ def measure(label: str, store: Store, docs: dict[str, dict[str, Any]]) -> bool:
 
 
 @contextmanager
-def stores(dynamodb: bool, firestore: bool, tmp: Path) -> Iterator[Iterator[tuple[str, Store]]]:
-    """The stores to measure, each opened when its turn comes, everything stopped on exit."""
+def stores(
+    dynamodb: bool, firestore: bool, tmp: Path
+) -> Iterator[Iterator[tuple[str, Callable[[], Store]]]]:
+    """Each store to measure and how to open a fresh, empty one (a new file, table or
+    project); its server started when its turn comes, everything stopped on exit."""
 
-    def opened() -> Iterator[tuple[str, Store]]:
-        sqlite = open_store(f"sqlite:///{tmp}/bench.db")
-        yield "SQLite (file, WAL)", sqlite
-        sqlite.close()
+    def new_name() -> str:
+        return f"bench-{uuid.uuid4().hex[:8]}"
+
+    def dynamodb_table(endpoint: str) -> Store:
+        table = new_name()
+        store = open_store(f"dynamodb://{table}?region=us-east-1&endpoint_url={endpoint}")
+        assert isinstance(store, DynamoDBStore)
+        DynamoDBStore.ensure_table(store.client, table)
+        return store
+
+    def each() -> Iterator[tuple[str, Callable[[], Store]]]:
+        yield "SQLite (file, WAL)", lambda: open_store(f"sqlite:///{tmp}/{new_name()}.db")
         if dynamodb:
             endpoint = exits.enter_context(moto_server(table_backups=False))
-            table = f"bench-{uuid.uuid4().hex[:8]}"
-            store = open_store(f"dynamodb://{table}?region=us-east-1&endpoint_url={endpoint}")
-            assert isinstance(store, DynamoDBStore)
-            DynamoDBStore.ensure_table(store.client, table)
-            yield "DynamoDB (moto server, loopback)", store
+            yield "DynamoDB (moto server, loopback)", partial(dynamodb_table, endpoint)
         if firestore:
             try:
                 host = exits.enter_context(running_emulator(tmp / "firestore.log"))
@@ -90,12 +100,13 @@ def stores(dynamodb: bool, firestore: bool, tmp: Path) -> Iterator[Iterator[tupl
                 print(f"(no Firestore row: {exc})")
                 return
             os.environ["FIRESTORE_EMULATOR_HOST"] = host
-            store = open_store(f"firestore://bench-{uuid.uuid4().hex[:8]}")
-            yield "Firestore (Google's emulator, loopback)", store
-            store.close()
+            yield (
+                "Firestore (Google's emulator, loopback)",
+                lambda: open_store(f"firestore://{new_name()}"),
+            )
 
     with ExitStack() as exits:
-        yield opened()
+        yield each()
 
 
 def main() -> None:
@@ -113,8 +124,8 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="comptoir-bench-") as tmp,
         stores(not args.no_dynamodb, not args.no_firestore, Path(tmp)) as each,
     ):
-        for label, store in each:
-            same = measure(label, store, docs) and same
+        for label, fresh in each:
+            same = measure(label, fresh, docs) and same
     sys.exit(0 if same else 1)
 
 
