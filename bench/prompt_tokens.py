@@ -167,7 +167,8 @@ def returning_customer_tokens(app: App, shop: Shop, llm: InstantLLM) -> int:
     customer, _ = crm.own_contact(app.store, shop.id, conversation)
     seen = synthetic_products(2 * memory.MAX_ITEMS, seed=7)  # more than it keeps: it is full
     notes = [
-        memory.Note(f"interested in {p.title}: {p.description[:80]}", "interest") for p in seen
+        memory.Note(f"interested in {p.title}: {p.description[:80]}", "interest")
+        for p in seen
     ]
     day_lines = [
         f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}: asked about {p.title}, size 40, colour black"
