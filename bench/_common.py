@@ -1,6 +1,6 @@
 # ruff: noqa: E402 - the checkout goes on sys.path before its modules are imported
 """What several benches share: percentiles, a synthetic catalogue, typical customer queries, an
-instant fake model and a temporary app on SQLite.
+instant fake model, a temporary app on SQLite and a moto server.
 
 Importing this module puts the checkout on ``sys.path``, so ``bench/X.py`` runs from anywhere.
 """
@@ -8,9 +8,13 @@ Importing this module puts the checkout on ``sys.path``, so ``bench/X.py`` runs 
 from __future__ import annotations
 
 import math
+import os
 import random
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +43,7 @@ from shared.models import FaqEntry, Product, Shop
 from shared.store import Store
 from shared.store.sqlite import SQLiteStore
 from tests.fixtures.app import SHOP, make_settings
+from tests.loopback import free_port
 
 DEMO_FAQ = ROOT / "shared" / "demo" / "faq.json"
 
@@ -361,3 +366,57 @@ def temp_app(
         finally:
             use_app(None)
             store.close()
+
+
+# moto backs up every table a TransactWriteItems touches, once per action, by a deep copy
+# (moto/dynamodb/models/__init__.py ``transact_write_items``): O(table) per item, which DynamoDB
+# does not pay and which buries what is measured (4 s a transaction at 300 items, past the
+# client's timeout at 10,000). This launcher skips that copy: a bench's transactions never fail.
+_MOTO_WITHOUT_TABLE_BACKUPS = """
+import copy, sys
+import moto.dynamodb.models as models
+from moto.dynamodb.models.table import Table
+from moto.server import main
+
+class _Copy:
+    @staticmethod
+    def deepcopy(value, memo=None):
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+models.copy = _Copy
+main(sys.argv[1:])
+"""
+
+
+@contextmanager
+def moto_server(*, table_backups: bool = True) -> Iterator[str]:
+    """A moto server on loopback (DynamoDB and S3), with dummy credentials; without
+    ``table_backups``, transactions cost what DynamoDB's do (but are not rolled back)."""
+    dummy = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    os.environ.update(dummy, AWS_EC2_METADATA_DISABLED="1")
+    port = free_port()
+    launcher = ["-m", "moto.server"] if table_backups else ["-c", _MOTO_WITHOUT_TABLE_BACKUPS]
+    server = subprocess.Popen(
+        [sys.executable, *launcher, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a client's kept-alive connection holds it up
+            server.kill()
+            server.wait()

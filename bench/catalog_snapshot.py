@@ -17,20 +17,15 @@ Prints Markdown tables for bench/README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from _common import InstantLLM, demo_faq, first_turn, ms, synthetic_products
+from _common import InstantLLM, demo_faq, first_turn, moto_server, ms, synthetic_products
 
 from shared.catalog import embeddings
 from shared.catalog.retrieval import CatalogCache, read_catalog
@@ -42,7 +37,6 @@ from shared.store import Store, open_store
 from shared.store.base import encoded_size
 from shared.store.dynamodb import DynamoDBStore
 from tests.fixtures.app import SHOP, make_settings
-from tests.loopback import free_port
 
 SHOP_ID = str(SHOP["id"])
 MESSAGE = "Bonjour, avez-vous des sandales en cuir ?"
@@ -77,9 +71,7 @@ def seed(store: Store, products: list[Product], faq: list[FaqEntry], dimensions:
         store.put(SHOP_ID, embeddings.COLLECTION, embeddings.doc_id(kind, item_id), data)
 
 
-def measure(
-    name: str, store: Store, blob_url: str, settings: Settings, builds: int
-) -> None:
+def measure(name: str, store: Store, blob_url: str, settings: Settings, builds: int) -> None:
     doc = store.get(SHOP_ID, "shops", SHOP_ID)
     assert doc is not None
     shop = Shop.from_doc(doc)
@@ -130,38 +122,6 @@ def measure(
     print("| --- | ---: | ---: | ---: |")
     for label, scan, snap in rows:
         print(f"| {label} | {ms(scan)} | {ms(snap)} | {scan / snap:.1f}x |")
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto server on loopback (DynamoDB and S3), with dummy credentials."""
-    dummy = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    os.environ.update(dummy, AWS_EC2_METADATA_DISABLED="1")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield endpoint
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # moto busy with 13 MB of items: stop it for good
-            server.kill()
-            server.wait()
 
 
 def main() -> None:

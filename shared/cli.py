@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from shared.exceptions import ComptoirError, InvalidInputError
+from shared.progress import ProgressLine
 
 if TYPE_CHECKING:
     from shared.app import App
@@ -201,20 +202,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _embed(app, shop, required=True)
         report: importer.ImportReport | importer.SeedReport
         if args.command == "import-catalog":
-            report = importer.import_catalog(
-                app.store,
-                shop,
-                args.file,
-                shop_name=args.name,
-                currency=args.currency,
-                settings=importer.load_settings(args.settings) if args.settings else None,
-                prune=args.prune,
-                snapshots=app.catalog_snapshots,
-            )
+            with ProgressLine("products written") as progress:
+                report = importer.import_catalog(
+                    app.store,
+                    shop,
+                    args.file,
+                    shop_name=args.name,
+                    currency=args.currency,
+                    settings=importer.load_settings(args.settings) if args.settings else None,
+                    prune=args.prune,
+                    snapshots=app.catalog_snapshots,
+                    progress=progress,
+                )
         elif args.command == "import-faq":
-            report = importer.import_faq(
-                app.store, shop, args.file, prune=args.prune, snapshots=app.catalog_snapshots
-            )
+            with ProgressLine("FAQ entries written") as progress:
+                report = importer.import_faq(
+                    app.store,
+                    shop,
+                    args.file,
+                    prune=args.prune,
+                    snapshots=app.catalog_snapshots,
+                    progress=progress,
+                )
         else:
             report = importer.seed_demo(app.store, shop)
     except ComptoirError as exc:
@@ -271,12 +280,17 @@ def _embed(app: App, shop_id: str, *, required: bool) -> int:
     if not llm.supports_embeddings and not required:
         return 0
     try:
-        print(embed_catalog(app.store, shop_id, llm).summary())
+        with ProgressLine("items embedded") as progress:
+            report = embed_catalog(app.store, shop_id, llm, progress)
+        print(report.summary())
     except LLMError as exc:
         print(f"{'error' if required else 'warning'}: embeddings: {exc}", file=sys.stderr)
         if not required:
-            print("  the catalogue is searched by words; retry with: python -m shared "
-                  f"embed-catalog --shop {shop_id}", file=sys.stderr)
+            print(
+                "  the catalogue is searched by words; retry with: python -m shared "
+                f"embed-catalog --shop {shop_id}",
+                file=sys.stderr,
+            )
         return 2 if required else 0
     finally:  # the vectors written, even before a failure, moved the version
         app.catalog_snapshots.refresh(shop_id)

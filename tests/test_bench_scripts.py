@@ -49,3 +49,22 @@ def test_the_campaigns_bench_runs_small_and_finds_every_message_once() -> None:
     assert "duplicates: 0 (must be 0)" in result.stdout
     assert "to opted-out numbers: 0 (must be 0)" in result.stdout
     assert "(must be 198)" in result.stdout  # 2 of the 200 opted out
+
+
+def test_the_import_throughput_bench_runs_small_and_reads_back_what_it_wrote() -> None:
+    # 120 products on every store: one by one and through put_many (a DynamoDB transaction
+    # holds 100); the script exits non-zero if a product read back differs.
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "import_throughput.py"), "--products", "120"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "x |" in line]
+    assert [row.split(" |")[0] for row in rows] == [
+        "| SQLite (file, WAL)",
+        "| DynamoDB (moto server, loopback)",
+        "| Firestore (Google's emulator, loopback)",
+    ]

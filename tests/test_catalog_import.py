@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.app import App
 from shared.catalog.importer import (
     DEMO_DIR,
     ImportResult,
@@ -24,9 +25,11 @@ from shared.catalog.importer import (
     load_products,
     seed_demo,
 )
+from shared.cli import main
 from shared.exceptions import ImportFileError
 from shared.models import FaqEntry, Product, Shop
 from shared.store.sqlite import SQLiteStore
+from tests.terminal import on_a_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -442,8 +445,7 @@ def test_seed_demo(store: SQLiteStore) -> None:
     # Seeding again rewrites nothing and keeps the version.
     again = seed_demo(store)
     assert again.summary().splitlines() == [
-        "products: nothing changed (41 unchanged, 1 not published, 0 rejected); "
-        "catalog version 2",
+        "products: nothing changed (41 unchanged, 1 not published, 0 rejected); catalog version 2",
         "faq: nothing changed (18 unchanged, 0 rejected); catalog version 2",
     ]
     assert _shop(store, "demo").catalog_version == 2
@@ -725,3 +727,55 @@ def test_products_without_a_url_link_to_the_shop_url_and_handle(store: SQLiteSto
     assert kinkeliba["url"] == "https://teranga.example/products/the-kinkeliba"
     bougie = product_card(products["bougie-parfumee-bissap"])
     assert bougie["url"] == "https://maison-teranga.example/products/bougie-parfumee-bissap"
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+def _catalogue(path: Path, count: int, price: int = 1000) -> Path:
+    products = [
+        {"id": f"p{i:04}", "title": f"Produit {i}", "variants": [{"price": str(price + i)}]}
+        for i in range(count)
+    ]
+    path.write_text(json.dumps(products), encoding="utf-8")
+    return path
+
+
+def test_an_import_reports_its_writes_a_chunk_at_a_time(store: SQLiteStore, tmp_path: Path) -> None:
+    path = _catalogue(tmp_path / "big.json", 600)
+    calls: list[tuple[int, int]] = []
+    report = import_catalog(store, SHOP, path, currency="XOF", progress=lambda *c: calls.append(c))
+    assert calls == [(250, 600), (500, 600), (600, 600)]
+    assert report.created == len(list(store.scan(SHOP, "products"))) == 600
+
+    calls.clear()
+    import_catalog(store, SHOP, path, progress=lambda *c: calls.append(c))
+    assert calls == []  # nothing changed, nothing written
+
+    path.write_text(path.read_text().replace('"1007"', '"2007"'), encoding="utf-8")
+    changed = import_catalog(store, SHOP, path, progress=lambda *c: calls.append(c))
+    assert (changed.updated, calls) == (1, [(1, 1)])
+    assert store.get(SHOP, "products", "p0007").version == 2  # type: ignore[union-attr]
+
+
+def test_a_faq_import_reports_its_writes(store: SQLiteStore) -> None:
+    calls: list[tuple[int, int]] = []
+    import_faq(store, SHOP, DATA / "catalog_faq.json", progress=lambda *c: calls.append(c))
+    assert calls == [(2, 2)]
+
+
+def test_the_cli_shows_progress_on_a_terminal_only(
+    app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _catalogue(tmp_path / "big.json", 300)
+    with on_a_terminal() as terminal:
+        assert main(["import-catalog", str(path), "--shop", "bulk", "--currency", "XOF"]) == 0
+    shown = terminal.getvalue()
+    assert "\r250/300 products written (83%)\r300/300 products written (100%)\n" in shown
+    assert "products: 300 created" in capsys.readouterr().out
+
+    _catalogue(path, 300, price=2000)
+    assert main(["import-catalog", str(path), "--shop", "bulk"]) == 0
+    captured = capsys.readouterr()
+    assert "products: 0 created, 300 updated" in captured.out
+    assert "written" not in captured.err and "\r" not in captured.err  # not a terminal

@@ -105,8 +105,10 @@ def test_unchanged_items_are_not_embedded_again(
     boubou = {**PRODUCTS[1], "description": "Grand boubou en bazin, brodé à Thiès."}
     store.put(SHOP_ID, "products", "boubou-brode", boubou)
     store.delete(SHOP_ID, "products", "sac-raphia")
-    changed = embed_catalog(store, SHOP_ID, llm)
+    calls: list[tuple[int, int]] = []
+    changed = embed_catalog(store, SHOP_ID, llm, progress=lambda *c: calls.append(c))
     assert (changed.embedded, changed.unchanged, changed.removed) == (1, 3, 1)
+    assert calls == [(1, 1)]  # what was embedded, written
     [text] = script.embedded()
     assert "brodé à Thiès" in text
     assert store.get(SHOP_ID, COLLECTION, "product:sac-raphia") is None
@@ -176,9 +178,7 @@ def test_a_failed_query_embedding_falls_back_to_bm25(
     assert "boubou" not in logs.getvalue().casefold()  # no message text in the logs
 
 
-def test_a_shop_without_vectors_asks_for_none(
-    openai_app: App, openai_server: OpenAIServer
-) -> None:
+def test_a_shop_without_vectors_asks_for_none(openai_app: App, openai_server: OpenAIServer) -> None:
     """Before any embedding (or with a provider that has none) a turn costs no embed call."""
     openai_server.script.responder = seller
     result = openai_app.chat.turn(shop(openai_app), None, "Combien coûte le boubou brodé ?")

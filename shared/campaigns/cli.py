@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.cli import read_json_file, run_shop_action
+from shared.progress import ProgressLine
 
 if TYPE_CHECKING:
     from shared.app import App
@@ -101,23 +101,15 @@ def _run(app: App, shop: Shop, args: argparse.Namespace) -> int:
         _print_audience(shown.audience, shown.by_channel, shown.left_out)
         print(f"dry run: {shown.rendered} messages rendered in {shown.seconds:.1f} s, none sent")
         return 0
-    last_shown = [-1]
-
-    def progress(handled: int, total: int) -> None:
-        percent = handled * 100 // total if total else 100
-        if percent != last_shown[0]:
-            last_shown[0] = percent
-            print(f"\r{handled}/{total} messages ({percent}%)", end="", file=sys.stderr)
-
-    run_, statuses = run_by_hand(
-        app,
-        shop,
-        campaign,
-        time.time(),
-        ignore_quiet_hours=args.ignore_quiet_hours,
-        progress=progress,
-    )
-    print(file=sys.stderr)
+    with ProgressLine("messages") as progress:
+        run_, statuses = run_by_hand(
+            app,
+            shop,
+            campaign,
+            time.time(),
+            ignore_quiet_hours=args.ignore_quiet_hours,
+            progress=progress,
+        )
     counts = ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
     print(f"run {run_.id}: {run_.status}; audience {run_.audience}; {counts or 'nothing to send'}")
     if statuses.get("deferred"):

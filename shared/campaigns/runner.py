@@ -49,6 +49,7 @@ from shared.log import log_event
 from shared.memory import COLLECTION as MEMORY
 from shared.memory import CustomerMemory
 from shared.models import CampaignTouch, Conversation, Customer, Lead, Message, Product, mutate
+from shared.progress import Progress
 from shared.queue.base import WorkItem
 
 if TYPE_CHECKING:
@@ -68,8 +69,6 @@ FREE_TEXT_SECONDS = 23 * 3600.0
 # Graph (undeliverable, own number, not allowed) and Bot API (blocked by the user) answers that
 # mean the address cannot take the message.
 UNREACHABLE_CODES = frozenset({131026, 131021, 131030, 403})
-
-Progress = Callable[[int, int], None]  # (messages handled, audience)
 
 
 # --- starting and resuming a run --------------------------------------------------------------
@@ -371,10 +370,7 @@ class BatchContext:
         self.writer = None if app.offline_for(shop) else app.llm_for(shop)  # offline: as written
         # The model personalises from what the shop remembers of each customer.
         self.memories = (
-            {
-                i: CustomerMemory.from_doc(d)
-                for i, d in store.get_many(shop.id, MEMORY, ids).items()
-            }
+            {i: CustomerMemory.from_doc(d) for i, d in store.get_many(shop.id, MEMORY, ids).items()}
             if self.writer is not None and self.has_brief
             else {}
         )

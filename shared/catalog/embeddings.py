@@ -34,6 +34,7 @@ from shared.exceptions import EmbeddingsUnavailableError, LLMError
 from shared.llm import LLM
 from shared.log import log_event, log_warning
 from shared.models import FaqEntry, Product
+from shared.progress import Progress
 from shared.store import Store
 
 COLLECTION = "embeddings"
@@ -277,12 +278,15 @@ class EmbedReport:
         )
 
 
-def embed_catalog(store: Store, shop: str, llm: LLM) -> EmbedReport:
+def embed_catalog(
+    store: Store, shop: str, llm: LLM, progress: Progress | None = None
+) -> EmbedReport:
     """Embed the shop's products and FAQ entries whose text, model or asked length changed, drop
     the vectors
     of removed items, and move the catalogue version when anything changed so warm instances
     load the new vectors. Raises ``EmbeddingsUnavailableError`` when ``llm`` has none, another
-    ``LLMError`` when the provider fails (the batches written so far are kept)."""
+    ``LLMError`` when the provider fails (the batches written so far are kept). ``progress``
+    hears how many of those to embed are written, a batch at a time."""
     model, dimensions = llm.embed_model, llm.embed_dimensions
     items: dict[str, tuple[Kind, str, str]] = {}  # doc id -> kind, item id, text
     for doc in store.scan(shop, "products"):
@@ -304,10 +308,14 @@ def embed_catalog(store: Store, shop: str, llm: LLM) -> EmbedReport:
         for start in range(0, len(todo), EMBED_BATCH):
             batch = todo[start : start + EMBED_BATCH]
             vectors = llm.embed([text for _, _, _, text, _ in batch])
-            for (key, kind, item_id, _, text_hash), vector in zip(batch, vectors, strict=True):
-                data = vector_doc(kind, item_id, text_hash, model, vector, dimensions)
-                store.put(shop, COLLECTION, key, data)
-                written += 1
+            docs = {
+                key: vector_doc(kind, item_id, text_hash, model, vector, dimensions)
+                for (key, kind, item_id, _, text_hash), vector in zip(batch, vectors, strict=True)
+            }
+            store.put_many(shop, COLLECTION, docs)
+            written += len(docs)
+            if progress is not None:
+                progress(written, len(todo))
         removed = sum(store.delete(shop, COLLECTION, key) for key in stored if key not in items)
     finally:
         if written or removed:  # even when a later batch failed: what was written is usable

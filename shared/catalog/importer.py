@@ -43,6 +43,7 @@ from shared import jsonsafe
 from shared.catalog import PRODUCTS, RESTOCKS
 from shared.exceptions import ImportFileError, InvalidInputError
 from shared.models import LANGUAGES, FaqEntry, Product, Shop, Variant
+from shared.progress import Progress
 from shared.shops import apply_settings, create_shop, index_shop, new_shop, update_shop
 from shared.store import Store
 
@@ -53,6 +54,7 @@ DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
 _IMPORTS = "imports"  # one marker per collection while an import writes
 _BATCH = 100  # ids per get_many: DynamoDB's BatchGetItem takes at most 100 keys
+_WRITE_CHUNK = 250  # documents per put_many: progress is reported after each
 _UNPOSITIONED = 1 << 30  # an image without a position sorts after every positioned one
 _KEY_REFUSED = re.compile(r"[^A-Za-z0-9._:@+=~-]+")  # characters a store id may not hold
 _MAX_JSON_DEPTH = 32  # catalogues and FAQs nest under 8 deep
@@ -648,6 +650,7 @@ def import_catalog(
     settings: Mapping[str, Any] | None = None,
     prune: bool = False,
     snapshots: CatalogSnapshots | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import a catalogue file into the shop's "products", creating the shop if it is missing.
 
@@ -657,7 +660,8 @@ def import_catalog(
     are checked and the whole file is parsed before anything is written. With ``prune`` (a full
     export), products the file no longer has — deleted, drafted or archived in the shop — are
     removed, so the assistant stops offering them. ``snapshots`` gets the new version's
-    snapshot, for cold instances to build their index from.
+    snapshot, for cold instances to build their index from. ``progress`` hears how many of the
+    changed products are written, a chunk at a time.
     """
     settings = settings or {}
     doc = store.get(shop_id, "shops", shop_id)
@@ -669,7 +673,16 @@ def import_catalog(
             shop = update_shop(store, shop_id, settings)
         docs = [(p.id, p.to_doc()) for p in parsed.products]
         return _save(
-            store, shop, True, PRODUCTS, docs, parsed.errors, parsed.skipped, prune, snapshots
+            store,
+            shop,
+            True,
+            PRODUCTS,
+            docs,
+            parsed.errors,
+            parsed.skipped,
+            prune,
+            snapshots,
+            progress,
         )
 
     given = {
@@ -691,7 +704,16 @@ def import_catalog(
         guesses.append(Guess("url", "", "not set, so product cards have no link"))
     docs = [(p.id, p.to_doc()) for p in products]
     report = _save(
-        store, shop, False, PRODUCTS, docs, parsed.errors, parsed.skipped, prune, snapshots
+        store,
+        shop,
+        False,
+        PRODUCTS,
+        docs,
+        parsed.errors,
+        parsed.skipped,
+        prune,
+        snapshots,
+        progress,
     )
     return replace(report, guesses=guesses)
 
@@ -712,14 +734,16 @@ def import_faq(
     *,
     prune: bool = False,
     snapshots: CatalogSnapshots | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import a FAQ file into the shop's "faq", creating the shop if it is missing (and
-    ``snapshots`` the new version's snapshot)."""
+    ``snapshots`` the new version's snapshot); ``progress`` as for ``import_catalog``."""
     doc = store.get(shop_id, "shops", shop_id)
     shop = Shop.from_doc(doc) if doc is not None else new_shop(shop_id, {})
     parsed = load_faq(path)
     docs = [(e.id, e.to_doc()) for e in parsed.entries]
-    return _save(store, shop, doc is not None, "faq", docs, parsed.errors, 0, prune, snapshots)
+    exists = doc is not None
+    return _save(store, shop, exists, "faq", docs, parsed.errors, 0, prune, snapshots, progress)
 
 
 def seed_demo(store: Store, shop_id: str = "demo") -> SeedReport:
@@ -841,6 +865,7 @@ def _save(
     skipped: int,
     prune: bool,
     snapshots: CatalogSnapshots | None,
+    progress: Progress | None,
 ) -> ImportReport:
     if exists:
         index_shop(store, shop.id)  # a shop stored before the index: listed on its next import
@@ -869,11 +894,13 @@ def _save(
     removed = 0
     if writes or stale or interrupted:
         store.put(shop.id, _IMPORTS, collection, {"started_at": time.time()})
-        for doc_id, data in writes:
-            store.put(shop.id, collection, doc_id, data)
+        for start in range(0, len(writes), _WRITE_CHUNK):
+            store.put_many(shop.id, collection, dict(writes[start : start + _WRITE_CHUNK]))
+            if progress is not None:
+                progress(min(start + _WRITE_CHUNK, len(writes)), len(writes))
         removed = sum(store.delete(shop.id, collection, doc_id) for doc_id in stale)
-        for doc_id in restocked:
-            store.put(shop.id, RESTOCKS, doc_id, {"at": time.time()})
+        now = time.time()
+        store.put_many(shop.id, RESTOCKS, {doc_id: {"at": now} for doc_id in restocked})
         version = store.increment(shop.id, "shops", shop.id, "catalog_version")
         store.delete(shop.id, _IMPORTS, collection)
         if snapshots is not None:

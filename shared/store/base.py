@@ -174,6 +174,21 @@ class Store(ABC):
         """Create or replace a document."""
         return self._checked_write(shop, collection, doc_id, data, expires_at, Expect.ANY, None)
 
+    def put_many(self, shop: str, collection: str, items: Mapping[str, Mapping[str, Any]]) -> None:
+        """Create or replace many documents (``id -> data``), as ``put`` would each: the same
+        stored shape, each version one more than the stored one, no expiry. Every item is
+        checked before anything is written; the backend writes them in as few requests as it
+        can (a batch is atomic on every backend, but a call may span several batches)."""
+        if not isinstance(items, Mapping):
+            raise StoreError("put_many takes a mapping of document id to data")
+        now = time.time()
+        writes = [
+            self._checked(shop, collection, doc_id, data, None, Expect.ANY, None, now)
+            for doc_id, data in items.items()
+        ]
+        if writes:
+            self._put_many(writes)
+
     def create(
         self,
         shop: str,
@@ -300,6 +315,12 @@ class Store(ABC):
         and no live document) or PreconditionFailedError (VERSION and another version).
         """
 
+    def _put_many(self, writes: Sequence[Write]) -> None:
+        """Store unconditional writes (``Expect.ANY``, no expiry) of one collection; a backend
+        with a batch write overrides this loop."""
+        for write in writes:
+            self._write(write)
+
     @abstractmethod
     def _delete(self, key: Key, if_version: int | None) -> bool: ...
 
@@ -327,6 +348,23 @@ class Store(ABC):
         expect: Expect,
         if_version: int | None,
     ) -> Doc:
+        return self._write(
+            self._checked(
+                shop, collection, doc_id, data, expires_at, expect, if_version, time.time()
+            )
+        )
+
+    def _checked(
+        self,
+        shop: str,
+        collection: str,
+        doc_id: str,
+        data: Mapping[str, Any],
+        expires_at: float | None,
+        expect: Expect,
+        if_version: int | None,
+        now: float,
+    ) -> Write:
         key = self._key(shop, collection, doc_id)
         if not isinstance(data, Mapping):
             raise StoreError("document data must be a mapping")
@@ -340,7 +378,23 @@ class Store(ABC):
                 f"document {collection}/{doc_id} is {size} bytes; "
                 f"the {self.backend} store holds at most {self.max_document_bytes}"
             )
-        return self._write(Write(key, plain, expires_at, expect, if_version, time.time()))
+        return Write(key, plain, expires_at, expect, if_version, now)
+
+
+def batches(writes: Sequence[Write], max_items: int, max_bytes: int) -> Iterator[list[Write]]:
+    """``writes`` in order, cut into batches of at most ``max_items`` whose documents' encoded
+    sizes add up to at most ``max_bytes`` (a document larger alone still gets a batch)."""
+    batch: list[Write] = []
+    size = 0
+    for write in writes:
+        item_size = encoded_size(write.data)
+        if batch and (len(batch) == max_items or size + item_size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(write)
+        size += item_size
+    if batch:
+        yield batch
 
 
 def _expired(doc: Doc, now: float) -> bool:
@@ -411,6 +465,7 @@ __all__ = [
     "Scalar",
     "Store",
     "Write",
+    "batches",
     "filter_and_page",
     "is_live",
 ]

@@ -47,7 +47,16 @@ from shared.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
-from shared.store.base import Doc, Expect, Key, QuerySpec, Store, Write, filter_and_page
+from shared.store.base import (
+    Doc,
+    Expect,
+    Key,
+    QuerySpec,
+    Store,
+    Write,
+    batches,
+    filter_and_page,
+)
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -59,7 +68,15 @@ _TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _URL_OPTIONS = {"region", "endpoint_url"}
 _BATCH_GET_MAX = 100  # DynamoDB's limit of keys per BatchGetItem
 _MAX_ATTEMPTS = 8  # increments racing a counter's creation
-_UNPROCESSED_BACKOFF = Backoff(attempts=_MAX_ATTEMPTS, base_delay=0.05, max_delay=1.0)
+# Retries of what DynamoDB left undone: unprocessed keys, a cancelled transaction.
+_RETRY_BACKOFF = Backoff(attempts=_MAX_ATTEMPTS, base_delay=0.05, max_delay=1.0)
+_TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit of actions per TransactWriteItems
+# Of the 4 MB a transaction holds: room for the keys and the native encoding's overhead.
+_TRANSACTION_MAX_BYTES = 3_000_000
+# Cancellation reasons worth another try: a concurrent write to one of the items, throttling.
+_RETRYABLE_CANCELLATIONS = frozenset(
+    {"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
 _ONE = {"N": "1"}
 _PROJECTION = "#sk, #d, #v, #exp"  # what a Doc needs: not pk, not ttl
 _LIVE = "(attribute_not_exists(#exp) OR #exp > :now)"
@@ -178,7 +195,7 @@ class DynamoDBStore(AWSClientOwner, Store):
                     "ExpressionAttributeNames": _names(_PROJECTION),
                 }
             }
-            for _ in _UNPROCESSED_BACKOFF:
+            for _ in _RETRY_BACKOFF:
                 response = _call(self.client, "batch_get_item", RequestItems=pending)
                 for found in response["Responses"].get(self.table, []):
                     doc = self._doc(found)
@@ -193,9 +210,7 @@ class DynamoDBStore(AWSClientOwner, Store):
 
     def _write(self, write: Write) -> Doc:
         key = write.key
-        # UpdateItem rather than PutItem: ``ADD v 1`` raises the version atomically, including
-        # over an expired document, so versions never repeat for a key.
-        values: Item = {":d": self._encode(write.data), ":one": _ONE}
+        update, values = self._put_expression(write)
         condition = None
         if write.expect is Expect.ABSENT:
             condition = "attribute_not_exists(#pk) OR #exp <= :now"
@@ -207,7 +222,7 @@ class DynamoDBStore(AWSClientOwner, Store):
         try:
             attributes = self._update(
                 key,
-                f"SET #d = :d{_expiry(write.expires_at, values)} ADD #v :one",
+                update,
                 values,
                 condition=condition,
                 return_values="UPDATED_NEW",
@@ -220,6 +235,39 @@ class DynamoDBStore(AWSClientOwner, Store):
                 raise NotFoundError(f"{key.collection}/{key.id} not found") from None
             raise PreconditionFailedError(f"{key.collection}/{key.id} has changed") from None
         return Doc(key.id, write.data, int(attributes["v"]["N"]), write.expires_at)
+
+    def _put_many(self, writes: Sequence[Write]) -> None:
+        # TransactWriteItems rather than BatchWriteItem: a batch can only PutItem, which cannot
+        # raise the stored version (``ADD``), and a version read beforehand could repeat under
+        # a concurrent write, letting a stale conditional update through. A transaction of
+        # updates costs twice the write units, keeps ``put``'s semantics exactly, and its
+        # idempotency token (filled in by the SDK) makes the SDK's own retries safe.
+        for batch in batches(writes, _TRANSACTION_MAX_ITEMS, _TRANSACTION_MAX_BYTES):
+            actions = []
+            for write in batch:
+                update, values = self._put_expression(write)
+                actions.append(
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": _key(write.key),
+                            "UpdateExpression": update,
+                            "ExpressionAttributeNames": _names(update),
+                            "ExpressionAttributeValues": values,
+                        }
+                    }
+                )
+            for _ in _RETRY_BACKOFF:
+                try:
+                    _call(self.client, "transact_write_items", TransactItems=actions)
+                    break
+                except _CanceledError as canceled:
+                    if not canceled.reasons <= _RETRYABLE_CANCELLATIONS:
+                        raise StoreError(
+                            f"dynamodb: batch write refused ({', '.join(sorted(canceled.reasons))})"
+                        ) from None
+            else:
+                raise StoreUnavailableError("dynamodb: a batch write kept being cancelled")
 
     def _delete(self, key: Key, if_version: int | None) -> bool:
         now = time.time()
@@ -352,6 +400,13 @@ class DynamoDBStore(AWSClientOwner, Store):
         attributes: Item = response.get("Attributes", {})
         return attributes
 
+    def _put_expression(self, write: Write) -> tuple[str, Item]:
+        """The update that stores ``write.data`` and its expiry, and its values."""
+        # UpdateItem rather than PutItem: ``ADD v 1`` raises the version atomically, including
+        # over an expired document, so versions never repeat for a key.
+        values: Item = {":d": self._encode(write.data), ":one": _ONE}
+        return f"SET #d = :d{_expiry(write.expires_at, values)} ADD #v :one", values
+
     def _encode(self, value: Any) -> dict[str, Any]:
         try:
             encoded: dict[str, Any] = self._serializer.serialize(_decimals(value))
@@ -376,6 +431,14 @@ class _ConditionFailedError(Exception):
         self.item = item
 
 
+class _CanceledError(Exception):
+    """A transaction was cancelled; ``reasons`` are the codes of its actions ("None": fine)."""
+
+    def __init__(self, reasons: set[str]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+
 class _TableMissingError(StoreUnavailableError):
     pass
 
@@ -391,6 +454,12 @@ def _call(target: Any, operation: str, **request: Any) -> Any:
         code, message = error.get("Code", ""), error.get("Message", "")
         if code == "ConditionalCheckFailedException":
             raise _ConditionFailedError(exc.response.get("Item")) from exc
+        if code == "TransactionCanceledException":
+            reasons = exc.response.get("CancellationReasons") or [{"Code": "Unknown"}]
+            too_large = [r["Message"] for r in reasons if "Item size" in r.get("Message", "")]
+            if too_large:
+                raise DocumentTooLargeError(f"dynamodb: {too_large[0]}") from exc
+            raise _CanceledError({r.get("Code", "Unknown") for r in reasons}) from exc
         if code == "ValidationException" and "Item size" in message:
             raise DocumentTooLargeError(f"dynamodb: {message}") from exc
         if code == "ValidationException":  # a request DynamoDB will never accept: not retryable

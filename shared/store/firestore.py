@@ -55,7 +55,7 @@ from shared.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
-from shared.store.base import Doc, Expect, Key, QuerySpec, Store, Write, is_live
+from shared.store.base import Doc, Expect, Key, QuerySpec, Store, Write, batches, is_live
 
 if TYPE_CHECKING:
     from google.cloud.firestore import (
@@ -74,6 +74,9 @@ _MAX_ATTEMPTS = 8  # compare-and-swap rounds; each lost round means another writ
 # Firestore's and its emulator's wording for a document over 1 MiB (InvalidArgument).
 _TOO_LARGE_RE = re.compile(r"maximum (allowed |entity )?size|longer than \d+ bytes", re.I)
 _FIELDS = ["d", "k", "v", "exp", "ttl"]  # what a put sets or clears; nothing else is kept
+_BATCH_MAX_ITEMS = 500  # Firestore's limit of writes per commit
+# Of the 10 MiB a request may carry: room for the paths and field names.
+_BATCH_MAX_BYTES = 8_000_000
 
 
 class FirestoreStore(Store):
@@ -158,14 +161,8 @@ class FirestoreStore(Store):
         ref = self._ref(key)
         with _errors():
             if write.expect is Expect.ANY:
-                from google.cloud.firestore import DELETE_FIELD, Increment
-
-                fields: dict[str, Any] = {"d": write.data, "k": key.id, "v": Increment(1)}
-                unset_expiry = {"exp": DELETE_FIELD, "ttl": DELETE_FIELD}
-                fields.update(_expiry(write.expires_at) or unset_expiry)
-                # Merging exactly these fields replaces ``d`` whole and raises ``v`` in place.
                 # (The SDK documents a list of paths for ``merge``; its hint says only bool.)
-                result = ref.set(fields, merge=_FIELDS, **self._commit)  # type: ignore[arg-type]
+                result = ref.set(_put_fields(write), merge=_FIELDS, **self._commit)  # type: ignore[arg-type]
                 return Doc(
                     key.id, write.data, int(_number(result.transform_results[0])), write.expires_at
                 )
@@ -186,6 +183,17 @@ class FirestoreStore(Store):
                 if self._swap(ref, snapshot, _fields(key, write.data, version, write.expires_at)):
                     return Doc(key.id, write.data, version, write.expires_at)
         raise StoreUnavailableError(f"firestore: {key.collection}/{key.id} kept changing")
+
+    def _put_many(self, writes: Sequence[Write]) -> None:
+        # A WriteBatch (one Commit, atomic) of the same merges as ``put``. Not the BulkWriter:
+        # its BatchWrite calls are not atomic, and retrying the ones it reports failed is what
+        # the SDK's commit retry already does for a whole batch.
+        for batch in batches(writes, _BATCH_MAX_ITEMS, _BATCH_MAX_BYTES):
+            commit = self.client.batch()
+            for write in batch:
+                commit.set(self._ref(write.key), _put_fields(write), merge=_FIELDS)  # type: ignore[arg-type]
+            with _errors():
+                commit.commit(**self._commit)
 
     def _delete(self, key: Key, if_version: int | None) -> bool:
         from google.api_core.exceptions import FailedPrecondition
@@ -319,6 +327,16 @@ def _doc(snapshot: DocumentSnapshot[DocumentReference]) -> Doc | None:
         version=int(fields.get("v", 0)),
         expires_at=fields.get("exp"),
     )
+
+
+def _put_fields(write: Write) -> dict[str, Any]:
+    """What a put sets: merging exactly ``_FIELDS`` replaces ``d`` whole, raises ``v`` in place
+    (1 on a new document) and sets or clears the expiry."""
+    from google.cloud.firestore import DELETE_FIELD, Increment
+
+    fields: dict[str, Any] = {"d": write.data, "k": write.key.id, "v": Increment(1)}
+    fields.update(_expiry(write.expires_at) or {"exp": DELETE_FIELD, "ttl": DELETE_FIELD})
+    return fields
 
 
 def _fields(

@@ -112,6 +112,17 @@ class SQLiteStore(Store):
             )
         return Doc(key.id, write.data, version, write.expires_at)
 
+    def _put_many(self, writes: Sequence[Write]) -> None:
+        # One transaction; the upsert raises each stored version by one, as ``_write`` does.
+        rows = [(w.key.shop, w.key.collection, w.key.id, json.dumps(w.data)) for w in writes]
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO docs (shop, coll, id, data, version, expires_at) "
+                "VALUES (?, ?, ?, ?, 1, NULL) ON CONFLICT (shop, coll, id) DO UPDATE SET "
+                "data = excluded.data, version = docs.version + 1, expires_at = NULL",
+                rows,
+            )
+
     def _delete(self, key: Key, if_version: int | None) -> bool:
         with self._transaction() as conn:
             row = conn.execute(

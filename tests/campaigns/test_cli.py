@@ -11,6 +11,7 @@ from shared.app import App
 from shared.cli import main
 from tests.campaigns.conftest import SHOP, TEMPLATE, campaign, order, whatsapp_customer
 from tests.fixtures.graph_server import GraphServer
+from tests.terminal import on_a_terminal
 
 HOURS = 3600.0
 
@@ -79,11 +80,12 @@ def test_a_dry_run_sends_nothing_and_prints_the_counts(
 def test_a_run_sends_and_prints_the_summary_then_the_report_lists_each_message(
     graph_server: GraphServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert campaign_cli("run", "relance") == 0
+    with on_a_terminal() as terminal:
+        assert campaign_cli("run", "relance") == 0
 
     captured = capsys.readouterr()
     assert "audience 3; sent 3" in captured.out and ": done;" in captured.out
-    assert "3/3 messages (100%)" in captured.err  # the progress
+    assert terminal.getvalue().endswith("\r3/3 messages (100%)\n")  # the progress
     assert sorted(m["to"] for m in graph_server.sent) == [
         "221770000400",
         "221770000401",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,59 @@ def test_malformed_url_is_a_config_error(url: str) -> None:
 def test_import_does_not_load_the_sdk() -> None:
     code = "import shared.store.dynamodb, sys; assert 'boto3' not in sys.modules, 'boto3'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_an_item_too_large_in_a_batch_is_translated(dynamodb_store: DynamoDBStore) -> None:
+    key = Key(SHOP, "products", "big")
+    fine = Write(Key(SHOP, "products", "fine"), {"v": 1}, None, Expect.ANY, None, time.time())
+    too_large = Write(key, {"blob": "x" * 410_000}, None, Expect.ANY, None, time.time())
+    with pytest.raises(DocumentTooLargeError):  # bypasses the base class's size check
+        dynamodb_store._put_many([fine, too_large])
+    assert dynamodb_store.get(SHOP, "products", "fine") is None  # one transaction: nothing
+
+
+class CancelsTransactions:
+    """The real client, whose next ``cancels`` TransactWriteItems calls DynamoDB cancels with
+    ``reason`` (as it does one racing another write to an item) before doing anything."""
+
+    def __init__(self, client: Any, reason: str, cancels: int) -> None:
+        self.client, self.reason, self.cancels = client, reason, cancels
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def transact_write_items(self, **request: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        if self.cancels:
+            self.cancels -= 1
+            reasons = [{"Code": "None"}] * (len(request["TransactItems"]) - 1)
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": [*reasons, {"Code": self.reason}],
+                },
+                "TransactWriteItems",
+            )
+        return self.client.transact_write_items(**request)
+
+
+def test_a_batch_cancelled_by_a_conflict_is_tried_again(dynamodb_store: DynamoDBStore) -> None:
+    client = CancelsTransactions(dynamodb_store.client, "TransactionConflict", cancels=2)
+    store = DynamoDBStore(dynamodb_store.table, client=client)  # type: ignore[arg-type]
+    store.put_many(SHOP, "products", {"p1": {"n": 1}, "p2": {"n": 2}})
+    assert client.calls == 3
+    got = store.get_many(SHOP, "products", ["p1", "p2"])
+    assert [(d.data, d.version) for d in got.values()] == [({"n": 1}, 1), ({"n": 2}, 1)]
+
+
+def test_a_batch_refused_for_good_is_not_retried(dynamodb_store: DynamoDBStore) -> None:
+    client = CancelsTransactions(dynamodb_store.client, "ItemCollectionSizeLimitExceeded", 1)
+    store = DynamoDBStore(dynamodb_store.table, client=client)  # type: ignore[arg-type]
+    with pytest.raises(StoreError) as caught:
+        store.put_many(SHOP, "products", {"p1": {"n": 1}})
+    assert not isinstance(caught.value, StoreUnavailableError)
+    assert "ItemCollectionSizeLimitExceeded" in str(caught.value)
+    assert client.calls == 1
