@@ -77,7 +77,9 @@ export function upload(path, file, progress) {
 }
 
 /** Follow the shop's event log: SSE with the browser's reconnects, or JSON long-polls when
- * EventSource is missing or refused (a platform that buffers SSE). Returns a stop function. */
+ * EventSource is missing or refused (a platform that buffers SSE). Each (re)connection first
+ * hands a {kind: "sync"} event: what happened while not connected is read again by the
+ * screens. Returns a stop function. */
 export function follow(onEvent) {
   let cursor = "";
   let stopped = false;
@@ -87,8 +89,11 @@ export function follow(onEvent) {
     onEvent(event);
   };
 
+  const sync = () => onEvent({ kind: "sync", conversation_id: null });
+
   async function poll() {
     let pause = 1000;
+    sync();
     while (!stopped) {
       try {
         const query = cursor ? `?after=${encodeURIComponent(cursor)}` : "";
@@ -113,6 +118,7 @@ export function follow(onEvent) {
     };
     for (const kind of KINDS) source.addEventListener(kind, read);
     source.onmessage = read;
+    source.onopen = sync;
     // The browser reconnects by itself (Last-Event-ID) after the server ends a stream; CLOSED
     // means it gave up (an error status or not an event stream): long-poll from where it was.
     source.onerror = () => {

@@ -19,6 +19,7 @@ const app = {
   stopFollowing: null,
   announce(text) {
     const region = $("#announce");
+    if (!region) return; // signed out meanwhile
     region.textContent = "";
     setTimeout(() => (region.textContent = text), 50); // read again even if the same text
   },
@@ -169,7 +170,7 @@ function setBadge(selector, count, label) {
 function startLive() {
   stopLive();
   app.stopFollowing = follow((event) => {
-    if (event.conversation_id) refreshCounts();
+    if (event.conversation_id || event.kind === "sync") refreshCounts();
     if (event.kind === "message_in" || event.kind === "handoff") app.announce(t("new_message"));
     if (app.screen && app.screen.onEvent) app.screen.onEvent(event);
   });
@@ -224,7 +225,8 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-window.addEventListener("hashchange", route);
+// A sign-in link opened in a tab where the console already is: only the hash changes.
+window.addEventListener("hashchange", () => (location.hash.startsWith("#link=") ? boot() : route()));
 whenSignedOut(() => signIn());
 
 // --- start: a sign-in link in the URL, or the session's cookie ------------------------------

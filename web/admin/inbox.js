@@ -31,7 +31,8 @@ export const inbox = {
     clearTimeout(listTimer);
     listTimer = setTimeout(() => loadList().catch(() => {}), 200);
     const pane = document.querySelector("section.conversation");
-    if (pane && event.conversation_id === openId) openConversation(pane, openId, false);
+    const mine = event.conversation_id === openId || event.kind === "sync";
+    if (pane && openId && mine) openConversation(pane, openId, false).catch(() => {});
   },
 };
 

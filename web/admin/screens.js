@@ -36,6 +36,7 @@ const orders = {
     );
     const body = h("tbody");
     const detail = h("section", { class: "detail", "aria-label": t("order") });
+    const moved = status();
     main.append(
       h("h1", null, t("orders")),
       h("form", { class: "filters", onsubmit: (e) => e.preventDefault() }, field(t("status"), filter)),
@@ -44,6 +45,7 @@ const orders = {
           .map((head) => h("th", { scope: "col" }, head)))),
         body),
       detail,
+      moved,
     );
     async function list() {
       const data = await call(`orders${orderStatus ? `?status=${enc(orderStatus)}` : ""}`);
@@ -70,9 +72,8 @@ const orders = {
         e.preventDefault();
         try {
           await call(`orders/${enc(orderId)}/status`, { status: to.value });
-          app.announce(t("moved", t(`s_${to.value}`)));
           await Promise.all([list(), show(orderId)]);
-          document.querySelector(".detail .status").textContent = t("moved", t(`s_${to.value}`));
+          moved.textContent = t("moved", t(`s_${to.value}`));
         } catch (error) {
           done.textContent = error.message;
         }
