@@ -159,8 +159,9 @@ function drawConversation(pane, id, data) {
       h("button", { type: "button", onclick: action(human ? "release" : "takeover") },
         t(human ? "release" : "takeover")),
     ),
-    h("ol", { class: "log", role: "log", "aria-live": "polite", "aria-label": t("conversations"),
-      tabindex: "0" }, data.messages.map(message)),
+    // The log role is on a wrapper: on the <ol> itself it would hide the list from readers.
+    h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": customerName(summary),
+      tabindex: "0" }, h("ol", null, data.messages.map(message))),
     data.order ? orderBox(data.order) : null,
     windowNotice(summary, data.window),
     replyBox(pane, id, data.window),
