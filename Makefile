@@ -41,7 +41,7 @@ $(NODE_STAMP): package.json package-lock.json
 
 # The shop widget: web/src -> web/dist (esbuild, minified), rebuilt when a source changes.
 widget: $(WIDGET)
-$(WIDGET): $(NODE_STAMP) web/build.mjs $(wildcard web/src/*)
+$(WIDGET): $(NODE_STAMP) web/build.mjs $(wildcard web/src/*) $(wildcard web/admin/*)
 	@echo "Building the widget (web/src -> web/dist)..."
 	node web/build.mjs
 

@@ -1,5 +1,6 @@
-"""The local server of ``make dev``: every HTTP function on one port, plus ``web/`` statics
-and the test payment provider's checkout page (``shared/devpay.py``).
+"""The local server of ``make dev``: every HTTP function on one port, plus ``web/`` statics,
+the operator console (``web/dist/admin`` at ``/admin/``) and the test payment provider's
+checkout page (``shared/devpay.py``).
 
 The functions served are those of ``functions.FUNCTIONS`` that have routes, each module's
 ``handler`` (an HTTPFunction) under its mount path, so adding a function needs no edit here.
@@ -46,9 +47,13 @@ def discover_functions() -> list[HTTPFunction]:
 
 
 def static_response(path: str) -> Response:
-    relative = "index.html" if path in ("", "/") else path.lstrip("/")
-    target = (WEB / relative).resolve()
-    if not target.is_relative_to(WEB) or not target.is_file():
+    root, relative = WEB, path.lstrip("/")
+    if path == "/admin":
+        return Response(308, b"", {"Location": "/admin/"})
+    if path.startswith("/admin/"):  # the operator console as built (its API is routed before)
+        root, relative = WEB / "dist" / "admin", path.removeprefix("/admin/")
+    target = (root / (relative or "index.html")).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
         return json_response(404, {"error": {"code": "not_found", "message": "no such file"}})
     content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     if content_type.startswith("text/") or content_type.endswith("javascript"):

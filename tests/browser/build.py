@@ -1,5 +1,6 @@
-"""The built widget (``node web/build.mjs``): built once when ``web/dist`` is missing or older
-than its sources, so a fresh checkout's test run works without a separate build step."""
+"""The built widget and console (``node web/build.mjs``): built once when ``web/dist`` is
+missing or older than its sources, so a fresh checkout's test run works without a separate
+build step."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ MANIFEST = DIST / "manifest.json"
 
 
 def _sources() -> list[Path]:
-    return [WEB / "build.mjs", *sorted((WEB / "src").iterdir())]
+    return [WEB / "build.mjs", *sorted((WEB / "src").iterdir()), *sorted((WEB / "admin").iterdir())]
 
 
 def _stale() -> bool:
