@@ -159,7 +159,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             "--name", "Boutique Teranga", "--currency", "XOF",
         )  # fmt: skip
         data = tmp_path_factory.mktemp("browser-dev")
-        with dev_server(data, settings, setup=[("seed-demo",), boutique]) as dev:
+        printed = data / "stdout.txt"  # what `make dev` prints: the console's sign-in link
+        with dev_server(data, settings, setup=[("seed-demo",), boutique], stdout=printed) as dev:
             _side_pages(side, dev.url)
             yield Servers(dev, side)
 
