@@ -126,8 +126,8 @@ def test_a_change_made_meanwhile_to_another_field_is_kept(
     assert (stored.offer, stored.persona) == (NEW_OFFER, "tutor")
 
 
-def test_the_next_chat_turn_uses_the_new_offer(client: Client, admin_app: App) -> None:
-    script = Script().then(Reply("Bonjour !"), Reply("Bonjour encore !"))
+def test_the_next_chat_turn_uses_the_new_offer_and_persona(client: Client, admin_app: App) -> None:
+    script = Script().then(Reply("Bonjour !"), Reply("Bonjour encore !"), Reply("Leçon 1"))
     admin_app.llm_override = ScriptedLLM(script)
 
     def system_prompt() -> str:
@@ -138,6 +138,11 @@ def test_the_next_chat_turn_uses_the_new_offer(client: Client, admin_app: App) -
     assert call(client, admin_app, "POST", "/shop", {"offer": NEW_OFFER}).status == 200
     assert post_json(client, "/chat", {"message": "C'est cher"}).status == 200
     assert NEW_OFFER in system_prompt()
+    assert "sales assistant" in system_prompt() and "tutor" not in system_prompt()
+
+    assert call(client, admin_app, "POST", "/shop", {"persona": "tutor"}).status == 200
+    assert post_json(client, "/chat", {"message": "Bonjour"}).status == 200
+    assert "patient tutor" in system_prompt() and "sales assistant" not in system_prompt()
 
 
 def test_each_operator_sees_and_changes_their_own_shop_only(client: Client, admin_app: App) -> None:
