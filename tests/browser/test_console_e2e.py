@@ -39,7 +39,10 @@ def test_a_new_operator_answers_a_handoff_and_changes_the_offer(
     shop.open()
     shop.ask("Je voudrais parler à un conseiller")
     expect(shop.replies.last).to_contain_text("conseiller")
-    session = shop.page.evaluate("localStorage.getItem('comptoir:demo:session')")
+    # The reply streams in before the turn's end stores the session: wait for the latter.
+    session = shop.page.wait_for_function(
+        "localStorage.getItem('comptoir:demo:session')"
+    ).json_value()
 
     # Live: the inbox shows it, needing a human, with no reload.
     item = console.locator("ul.conversations > li", has=console.locator(f"a[href$='{session}']"))
