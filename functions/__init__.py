@@ -91,7 +91,7 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     # The MCP server: agents call the shop's tools (payment links included) with an API key.
     Function(
-        "mcp", "mcp", memory_mb=512, aws_timeout_s=29, gcp_timeout_s=60, gcp_max_instances=10,
+        "mcp_server", "mcp", memory_mb=512, aws_timeout_s=29, gcp_timeout_s=60, gcp_max_instances=10,
         routes=("POST /mcp", "GET /mcp"), secrets=PAYMENT_API_SECRETS,
     ),
     # Providers want a 200 quickly: the customer's confirmation goes through the queue.
@@ -155,4 +155,3 @@ FUNCTIONS: tuple[Function, ...] = (
         publishes=True,
     ),
 )  # fmt: skip
-

@@ -1,4 +1,4 @@
-"""A shop's API keys, for agents calling its tools over MCP (``functions/mcp.py``).
+"""A shop's API keys, for agents calling its tools over MCP (``functions/mcp_server.py``).
 
 A key is shown once, when made (``python -m shared apikey create``); only its SHA-256 is stored,
 as the document id in the ``platform`` scope's ``api_keys`` (a bearer token finds its shop in

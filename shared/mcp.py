@@ -1,4 +1,4 @@
-"""The shop's tools for AI agents, over MCP (JSON-RPC 2.0; ``functions/mcp.py`` carries it).
+"""The shop's tools for AI agents, over MCP (JSON-RPC 2.0; ``functions/mcp_server.py`` carries it).
 
 Stateless: no session, every request stands alone (any instance answers any call). Served:
 ``initialize`` (the handshake revisions of the protocol; a client asking for another gets our

@@ -7,7 +7,8 @@ sends ``Authorization: Bearer <API key>`` (``python -m shared apikey create``): 
 live key, 403 for a tool outside its scopes, 429 past the per-key rate. The methods and tools
 are ``shared/mcp.py``'s.
 
-Targets: ``handler`` (neutral), ``lambda_handler`` (AWS), ``mcp`` (functions-framework).
+Targets: ``handler`` (neutral), ``lambda_handler`` (AWS), ``mcp_server`` (functions-framework;
+not ``mcp``: the functions folder is on the path, and the SDK is ``mcp``).
 """
 
 from __future__ import annotations
@@ -16,22 +17,55 @@ from . import _path  # noqa: F401  (first: `functions-framework --source=` needs
 
 # isort: split
 import time
+from typing import Any
 
 from shared import jsonsafe
 from shared.apikeys import authenticate
 from shared.app import get_app
-from shared.exceptions import ApiKeyError, InvalidInputError
-from shared.http import MAX_BODY_BYTES, HTTPError, HTTPFunction, Request, Response, json_response
+from shared.exceptions import ApiKeyError, InvalidInputError, RateLimitedError, ScopeError
+from shared.http import (
+    MAX_BODY_BYTES,
+    HTTPError,
+    HTTPFunction,
+    Request,
+    Response,
+    http_error_for,
+    json_response,
+)
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
 
-handler = HTTPFunction("mcp", "/mcp")
+handler = HTTPFunction("mcp_server", "/mcp")
 PROTOCOL_HEADER = "mcp-protocol-version"
 
 
 @handler.route("/", "POST")
 def post_mcp(request: Request) -> Response:
     from shared import mcp as server  # lazy: the tools and the price guard (cold start)
+
+    if len(request.body) > MAX_BODY_BYTES:
+        raise HTTPError(413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes")
+    try:
+        payload = jsonsafe.loads(request.body)
+    except InvalidInputError:
+        return _rpc_error(400, None, server.PARSE_ERROR, "the body is not JSON")
+    request_id = payload.get("id") if isinstance(payload, dict) else None
+    # Refusals carry a JSON-RPC error too: MCP clients show its message, not just the status.
+    try:
+        return _answer(request, payload)
+    except (ApiKeyError, ScopeError, RateLimitedError) as exc:
+        mapped = http_error_for(exc)
+        assert mapped is not None
+        return _rpc_error(mapped.status, request_id, REFUSALS[type(exc)], str(exc), mapped.headers)
+
+
+# Server-defined JSON-RPC codes (-32000 to -32099) for the transport's refusals.
+REFUSALS: dict[type[Exception], int] = {ApiKeyError: -32001, ScopeError: -32003,
+                                        RateLimitedError: -32029}  # fmt: skip
+
+
+def _answer(request: Request, payload: Any) -> Response:
+    from shared import mcp as server
 
     app = get_app()
     now = time.time()
@@ -48,19 +82,17 @@ def post_mcp(request: Request) -> Response:
     accept = request.header("accept")
     if accept and not any(t in accept for t in ("application/json", "*/*")):
         raise HTTPError(406, "not_acceptable", "accept application/json")
-    if len(request.body) > MAX_BODY_BYTES:
-        raise HTTPError(413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes")
-    try:
-        payload = jsonsafe.loads(request.body)
-    except InvalidInputError:
-        error = {"code": server.PARSE_ERROR, "message": "the body is not JSON"}
-        return _with_shop(
-            json_response(400, {"jsonrpc": "2.0", "id": None, "error": error}), shop.id
-        )
     answer = server.handle(server.Caller(app, shop, key, now), payload)
-    if answer is None:
-        return _with_shop(Response(202), shop.id)
-    return _with_shop(json_response(200, answer), shop.id)
+    response = Response(202) if answer is None else json_response(200, answer)
+    response.shop = shop.id
+    return response
+
+
+def _rpc_error(
+    status: int, request_id: Any, code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    error = {"code": code, "message": message}
+    return json_response(status, {"jsonrpc": "2.0", "id": request_id, "error": error}, headers)
 
 
 @handler.route("/", "GET")
@@ -69,10 +101,5 @@ def get_mcp(request: Request) -> Response:
     raise HTTPError(405, "method_not_allowed", "use POST", headers={"Allow": "POST"})
 
 
-def _with_shop(response: Response, shop: str) -> Response:
-    response.shop = shop
-    return response
-
-
 lambda_handler = lambda_adapter(handler)
-mcp = gcf_adapter(handler)
+mcp_server = gcf_adapter(handler)
