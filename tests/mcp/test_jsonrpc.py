@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,13 +14,14 @@ from shared import apikeys
 from shared.apikeys import Scope
 from shared.app import App
 from shared.models import Lead
-from tests.fixtures.app import SHOP, Client, Result
+from tests.fixtures.app import Client, Result
 
+SHOP_ID = "teranga"  # tests.fixtures.app SHOP
 SCOPES: list[Scope] = ["catalog:read", "orders:write"]
 
 
 def key_for(app: App, scopes: list[Scope] = SCOPES, customer: str | None = None) -> str:
-    return apikeys.create_key(app.store, SHOP["id"], scopes, time.time(), customer_id=customer)[0]
+    return apikeys.create_key(app.store, SHOP_ID, scopes, time.time(), customer_id=customer)[0]
 
 
 def rpc(client: Client, key: str | None, payload: Any, **headers: str) -> Result:
@@ -41,7 +43,7 @@ def test_no_key_a_wrong_key_and_a_revoked_key_are_401(client: Client, app: App) 
     assert rpc(client, key, ping).json() == {"jsonrpc": "2.0", "id": 1, "result": {}}
     assert rpc(client, None, ping).status == 401
     assert rpc(client, key + "x", ping).status == 401
-    apikeys.revoke_key(app.store, SHOP["id"], key, time.time())
+    apikeys.revoke_key(app.store, SHOP_ID, key, time.time())
     assert rpc(client, key, ping).status == 401
 
 
@@ -112,10 +114,10 @@ def order(app: App, customer: str, phone: str) -> Lead:
         id=f"order-{customer}", customer_id=customer, conversation_id=f"conv-{customer}",
         channel="web", name="Awa", phone=phone, address="Dakar", product_id="sandales-cuir",
         product_title="Sandales en cuir", variant_id="sandales-cuir:40", variant_title="40",
-        quantity=2, unit_price="15000", currency="XOF", total="30000", status="confirmed",
-        created_at=now, updated_at=now,
+        quantity=2, unit_price=Decimal(15000), currency="XOF", total=Decimal(30000),
+        status="confirmed", created_at=now, updated_at=now,
     )  # fmt: skip
-    app.store.put(SHOP["id"], "leads", lead.id, lead.to_doc())
+    app.store.put(SHOP_ID, "leads", lead.id, lead.to_doc())
     return lead
 
 
