@@ -91,8 +91,8 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     # The MCP server: agents call the shop's tools (payment links included) with an API key.
     Function(
-        "mcp_server", "mcp", memory_mb=512, aws_timeout_s=29, gcp_timeout_s=60, gcp_max_instances=10,
-        routes=("POST /mcp", "GET /mcp"), secrets=PAYMENT_API_SECRETS,
+        "mcp_server", "mcp", memory_mb=512, aws_timeout_s=29, gcp_timeout_s=60,
+        gcp_max_instances=10, routes=("POST /mcp", "GET /mcp"), secrets=PAYMENT_API_SECRETS,
     ),
     # Providers want a 200 quickly: the customer's confirmation goes through the queue.
     Function(
