@@ -89,6 +89,11 @@ FUNCTIONS: tuple[Function, ...] = (
         gcp_max_instances=20, routes=("POST /webhooks/telegram",),
         secrets=("TELEGRAM_WEBHOOK_SECRET",), publishes=True,
     ),
+    # The MCP server: agents call the shop's tools (payment links included) with an API key.
+    Function(
+        "mcp_server", "mcp", memory_mb=512, aws_timeout_s=29, gcp_timeout_s=60,
+        gcp_max_instances=10, routes=("POST /mcp", "GET /mcp"), secrets=PAYMENT_API_SECRETS,
+    ),
     # Providers want a 200 quickly: the customer's confirmation goes through the queue.
     Function(
         "payments", "payments", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
@@ -150,4 +155,3 @@ FUNCTIONS: tuple[Function, ...] = (
         publishes=True,
     ),
 )  # fmt: skip
-

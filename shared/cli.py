@@ -129,6 +129,7 @@ COMMAND_MODULES = (
     "shared.campaigns.cli",
     "shared.customer_data",
     "shared.jobs_cli",
+    "shared.apikeys_cli",
     "shared.admin.cli",
     "shared.consolidator",
     "shared.notify",

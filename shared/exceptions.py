@@ -71,6 +71,14 @@ class RateLimitedError(ComptoirError):
         self.retry_after = retry_after
 
 
+class ApiKeyError(ComptoirError):
+    """No API key, an unknown one or a revoked one (``shared/apikeys.py``)."""
+
+
+class ScopeError(ComptoirError):
+    """The API key does not grant the scope the call needs."""
+
+
 class LLMError(ComptoirError):
     """The language model failed. ``retryable`` says whether trying again (or another
     provider) may help."""

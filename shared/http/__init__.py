@@ -38,6 +38,7 @@ from shared.channels.exceptions import (
     SignatureError,
 )
 from shared.exceptions import (
+    ApiKeyError,
     ChannelError,
     ComptoirError,
     ImportFileError,
@@ -45,6 +46,7 @@ from shared.exceptions import (
     LLMError,
     MessageTooLongError,
     RateLimitedError,
+    ScopeError,
     StoreUnavailableError,
     TasksSecretError,
     UnknownPaymentProviderError,
@@ -130,6 +132,8 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (UnknownPaymentProviderError, 404, "unknown_provider", None),
     (MissingSignatureError, 401, "missing_signature", None),
     (InvalidSecretError, 401, "invalid_secret", None),
+    (ApiKeyError, 401, "unauthorized", None),
+    (ScopeError, 403, "forbidden", None),
     (TasksSecretError, 401, "unauthorized", "send the tasks secret in X-Tasks-Secret"),
     (UnknownTaskError, 404, "unknown_task", None),
     (HandshakeError, 403, "forbidden", None),

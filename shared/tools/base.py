@@ -64,6 +64,18 @@ def _compact(prop: dict[str, Any]) -> dict[str, Any]:
     return prop
 
 
+def args_schema(args: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema of a tool's arguments, without pydantic's titles, optional fields
+    compacted (what models and MCP clients read)."""
+    schema = args.model_json_schema()
+    schema.pop("title", None)
+    properties = schema.get("properties", {})
+    for name, prop in properties.items():
+        prop.pop("title", None)
+        properties[name] = _compact(prop)
+    return schema
+
+
 class Tool(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
@@ -72,13 +84,7 @@ class Tool(ABC):
     @cached_property
     def spec(self) -> ToolSpec:
         """The tool as models see it, built once (tools are module-level singletons)."""
-        schema = self.Args.model_json_schema()
-        schema.pop("title", None)
-        properties = schema.get("properties", {})
-        for name, prop in properties.items():
-            prop.pop("title", None)
-            properties[name] = _compact(prop)
-        return ToolSpec(self.name, self.description, schema)
+        return ToolSpec(self.name, self.description, args_schema(self.Args))
 
     def offered(self, ctx: TurnContext) -> bool:
         """Whether the model is offered the tool this turn (every tool's definition costs prompt
