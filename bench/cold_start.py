@@ -64,9 +64,18 @@ FIRST_EVENTS: dict[str, dict[str, object]] = {
     # A provider's post without its signature: refused before anything is parsed (a signed
     # event needs a timestamp of the moment, which a recorded event cannot have).
     "payments": _http("POST", "/webhooks/payments/test", json.dumps({"id": "evt_bench"})),
+    # A console that is not signed in yet: its first call is "who am I".
+    "admin": _http("GET", "/admin/api/me"),
+    # An agent's first call, with a key the shop never made.
+    "mcp_server": _http(
+        "POST",
+        "/mcp",
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        authorization="Bearer ck_bench",
+    ),
 }
 # The first request's expected status, where it is not 200.
-FIRST_STATUS = {"payments": 401}
+FIRST_STATUS = {"payments": 401, "admin": 401, "mcp_server": 401}
 PROGRAM = """
 import time, json
 t0 = time.perf_counter()
@@ -111,6 +120,7 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
             "WHATSAPP_VERIFY_TOKEN": "bench-token",
             "TELEGRAM_WEBHOOK_SECRET": "bench-secret",
+            "ADMIN_SESSION_SECRET": "bench-admin-session-secret-0123456789abcdef",
             "PYTHONDONTWRITEBYTECODE": "0",
         }
         subprocess.run(

@@ -12,7 +12,9 @@ Nothing else is kept: the history endpoint answers 404 for an erased conversatio
 
 Not in the table, on purpose: idempotency records (message ids, no content, gone within a
 week), rate-limit counters (a minute) and the checkout routes (an order id by provider
-reference, in DEFAULT_SHOP's scope, expiring a week after the checkout).
+reference, in DEFAULT_SHOP's scope, expiring a week after the checkout), and the MCP API keys
+bound to a customer (``shared/apikeys.py``: the customer's id only, in the ``platform`` scope;
+once the orders are erased the key reads nothing, and the shop revokes it).
 """
 
 from __future__ import annotations
