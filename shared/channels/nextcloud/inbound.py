@@ -108,9 +108,8 @@ def shop_for(app: App, room: str) -> Shop:
     return app.shops.get(route.data["shop"] if route is not None else default)
 
 
-def give_conversation(app: App, shop_id: str, backend: str, token: str) -> str:
+def give_conversation(app: App, shop_id: str, backend: str, token: str) -> None:
     """Answer the conversation ``token`` of ``backend`` for ``shop_id`` (create-only: a
-    conversation belongs to one shop); its address."""
-    room = room_address(backend.rstrip("/"), token)
+    conversation belongs to one shop; the shop must exist)."""
+    room = room_address(backend, token)
     add_route(app, app.shops.get(shop_id).id, "nextcloud", record_id(room))
-    return room
