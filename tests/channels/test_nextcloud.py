@@ -30,7 +30,7 @@ from tests.fixtures.graph_server import Fail, GraphServer
 from tests.fixtures.nextcloud_server import BOT_SECRET, NextcloudServer
 from tests.fixtures.telegram_server import TelegramServer
 
-SHOP_ID = SHOP["id"]
+SHOP_ID = str(SHOP["id"])
 TOKEN = "n3xtc10ud"  # the conversation of tests/events/nextcloud_*.json
 
 
