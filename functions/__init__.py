@@ -164,4 +164,3 @@ FUNCTIONS: tuple[Function, ...] = (
         publishes=True,
     ),
 )  # fmt: skip
-

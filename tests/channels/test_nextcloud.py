@@ -240,3 +240,14 @@ def test_the_sender_retries_a_failure_and_never_sends_to_a_server_not_allowed(
         channel.send(room_address("https://cloud.attacker.example", TOKEN), "Bonjour")
     assert not refused.value.retryable
     assert len(nextcloud_server.calls) == 2  # the failed attempt and the accepted one
+
+
+def test_the_console_filters_on_the_channel(
+    client: Client, app: App, nextcloud_server: NextcloudServer
+) -> None:
+    from shared.admin.conversations import Filters
+
+    assert post(client, load_event("nextcloud_message"), nextcloud_server.base_url).status == 200
+    assert Filters.of({"channel": "nextcloud"}).channel == "nextcloud"
+    (listed,) = app.store.query(SHOP_ID, "conversations").items
+    assert listed.data["channel"] == "nextcloud"
