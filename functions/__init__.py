@@ -94,6 +94,12 @@ FUNCTIONS: tuple[Function, ...] = (
         "mcp_server", "mcp", memory_mb=512, aws_timeout_s=29, gcp_timeout_s=60,
         gcp_max_instances=10, routes=("POST /mcp", "GET /mcp"), secrets=PAYMENT_API_SECRETS,
     ),
+    Function(
+        "webhook_nextcloud", "nextcloud", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
+        gcp_max_instances=20, routes=("POST /webhooks/nextcloud",),
+        secrets=("NEXTCLOUD_BOT_SECRET",), settings=("NEXTCLOUD_ALLOWED_BACKENDS",),
+        publishes=True,
+    ),
     # Providers want a 200 quickly: the customer's confirmation goes through the queue.
     Function(
         "payments", "payments", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
@@ -142,16 +148,24 @@ FUNCTIONS: tuple[Function, ...] = (
             "GET /admin/api/jobs", "POST /admin/api/jobs", "POST /admin/api/jobs/{id}/enabled",
             "POST /admin/api/jobs/{id}/run",
         ),
-        secrets=("ADMIN_SESSION_SECRET", "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
-        settings=("WHATSAPP_PHONE_NUMBER_ID",), publishes=True,
+        secrets=(
+            "ADMIN_SESSION_SECRET", "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN",
+            "NEXTCLOUD_BOT_SECRET",
+        ),
+        settings=("WHATSAPP_PHONE_NUMBER_ID", "NEXTCLOUD_ALLOWED_BACKENDS"), publishes=True,
     ),
     # Not public: only the queue calls it. A turn may queue more work (handing a conversation
     # to the operator), hence publishes.
     Function(
         "worker", "worker", memory_mb=1024, aws_timeout_s=90, gcp_timeout_s=240,
         gcp_max_instances=20, queue_trigger=True,
-        secrets=(*LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
-        settings=("WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID"),
+        secrets=(
+            *LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN", "NEXTCLOUD_BOT_SECRET",
+        ),
+        settings=(
+            "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID",
+            "NEXTCLOUD_ALLOWED_BACKENDS",
+        ),
         publishes=True,
     ),
 )  # fmt: skip

@@ -90,6 +90,12 @@ class Settings(BaseModel):
         "https://api.telegram.org", alias="TELEGRAM_API_BASE", pattern=r"^https?://"
     )
     telegram_operator_chat_id: str | None = Field(None, alias="TELEGRAM_OPERATOR_CHAT_ID")
+    # Nextcloud Talk bots (shared/channels/nextcloud): the secret given to `occ talk:bot:install`
+    # (40 to 128 characters) signs both ways; only posts from these servers are answered.
+    nextcloud_bot_secret: SecretStr | None = Field(
+        None, alias="NEXTCLOUD_BOT_SECRET", min_length=40, max_length=128
+    )
+    nextcloud_allowed_backends: tuple[str, ...] = Field((), alias="NEXTCLOUD_ALLOWED_BACKENDS")
     # Payments (shared/payments): the test provider's secret has a dev default, as it pays
     # nothing; a real provider's keys have none. A deployed function refuses the test provider
     # while its secret is that public default (``shared.checkout.Payments.provider``).
@@ -165,7 +171,7 @@ class Settings(BaseModel):
                 raise ValueError(f"unknown provider {provider!r} in {entry!r}")
         return value
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "nextcloud_allowed_backends", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

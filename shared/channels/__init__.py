@@ -43,6 +43,11 @@ CHANNELS: dict[str, ChannelPlugin] = {
         "shared.channels.telegram.inbound:TelegramWebhook",
         "telegram_webhook_secret",
     ),
+    "nextcloud": ChannelPlugin(
+        "shared.channels.nextcloud.sender:NextcloudChannel",
+        "shared.channels.nextcloud.inbound:NextcloudWebhook",
+        "nextcloud_bot_secret",
+    ),
 }
 
 

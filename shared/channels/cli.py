@@ -3,7 +3,9 @@
 * ``telegram-webhook``: register this deployment's webhook with Telegram (setWebhook, with
   ``TELEGRAM_WEBHOOK_SECRET`` as the secret Telegram sends back on every update);
 * ``whatsapp-number PHONE_NUMBER_ID --shop SHOP``: answer a WhatsApp number for a shop other
-  than DEFAULT_SHOP (which owns ``WHATSAPP_PHONE_NUMBER_ID``).
+  than DEFAULT_SHOP (which owns ``WHATSAPP_PHONE_NUMBER_ID``);
+* ``nextcloud-conversation BACKEND TOKEN --shop SHOP``: answer a Nextcloud Talk conversation for
+  a shop other than DEFAULT_SHOP (which answers every other conversation of the allowed servers).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from shared.exceptions import ComptoirError, ConfigError, InvalidInputError
 if TYPE_CHECKING:
     from shared.app import App
 
-COMMANDS = ("telegram-webhook", "whatsapp-number")
+COMMANDS = ("telegram-webhook", "whatsapp-number", "nextcloud-conversation")
 WEBHOOK_PATH = "/webhooks/telegram"
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as secret_token
 
@@ -33,6 +35,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "whatsapp-number", help="route a WhatsApp phone number id to a shop"
     )
     cmd.add_argument("phone_number_id", metavar="PHONE_NUMBER_ID")
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    cmd = subparsers.add_parser(
+        "nextcloud-conversation", help="route a Nextcloud Talk conversation to a shop"
+    )
+    cmd.add_argument("backend", metavar="BACKEND", help="the server's base URL")
+    cmd.add_argument("token", metavar="TOKEN", help="the conversation's token (its URL's end)")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
 
 
@@ -49,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
             shop = args.shop or app.settings.default_shop
             whatsapp_number(app, shop, args.phone_number_id)
             print(f"WhatsApp number {args.phone_number_id} now answers for shop {shop}")
+        elif args.command == "nextcloud-conversation":
+            shop = args.shop or app.settings.default_shop
+            nextcloud_conversation(app, shop, args.backend, args.token)
+            print(f"Nextcloud Talk conversation {args.token} now answers for shop {shop}")
         else:
             raise InvalidInputError(f"not a channel command: {args.command}")
     except ComptoirError as exc:
@@ -83,3 +95,15 @@ def whatsapp_number(app: App, shop_id: str, phone_number_id: str) -> None:
     shop = app.shops.get(shop_id)  # the shop must exist
     add_route(app, shop.id, "whatsapp", phone_number_id)
     update_shop(app.store, shop.id, {"whatsapp_phone_number_id": phone_number_id})
+
+
+def nextcloud_conversation(app: App, shop_id: str, backend: str, token: str) -> None:
+    from shared.channels.nextcloud.inbound import give_conversation
+    from shared.channels.nextcloud.models import TOKEN
+
+    backend = backend.rstrip("/")
+    if backend not in app.settings.nextcloud_allowed_backends:
+        raise InvalidInputError(f"{backend} is not in NEXTCLOUD_ALLOWED_BACKENDS")
+    if not TOKEN.fullmatch(token):
+        raise InvalidInputError("a conversation token is the letters and digits ending its URL")
+    give_conversation(app, shop_id, backend, token)

@@ -32,3 +32,12 @@ class HandshakeError(SignatureError):
 
 class MalformedBodyError(WebhookError, InvalidInputError):
     """An authentic body that is not a sane JSON object; the message says why."""
+
+
+class UnknownBackendError(SignatureError):
+    """A signed post from a server this deployment does not answer (Nextcloud Talk's
+    ``X-Nextcloud-Talk-Backend`` not in NEXTCLOUD_ALLOWED_BACKENDS)."""
+
+
+class ReplayedError(SignatureError):
+    """A signed post sent again with the random it was signed with (a replay)."""

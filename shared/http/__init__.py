@@ -35,7 +35,9 @@ from shared.channels.exceptions import (
     MalformedBodyError,
     MissingSignatureError,
     NotConfiguredError,
+    ReplayedError,
     SignatureError,
+    UnknownBackendError,
 )
 from shared.exceptions import (
     ApiKeyError,
@@ -137,6 +139,8 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (TasksSecretError, 401, "unauthorized", "send the tasks secret in X-Tasks-Secret"),
     (UnknownTaskError, 404, "unknown_task", None),
     (HandshakeError, 403, "forbidden", None),
+    (UnknownBackendError, 403, "unknown_backend", None),
+    (ReplayedError, 409, "replayed", None),
     (SignatureError, 403, "invalid_signature", None),
     (NotConfiguredError, 503, "not_configured", None),
     (InvalidInputError, 400, "invalid_input", None),

@@ -123,9 +123,7 @@ def test_each_function_is_deployed_gen2_with_its_target_and_account(dry_run: lis
 
 
 def test_secrets_are_mounted_from_secret_manager(dry_run: list[str]) -> None:
-    for fn, command in zip(
-        FUNCTIONS, find(dry_run, "gcloud", "functions", "deploy"), strict=True
-    ):
+    for fn, command in zip(FUNCTIONS, find(dry_run, "gcloud", "functions", "deploy"), strict=True):
         if not fn.secrets:
             assert "--clear-secrets" in command
             continue
@@ -192,7 +190,16 @@ def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) ->
     }
     assert publishers == {
         f"serviceAccount:{gcp_account(s)}"
-        for s in ("chat", "whatsapp", "telegram", "payments", "tasks", "worker", "admin")
+        for s in (
+            "chat",
+            "whatsapp",
+            "telegram",
+            "nextcloud",
+            "payments",
+            "tasks",
+            "worker",
+            "admin",
+        )
     }
     assert publishers == {
         f"serviceAccount:{gcp_account(f.short)}" for f in FUNCTIONS if f.publishes
@@ -434,8 +441,17 @@ def test_a_first_deploy_stops_before_the_functions_and_says_exactly_what_to_run(
     """No secret has a value on a first deploy: the script names the commands that add the
     ones it needs and how to deploy again; running them, then that, deploys."""
     env, values, log = fake_gcloud(tmp_path)
-    passed = ["--llm-provider", "openai", "--whatsapp-phone-number-id", "106540352242922",
-              "--skip-web", "--project-number", "123", "--build-dir", str(tmp_path / "build")]
+    passed = [
+        "--llm-provider",
+        "openai",
+        "--whatsapp-phone-number-id",
+        "106540352242922",
+        "--skip-web",
+        "--project-number",
+        "123",
+        "--build-dir",
+        str(tmp_path / "build"),
+    ]
     argv = [sys.executable, "infra/gcp/deploy.py", "--project", PROJECT, "--region", REGION,
             "--stage", STAGE, *passed]  # fmt: skip
 

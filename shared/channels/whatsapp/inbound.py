@@ -161,9 +161,7 @@ def _preferences(app: App, shop: Shop, value: Value, secret: str, report: Report
             app.store, shop.id, address.removeprefix("whatsapp:")
         )
         at = float(preference.timestamp) or time.time()
-        set_marketing(
-            app.store, shop.id, customer_id, preference.value == "stop", at, [address]
-        )
+        set_marketing(app.store, shop.id, customer_id, preference.value == "stop", at, [address])
         report.preferences += 1
 
 
