@@ -71,7 +71,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         "chat", "chat", memory_mb=1024, aws_timeout_s=29, gcp_timeout_s=60, gcp_max_instances=20,
         routes=("POST /chat", "GET /chat/history"), secrets=(*LLM_SECRETS, *PAYMENT_API_SECRETS),
-        publishes=True,
+        settings=("SEARXNG_URL",), publishes=True,
     ),
     Function(
         "health", "health", memory_mb=256, aws_timeout_s=6, gcp_timeout_s=10, gcp_max_instances=5,
@@ -146,7 +146,10 @@ FUNCTIONS: tuple[Function, ...] = (
         "worker", "worker", memory_mb=1024, aws_timeout_s=90, gcp_timeout_s=240,
         gcp_max_instances=20, queue_trigger=True,
         secrets=(*LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
-        settings=("WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID"),
+        settings=(
+            "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID",
+            "SEARXNG_URL",
+        ),
         publishes=True,
     ),
 )  # fmt: skip
