@@ -71,7 +71,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         "chat", "chat", memory_mb=1024, aws_timeout_s=29, gcp_timeout_s=60, gcp_max_instances=20,
         routes=("POST /chat", "GET /chat/history"), secrets=(*LLM_SECRETS, *PAYMENT_API_SECRETS),
-        publishes=True,
+        settings=("SEARXNG_URL",), publishes=True,
     ),
     Function(
         "health", "health", memory_mb=256, aws_timeout_s=6, gcp_timeout_s=10, gcp_max_instances=5,
@@ -165,6 +165,7 @@ FUNCTIONS: tuple[Function, ...] = (
         settings=(
             "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID",
             "NEXTCLOUD_ALLOWED_BACKENDS",
+            "SEARXNG_URL",
         ),
         publishes=True,
     ),

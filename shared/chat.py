@@ -66,6 +66,7 @@ from shared.settings import Settings
 from shared.store import Store
 from shared.tools import TOOLS
 from shared.tools.base import TurnContext
+from shared.tools.web_search import SearXNG
 
 HISTORY_LIMIT = 200
 # A client address's per-minute count is spread over this many documents (see _counted).
@@ -169,6 +170,7 @@ class ChatService:
         self.settings = settings
         self.payments = payments if payments is not None else Payments(store, settings)
         self.linking = Linking(store, settings, clock=clock)
+        self.web_search = SearXNG(settings.searxng_url) if settings.searxng_url else None
         self.store = store
         self.llm_for = llm_for
         self.enqueue = enqueue
@@ -370,6 +372,8 @@ class ChatService:
             now=self.clock(),
             payments=self.payments,
             linking=self.linking,
+            web_search=self.web_search,
+            deadline=deadline,
         )
         ctx.show(*(p for p, _ in products))
         recalled, name = None, ""
@@ -389,6 +393,7 @@ class ChatService:
             customer=customer,
             memory=recalled,
             price=lambda p: format_price(p.price, p.currency, lang),
+            web_search=TOOLS["web_search"].offered(ctx),  # its rules, when offered
         )
         limit = self.settings.context_message_limit
         messages = [

@@ -185,6 +185,8 @@ class Shop(Model):
     retention_days: int | None = Field(default=None, ge=1, le=3650)
     # The line every campaign message ends with, per language; it must name the STOP keyword.
     marketing_optout_hint: dict[str, str] = Field(default_factory=lambda: dict(OPTOUT_HINTS))
+    # The web_search tool (shared/tools/web_search.py), when SEARXNG_URL is set too.
+    web_search: bool = False
 
     @field_validator("name")
     @classmethod

@@ -126,6 +126,9 @@ class Settings(BaseModel):
         "https://api.stripe.com", alias="STRIPE_API_BASE", pattern=r"^https?://"
     )
     widget_blob_url: str = Field(".data/blob", alias="WIDGET_BLOB_URL")
+    # A SearXNG instance for the web_search tool (its JSON format enabled), offered to the shops
+    # that turn web search on; unset: no shop searches the web.
+    searxng_url: str | None = Field(None, alias="SEARXNG_URL", pattern=r"^https?://")
     # Where each catalogue version's snapshot is written (shared.catalog.snapshot).
     catalog_blob_url: str = Field(".data/catalog", alias="CATALOG_BLOB_URL")
     media_max_bytes: int = Field(16 * 1024 * 1024, alias="MEDIA_MAX_BYTES", ge=1024)

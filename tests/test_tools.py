@@ -117,6 +117,7 @@ def test_registry_lists_every_tool_with_a_clean_schema() -> None:
         "schedule_reminder",
         "list_reminders",
         "cancel_reminder",
+        "web_search",
     ]
     specs = {spec.name: spec for spec in tool_specs()}
     assert specs.keys() == TOOLS.keys()

@@ -809,6 +809,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm-model", default="")
     parser.add_argument("--whatsapp-phone-number-id", default="")
     parser.add_argument("--alert-email", default="", help="where alerts go (none if unset)")
+    parser.add_argument("--searxng-url", default="", help="SearXNG for the web_search tool")
     parser.add_argument("--skip-web", action="store_true", help="do not upload web/dist")
     parser.add_argument("--build-dir", type=Path, default=BUILD, help="default: infra/gcp/.build")
     parser.add_argument("--console-dir", type=Path, default=CONSOLE_DIR,
@@ -832,6 +833,7 @@ def main(argv: list[str] | None = None) -> int:
             "LLM_MODEL": args.llm_model,
             "WHATSAPP_PHONE_NUMBER_ID": args.whatsapp_phone_number_id,
             "ALERT_EMAIL": args.alert_email,
+            "SEARXNG_URL": args.searxng_url,
         },
     )
     config.validate()

@@ -35,6 +35,7 @@ EDITABLE = (
     "languages",
     "contact",
     "url",
+    "web_search",
 )
 # A body of any of them; a key not editable is a 400. The values are checked by the Shop model
 # itself (``shops.apply_settings``), with the checks a setting's change takes.

@@ -119,9 +119,10 @@ def template_name(persona: str, channel: str) -> str:
 
 def render(persona: str, channel: str, **context: Any) -> str:
     """``memory`` (a PromptMemory) is what the turn recalled; without it, the customer's own
-    memory fields are shown."""
+    memory fields are shown. ``web_search``: the turn offers the web_search tool (its rules)."""
     template = _environment().get_template(template_name(persona, channel))
     context.setdefault("memory", PromptMemory.of_customer(context.get("customer")))
+    context.setdefault("web_search", False)  # whether the web_search tool is offered
     return template.render(channel_name=channel.capitalize(), **context).strip()
 
 

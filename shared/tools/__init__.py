@@ -13,6 +13,7 @@ from shared.tools.remember import Remember
 from shared.tools.reminders import CancelReminder, ListReminders, ScheduleReminder
 from shared.tools.request_human import RequestHuman
 from shared.tools.search_products import SearchProducts
+from shared.tools.web_search import WebSearch
 
 TOOLS: dict[str, Tool] = {
     tool.name: tool
@@ -29,6 +30,7 @@ TOOLS: dict[str, Tool] = {
         ScheduleReminder(),
         ListReminders(),
         CancelReminder(),
+        WebSearch(),
     ]
 }
 

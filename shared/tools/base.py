@@ -24,6 +24,7 @@ from shared.store import Store
 if TYPE_CHECKING:
     from shared.checkout import PaymentLink, Payments
     from shared.linking import Linking
+    from shared.tools.web_search import SearXNG
 
 
 @dataclass
@@ -46,6 +47,8 @@ class TurnContext:
     linking: Linking | None = None  # sends and checks link codes; None: the turn cannot link
     # The customer's memory holds more than the prompt shows: ``recall`` can search the rest.
     memory_beyond_prompt: bool = False
+    web_search: SearXNG | None = None  # SEARXNG_URL's instance; None: not configured
+    deadline: float | None = None  # time.monotonic() by which the turn's model calls end
 
     def show(self, *products: Product) -> None:
         for product in products:

@@ -72,6 +72,16 @@ def test_a_change_saves_the_fields_sent_and_audits_their_names_only(
     assert audited(admin_app) == [("shop.settings", SHOP, {"fields": ["offer", "persona"]})]
 
 
+def test_web_search_is_off_until_the_operator_turns_it_on(client: Client, admin_app: App) -> None:
+    assert call(client, admin_app, "GET", "/shop").json()["shop"]["web_search"] is False
+    changed = call(client, admin_app, "POST", "/shop", {"web_search": True})
+    assert changed.status == 200
+    assert changed.json()["shop"]["web_search"] is True
+    assert load_shop(admin_app.store, SHOP).web_search is True
+    assert call(client, admin_app, "GET", "/shop").json()["shop"]["web_search"] is True
+    assert audited(admin_app) == [("shop.settings", SHOP, {"fields": ["web_search"]})]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -84,6 +94,7 @@ def test_a_change_saves_the_fields_sent_and_audits_their_names_only(
         ({"languages": ["de"]}, "languages"),
         ({"catalog_version": 7}, "catalog_version"),
         ({"plans": []}, "plans"),
+        ({"web_search": "maybe"}, "web_search"),
     ],
 )
 def test_a_bad_setting_is_a_400_naming_it_and_nothing_changes(

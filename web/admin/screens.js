@@ -203,6 +203,7 @@ const settings = {
       whatsapp_language: h("input", { name: "whatsapp_language",
         value: (shop.whatsapp_template && shop.whatsapp_template.language) || "" }),
       payment_provider: choices("payment_provider", shop.payment_providers || [shop.payment_provider]),
+      web_search: h("input", { type: "checkbox", name: "web_search", checked: Boolean(shop.web_search) }),
     };
     const hours = Object.fromEntries(WEEKDAYS.map((day) => [day, h("input", {
       name: `business_hours.${day}`, inputmode: "numeric",
@@ -226,6 +227,7 @@ const settings = {
         h("div", { class: "error", id: "business_hours-error", role: "alert", hidden: true }),
         WEEKDAYS.map((day) => field(t(day), hours[day]))),
       field(t("payment_provider"), controls.payment_provider),
+      field(t("web_search"), controls.web_search, t("web_search_hint")),
       h("button", { type: "submit" }, t("save")),
       done,
     );
@@ -266,6 +268,7 @@ const settings = {
         } : null,
         business_hours: Object.keys(businessHours).length ? businessHours : null,
         payment_provider: controls.payment_provider.value,
+        web_search: controls.web_search.checked,
       };
       try {
         Object.assign(shop, (await call("shop", body)).shop);
