@@ -89,6 +89,14 @@ FUNCTIONS: tuple[Function, ...] = (
         gcp_max_instances=20, routes=("POST /webhooks/telegram",),
         secrets=("TELEGRAM_WEBHOOK_SECRET",), publishes=True,
     ),
+    # SES (through SNS) and any signed forwarder post received mail; the reply goes from the
+    # worker. The SNS signing certificate is fetched, so no secret but the inbound one.
+    Function(
+        "webhook_email", "email", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
+        gcp_max_instances=10, routes=("POST /webhooks/email/ses", "POST /webhooks/email/inbound"),
+        secrets=("EMAIL_INBOUND_SECRET",), settings=("EMAIL_ADDRESS", "EMAIL_SNS_TOPIC_ARN"),
+        publishes=True,
+    ),
     # Providers want a 200 quickly: the customer's confirmation goes through the queue.
     Function(
         "payments", "payments", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
@@ -150,4 +158,3 @@ FUNCTIONS: tuple[Function, ...] = (
         publishes=True,
     ),
 )  # fmt: skip
-

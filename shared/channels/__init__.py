@@ -43,6 +43,11 @@ CHANNELS: dict[str, ChannelPlugin] = {
         "shared.channels.telegram.inbound:TelegramWebhook",
         "telegram_webhook_secret",
     ),
+    "email": ChannelPlugin(
+        "shared.channels.email.sender:EmailChannel",
+        "shared.channels.email.inbound:EmailWebhook",
+        "email_inbound_secret",
+    ),
 }
 
 
