@@ -62,11 +62,12 @@ class ScheduleReminder(Tool):
     Args = ScheduleReminderArgs
 
     def offered(self, ctx: TurnContext) -> bool:
-        return ctx.conversation.channel != "web"  # the widget has no way to be reached later
+        # The widget has no way to be reached later; e-mail has no scheduled sends yet.
+        return ctx.conversation.channel in ("whatsapp", "telegram")
 
     def run(self, ctx: TurnContext, args: ScheduleReminderArgs) -> dict[str, Any]:
         channel = ctx.conversation.channel
-        if channel == "web":
+        if channel not in ("whatsapp", "telegram"):
             raise ToolError("reminders are sent on WhatsApp or Telegram only, not in this chat")
         text = " ".join(args.text.split())
         if not text:

@@ -19,6 +19,7 @@ from shared.app import App
 from shared.channels.email import mime, sns
 from shared.channels.email.inbound import signature
 from shared.channels.email.thread import ReplyTo
+from shared.channels.exceptions import SignatureError
 from shared.channels.receive import conversation_id
 from shared.marketing import address_of
 from shared.models import Conversation
@@ -166,7 +167,7 @@ def test_a_reply_in_the_thread_joins_its_conversation_through_ses(
     conversation = stored(app)
     said = [m.text for m in conversation.recent if m.role == "user"]
     assert said[-1] == "Merci. Livrez-vous à Thiès ?"  # the quoted reply stripped
-    first, second = smtp_server.messages()
+    _, second = smtp_server.messages()
     assert second["Subject"] == "Re: Sandales en cuir"
     assert second["In-Reply-To"] == "<CAF9q8r7s6@mail.example.sn>"
     assert second["References"].split() == [
@@ -211,7 +212,7 @@ def test_the_real_sns_hosts_only_over_https() -> None:
         "https://evil.example/sns.eu-west-1.amazonaws.com/x.pem",
         "https://user@sns.eu-west-1.amazonaws.com/x.pem",
     ):
-        with pytest.raises(sns.SignatureError):
+        with pytest.raises(SignatureError):
             verifier.check_url(url)
 
 
