@@ -153,8 +153,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         "worker", "worker", memory_mb=1024, aws_timeout_s=90, gcp_timeout_s=240,
         gcp_max_instances=20, queue_trigger=True,
-        # EMAIL_SMTP_PASSWORD would take the environment past Lambda's 4 KB (see PAYMENT_API_SECRETS):
-        # e-mail replies go through SES or a relay that needs no password until then.
+        # EMAIL_SMTP_PASSWORD would take the environment past Lambda's 4 KB (as the payment
+        # keys would): e-mail replies go through SES or a relay that needs no password.
         secrets=(*LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
         settings=(
             "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID",
