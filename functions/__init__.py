@@ -100,6 +100,14 @@ FUNCTIONS: tuple[Function, ...] = (
         secrets=("NEXTCLOUD_BOT_SECRET",), settings=("NEXTCLOUD_ALLOWED_BACKENDS",),
         publishes=True,
     ),
+    # SES (through SNS) and any signed forwarder post received mail; the reply goes from the
+    # worker. The SNS signing certificate is fetched, so no secret but the inbound one.
+    Function(
+        "webhook_email", "email", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
+        gcp_max_instances=10, routes=("POST /webhooks/email/ses", "POST /webhooks/email/inbound"),
+        secrets=("EMAIL_INBOUND_SECRET",), settings=("EMAIL_ADDRESS", "EMAIL_SNS_TOPIC_ARN"),
+        publishes=True,
+    ),
     # Providers want a 200 quickly: the customer's confirmation goes through the queue.
     Function(
         "payments", "payments", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
@@ -159,13 +167,15 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         "worker", "worker", memory_mb=1024, aws_timeout_s=90, gcp_timeout_s=240,
         gcp_max_instances=20, queue_trigger=True,
+        # EMAIL_SMTP_PASSWORD would take the environment past Lambda's 4 KB (as the payment
+        # keys would): e-mail replies go through SES or a relay that needs no password.
         secrets=(
             *LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN", "NEXTCLOUD_BOT_SECRET",
         ),
         settings=(
             "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID",
-            "NEXTCLOUD_ALLOWED_BACKENDS",
-            "SEARXNG_URL",
+            "NEXTCLOUD_ALLOWED_BACKENDS", "SEARXNG_URL",
+            "EMAIL_ADDRESS", "EMAIL_SEND_MODE", "EMAIL_SMTP_HOST", "EMAIL_SMTP_USER",
         ),
         publishes=True,
     ),

@@ -97,6 +97,10 @@ def address_of(channel: Channel, user: str | None) -> str | None:
         return f"whatsapp:+{digits}" if re.fullmatch(r"[0-9]{8,15}", digits) else None
     if channel == "telegram" and re.fullmatch(r"-?[0-9]{1,20}", user):
         return f"telegram:{user}"
+    if channel == "email":
+        from shared.channels.email.thread import recipient  # lazy: only for e-mail
+
+        return f"email:{recipient(user)}"
     return None
 
 

@@ -96,6 +96,20 @@ class Settings(BaseModel):
         None, alias="NEXTCLOUD_BOT_SECRET", min_length=40, max_length=128
     )
     nextcloud_allowed_backends: tuple[str, ...] = Field((), alias="NEXTCLOUD_ALLOWED_BACKENDS")
+    # E-mail (shared/channels/email): the shop's mailbox belongs to DEFAULT_SHOP. The inbound
+    # secret signs the generic inbound posts and keys e-mail conversation ids (set it for SES
+    # too); replies go through SMTP or SES's SendRawEmail.
+    email_address: str | None = Field(None, alias="EMAIL_ADDRESS", pattern=r"^[^@\s]+@[^@\s]+$")
+    email_inbound_secret: SecretStr | None = Field(None, alias="EMAIL_INBOUND_SECRET")
+    email_sns_topic_arn: str | None = Field(None, alias="EMAIL_SNS_TOPIC_ARN")
+    email_send_mode: Literal["smtp", "ses"] = Field("smtp", alias="EMAIL_SEND_MODE")
+    email_smtp_host: str | None = Field(None, alias="EMAIL_SMTP_HOST")
+    email_smtp_port: int = Field(587, alias="EMAIL_SMTP_PORT", ge=1, le=65535)
+    email_smtp_starttls: bool = Field(True, alias="EMAIL_SMTP_STARTTLS")
+    email_smtp_user: str | None = Field(None, alias="EMAIL_SMTP_USER")
+    email_smtp_password: SecretStr | None = Field(None, alias="EMAIL_SMTP_PASSWORD")
+    email_ses_region: str | None = Field(None, alias="EMAIL_SES_REGION")
+    email_ses_endpoint: str | None = Field(None, alias="EMAIL_SES_ENDPOINT", pattern=r"^https?://")
     # Payments (shared/payments): the test provider's secret has a dev default, as it pays
     # nothing; a real provider's keys have none. A deployed function refuses the test provider
     # while its secret is that public default (``shared.checkout.Payments.provider``).

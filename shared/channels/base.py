@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 T = TypeVar("T")
-ChannelName = Literal["whatsapp", "telegram", "nextcloud"]
+ChannelName = Literal["whatsapp", "telegram", "nextcloud", "email"]
 TIMEOUT = 20.0  # seconds per request: a send is small; a media download gets the same
 
 

@@ -74,6 +74,7 @@ class Inbound:
     media: Media | None = None
     name: str = ""
     phone: str | None = None  # E.164, when the channel tells it (WhatsApp)
+    thread: str = ""  # what keys the conversation when not ``user`` (an e-mail thread's root)
 
 
 def placeholder(media: Media) -> str:
@@ -142,7 +143,7 @@ def receive(app: App, shop: Shop, inbound: Inbound, secret: str) -> Received:
     )
     if claim.done:
         return "duplicate"
-    cid = conversation_id(secret, shop.id, inbound.channel, inbound.user)
+    cid = conversation_id(secret, shop.id, inbound.channel, inbound.thread or inbound.user)
     message = Message(
         id=str(claim.data["message"]),
         role="user",

@@ -54,13 +54,16 @@ class Webhook(ABC, Generic[M]):
         """Store and queue what ``update`` carries; never an error for what gets no answer."""
 
 
-def receive_post(app: App, name: str, body: bytes, header: Headers) -> Handled:
-    """A post to channel ``name``'s webhook: verified, parsed, handled."""
+def receive_post(
+    app: App, name: str, body: bytes, header: Headers, webhook: Webhook[Any] | None = None
+) -> Handled:
+    """A post to channel ``name``'s webhook (or to ``webhook``, a second inbound route of the
+    channel: e-mail's SES notifications): verified, parsed, handled."""
     from shared.channels import CHANNELS, open_webhook
 
     variable = CHANNELS[name].secret
     secret = configured(getattr(app.settings, variable), variable.upper())
-    webhook = open_webhook(name)
+    webhook = webhook or open_webhook(name)
     webhook.verify(body, header, secret)
     update = parse(body, webhook.update, name)
     return webhook.handle(app, update, secret) if update is not None else Handled()

@@ -195,6 +195,7 @@ def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) ->
             "whatsapp",
             "telegram",
             "nextcloud",
+            "email",
             "payments",
             "tasks",
             "worker",
