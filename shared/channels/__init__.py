@@ -47,6 +47,7 @@ CHANNELS: dict[str, ChannelPlugin] = {
         "shared.channels.nextcloud.sender:NextcloudChannel",
         "shared.channels.nextcloud.inbound:NextcloudWebhook",
         "nextcloud_bot_secret",
+    ),
     "email": ChannelPlugin(
         "shared.channels.email.sender:EmailChannel",
         "shared.channels.email.inbound:EmailWebhook",
