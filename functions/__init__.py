@@ -89,6 +89,12 @@ FUNCTIONS: tuple[Function, ...] = (
         gcp_max_instances=20, routes=("POST /webhooks/telegram",),
         secrets=("TELEGRAM_WEBHOOK_SECRET",), publishes=True,
     ),
+    Function(
+        "webhook_messenger", "messenger", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
+        gcp_max_instances=20, routes=("GET /webhooks/messenger", "POST /webhooks/messenger"),
+        secrets=("MESSENGER_VERIFY_TOKEN", "MESSENGER_APP_SECRET"),
+        settings=("MESSENGER_PAGE_ID", "INSTAGRAM_ACCOUNT_ID"), publishes=True,
+    ),
     # Providers want a 200 quickly: the customer's confirmation goes through the queue.
     Function(
         "payments", "payments", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
@@ -137,7 +143,10 @@ FUNCTIONS: tuple[Function, ...] = (
             "GET /admin/api/jobs", "POST /admin/api/jobs", "POST /admin/api/jobs/{id}/enabled",
             "POST /admin/api/jobs/{id}/run",
         ),
-        secrets=("ADMIN_SESSION_SECRET", "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
+        secrets=(
+            "ADMIN_SESSION_SECRET", "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN",
+            "MESSENGER_PAGE_ACCESS_TOKEN",
+        ),
         settings=("WHATSAPP_PHONE_NUMBER_ID",), publishes=True,
     ),
     # Not public: only the queue calls it. A turn may queue more work (handing a conversation
@@ -145,7 +154,10 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         "worker", "worker", memory_mb=1024, aws_timeout_s=90, gcp_timeout_s=240,
         gcp_max_instances=20, queue_trigger=True,
-        secrets=(*LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN"),
+        secrets=(
+            *LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN",
+            "MESSENGER_PAGE_ACCESS_TOKEN",
+        ),
         settings=("WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID"),
         publishes=True,
     ),

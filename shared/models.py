@@ -18,7 +18,7 @@ from shared.store import Doc, Store
 
 Money = Decimal
 Role = Literal["user", "assistant"]
-Channel = Literal["web", "whatsapp", "telegram"]
+Channel = Literal["web", "whatsapp", "telegram", "messenger", "instagram"]
 
 
 class Model(BaseModel):

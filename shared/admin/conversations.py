@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -48,7 +48,7 @@ SCAN_LIMIT = 1000
 MESSAGES_SHOWN = 100  # a conversation's newest messages in its detail
 WINDOW_SECONDS = 24 * 3600.0  # WhatsApp's customer-service window after the customer's message
 SEARCH_CHARS = 100
-CHANNELS: tuple[Channel, ...] = ("web", "whatsapp", "telegram")
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 STATES = ("bot", "human")
 YES = ("1", "true", "yes")
 
@@ -284,7 +284,9 @@ def _send(
         if conversation.channel_user is None:
             raise ChannelError(f"{conversation.channel}: no address to send to", retryable=False)
         try:
-            channel = open_channel(app, shop, conversation.channel)
+            channel = open_channel(app, shop, conversation.channel).within_window(
+                conversation.last_inbound_at, time.time(), human=True
+            )
         except ConfigError as exc:  # names the settings missing, never their values
             raise ChannelError(str(exc), retryable=False) from None
         to, template = conversation.channel_user, shop.whatsapp_template

@@ -43,6 +43,17 @@ CHANNELS: dict[str, ChannelPlugin] = {
         "shared.channels.telegram.inbound:TelegramWebhook",
         "telegram_webhook_secret",
     ),
+    # One webhook for both (a post says "page" or "instagram"), one class on one API and token.
+    "messenger": ChannelPlugin(
+        "shared.channels.messenger.sender:MessengerChannel",
+        "shared.channels.messenger.inbound:MessengerWebhook",
+        "messenger_app_secret",
+    ),
+    "instagram": ChannelPlugin(
+        "shared.channels.messenger.sender:InstagramChannel",
+        "shared.channels.messenger.inbound:MessengerWebhook",
+        "messenger_app_secret",
+    ),
 }
 
 

@@ -3,7 +3,10 @@
 * ``telegram-webhook``: register this deployment's webhook with Telegram (setWebhook, with
   ``TELEGRAM_WEBHOOK_SECRET`` as the secret Telegram sends back on every update);
 * ``whatsapp-number PHONE_NUMBER_ID --shop SHOP``: answer a WhatsApp number for a shop other
-  than DEFAULT_SHOP (which owns ``WHATSAPP_PHONE_NUMBER_ID``).
+  than DEFAULT_SHOP (which owns ``WHATSAPP_PHONE_NUMBER_ID``);
+* ``messenger-page PAGE_ID --shop SHOP [--instagram]``: answer a Facebook Page's Messenger (or,
+  with ``--instagram``, an Instagram account id) for a shop other than DEFAULT_SHOP (which owns
+  ``MESSENGER_PAGE_ID`` and ``INSTAGRAM_ACCOUNT_ID``).
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from shared.exceptions import ComptoirError, ConfigError, InvalidInputError
 
 if TYPE_CHECKING:
     from shared.app import App
 
-COMMANDS = ("telegram-webhook", "whatsapp-number")
+COMMANDS = ("telegram-webhook", "whatsapp-number", "messenger-page")
 WEBHOOK_PATH = "/webhooks/telegram"
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as secret_token
 
@@ -34,6 +37,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     cmd.add_argument("phone_number_id", metavar="PHONE_NUMBER_ID")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    cmd = subparsers.add_parser(
+        "messenger-page", help="route a Facebook Page id (or Instagram account id) to a shop"
+    )
+    cmd.add_argument("page_id", metavar="PAGE_ID")
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    cmd.add_argument("--instagram", action="store_true", help="PAGE_ID is an Instagram account id")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +58,13 @@ def run(args: argparse.Namespace) -> int:
             shop = args.shop or app.settings.default_shop
             whatsapp_number(app, shop, args.phone_number_id)
             print(f"WhatsApp number {args.phone_number_id} now answers for shop {shop}")
+        elif args.command == "messenger-page":
+            shop = args.shop or app.settings.default_shop
+            channel: Literal["messenger", "instagram"] = (
+                "instagram" if args.instagram else "messenger"
+            )
+            messenger_page(app, shop, channel, args.page_id)
+            print(f"{channel.capitalize()} account {args.page_id} now answers for shop {shop}")
         else:
             raise InvalidInputError(f"not a channel command: {args.command}")
     except ComptoirError as exc:
@@ -83,3 +99,16 @@ def whatsapp_number(app: App, shop_id: str, phone_number_id: str) -> None:
     shop = app.shops.get(shop_id)  # the shop must exist
     add_route(app, shop.id, "whatsapp", phone_number_id)
     update_shop(app.store, shop.id, {"whatsapp_phone_number_id": phone_number_id})
+
+
+def messenger_page(
+    app: App, shop_id: str, channel: Literal["messenger", "instagram"], account: str
+) -> None:
+    from shared.channels.receive import add_route
+
+    if not account.isdigit():
+        raise InvalidInputError(
+            "a Page id or Instagram account id is the digits Meta shows in the app's"
+            " Messenger (or Instagram) settings"
+        )
+    add_route(app, app.shops.get(shop_id).id, channel, account)  # the shop must exist

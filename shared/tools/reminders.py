@@ -62,11 +62,13 @@ class ScheduleReminder(Tool):
     Args = ScheduleReminderArgs
 
     def offered(self, ctx: TurnContext) -> bool:
-        return ctx.conversation.channel != "web"  # the widget has no way to be reached later
+        # The widget has no way to be reached later; Messenger and Instagram let the bot write
+        # only within 24 hours of the customer's message.
+        return ctx.conversation.channel in ("whatsapp", "telegram")
 
     def run(self, ctx: TurnContext, args: ScheduleReminderArgs) -> dict[str, Any]:
         channel = ctx.conversation.channel
-        if channel == "web":
+        if channel != "whatsapp" and channel != "telegram":
             raise ToolError("reminders are sent on WhatsApp or Telegram only, not in this chat")
         text = " ".join(args.text.split())
         if not text:
