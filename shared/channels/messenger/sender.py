@@ -197,7 +197,8 @@ def _card(choice: Choice) -> dict[str, Any]:
     button opening its page."""
     card: dict[str, Any] = {"title": shorten(choice.title, CARD_TITLE)}
     if choice.description:
-        card["subtitle"] = shorten(choice.description, CARD_SUBTITLE)
+        # The guarded price as written (``shorten`` would fold its narrow no-break space).
+        card["subtitle"] = choice.description[:CARD_SUBTITLE]
     if choice.image:
         card["image_url"] = choice.image
     if choice.link is not None:
