@@ -174,7 +174,7 @@ def test_postbacks_quick_replies_and_attachments_are_stored_typed(
     assert [m.text for m in recent] == ["Commencer", "Sandales en cuir", "[image]"]
     media = recent[2].media
     assert media is not None and media.kind == "image" and media.ref.startswith("https://")
-    assert [item.dedup_id for item in queue.items] == [m.external_ids[0] for m in recent]
+    assert [[item.dedup_id] for item in queue.items] == [m.external_ids for m in recent]
 
 
 def test_echoes_and_receipts_are_not_answered(
