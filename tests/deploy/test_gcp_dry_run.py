@@ -192,7 +192,8 @@ def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) ->
     }
     assert publishers == {
         f"serviceAccount:{gcp_account(s)}"
-        for s in ("chat", "whatsapp", "telegram", "messenger", "payments", "tasks", "worker", "admin")
+        for s in ("chat", "whatsapp", "telegram", "messenger", "payments", "tasks", "worker",
+                  "admin")  # fmt: skip
     }
     assert publishers == {
         f"serviceAccount:{gcp_account(f.short)}" for f in FUNCTIONS if f.publishes
