@@ -108,6 +108,12 @@ FUNCTIONS: tuple[Function, ...] = (
         secrets=("EMAIL_INBOUND_SECRET",), settings=("EMAIL_ADDRESS", "EMAIL_SNS_TOPIC_ARN"),
         publishes=True,
     ),
+    Function(
+        "webhook_messenger", "messenger", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
+        gcp_max_instances=20, routes=("GET /webhooks/messenger", "POST /webhooks/messenger"),
+        secrets=("MESSENGER_VERIFY_TOKEN", "MESSENGER_APP_SECRET"),
+        settings=("MESSENGER_PAGE_ID", "INSTAGRAM_ACCOUNT_ID"), publishes=True,
+    ),
     # Providers want a 200 quickly: the customer's confirmation goes through the queue.
     Function(
         "payments", "payments", memory_mb=512, aws_timeout_s=10, gcp_timeout_s=30,
@@ -158,7 +164,7 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         secrets=(
             "ADMIN_SESSION_SECRET", "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN",
-            "NEXTCLOUD_BOT_SECRET",
+            "NEXTCLOUD_BOT_SECRET", "MESSENGER_PAGE_ACCESS_TOKEN",
         ),
         settings=("WHATSAPP_PHONE_NUMBER_ID", "NEXTCLOUD_ALLOWED_BACKENDS"), publishes=True,
     ),
@@ -171,6 +177,7 @@ FUNCTIONS: tuple[Function, ...] = (
         # keys would): e-mail replies go through SES or a relay that needs no password.
         secrets=(
             *LLM_SECRETS, "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN", "NEXTCLOUD_BOT_SECRET",
+            "MESSENGER_PAGE_ACCESS_TOKEN",
         ),
         settings=(
             "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID",

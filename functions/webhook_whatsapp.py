@@ -13,8 +13,8 @@ from . import _path  # noqa: F401  (first: `functions-framework --source=` needs
 
 # isort: split
 from shared.app import get_app
+from shared.channels.meta import handshake
 from shared.channels.webhook import receive_post
-from shared.channels.whatsapp.inbound import handshake
 from shared.http import HTTPFunction, Request, Response, json_response
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter

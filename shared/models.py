@@ -18,7 +18,9 @@ from shared.store import Doc, Store
 
 Money = Decimal
 Role = Literal["user", "assistant"]
-Channel = Literal["web", "whatsapp", "telegram", "nextcloud", "email"]
+Channel = Literal[
+    "web", "whatsapp", "telegram", "nextcloud", "email", "messenger", "instagram"
+]
 
 
 class Model(BaseModel):

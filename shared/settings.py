@@ -110,6 +110,15 @@ class Settings(BaseModel):
     email_smtp_password: SecretStr | None = Field(None, alias="EMAIL_SMTP_PASSWORD")
     email_ses_region: str | None = Field(None, alias="EMAIL_SES_REGION")
     email_ses_endpoint: str | None = Field(None, alias="EMAIL_SES_ENDPOINT", pattern=r"^https?://")
+    # Messenger and Instagram messaging (shared/channels/messenger): one Meta app, one Page.
+    messenger_verify_token: SecretStr | None = Field(None, alias="MESSENGER_VERIFY_TOKEN")
+    messenger_app_secret: SecretStr | None = Field(None, alias="MESSENGER_APP_SECRET")
+    messenger_page_access_token: SecretStr | None = Field(None, alias="MESSENGER_PAGE_ACCESS_TOKEN")
+    messenger_page_id: str | None = Field(None, alias="MESSENGER_PAGE_ID")
+    instagram_account_id: str | None = Field(None, alias="INSTAGRAM_ACCOUNT_ID")
+    messenger_api_base: str = Field(
+        "https://graph.facebook.com/v21.0", alias="MESSENGER_API_BASE", pattern=r"^https?://"
+    )
     # Payments (shared/payments): the test provider's secret has a dev default, as it pays
     # nothing; a real provider's keys have none. A deployed function refuses the test provider
     # while its secret is that public default (``shared.checkout.Payments.provider``).

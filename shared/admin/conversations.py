@@ -284,7 +284,9 @@ def _send(
         if conversation.channel_user is None:
             raise ChannelError(f"{conversation.channel}: no address to send to", retryable=False)
         try:
-            channel = open_channel(app, shop, conversation.channel)
+            channel = open_channel(app, shop, conversation.channel).within_window(
+                conversation.last_inbound_at, time.time(), human=True
+            )
         except ConfigError as exc:  # names the settings missing, never their values
             raise ChannelError(str(exc), retryable=False) from None
         to, template = conversation.channel_user, shop.whatsapp_template

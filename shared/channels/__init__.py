@@ -53,6 +53,17 @@ CHANNELS: dict[str, ChannelPlugin] = {
         "shared.channels.email.inbound:EmailWebhook",
         "email_inbound_secret",
     ),
+    # One webhook for both (a post says "page" or "instagram"), one class on one API and token.
+    "messenger": ChannelPlugin(
+        "shared.channels.messenger.sender:MessengerChannel",
+        "shared.channels.messenger.inbound:MessengerWebhook",
+        "messenger_app_secret",
+    ),
+    "instagram": ChannelPlugin(
+        "shared.channels.messenger.sender:InstagramChannel",
+        "shared.channels.messenger.inbound:MessengerWebhook",
+        "messenger_app_secret",
+    ),
 }
 
 

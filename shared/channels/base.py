@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 T = TypeVar("T")
-ChannelName = Literal["whatsapp", "telegram", "nextcloud", "email"]
+ChannelName = Literal["whatsapp", "telegram", "nextcloud", "email", "messenger", "instagram"]
 TIMEOUT = 20.0  # seconds per request: a send is small; a media download gets the same
 
 
@@ -50,21 +50,25 @@ class Retry(Backoff):
 
 
 @dataclass(frozen=True)
-class Choice:
-    """A product the customer can tap (an interactive row or button, an inline button)."""
-
-    id: str
-    title: str
-    description: str = ""
-
-
-@dataclass(frozen=True)
 class Link:
     """A button that opens ``url`` (a payment link): WhatsApp's CTA URL button, Telegram's
     inline URL button."""
 
     url: str
     label: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A product the customer can tap (an interactive row or button, an inline button), or a
+    card where the channel has them (Messenger's generic template: the picture and a button
+    opening the product's page)."""
+
+    id: str
+    title: str
+    description: str = ""
+    image: str = ""
+    link: Link | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,13 @@ class Channel(ABC):
     @abstractmethod
     def operator(settings: Settings, shop: Shop) -> str | None:
         """Where the shop's operator is told of handoffs on this channel, if anywhere."""
+
+    def within_window(self, last_inbound_at: float | None, now: float, *, human: bool) -> Channel:
+        """This sender for a customer who last wrote at ``last_inbound_at``, for a reply by a
+        person (``human``) or by the bot: itself where the channel has no window (Telegram) or
+        answers a closed one on its own (WhatsApp's template); a ChannelError that is not
+        retryable when nothing may go (Messenger's)."""
+        return self
 
     def render(self, text: str) -> str:
         """The reply as the channel shows it: plain text, without the Markdown bold that

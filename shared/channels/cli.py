@@ -6,6 +6,9 @@
   than DEFAULT_SHOP (which owns ``WHATSAPP_PHONE_NUMBER_ID``);
 * ``nextcloud-conversation BACKEND TOKEN --shop SHOP``: answer a Nextcloud Talk conversation for
   a shop other than DEFAULT_SHOP (which answers every other conversation of the allowed servers).
+* ``messenger-page PAGE_ID --shop SHOP [--instagram]``: answer a Facebook Page's Messenger (or,
+  with ``--instagram``, an Instagram account id) for a shop other than DEFAULT_SHOP (which owns
+  ``MESSENGER_PAGE_ID`` and ``INSTAGRAM_ACCOUNT_ID``).
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from shared.exceptions import ComptoirError, ConfigError, InvalidInputError
 
 if TYPE_CHECKING:
     from shared.app import App
 
-COMMANDS = ("telegram-webhook", "whatsapp-number", "nextcloud-conversation")
+COMMANDS = ("telegram-webhook", "whatsapp-number", "nextcloud-conversation", "messenger-page")
 WEBHOOK_PATH = "/webhooks/telegram"
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as secret_token
 
@@ -42,6 +45,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("backend", metavar="BACKEND", help="the server's base URL")
     cmd.add_argument("token", metavar="TOKEN", help="the conversation's token (its URL's end)")
     cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    cmd = subparsers.add_parser(
+        "messenger-page", help="route a Facebook Page id (or Instagram account id) to a shop"
+    )
+    cmd.add_argument("page_id", metavar="PAGE_ID")
+    cmd.add_argument("--shop", help="shop id (default: DEFAULT_SHOP)")
+    cmd.add_argument("--instagram", action="store_true", help="PAGE_ID is an Instagram account id")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +70,13 @@ def run(args: argparse.Namespace) -> int:
             shop = args.shop or app.settings.default_shop
             nextcloud_conversation(app, shop, args.backend, args.token)
             print(f"Nextcloud Talk conversation {args.token} now answers for shop {shop}")
+        elif args.command == "messenger-page":
+            shop = args.shop or app.settings.default_shop
+            channel: Literal["messenger", "instagram"] = (
+                "instagram" if args.instagram else "messenger"
+            )
+            messenger_page(app, shop, channel, args.page_id)
+            print(f"{channel.capitalize()} account {args.page_id} now answers for shop {shop}")
         else:
             raise InvalidInputError(f"not a channel command: {args.command}")
     except ComptoirError as exc:
@@ -107,3 +123,16 @@ def nextcloud_conversation(app: App, shop_id: str, backend: str, token: str) -> 
     if not TOKEN.fullmatch(token):
         raise InvalidInputError("a conversation token is the letters and digits ending its URL")
     give_conversation(app, shop_id, backend, token)
+
+
+def messenger_page(
+    app: App, shop_id: str, channel: Literal["messenger", "instagram"], account: str
+) -> None:
+    from shared.channels.receive import add_route
+
+    if not account.isdigit():
+        raise InvalidInputError(
+            "a Page id or Instagram account id is the digits Meta shows in the app's"
+            " Messenger (or Instagram) settings"
+        )
+    add_route(app, app.shops.get(shop_id).id, channel, account)  # the shop must exist

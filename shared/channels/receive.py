@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from shared.store import Store
 
 ROUTES = "channel_routes"  # in DEFAULT_SHOP's scope: "whatsapp:<phone number id>" -> {"shop"}
+# (likewise "messenger:<page id>", "instagram:<Instagram account id>")
 SENT = "channel_messages"  # a sent message's channel id -> {"conversation", "message"}
 TRUNCATED = " […]"  # ends the model's copy of a message cut to MAX_MESSAGE_CHARS
 
@@ -99,7 +100,12 @@ def route_key(channel: ChannelName, account: str) -> str:
 def shop_for(app: App, channel: ChannelName, account: str) -> Shop | None:
     """The shop that owns ``account``: DEFAULT_SHOP for the configured one, else a route."""
     settings = app.settings
-    if channel == "telegram" or account == settings.whatsapp_phone_number_id:
+    configured = {
+        "whatsapp": settings.whatsapp_phone_number_id,
+        "messenger": settings.messenger_page_id,
+        "instagram": settings.instagram_account_id,
+    }
+    if channel == "telegram" or account == configured.get(channel):
         return app.shops.get(settings.default_shop)
     if not re.fullmatch(r"[0-9]{1,40}", account):
         return None

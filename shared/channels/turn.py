@@ -21,6 +21,7 @@ assistant has just handed to a person queues a notification to the shop's operat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,7 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "choices": "Produits",
         "pay": "Payer",
+        "view": "Voir",
         "handoff": (
             "{shop} : un client demande à parler à quelqu'un.\n"
             "Client : {who}\nRaison : {reason}\nSes derniers messages :\n{said}\n\n"
@@ -72,6 +74,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ask_text": "I can't read this kind of message. Could you write your request?",
         "choices": "Products",
         "pay": "Pay",
+        "view": "View",
         "handoff": (
             "{shop}: a customer asks for a person.\n"
             "Customer: {who}\nReason: {reason}\nTheir last messages:\n{said}\n\n"
@@ -111,8 +114,15 @@ def handle(app: App, item: WorkItem) -> None:
         return  # the conversation is with the shop: nothing to send
     lang = result.lang or detect_language(result.reply, shop)
     # The products the reply names, as choices.
+    view = TEXTS[_lang(lang)]["view"]
     choices = [
-        Choice(f"product:{p.id}", p.title, format_price(p.price, p.currency, lang))
+        Choice(
+            f"product:{p.id}",
+            p.title,
+            format_price(p.price, p.currency, lang),
+            image=p.image,
+            link=Link(p.url, view) if p.url else None,
+        )
         for p in result.products
     ]
     label = TEXTS[_lang(lang)]["choices"]
@@ -194,6 +204,14 @@ def send_reply(
                 payload={"conversation": conversation.id, "reply": message_id},
             )
         )
+    try:
+        channel = channel.within_window(conversation.last_inbound_at, time.time(), human=False)
+    except ChannelError as refused:  # Messenger's bot after 24 hours: why it never went
+        conversations.set_delivery(
+            store, shop.id, conversation.id, message_id, "failed", refused.code
+        )
+        log_event("channel_reply_refused", channel=channel.name, shop=shop.id, code=refused.code)
+        return
     parts = split_text(channel.render(message.text), channel.text_limit)
     sent = list(message.external_ids or [])
     link = None

@@ -12,9 +12,9 @@ from shared.channels.exceptions import (
     MissingSignatureError,
     SignatureError,
 )
+from shared.channels.meta import check_signature
 from shared.channels.telegram.inbound import check_secret
 from shared.channels.webhook import Webhook
-from shared.channels.whatsapp.inbound import check_signature
 from shared.exceptions import ComptoirError
 from shared.settings import Settings
 from tests.channels.conftest import APP_SECRET, TG_SECRET, signature

@@ -196,6 +196,7 @@ def test_the_queue_topic_and_the_worker_push_subscription(dry_run: list[str]) ->
             "telegram",
             "nextcloud",
             "email",
+            "messenger",
             "payments",
             "tasks",
             "worker",

@@ -5,17 +5,12 @@ notices, unknown types) are acknowledged and counted, never an error."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
-
 from shared import conversations, crm
-from shared.channels.exceptions import HandshakeError, MissingSignatureError, SignatureError
+from shared.channels.meta import check_signature
 from shared.channels.receive import (
     Inbound,
     conversation_id,
@@ -24,7 +19,7 @@ from shared.channels.receive import (
     record_status,
     shop_for,
 )
-from shared.channels.webhook import Handled, Headers, Webhook, equal
+from shared.channels.webhook import Handled, Headers, Webhook
 from shared.channels.whatsapp.models import (
     AudioMessage,
     ButtonMessage,
@@ -89,27 +84,6 @@ class WhatsAppWebhook(Webhook[WebhookPayload]):
                 _preferences(app, shop, value, secret, report)
         log_event("whatsapp_webhook", **vars(report))
         return Handled(report.shop)
-
-
-def check_signature(body: bytes, signature: str, app_secret: str) -> None:
-    """Meta's ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``."""
-    if not signature:
-        raise MissingSignatureError("X-Hub-Signature-256 is required")
-    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    if not equal(signature.strip(), expected):
-        raise SignatureError("the signature does not match the body")
-
-
-def handshake(query: Mapping[str, str], verify_token: SecretStr | None) -> str:
-    """Meta's subscription check (``GET`` with ``hub.mode``, ``hub.verify_token``): the
-    ``hub.challenge`` to answer, or HandshakeError."""
-    if (
-        verify_token is None
-        or query.get("hub.mode") != "subscribe"
-        or not equal(query.get("hub.verify_token", ""), verify_token.get_secret_value())
-    ):
-        raise HandshakeError("verification failed")
-    return query.get("hub.challenge", "")
 
 
 def _messages(app: App, shop: Shop, value: Value, secret: str, report: Report) -> None:

@@ -23,6 +23,7 @@ from shared.channels.base import (
     default_shop_setting,
     shorten,
 )
+from shared.channels.meta import graph_failure
 from shared.exceptions import ChannelError, ConfigError
 from shared.models import Media, Shop, WhatsAppTemplate
 
@@ -183,20 +184,7 @@ class WhatsAppChannel(Channel):
         return self.download(url, self._auth, mime_type)
 
     def failure(self, response: httpx.Response) -> Failure:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        error = body.get("error") if isinstance(body, dict) else None
-        code = error.get("code") if isinstance(error, dict) else None
-        code = code if isinstance(code, int) else None
-        status = response.status_code
-        retryable = status == 429 or status >= 500 or code in RETRYABLE_CODES
-        what = f"HTTP {status}" + (f", code {code}" if code is not None else "")
-        asked = response.headers.get("retry-after", "")
-        return Failure(
-            self._error(what, retryable, code), float(asked) if asked.isdigit() else None
-        )
+        return graph_failure(response, RETRYABLE_CODES, self._error)
 
     @property
     def _messages_url(self) -> str:
