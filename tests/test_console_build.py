@@ -9,11 +9,12 @@ import gzip
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from shared.devserver import static_response
+from shared.models import Channel
 from tests.browser.build import DIST, WEB, built_widget
 from tests.test_widget_build import FORBIDDEN
 
@@ -118,3 +119,10 @@ def test_the_dev_server_serves_the_built_console_at_admin(admin: dict[str, Any])
     # The sources are not what is served, nor anything outside the build.
     assert static_response("/admin/console.js").status == 404
     assert static_response("/admin/../../README.md").status == 404
+
+
+def test_the_inbox_filters_by_every_channel_the_server_has() -> None:
+    """A channel added to ``shared.models.Channel`` is one the operator can filter on."""
+    found = re.search(r"const CHANNELS = \[([^\]]*)\]", (WEB / "admin" / "inbox.js").read_text())
+    assert found is not None
+    assert re.findall(r'"([a-z]+)"', found.group(1)) == list(get_args(Channel))

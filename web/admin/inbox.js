@@ -5,7 +5,7 @@ import { ApiError, call } from "./api.js";
 import { field, h } from "./dom.js";
 import { money, t, when } from "./strings.js";
 
-const CHANNELS = ["web", "whatsapp", "telegram", "nextcloud"];
+const CHANNELS = ["web", "whatsapp", "telegram", "nextcloud", "email", "messenger", "instagram"];
 let filters = { channel: "", state: "", needs_human: false, unread: false, q: "" };
 let openId = "";
 let listTimer = 0;
