@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,9 @@ def session(server: DevServer, key: str | None, work: Any) -> Any:
         ):
             return await work(client)
 
-    return asyncio.run(main())
+    # A thread of its own: Playwright's sync API (the browser tests) may hold this one's loop.
+    with ThreadPoolExecutor(1) as runner:
+        return runner.submit(asyncio.run, main()).result()
 
 
 def failure(server: DevServer, key: str | None, work: Any) -> BaseException:
