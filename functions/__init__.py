@@ -166,7 +166,11 @@ FUNCTIONS: tuple[Function, ...] = (
             "ADMIN_SESSION_SECRET", "WHATSAPP_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN",
             "NEXTCLOUD_BOT_SECRET", "MESSENGER_PAGE_ACCESS_TOKEN",
         ),
-        settings=("WHATSAPP_PHONE_NUMBER_ID", "NEXTCLOUD_ALLOWED_BACKENDS"), publishes=True,
+        settings=(
+            "WHATSAPP_PHONE_NUMBER_ID", "NEXTCLOUD_ALLOWED_BACKENDS",
+            "EMAIL_ADDRESS", "EMAIL_SEND_MODE", "EMAIL_SMTP_HOST", "EMAIL_SMTP_USER",
+        ),
+        publishes=True,
     ),
     # Not public: only the queue calls it. A turn may queue more work (handing a conversation
     # to the operator), hence publishes.

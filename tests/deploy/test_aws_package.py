@@ -47,6 +47,10 @@ LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 CATALOG_OBJECTS = "DataBucket/catalog/*"
 CATALOG_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 CATALOG_USERS = {"chat", "worker", "admin"}
+# E-mail replies through SES (EMAIL_SEND_MODE=ses) come from the worker and the console only, as
+# the one identity the stage names (param emailSesIdentity).
+SES_SENDERS = {"worker", "admin"}
+SES_IDENTITY = "ses:identity"
 # Variables a function has on AWS only, beyond its listed secrets and settings: one model call
 # must end within the HTTP API's 30 s (Google Cloud's 60 s need no such bound).
 AWS_ONLY_VARIABLES = {"chat": {"LLM_TIMEOUT"}}
@@ -60,6 +64,8 @@ def expected_grants(fn: Function) -> dict[str, set[str]]:
         grants["InboundQueue"] = queue
     if fn.name in CATALOG_USERS:
         grants[CATALOG_OBJECTS] = CATALOG_ACTIONS
+    if fn.name in SES_SENDERS:
+        grants[SES_IDENTITY] = {"ses:SendRawEmail"}
     return grants
 
 
@@ -67,6 +73,13 @@ def resource_target(resource: dict[str, Any]) -> str:
     """A statement's resource as a logical id, or ``Id/path`` for the objects under a path."""
     if "Fn::GetAtt" in resource:
         return str(resource["Fn::GetAtt"][0])
+    ses = re.fullmatch(
+        r"arn:\$\{AWS::Partition\}:ses:\$\{AWS::Region\}:\$\{AWS::AccountId\}:identity/(.+)",
+        resource["Fn::Sub"],
+    )
+    if ses is not None:
+        assert ses[1] == "unset.invalid", ses[1]  # the stage's parameter, one identity
+        return SES_IDENTITY
     found = re.fullmatch(r"\$\{(\w+)\.Arn\}/(.+)", resource["Fn::Sub"])
     assert found is not None, resource
     return f"{found[1]}/{found[2]}"
