@@ -14,15 +14,14 @@ import json
 import re
 import time
 import uuid
-from decimal import Decimal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from shared.money import format_price
-
 from tests.browser.build import DIST
 from tests.loopback import FakeHandler, serving
 
@@ -42,7 +41,13 @@ def search_products(query: str) -> list[Json]:
         text = " ".join([product["title"], *product["tags"]]).lower()
         if words & set(re.findall(r"\w+", text)):
             price = product["variants"][0]["price"]
-            found.append({"id": product["handle"], "title": product["title"], "price": format_price(Decimal(price), CURRENCY)})
+            found.append(
+                {
+                    "id": product["handle"],
+                    "title": product["title"],
+                    "price": format_price(Decimal(price), CURRENCY),
+                }
+            )
     return found
 
 
@@ -115,7 +120,7 @@ class VoiceStandin:
 
 def _handler(state: VoiceStandin) -> type[FakeHandler]:
     class Handler(FakeHandler):
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802 - http.server names it
             url = urlsplit(self.path)
             if url.path == "/shop.html":
                 self.reply(200, state.page(), {"content-type": "text/html; charset=utf-8"})
@@ -130,7 +135,7 @@ def _handler(state: VoiceStandin) -> type[FakeHandler]:
             else:
                 self.reply(404, {"error": {"code": "not_found"}})
 
-        def do_POST(self) -> None:
+        def do_POST(self) -> None:  # noqa: N802 - http.server names it
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             status, payload = state.answer(urlsplit(self.path).path, body)
