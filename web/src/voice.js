@@ -77,7 +77,9 @@ function startCall(panel) {
     panel.onEnd();
   }
 
-  const send = (event) => channel && channel.readyState === "open" && channel.send(JSON.stringify(event));
+  const send = (event) => {
+    if (channel && channel.readyState === "open") channel.send(JSON.stringify(event));
+  };
 
   function transcript(role, text, itemId) {
     if (!text) return;
@@ -105,7 +107,8 @@ function startCall(panel) {
     } catch {
       output = JSON.stringify({ error: "unavailable" }); // the assistant says it could not look
     }
-    send({ type: "conversation.item.create", item: { type: "function_call_output", call_id, output } });
+    const item = { type: "function_call_output", call_id, output };
+    send({ type: "conversation.item.create", item });
     send({ type: "response.create" });
   }
 
