@@ -14,6 +14,7 @@ from tests.browser.build import DIST, WEB, built_widget
 
 BEFORE_OPEN_BUDGET = 12_000  # gzipped bytes loaded before the shopper opens the panel
 TOTAL_BUDGET = 20_000  # gzipped bytes in all
+VOICE_BUDGET = 6_000  # gzipped bytes of the voice module, fetched only when a call starts
 SOURCES = sorted((WEB / "src").glob("*.js"))
 FORBIDDEN = {
     "innerHTML": re.compile(r"innerHTML"),
@@ -41,6 +42,9 @@ def test_the_size_budget_holds(manifest: dict[str, Any]) -> None:
     panel = _gzipped(DIST / manifest["panel"])
     assert loader <= BEFORE_OPEN_BUDGET, f"loader: {loader} B gzipped"
     assert loader + panel <= TOTAL_BUDGET, f"loader + panel: {loader + panel} B gzipped"
+    voice = _gzipped(DIST / manifest["voice"])
+    assert voice <= VOICE_BUDGET, f"voice: {voice} B gzipped"
+    assert manifest["budget_gzip"]["voice"] == VOICE_BUDGET
     for name, entry in manifest["files"].items():
         assert entry["bytes"] == (DIST / name).stat().st_size, name
 
@@ -51,8 +55,12 @@ def test_the_loaders_name_the_panel_they_were_built_with(manifest: dict[str, Any
     assert f'"{panel}"' in (DIST / "widget.js").read_text(encoding="utf-8")
     # web/widget.js serves the old /widget.js path: the panel is under dist/ from there.
     assert f'"dist/{panel}"' in (WEB / "widget.js").read_text(encoding="utf-8")
+    # The panel names the voice module it was built with, relative to itself.
+    assert re.fullmatch(r"voice\.[0-9a-f]{10}\.js", manifest["voice"])
+    assert f'"{manifest["voice"]}"' in (DIST / panel).read_text(encoding="utf-8")
     files = manifest["files"]
     assert files[manifest["panel"]]["cache_control"] == "public, max-age=31536000, immutable"
+    assert files[manifest["voice"]]["cache_control"] == "public, max-age=31536000, immutable"
     assert files[manifest["loader"]]["cache_control"] == "public, max-age=300"
     assert {e["content_type"] for e in files.values()} == {"text/javascript; charset=utf-8"}
 

@@ -5,6 +5,8 @@
 //
 // Writes:
 //   web/dist/panel.<hash>.js  the panel, named by its content: cache it for a year
+//   web/dist/voice.<hash>.js  the live voice call, loaded by the panel only when the shopper
+//                             presses the microphone (its own budget); cached a year too
 //   web/dist/widget.js        the loader (what the shop's script tag points to): cache briefly
 //   web/widget.js             the same loader for the old path /widget.js (panel under dist/)
 //   web/dist/admin/           the console: index.html naming console.<hash>.js and .css
@@ -32,7 +34,8 @@ const TARGET = ["es2020", "chrome87", "firefox78", "safari15", "edge87"];
 const JS = "text/javascript; charset=utf-8";
 const SHORT = "public, max-age=300"; // a new release reaches every shop within 5 minutes
 const FOREVER = "public, max-age=31536000, immutable";
-export const BUDGET = { beforeOpen: 12_000, total: 20_000 }; // gzipped bytes
+// gzipped bytes; the voice module is not in `total`: only a shopper who calls fetches it
+export const BUDGET = { beforeOpen: 12_000, total: 20_000, voice: 6_000 };
 export const CONSOLE_BUDGET = 25_000; // gzipped bytes: the console's page, script and styles
 
 // `import css from "./x.css"` → the minified stylesheet as a string.
@@ -124,7 +127,10 @@ export async function build() {
   rmSync(DIST, { recursive: true, force: true });
   mkdirSync(DIST, { recursive: true });
 
-  const panel = await bundle("panel.js");
+  const voice = await bundle("voice.js");
+  const voiceName = hashed("voice", voice, "js");
+  // The panel finds the voice module next to its own file, so it names it relative to itself.
+  const panel = await bundle("panel.js", { __VOICE_FILE__: JSON.stringify(voiceName) });
   const panelName = hashed("panel", panel, "js");
   // The loader finds the panel relative to its own URL, so the same build works on any CDN.
   const loader = await bundle("loader.js", { __PANEL_FILE__: JSON.stringify(panelName) });
@@ -138,6 +144,7 @@ export async function build() {
   // web/dist is what gets published, as is: the manifest describes it with paths relative to it.
   const outputs = [
     [panelName, panel, FOREVER],
+    [voiceName, voice, FOREVER],
     ["widget.js", loader, SHORT],
   ];
   const files = {};
@@ -148,7 +155,8 @@ export async function build() {
   const manifest = {
     loader: "widget.js",
     panel: panelName,
-    budget_gzip: { before_open: BUDGET.beforeOpen, total: BUDGET.total },
+    voice: voiceName,
+    budget_gzip: { before_open: BUDGET.beforeOpen, total: BUDGET.total, voice: BUDGET.voice },
     files,
     admin: await buildConsole(),
   };
@@ -164,6 +172,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   console.log(`web/dist/${manifest.panel}  ${panel} B gzipped`);
   const budgets = `${BUDGET.beforeOpen} before opening / ${BUDGET.total} in all`;
   console.log(`total ${loader + panel} B gzipped (budgets: ${budgets})`);
+  const voice = manifest.files[manifest.voice].gzip;
+  console.log(`web/dist/${manifest.voice}  ${voice} B gzipped (budget: ${BUDGET.voice})`);
   const admin = manifest.admin;
   const consoleGzip = Object.values(admin.files).reduce((sum, file) => sum + file.gzip, 0);
   for (const [name, file] of Object.entries(admin.files)) {
@@ -171,7 +181,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   console.log(`console ${consoleGzip} B gzipped (budget: ${CONSOLE_BUDGET})`);
   const overConsole = consoleGzip > CONSOLE_BUDGET;
-  if (loader > BUDGET.beforeOpen || loader + panel > BUDGET.total || overConsole) {
+  const overWidget = loader > BUDGET.beforeOpen || loader + panel > BUDGET.total;
+  if (overWidget || voice > BUDGET.voice || overConsole) {
     console.error("over the size budget");
     process.exit(1);
   }

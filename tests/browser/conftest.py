@@ -16,6 +16,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -203,8 +204,9 @@ def _side_pages(side: SideServer, dev_url: str) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+@contextmanager
+def chromium(*extra_flags: str) -> Iterator[Browser]:
+    """Debian's chromium with the common flags and ``extra_flags`` (skipped if missing)."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: apt-get install -y chromium"
         if os.environ.get("CI"):
@@ -213,12 +215,18 @@ def browser() -> Iterator[Browser]:
     playwright: Playwright = sync_playwright().start()
     try:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+            executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_FLAGS, *extra_flags]
         )
         yield browser
         browser.close()
     finally:
         playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
 
 
 # --- one page of a shop --------------------------------------------------------------------------

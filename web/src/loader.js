@@ -136,7 +136,7 @@ function start() {
   const load = () =>
     (loading ||= new Promise((resolve, reject) => {
       const tag = el("script");
-      tag.src = new URL(PANEL_FILE, script.src).href;
+      tag.src = context.panelUrl;
       document.addEventListener("comptoir:panel", (event) => resolve(event.detail), { once: true });
       tag.onerror = () => {
         loading = null; // try again on the next click
@@ -148,6 +148,7 @@ function start() {
   const context = {
     config,
     root,
+    panelUrl: new URL(PANEL_FILE, script.src).href, // the panel's own files sit next to it
     launcher,
     adopt: (text) => adopt(root, text),
     seen: () => storage.set(config.storageKey + "seen", "1"),

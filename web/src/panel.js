@@ -13,6 +13,11 @@ import { STRINGS } from "./strings.js";
 const CLOSE_ICON =
   "M18.3 5.7a1 1 0 0 0-1.4 0L12 10.6 7.1 5.7a1 1 0 0 0-1.4 1.4l4.9 4.9-4.9 4.9a1 1 0 1 0 1.4 1.4l4.9-4.9 4.9 4.9a1 1 0 0 0 1.4-1.4L13.4 12l4.9-4.9a1 1 0 0 0 0-1.4z";
 const SEND_ICON = "M3.4 20.4 21 12 3.4 3.6 3.4 10.2 16 12 3.4 13.8z";
+const MIC_ICON =
+  "M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.9V21h2v-3.1a7 7 0 0 0 6-6.9z";
+// Replaced at build time by the voice module's content-hashed file name (next to the panel).
+/* global __VOICE_FILE__ */
+const VOICE_FILE = __VOICE_FILE__;
 const FOCUSABLE = "button:not(:disabled), a[href], textarea, [tabindex='0']";
 const POLL_MS = 4000; // while a person of the shop has the conversation
 
@@ -62,7 +67,10 @@ function mount(ctx) {
   input.enterKeyHint = "send";
   const sendButton = button("send", icon(SEND_ICON), t.send);
   sendButton.type = "submit";
-  form.append(input, sendButton);
+  // Shown only once the server says the shop takes voice calls (GET /chat/history, POST /chat).
+  const micButton = button("mic", icon(MIC_ICON), t.talk);
+  micButton.hidden = true;
+  form.append(input, micButton, sendButton);
 
   const live = el("div", "sr");
   live.setAttribute("aria-live", "polite");
@@ -123,6 +131,7 @@ function mount(ctx) {
       });
       storage.set(sessionKey, answer.session_id);
       follow(answer.state);
+      voiceAllowed(answer.voice);
       streaming();
       reply.removeAttribute("aria-busy");
       if (!answer.reply) {
@@ -199,7 +208,8 @@ function mount(ctx) {
     const sessionId = storage.get(sessionKey);
     if (!sessionId) return;
     try {
-      const { state, messages } = await history(config, sessionId);
+      const { state, messages, voice } = await history(config, sessionId);
+      voiceAllowed(voice);
       for (const { id, role, author, text, products, lang, payment } of messages) {
         shown.add(id);
         lastId = id || lastId;
@@ -249,6 +259,64 @@ function mount(ctx) {
   }
   document.addEventListener("visibilitychange", () => follow());
 
+  // --- voice call --------------------------------------------------------------------------
+  // voice.js is fetched only when the mic is first pressed: a shop without voice, or a shopper
+  // who never calls, downloads none of it.
+  let voiceModule;
+  let call = null;
+
+  function voiceAllowed(on) {
+    if (on !== undefined) micButton.hidden = !on || !!call;
+  }
+
+  const loadVoice = () =>
+    (voiceModule ||= new Promise((resolve, reject) => {
+      const tag = el("script");
+      tag.src = new URL(VOICE_FILE, ctx.panelUrl).href;
+      document.addEventListener("comptoir:voice", (event) => resolve(event.detail), { once: true });
+      tag.onerror = () => {
+        voiceModule = null; // the next press tries again
+        tag.remove();
+        reject(new Error("voice failed to load"));
+      };
+      root.append(tag);
+    }));
+
+  micButton.addEventListener("click", async () => {
+    if (call) return;
+    notice();
+    micButton.disabled = true;
+    let startCall;
+    try {
+      startCall = await loadVoice();
+    } catch {
+      micButton.disabled = false;
+      notice(t.voiceFailed);
+      return;
+    }
+    micButton.hidden = true;
+    micButton.disabled = false;
+    call = startCall({
+      config,
+      t,
+      sessionId: storage.get(sessionKey),
+      adopt: ctx.adopt,
+      place: (node) => form.before(node),
+      caption: (role) => {
+        const node = bubble(role, "");
+        show(() => log.append(node));
+        return node;
+      },
+      notice,
+      onSession: (id) => storage.set(sessionKey, id),
+      onEnd: () => {
+        call = null;
+        micButton.hidden = false;
+        if (isOpen) micButton.focus();
+      },
+    });
+  });
+
   // --- open, close, keyboard ---------------------------------------------------------------
   let isOpen = false;
   let restored;
@@ -269,6 +337,7 @@ function mount(ctx) {
   function close() {
     if (!isOpen) return;
     isOpen = false;
+    if (call) call.hangUp(); // no call goes on behind a closed panel
     dialog.hidden = true;
     launcher.setAttribute("aria-expanded", "false");
     follow(); // stops asking while closed
@@ -280,7 +349,8 @@ function mount(ctx) {
     if (!isOpen) return;
     if (event.key === "Escape") {
       event.preventDefault();
-      close();
+      if (call) call.hangUp(); // Escape ends the call first, then closes the panel
+      else close();
     } else if (event.key === "Tab" && fullScreen.matches) {
       // Full screen the panel is all there is: keep Tab inside it.
       const items = [...dialog.querySelectorAll(FOCUSABLE)];
