@@ -56,11 +56,16 @@ BUSY_RETRY_AFTER = 30  # seconds, when the provider's 429 names none
 CONTEXT_MESSAGES = 6  # the last customer messages the catalogue context is retrieved for
 VOICE_ITEMS = "voice_items"  # a transcript line's provider item id -> its message id
 ITEM_DAYS = 2  # how long a line's item id is remembered (a retry comes within seconds)
+MONEY_KEYS = (
+    "price",
+    "unit_price",
+    "total",
+)  # the tools' amounts, also written out as "<key>_text"
 WITHHELD = "(withheld: it states an amount that is not a catalogue price)"
 VOICE_RULES = (
     "This is a live voice call: answer by voice, briefly, one or two sentences at a time, "
-    "in {language}. Say prices exactly as the tools return them (their price_text), never "
-    "another amount. Read no links or ids aloud."
+    "in {language}. Say prices exactly as the tools return them (their price_text, "
+    "total_text), never another amount. Read no links or ids aloud."
 )
 
 
@@ -371,17 +376,18 @@ class Voice:
 
 
 def _guarded(value: Any, facts: PriceFacts, lang: str, currency: str) -> Any:
-    """A tool's output as the call may speak it: each price also written out the way the chat
-    writes it (``price_text``, in the currency of the product it belongs to), and any text
-    stating an amount that is not a catalogue price withheld (a description quoting an old
-    price)."""
+    """A tool's output as the call may speak it: each amount also written out the way the chat
+    writes it (``price_text``, ``total_text``..., in the currency of the product or order it
+    belongs to), and any text stating an amount that is not a catalogue price withheld (a
+    description quoting an old price)."""
     if isinstance(value, dict):
         own = value.get("currency")
         currency = own if isinstance(own, str) else currency
         out = {k: _guarded(v, facts, lang, currency) for k, v in value.items()}
-        price = value.get("price")
-        if isinstance(price, int | float) and not isinstance(price, bool):
-            out["price_text"] = format_price(Decimal(str(price)), currency, lang)
+        for key in MONEY_KEYS:
+            amount = value.get(key)
+            if isinstance(amount, int | float) and not isinstance(amount, bool):
+                out[f"{key}_text"] = format_price(Decimal(str(amount)), currency, lang)
         return out
     if isinstance(value, list):
         return [_guarded(v, facts, lang, currency) for v in value]
