@@ -183,7 +183,7 @@ def history_json(entry: HistoryMessage) -> dict[str, Any]:
         "products": [product_card(product, variant) for product, variant in entry.cards],
         "lang": message.lang,
         "payment": payment_json(message.payment) if message.payment is not None else None,
-        "voice": message.voice,  # a line of a voice call's transcript
+        "voice": bool(message.voice),  # a line of a voice call's transcript
     }
 
 

@@ -383,7 +383,8 @@ class Message(Model):
     payment: PaymentButton | None = None  # a reply that made a payment link: its button
     campaign_id: str | None = None  # a campaign's message (shared/campaigns)
     operator: str | None = None  # a person's reply from the console: the operator's e-mail
-    voice: bool = False  # a line of a live voice call's transcript (shared/voice.py)
+    # True: a line of a live voice call's transcript (shared/voice.py); None keeps docs short.
+    voice: bool | None = None
 
     @field_validator("text")
     @classmethod
