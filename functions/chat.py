@@ -1,4 +1,5 @@
-"""The chat function: ``POST /chat`` (one turn) and ``GET /chat/history``.
+"""The chat function: ``POST /chat`` (one turn), ``GET /chat/history``, and live voice in the
+widget (``POST /voice/session``, ``/voice/tools``, ``/voice/transcript``: ``shared/voice.py``).
 
 Targets: ``handler`` (neutral), ``lambda_handler`` (AWS), ``chat`` (functions-framework).
 """
@@ -10,7 +11,9 @@ from . import _path  # noqa: F401  (first: `functions-framework --source=` needs
 # isort: split
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.app import get_app
 from shared.cards import author, payment_json, product_card
@@ -25,15 +28,42 @@ from shared.http import (
     Response,
     json_response,
     parse_json_body,
+    parse_model,
     sse_response,
 )
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
 
-handler = HTTPFunction("chat", "/chat", cors=Cors(lambda: get_app().settings.allowed_origins))
+# Mounted at the root: its routes are /chat... and /voice/... (on Google Cloud, under its URL).
+handler = HTTPFunction("chat", "", cors=Cors(lambda: get_app().settings.allowed_origins))
 
 
-@handler.route("/", "POST")
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class VoiceSessionBody(_Body):
+    shop: str | None = None
+    session_id: str | None = None  # the widget's chat session; a new one when unknown
+
+
+class VoiceToolBody(_Body):
+    shop: str | None = None
+    session_id: str = Field(min_length=1, max_length=64)
+    call_id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str = Field(default="{}", max_length=8000)  # the provider's JSON string
+
+
+class VoiceTranscriptBody(_Body):
+    shop: str | None = None
+    session_id: str = Field(min_length=1, max_length=64)
+    role: Literal["user", "assistant"]
+    text: str
+    item_id: str = Field(min_length=1, max_length=100)  # the provider's item: one message each
+
+
+@handler.route("/chat", "POST")
 def post_chat(request: Request) -> Response:
     payload = parse_json_body(request)
     message, session_id, shop_id = (payload.get(k) for k in ("message", "session_id", "shop"))
@@ -60,7 +90,7 @@ def post_chat(request: Request) -> Response:
     return response
 
 
-@handler.route("/history", "GET")
+@handler.route("/chat/history", "GET")
 def get_history(request: Request) -> Response:
     session_id = request.query.get("session_id", "")
     if not session_id:
@@ -72,8 +102,55 @@ def get_history(request: Request) -> Response:
     # ``after``: only the messages after that one (a widget waiting for an operator's reply).
     found = chat.history(shop, session_id, request.query.get("after") or None)
     messages = [history_json(entry) for entry in found.messages]
-    body = {"session_id": session_id, "state": found.state, "messages": messages}
+    body = {
+        "session_id": session_id,
+        "state": found.state,
+        "messages": messages,
+        "voice": app.voice.available(shop),  # the widget offers a call (its microphone button)
+    }
     response = json_response(200, body)
+    response.shop = shop.id
+    return response
+
+
+@handler.route("/voice/session", "POST")
+def post_voice_session(request: Request) -> Response:
+    body = parse_model(request, VoiceSessionBody)
+    app = get_app()
+    shop = app.shops.get(body.shop)
+    app.chat.check_rate(shop, body.session_id, request.source_ip or "unknown")
+    response = json_response(200, app.voice.start(shop, body.session_id).to_json())
+    response.headers["Cache-Control"] = "no-store"  # a key, however short-lived
+    response.shop = shop.id
+    return response
+
+
+@handler.route("/voice/tools", "POST")
+def post_voice_tool(request: Request) -> Response:
+    body = parse_model(request, VoiceToolBody)
+    app = get_app()
+    shop = app.shops.get(body.shop)
+    # The client's count only: a lively call makes more calls a minute than a chat.
+    app.chat.check_rate(shop, None, request.source_ip or "unknown")
+    output = app.voice.run_tool(shop, body.session_id, body.call_id, body.name, body.arguments)
+    response = json_response(200, {"call_id": body.call_id, "output": output})
+    response.shop = shop.id
+    return response
+
+
+@handler.route("/voice/transcript", "POST")
+def post_voice_transcript(request: Request) -> Response:
+    body = parse_model(request, VoiceTranscriptBody)
+    app = get_app()
+    shop = app.shops.get(body.shop)
+    text = body.text.strip()
+    if not text:
+        raise InvalidInputError("'text' must not be empty")
+    if len(text) > app.settings.max_message_chars:
+        raise MessageTooLongError(f"text over {app.settings.max_message_chars} characters")
+    app.chat.check_rate(shop, None, request.source_ip or "unknown")
+    app.voice.add_transcript(shop, body.session_id, body.role, text, body.item_id)
+    response = Response(204, b"", {})
     response.shop = shop.id
     return response
 
@@ -106,6 +183,7 @@ def history_json(entry: HistoryMessage) -> dict[str, Any]:
         "products": [product_card(product, variant) for product, variant in entry.cards],
         "lang": message.lang,
         "payment": payment_json(message.payment) if message.payment is not None else None,
+        "voice": bool(message.voice),  # a line of a voice call's transcript
     }
 
 

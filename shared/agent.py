@@ -93,7 +93,7 @@ class Agent:
         specs = [tool.spec for tool in self.tools.values()]
         result = AgentResult(text="")
         text = ""
-        facts = _facts_of(ctx, faq)
+        facts = facts_of(ctx, faq)
         gate = SentenceGate(facts)
         for step in range(self.max_steps + 1):
             if self._late():
@@ -123,7 +123,7 @@ class Agent:
                 ChatMessage("assistant", completion.text, tool_calls=completion.tool_calls)
             )
             for call in completion.tool_calls:
-                output = self._run_tool(ctx, call)
+                output = run_tool(self.tools, ctx, call)
                 result.tools.append(ToolUse(call.name, ok="error" not in output))
                 conversation.append(
                     ChatMessage(
@@ -139,26 +139,6 @@ class Agent:
     def _late(self) -> bool:
         """Too late for another model call: it could not answer before the deadline."""
         return self.deadline is not None and self.deadline - time.monotonic() < MIN_CALL_SECONDS
-
-    def _run_tool(self, ctx: TurnContext, call: ToolCall) -> dict[str, Any]:
-        tool = self.tools.get(call.name)
-        if tool is None:
-            return {"error": f"unknown tool {call.name!r}; use one of {', '.join(self.tools)}"}
-        if "_raw" in call.arguments:  # the provider could not parse the model's arguments
-            return {"error": "the arguments were not a valid JSON object; call the tool again"}
-        try:
-            return tool.run(ctx, tool.Args.model_validate(call.arguments))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-                for e in exc.errors()
-            )
-            return {"error": f"invalid arguments: {problems}"}
-        except ToolError as exc:
-            return {"error": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - a tool bug must not lose the customer's turn
-            log.log_unexpected(f"tool:{call.name}", "", exc)
-            return {"error": "the tool failed; tell the customer and offer the shop's contact"}
 
     def _guard(
         self,
@@ -198,7 +178,29 @@ class Agent:
         yield result
 
 
-def _facts_of(ctx: TurnContext, faq: Sequence[FaqEntry]) -> Callable[[], PriceFacts]:
+def run_tool(tools: Mapping[str, Tool], ctx: TurnContext, call: ToolCall) -> dict[str, Any]:
+    """What ``call`` returns as its result: the tool's output, or an error the model can read
+    (the agent loop's tool calls, and a live voice call's, ``shared/voice.py``)."""
+    tool = tools.get(call.name)
+    if tool is None:
+        return {"error": f"unknown tool {call.name!r}; use one of {', '.join(tools)}"}
+    if "_raw" in call.arguments:  # the provider could not parse the model's arguments
+        return {"error": "the arguments were not a valid JSON object; call the tool again"}
+    try:
+        return tool.run(ctx, tool.Args.model_validate(call.arguments))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
+        )
+        return {"error": f"invalid arguments: {problems}"}
+    except ToolError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a tool bug must not lose the customer's turn
+        log.log_unexpected(f"tool:{call.name}", "", exc)
+        return {"error": "the tool failed; tell the customer and offer the shop's contact"}
+
+
+def facts_of(ctx: TurnContext, faq: Sequence[FaqEntry] = ()) -> Callable[[], PriceFacts]:
     """The turn's price facts as they stand: tools add products and an order as the turn goes."""
     built: dict[tuple[int, bool], PriceFacts] = {}
 

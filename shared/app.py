@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from shared.catalog.snapshot import CatalogSnapshots
     from shared.chat import ChatService
     from shared.checkout import Payments
+    from shared.voice import Voice
 
 
 @dataclass
@@ -78,6 +79,13 @@ class App:
             payments=self.payments,
             catalog_snapshots=self.catalog_snapshots,
         )
+
+    @cached_property
+    def voice(self) -> Voice:
+        """Live voice in the widget: its provider keys, tool calls and transcripts."""
+        from shared.voice import Voice
+
+        return Voice(self.chat)
 
     @property
     def store_backend(self) -> str:

@@ -30,7 +30,7 @@ from typing import Literal
 from shared import conversations, crm, marketing, memory, quotas
 from shared.agent import Agent, AgentEvent, AgentResult, Replace
 from shared.catalog.embeddings import query_vector
-from shared.catalog.retrieval import CatalogCache, fold
+from shared.catalog.retrieval import CatalogCache, CatalogIndex, fold
 from shared.catalog.snapshot import CatalogSnapshots
 from shared.checkout import PaymentLink, Payments
 from shared.exceptions import (
@@ -362,19 +362,7 @@ class ChatService:
         vector = query_vector(llm, index.embed_model, index.embed_dimensions, text, shop.id)
         products = index.search_products(text, PRODUCTS_PER_TURN, query_vector=vector)
         faq = index.search_faq(text, FAQ_PER_TURN, lang, query_vector=vector)
-        ctx = TurnContext(
-            shop,
-            self.store,
-            index,
-            conversation,
-            conversation.channel,
-            lang,
-            now=self.clock(),
-            payments=self.payments,
-            linking=self.linking,
-            web_search=self.web_search,
-            deadline=deadline,
-        )
+        ctx = self.turn_context(shop, conversation, lang, index, deadline)
         ctx.show(*(p for p, _ in products))
         recalled, name = None, ""
         if customer is not None:
@@ -460,6 +448,30 @@ class ChatService:
         if ctx.handoff_reason is not None and conversation.channel == "web":
             self._notify_operator(shop, conversation, outbound.id)
         yield TurnResult(saved, result.text, outbound.id, cards, ctx.lead, lang, ctx.payment)
+
+    def turn_context(
+        self,
+        shop: Shop,
+        conversation: Conversation,
+        lang: str,
+        index: CatalogIndex | None = None,
+        deadline: float | None = None,
+    ) -> TurnContext:
+        """What the tools of a turn on ``conversation`` work with (a chat turn's, a voice
+        call's tool calls: ``shared/voice.py``)."""
+        return TurnContext(
+            shop,
+            self.store,
+            index if index is not None else self.catalog.get(shop),
+            conversation,
+            conversation.channel,
+            lang,
+            now=self.clock(),
+            payments=self.payments,
+            linking=self.linking,
+            web_search=self.web_search,
+            deadline=deadline,
+        )
 
     def record_reply(
         self,

@@ -86,10 +86,7 @@ def make_server(host: str, port: int, *, read_timeout: float) -> ThreadingHTTPSe
 
         def _serve(self) -> None:
             url = urlsplit(self.path)
-            target = next(
-                (f for f in functions if url.path == f.mount or url.path.startswith(f.mount + "/")),
-                None,
-            )
+            target = next((f for f in functions if f.owns(url.path)), None)
             limit = target.body_limit(self.command, url.path) if target else MAX_BODY_BYTES
             try:
                 body = self._read_body(limit)

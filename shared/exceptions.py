@@ -142,3 +142,21 @@ class TasksSecretError(ComptoirError):
 
 class UnknownTaskError(ComptoirError):
     """No task has this name."""
+
+
+class VoiceOffError(ComptoirError):
+    """The shop has not turned live voice on (``Shop.voice``), or the server has no key for its
+    provider."""
+
+
+class VoiceProviderError(ComptoirError):
+    """The realtime provider refused or failed to mint a voice session's key."""
+
+
+class VoiceProviderBusyError(VoiceProviderError):
+    """The realtime provider answered 429: the same request may pass after ``retry_after``
+    seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -82,6 +82,16 @@ class WhatsAppTemplate(Model):
     components: list[dict[str, Any]] = Field(default_factory=list)  # as the Graph API takes them
 
 
+class VoiceSettings(Model):
+    """Live voice in the widget (``shared/voice.py``): the realtime provider, its model and the
+    voice it speaks with. The provider's key is the server's (OPENAI_API_KEY, GEMINI_API_KEY)."""
+
+    enabled: bool = False
+    provider: Literal["openai", "gemini"] = "openai"
+    model: str = Field(default="gpt-realtime", min_length=1, max_length=100, pattern=r"^\S+$")
+    voice: str = Field(default="alloy", min_length=1, max_length=40, pattern=r"^[\w-]+$")
+
+
 class Plan(Model):
     """An access plan a shop sells (the tutor persona's use case): ``daily_messages`` a day for
     ``period_days`` days, for ``price`` in ``currency``."""
@@ -189,6 +199,8 @@ class Shop(Model):
     marketing_optout_hint: dict[str, str] = Field(default_factory=lambda: dict(OPTOUT_HINTS))
     # The web_search tool (shared/tools/web_search.py), when SEARXNG_URL is set too.
     web_search: bool = False
+    # Live voice in the widget (shared/voice.py); None: off.
+    voice: VoiceSettings | None = None
 
     @field_validator("name")
     @classmethod
@@ -371,6 +383,8 @@ class Message(Model):
     payment: PaymentButton | None = None  # a reply that made a payment link: its button
     campaign_id: str | None = None  # a campaign's message (shared/campaigns)
     operator: str | None = None  # a person's reply from the console: the operator's e-mail
+    # True: a line of a live voice call's transcript (shared/voice.py); None keeps docs short.
+    voice: bool | None = None
 
     @field_validator("text")
     @classmethod

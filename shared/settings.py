@@ -63,6 +63,15 @@ class Settings(BaseModel):
     mistral_api_key: SecretStr | None = Field(None, alias="MISTRAL_API_KEY")
     zai_api_key: SecretStr | None = Field(None, alias="ZAI_API_KEY")
     gemini_api_key: SecretStr | None = Field(None, alias="GEMINI_API_KEY")
+    # Live voice (shared/voice.py): the realtime APIs that mint the browser's short-lived keys.
+    voice_api_base: str = Field(
+        "https://api.openai.com", alias="VOICE_API_BASE", pattern=r"^https?://"
+    )
+    voice_gemini_api_base: str = Field(
+        "https://generativelanguage.googleapis.com",
+        alias="VOICE_GEMINI_API_BASE",
+        pattern=r"^https?://",
+    )
     allowed_origins: tuple[str, ...] = Field(("*",), alias="ALLOWED_ORIGINS")
     rate_limit_per_minute: int = Field(20, alias="RATE_LIMIT_PER_MINUTE", ge=1)
     client_rate_limit_per_minute: int = Field(60, alias="CLIENT_RATE_LIMIT_PER_MINUTE", ge=1)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.agent import Agent, AgentResult
+from shared.agent import Agent, AgentResult, run_tool
 from shared.app import App
 from shared.llm import ChatMessage, TextDelta, ToolCall
 from shared.models import Conversation
@@ -155,7 +155,7 @@ def test_no_search_when_the_turn_has_no_time_left_for_the_answer(
     ctx = _context(app, searxng, deadline=time.monotonic() + 1.0)
     tool = TOOLS["web_search"]
     call = ToolCall("call-1", "web_search", {"query": "entretien cuir"})
-    output = Agent(ScriptedLLM(Script()), {"web_search": tool})._run_tool(ctx, call)
+    output = run_tool({"web_search": tool}, ctx, call)
     assert "no time left" in output["error"]
     assert searxng.queries == []
 

@@ -55,6 +55,9 @@ from shared.exceptions import (
     UnknownSessionError,
     UnknownShopError,
     UnknownTaskError,
+    VoiceOffError,
+    VoiceProviderBusyError,
+    VoiceProviderError,
 )
 from shared.log import log_request, log_unexpected
 from shared.payments.exceptions import (
@@ -148,6 +151,10 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
     (UnknownShopError, 404, "unknown_shop", None),
     (UnknownSessionError, 404, "unknown_session", None),
     (RateLimitedError, 429, "rate_limited", None),
+    (VoiceOffError, 404, "voice_off", "live voice is not available for this shop"),
+    # The provider's words are not the browser's: a fixed message, the widget falls back to text.
+    (VoiceProviderBusyError, 503, "voice_provider_error", "voice is busy, use the chat"),
+    (VoiceProviderError, 502, "voice_provider_error", "voice is unavailable, use the chat"),
     (StoreUnavailableError, 503, "store_unavailable", "the store is unavailable, try again"),
     (LLMError, 503, "llm_unavailable", "the assistant is unavailable, try again"),
     # A channel API refused or failed a send (a console reply): never its text or address.
@@ -158,9 +165,8 @@ _ERROR_STATUS: list[tuple[type[ComptoirError], int, str, str | None]] = [
 def http_error_for(exc: ComptoirError) -> HTTPError | None:
     for cls, status, code, fixed_message in _ERROR_STATUS:
         if isinstance(exc, cls):
-            headers = (
-                {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
-            )
+            retry_after = getattr(exc, "retry_after", None)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
             return HTTPError(status, code, fixed_message or str(exc), headers)
     return None
 
@@ -402,6 +408,13 @@ class HTTPFunction:
         if path == self.mount or path.startswith(self.mount + "/"):
             path = path[len(self.mount) :] or "/"
         return path
+
+    def owns(self, path: str) -> bool:
+        """Whether ``path`` (whole, as AWS passes it) is the function's: under its mount, or,
+        mounted at the root, one of its routes (whatever the method)."""
+        if self.mount:
+            return path == self.mount or path.startswith(self.mount + "/")
+        return bool(self._matches(path))
 
     def _matches(self, path: str) -> list[tuple[_Route, dict[str, str]]]:
         """The routes ``path`` fits, the most specific first."""

@@ -22,7 +22,13 @@ SECRET_NAMES: list[str] = json.loads((ROOT / "infra" / "secret-names.json").read
 # The HTTP contract: routes by function. A function not listed yet (payments, tasks) is not
 # deployed; once it is, these are its routes.
 CONTRACT: dict[str, set[str]] = {
-    "chat": {"POST /chat", "GET /chat/history"},
+    "chat": {
+        "POST /chat",
+        "GET /chat/history",
+        "POST /voice/session",
+        "POST /voice/tools",
+        "POST /voice/transcript",
+    },
     "health": {"GET /healthz"},
     "webhook_whatsapp": {"GET /webhooks/whatsapp", "POST /webhooks/whatsapp"},
     "webhook_telegram": {"POST /webhooks/telegram"},
