@@ -64,6 +64,13 @@ FIRST_EVENTS: dict[str, dict[str, object]] = {
     # A provider's post without its signature: refused before anything is parsed (a signed
     # event needs a timestamp of the moment, which a recorded event cannot have).
     "payments": _http("POST", "/webhooks/payments/test", json.dumps({"id": "evt_bench"})),
+    "webhook_messenger": _http(
+        "GET",
+        "/webhooks/messenger?hub.mode=subscribe&hub.verify_token=bench-token&hub.challenge=42",
+    ),
+    # Posts without their signatures: refused before anything is parsed, as for the payments.
+    "webhook_nextcloud": _http("POST", "/webhooks/nextcloud", json.dumps({"type": "Create"})),
+    "webhook_email": _http("POST", "/webhooks/email/inbound", json.dumps({"mime": ""})),
     # A console that is not signed in yet: its first call is "who am I".
     "admin": _http("GET", "/admin/api/me"),
     # An agent's first call, with a key the shop never made.
@@ -75,7 +82,10 @@ FIRST_EVENTS: dict[str, dict[str, object]] = {
     ),
 }
 # The first request's expected status, where it is not 200.
-FIRST_STATUS = {"payments": 401, "admin": 401, "mcp_server": 401}
+FIRST_STATUS = {
+    "payments": 401, "admin": 401, "mcp_server": 401, "webhook_nextcloud": 401,
+    "webhook_email": 401,
+}  # fmt: skip
 PROGRAM = """
 import time, json
 t0 = time.perf_counter()
@@ -119,6 +129,9 @@ def main() -> None:
             "DEFAULT_SHOP": "demo",
             "LOG_LEVEL": "WARNING",
             "WHATSAPP_VERIFY_TOKEN": "bench-token",
+            "MESSENGER_VERIFY_TOKEN": "bench-token",
+            "NEXTCLOUD_BOT_SECRET": "bench-nextcloud-bot-secret-0123456789abcdef",
+            "EMAIL_INBOUND_SECRET": "bench-email-secret",
             "TELEGRAM_WEBHOOK_SECRET": "bench-secret",
             "ADMIN_SESSION_SECRET": "bench-admin-session-secret-0123456789abcdef",
             "PYTHONDONTWRITEBYTECODE": "0",

@@ -68,3 +68,20 @@ def test_the_import_throughput_bench_runs_small_and_reads_back_what_it_wrote() -
         "| DynamoDB (moto server, loopback)",
         "| Firestore (Google's emulator, loopback)",
     ]
+
+
+def test_the_cold_start_bench_has_a_first_event_for_every_function() -> None:
+    code = (
+        "import importlib.util, sys\n"
+        f"sys.path[:0] = [{str(BENCH)!r}, {str(BENCH.parent)!r}]\n"
+        f"spec = importlib.util.spec_from_file_location('cold', {str(BENCH / 'cold_start.py')!r})\n"
+        "module = sys.modules['cold'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "from functions import FUNCTIONS\n"
+        "missing = {f.name for f in FUNCTIONS} - set(module.FIRST_EVENTS)\n"
+        "assert not missing, missing\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
