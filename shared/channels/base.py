@@ -113,6 +113,7 @@ def http_client() -> httpx.Client:
 class Channel(ABC):
     name: ClassVar[ChannelName]
     text_limit: ClassVar[int] = 4096  # in UTF-16 code units, as both APIs count
+    voice_notes: ClassVar[bool] = False  # whether send_voice sends (channels/voice_notes.py)
 
     def __init__(
         self,

@@ -69,10 +69,17 @@ def opus_from_file(data: bytes) -> bytes:
         with av.open(io.BytesIO(data)) as source:
             return _encode(av, list(source.decode(audio=0)))
     except av.FFmpegError as error:
-        raise SpeechUnavailableError(f"cannot read the audio ({type(error).__name__})") from None
+        raise SpeechUnavailableError(f"cannot encode the audio ({type(error).__name__})") from None
 
 
 def _encode(av: Any, frames: Iterable[Any]) -> bytes:
+    try:
+        return _encode_frames(av, frames)
+    except av.FFmpegError as error:
+        raise SpeechUnavailableError(f"cannot encode the audio ({type(error).__name__})") from None
+
+
+def _encode_frames(av: Any, frames: Iterable[Any]) -> bytes:
     out = io.BytesIO()
     resampler = av.AudioResampler(format="s16", layout="mono", rate=OPUS_RATE)
     with av.open(out, "w", format="ogg") as container:

@@ -33,6 +33,7 @@ BUTTON_TEXT = 64  # keep buttons readable on a phone
 
 class TelegramChannel(Channel):
     name = "telegram"
+    voice_notes = True
 
     @classmethod
     def from_settings(cls, settings: Settings, shop: Shop, retry: Retry) -> TelegramChannel:

@@ -44,6 +44,7 @@ ROWS, ROW_TITLE, ROW_DESCRIPTION, LIST_BUTTON = 10, 24, 72, 20
 
 class WhatsAppChannel(Channel):
     name = "whatsapp"
+    voice_notes = True
 
     def __init__(
         self,
