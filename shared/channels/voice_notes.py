@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 VOICE_KINDS = frozenset({"voice", "audio"})
 KEY_PREFIX = "voice-notes"
 _URL = re.compile(r"\s*https?://\S+")  # a link is read on screen, not heard
+_BULLET = re.compile(r"^\s*[-•]\s+", re.MULTILINE)  # a list's dash would be said aloud
 
 
 def speech_config(settings: Settings) -> SpeechConfig:
@@ -54,8 +55,8 @@ def answers_voice(pending: Sequence[Message]) -> bool:
 
 
 def spoken(text: str) -> str:
-    """The reply as it is said: no Markdown bold, no links."""
-    return _URL.sub("", BOLD.sub(r"\1", text)).strip()
+    """The reply as it is said: no Markdown emphasis, list dashes or links."""
+    return _URL.sub("", _BULLET.sub("", BOLD.sub(r"\1", text))).replace("*", "").strip()
 
 
 def send_voice_note(

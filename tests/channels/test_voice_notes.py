@@ -194,3 +194,10 @@ def test_prices_are_spoken_as_the_guarded_text_says_them(
     assert "9 000" not in answer.text and "9 000" not in said["input"]
     assert said["input"] == spoken(answer.text)
     assert len(audio_sent(graph_server)) == 1
+
+
+def test_what_is_said_leaves_out_what_is_only_read() -> None:
+    text = (
+        "Voici :\n- **Sandales** : 17 500 FCFA\n- *Cabas* : 24 000 FCFA\nVoir https://x.example/a"
+    )
+    assert spoken(text) == "Voici :\nSandales : 17 500 FCFA\nCabas : 24 000 FCFA\nVoir"
