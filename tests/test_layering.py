@@ -2,11 +2,11 @@
 
 Rules (issue 10): a port (shared/llm, shared/store, shared/queue, shared/blob,
 shared/payments, shared/speech) imports from the library only itself and the base modules
-below, never the domain (catalogue, CRM, models, money, agent, tools, chat, channels...), the settings or the
-app; ``shared/settings.py`` imports no port; a channel imports nothing of ``shared.http`` (the
-HTTP layer calls channels, not the reverse); only entry points import the console's
-``shared.admin``. A port's ``cli.py`` is exempt: a command-line entry
-point is the outermost layer, it only lives beside its port.
+below, never the domain (catalogue, CRM, models, money, agent, tools, chat, channels...), the
+settings or the app; ``shared/settings.py`` imports no port; a channel imports nothing of
+``shared.http`` (the HTTP layer calls channels, not the reverse); only entry points import the
+console's ``shared.admin``. A port's ``cli.py`` is exempt: a command-line entry point is the
+outermost layer, it only lives beside its port.
 """
 
 from __future__ import annotations
