@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup lock dev offline test lint typecheck unit bench clean layer deploy deploy-gcp widget remove logs \
+.PHONY: setup lock dev voice-demo offline test lint typecheck unit bench clean layer deploy deploy-gcp widget remove logs \
 	package lint-template
 WIDGET := web/dist/manifest.json
 
@@ -49,6 +49,11 @@ dev: setup widget
 	@echo "Loading the demo shop (Maison Teranga)..."
 	$(BIN)/python -m shared seed-demo
 	$(BIN)/python -m shared serve
+
+# A WhatsApp voice note answered in text and in voice, on loopback WhatsApp and speech servers
+# (tests/voice_demo.py); TTS_PROVIDER=offline speaks the reply with espeak-ng if installed.
+voice-demo: setup
+	$(BIN)/python -m tests.voice_demo
 
 # The same as dev, said for what it is: everything on the embedded defaults (SQLite, the
 # in-process queue, the offline model), no cloud account, no key, no network.

@@ -24,10 +24,12 @@ from shared.store import Store, open_store
 from shared.worker import deliver
 
 if TYPE_CHECKING:
+    from shared.blob import Blob
     from shared.catalog.snapshot import CatalogSnapshots
     from shared.chat import ChatService
     from shared.checkout import Payments
     from shared.voice import Voice
+    from shared.speech import Speech
 
 
 @dataclass
@@ -64,6 +66,21 @@ class App:
         from shared.catalog.snapshot import CatalogSnapshots
 
         return CatalogSnapshots(self.store, self.settings.catalog_blob_url)
+
+    @cached_property
+    def speech(self) -> Speech:
+        """Text-to-speech for the replies to voice notes (TTS_PROVIDER)."""
+        from shared.channels.voice_notes import speech_config  # lazy: only the worker speaks
+        from shared.speech import open_speech
+
+        return open_speech(speech_config(self.settings))
+
+    @cached_property
+    def media_blob(self) -> Blob:
+        """Where the voice notes sent are kept (MEDIA_BLOB_URL)."""
+        from shared.blob import open_blob
+
+        return open_blob(self.settings.media_blob_url)
 
     @cached_property
     def chat(self) -> ChatService:

@@ -149,6 +149,15 @@ OPTOUT_HINTS = {
 OPTOUT_HINT_CHARS = 120
 
 
+class VoiceNotes(Model):
+    """A shop's spoken replies to voice notes (shared/channels/voice_notes.py). The language is
+    each reply's own."""
+
+    enabled: bool = True
+    voice: str = Field(default="", max_length=50, pattern=r"^[A-Za-z0-9_.+-]*$")  # "": default
+    speed: float = Field(default=1.0, ge=0.5, le=2.0)
+
+
 class Shop(Model):
     """A shop's settings. ``id`` is the store scope of everything the shop owns.
 
@@ -201,6 +210,8 @@ class Shop(Model):
     web_search: bool = False
     # Live voice in the widget (shared/voice.py); None: off.
     voice: VoiceSettings | None = None
+    # A reply to a customer's voice note goes as a voice note too (TTS_PROVIDER).
+    voice_notes: VoiceNotes = Field(default_factory=VoiceNotes)
 
     @field_validator("name")
     @classmethod

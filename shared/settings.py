@@ -20,6 +20,7 @@ from shared.exceptions import ConfigError
 # (tests/test_settings.py keeps the three in step: the settings import no port).
 StoreScheme = Literal["sqlite", "dynamodb", "firestore"]
 LLMProvider = Literal["offline", "openai", "deepseek", "qwen", "mistral", "ollama", "zai", "gemini"]
+TTSProvider = Literal["offline", "openai", "gemini"]  # shared.speech PROVIDERS
 
 
 DEV_PAYMENT_TEST_SECRET = "comptoir-dev-payment-test-secret"  # noqa: S105 - public, on purpose
@@ -72,6 +73,15 @@ class Settings(BaseModel):
         alias="VOICE_GEMINI_API_BASE",
         pattern=r"^https?://",
     )
+    # Voice notes out (shared/speech): who speaks the replies to voice notes. The key is the
+    # provider's own variable (OPENAI_API_KEY, GEMINI_API_KEY), or LLM_API_KEY when LLM_PROVIDER
+    # is the same provider; TTS_API_BASE replaces the provider's root (a local stub).
+    tts_provider: TTSProvider = Field("offline", alias="TTS_PROVIDER")
+    tts_model: str = Field("", alias="TTS_MODEL")
+    tts_api_base: str | None = Field(None, alias="TTS_API_BASE", pattern=r"^https?://")
+    tts_timeout: float = Field(20.0, alias="TTS_TIMEOUT", gt=0, le=120)
+    # Where the voice notes sent are kept (under voice-notes/YYYY-MM-DD/): see README.
+    media_blob_url: str = Field(".data/media", alias="MEDIA_BLOB_URL")
     allowed_origins: tuple[str, ...] = Field(("*",), alias="ALLOWED_ORIGINS")
     rate_limit_per_minute: int = Field(20, alias="RATE_LIMIT_PER_MINUTE", ge=1)
     client_rate_limit_per_minute: int = Field(60, alias="CLIENT_RATE_LIMIT_PER_MINUTE", ge=1)

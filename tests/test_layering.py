@@ -1,12 +1,12 @@
 """The layers hold: an AST check of every import (lazy and type-only ones included) in shared/.
 
 Rules (issue 10): a port (shared/llm, shared/store, shared/queue, shared/blob,
-shared/payments) imports from the library only itself and the base modules below, never the
-domain (catalogue, CRM, models, money, agent, tools, chat, channels...), the settings or the
-app; ``shared/settings.py`` imports no port; a channel imports nothing of ``shared.http`` (the
-HTTP layer calls channels, not the reverse); only entry points import the console's
-``shared.admin``. A port's ``cli.py`` is exempt: a command-line entry
-point is the outermost layer, it only lives beside its port.
+shared/payments, shared/speech) imports from the library only itself and the base modules
+below, never the domain (catalogue, CRM, models, money, agent, tools, chat, channels...), the
+settings or the app; ``shared/settings.py`` imports no port; a channel imports nothing of
+``shared.http`` (the HTTP layer calls channels, not the reverse); only entry points import the
+console's ``shared.admin``. A port's ``cli.py`` is exempt: a command-line entry point is the
+outermost layer, it only lives beside its port.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / "shared"
-PORTS = ("llm", "store", "queue", "blob", "payments")
+PORTS = ("llm", "store", "queue", "blob", "payments", "speech")
 PORT_MAY_IMPORT = frozenset(
     {"shared.aws", "shared.backends", "shared.backoff", "shared.exceptions", "shared.gcp"}
     | {"shared.ids", "shared.jsonsafe", "shared.log"}

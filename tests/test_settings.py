@@ -93,11 +93,13 @@ def test_the_settings_name_the_ports_schemes_and_providers_as_their_tables_do() 
     from typing import get_args
 
     from shared.llm import PROVIDERS
-    from shared.settings import LLMProvider, StoreScheme
+    from shared.settings import LLMProvider, StoreScheme, TTSProvider
+    from shared.speech import PROVIDERS as SPEECH_PROVIDERS
     from shared.store import BACKENDS
 
     assert set(get_args(StoreScheme)) == set(BACKENDS)
     assert set(get_args(LLMProvider)) == set(PROVIDERS)
+    assert set(get_args(TTSProvider)) == set(SPEECH_PROVIDERS)
 
 
 def test_the_turn_budget_must_leave_the_chat_function_time_to_answer() -> None:

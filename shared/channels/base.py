@@ -113,6 +113,7 @@ def http_client() -> httpx.Client:
 class Channel(ABC):
     name: ClassVar[ChannelName]
     text_limit: ClassVar[int] = 4096  # in UTF-16 code units, as both APIs count
+    voice_notes: ClassVar[bool] = False  # whether send_voice sends (channels/voice_notes.py)
 
     def __init__(
         self,
@@ -173,6 +174,11 @@ class Channel(ABC):
             raise self._error("no text for this channel", False)
         return self.send(to, text)
 
+    def send_voice(self, to: str, ogg: bytes) -> Sent:
+        """Send ``ogg`` (an OGG/Opus file) as a voice note; a ChannelError that is not
+        retryable on a channel without them."""
+        raise self._error("no voice notes on this channel", False)
+
     @abstractmethod
     def typing(self, to: str, external_id: str) -> None:
         """Show the customer the message ``external_id`` was read and an answer is coming."""
@@ -197,11 +203,16 @@ class Channel(ABC):
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         once: bool = False,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        data: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """A JSON API call, retried (unless ``once``) as the module docstring says."""
+        """A JSON API call, retried (unless ``once``) as the module docstring says; with
+        ``files`` (name: (filename, bytes, type)) and ``data``, a multipart upload instead."""
 
         def attempt() -> dict[str, Any]:
-            response = self.client.request(method, url, json=json, params=params, headers=headers)
+            response = self.client.request(
+                method, url, json=json, params=params, headers=headers, files=files, data=data
+            )
             if not response.is_success:
                 raise self.failure(response)
             try:

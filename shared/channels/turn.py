@@ -15,6 +15,8 @@
    item again (and at last moves it to the dead-letter list): nothing is lost, and a part goes
    twice only if the process dies between the API taking it and its record.
 
+5. A reply to a voice note is then sent spoken too (``voice_notes``), or stays text.
+
 Empty replies (the conversation is with a person) send nothing. A reply in a conversation the
 assistant has just handed to a person queues a notification to the shop's operator.
 """
@@ -37,6 +39,7 @@ from shared.channels.base import (
     split_text,
 )
 from shared.channels.receive import placeholder, record_sent
+from shared.channels.voice_notes import answers_voice, send_voice_note
 from shared.chat import TurnResult, detect_language, result_of
 from shared.exceptions import ChannelError, LLMError
 from shared.llm import LLM, ChatMessage, Image
@@ -127,6 +130,8 @@ def handle(app: App, item: WorkItem) -> None:
     ]
     label = TEXTS[_lang(lang)]["choices"]
     send_reply(app, shop, result.conversation, channel, result.reply_id, choices, label)
+    if answers_voice(pending):
+        send_voice_note(app, shop, result.conversation, channel, result.reply_id, lang)
 
 
 def unanswered(conversation: Conversation) -> list[Message]:

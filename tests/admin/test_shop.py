@@ -82,9 +82,21 @@ def test_web_search_is_off_until_the_operator_turns_it_on(client: Client, admin_
     assert audited(admin_app) == [("shop.settings", SHOP, {"fields": ["web_search"]})]
 
 
+def test_the_operator_turns_voice_notes_off_and_picks_a_voice(
+    client: Client, admin_app: App
+) -> None:
+    shown = call(client, admin_app, "GET", "/shop").json()["shop"]["voice_notes"]
+    assert shown == {"enabled": True, "voice": "", "speed": 1.0}
+    wanted = {"enabled": False, "voice": "nova", "speed": 1.25}
+    changed = call(client, admin_app, "POST", "/shop", {"voice_notes": wanted})
+    assert changed.status == 200 and changed.json()["shop"]["voice_notes"] == wanted
+    assert load_shop(admin_app.store, SHOP).voice_notes.model_dump() == wanted
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
+        ({"voice_notes": {"speed": 9}}, "voice_notes"),
         ({"persona": "pirate"}, "persona"),
         ({"llm_provider": "skynet"}, "llm_provider"),
         ({"payment_provider": "cash"}, "payment_provider"),

@@ -185,6 +185,7 @@ function showServerErrors(form, message) {
 const settings = {
   async render(main) {
     const { shop } = await call("shop");
+    const voice = shop.voice_notes || { enabled: true, voice: "", speed: 1 };
     const choices = (name, values, optional) => h(
       "select",
       { name, value: shop[name] || "" },
@@ -204,6 +205,10 @@ const settings = {
         value: (shop.whatsapp_template && shop.whatsapp_template.language) || "" }),
       payment_provider: choices("payment_provider", shop.payment_providers || [shop.payment_provider]),
       web_search: h("input", { type: "checkbox", name: "web_search", checked: Boolean(shop.web_search) }),
+      voice_notes: h("input", { type: "checkbox", name: "voice_notes", checked: voice.enabled }),
+      voice_notes_voice: h("input", { name: "voice_notes_voice", maxlength: "50", value: voice.voice }),
+      voice_notes_speed: h("input", { type: "number", name: "voice_notes_speed", min: "0.5", max: "2",
+        step: "0.05", value: String(voice.speed) }),
     };
     const hours = Object.fromEntries(WEEKDAYS.map((day) => [day, h("input", {
       name: `business_hours.${day}`, inputmode: "numeric",
@@ -228,6 +233,9 @@ const settings = {
         WEEKDAYS.map((day) => field(t(day), hours[day]))),
       field(t("payment_provider"), controls.payment_provider),
       field(t("web_search"), controls.web_search, t("web_search_hint")),
+      field(t("voice_notes"), controls.voice_notes, t("voice_notes_hint")),
+      field(t("voice_notes_voice"), controls.voice_notes_voice),
+      field(t("voice_notes_speed"), controls.voice_notes_speed),
       h("button", { type: "submit" }, t("save")),
       done,
     );
@@ -269,6 +277,11 @@ const settings = {
         business_hours: Object.keys(businessHours).length ? businessHours : null,
         payment_provider: controls.payment_provider.value,
         web_search: controls.web_search.checked,
+        voice_notes: {
+          enabled: controls.voice_notes.checked,
+          voice: controls.voice_notes_voice.value.trim(),
+          speed: Number(controls.voice_notes_speed.value) || 1,
+        },
       };
       try {
         Object.assign(shop, (await call("shop", body)).shop);

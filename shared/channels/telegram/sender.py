@@ -33,6 +33,7 @@ BUTTON_TEXT = 64  # keep buttons readable on a phone
 
 class TelegramChannel(Channel):
     name = "telegram"
+    voice_notes = True
 
     @classmethod
     def from_settings(cls, settings: Settings, shop: Shop, retry: Retry) -> TelegramChannel:
@@ -74,6 +75,13 @@ class TelegramChannel(Channel):
             raise self._error("sendMessage answered without a message id", False)
         return Sent(str(result["message_id"]))
 
+    def send_voice(self, to: str, ogg: bytes) -> Sent:
+        voice = {"voice": ("reply.ogg", ogg, "audio/ogg")}
+        result = self.method("sendVoice", {"chat_id": to}, files=voice)
+        if not isinstance(result, dict) or "message_id" not in result:
+            raise self._error("sendVoice answered without a message id", False)
+        return Sent(str(result["message_id"]))
+
     def typing(self, to: str, external_id: str) -> None:
         self.method("sendChatAction", {"chat_id": to, "action": "typing"}, once=True)
 
@@ -97,10 +105,21 @@ class TelegramChannel(Channel):
             },
         )
 
-    def method(self, name: str, payload: dict[str, Any], *, once: bool = False) -> Any:
-        body = self.call(
-            "POST", f"{self.base_url}/bot{self._token}/{name}", json=payload, once=once
-        )
+    def method(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        once: bool = False,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> Any:
+        """A Bot API method; with ``files``, a multipart upload (``payload`` its string
+        fields)."""
+        url = f"{self.base_url}/bot{self._token}/{name}"
+        if files:
+            body = self.call("POST", url, data=payload, files=files, once=once)
+        else:
+            body = self.call("POST", url, json=payload, once=once)
         if body.get("ok") is not True:
             raise self._error(f"{name} not ok", False)
         return body.get("result")

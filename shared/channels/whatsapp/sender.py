@@ -44,6 +44,7 @@ ROWS, ROW_TITLE, ROW_DESCRIPTION, LIST_BUTTON = 10, 24, 72, 20
 
 class WhatsAppChannel(Channel):
     name = "whatsapp"
+    voice_notes = True
 
     def __init__(
         self,
@@ -151,6 +152,21 @@ class WhatsAppChannel(Channel):
             ]
             template = self.code_template.model_copy(update={"components": components})
         return self.send_marketing(to, text, template)
+
+    def send_voice(self, to: str, ogg: bytes) -> Sent:
+        # Upload first (the media id lives 30 days), then a message that plays it as a voice
+        # note: WhatsApp does so for an OGG/Opus audio.
+        uploaded = self.call(
+            "POST",
+            f"{self.base_url}/{self.phone_number_id}/media",
+            headers=self._auth,
+            data={"messaging_product": "whatsapp", "type": "audio/ogg"},
+            files={"file": ("reply.ogg", ogg, "audio/ogg")},
+        )
+        media_id = uploaded.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise self._error("media upload answered without an id", False)
+        return Sent(self._post({**_head(to), "type": "audio", "audio": {"id": media_id}}))
 
     def typing(self, to: str, external_id: str) -> None:
         # Marks the message (and those before it) read, and shows "typing…" until the reply.
