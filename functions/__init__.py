@@ -189,7 +189,7 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         settings=(
             "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_OPERATOR", "TELEGRAM_OPERATOR_CHAT_ID",
-            "NEXTCLOUD_ALLOWED_BACKENDS", "SEARXNG_URL",
+            "NEXTCLOUD_ALLOWED_BACKENDS", "SEARXNG_URL", "TTS_PROVIDER",
             "EMAIL_ADDRESS", "EMAIL_SEND_MODE", "EMAIL_SMTP_HOST", "EMAIL_SMTP_USER",
         ),
         publishes=True,

@@ -74,6 +74,7 @@ from shared.llm import PROVIDERS  # noqa: E402
 BUILD = HERE / ".build"
 INDEXES = HERE / "firestore.indexes.json"
 CORS = HERE / "widget-cors.json"
+DATA_LIFECYCLE = HERE / "data-lifecycle.json"
 SECRET_NAMES: list[str] = json.loads((HERE.parent / "secret-names.json").read_text())
 RUNTIME = "python312"
 DATABASE = "(default)"
@@ -195,6 +196,7 @@ class Config:
             "WORKER_MAX_ATTEMPTS": str(self.worker_max_attempts),
             "ADMIN_URL": self.admin_url,
             "CATALOG_BLOB_URL": f"gs://{self.data_bucket}",
+            "MEDIA_BLOB_URL": f"gs://{self.data_bucket}",
             **{k: v for k, v in self.settings.items() if k in _COMMON_SETTINGS},
             **{k: self.settings.get(k, "") for k in fn.settings},
         }
@@ -740,6 +742,9 @@ def data_bucket(config: Config, runner: Runner) -> None:
          "--uniform-bucket-level-access", "--public-access-prevention", p],
         unless=[gcloud, "storage", "buckets", "describe", bucket, p],
     )  # fmt: skip
+    # The voice notes sent (voice-notes/) are kept 30 days.
+    runner.run([gcloud, "storage", "buckets", "update", bucket,
+                f"--lifecycle-file={shown(DATA_LIFECYCLE)}", p])  # fmt: skip
     for fn in FUNCTIONS:
         if fn.name in CATALOG_USERS:
             runner.run([gcloud, "storage", "buckets", "add-iam-policy-binding", bucket,

@@ -70,6 +70,8 @@ def expected_grants(fn: Function) -> dict[str, set[str]]:
         grants["InboundQueue"] = queue
     if fn.name in CATALOG_USERS:
         grants[CATALOG_OBJECTS] = CATALOG_ACTIONS
+    if fn.name == "worker":  # the voice notes it sends
+        grants["DataBucket/voice-notes/*"] = {"s3:PutObject"}
     if fn.name in SES_SENDERS:
         grants[SES_IDENTITY] = {"ses:SendRawEmail"}
     return grants
@@ -768,3 +770,19 @@ def test_catalogue_snapshots_go_to_the_private_data_bucket(
         snapshots.save("maison-teranga", version, CatalogData([], [], []))
     keys = open_blob(str(tmp_path / "blobs")).list()
     assert len(keys) == 1 and keys[0].startswith("catalog/")  # the first one was deleted
+
+
+def test_voice_notes_go_to_the_data_bucket_and_expire_after_30_days(packaged: Packaged) -> None:
+    from shared.channels import voice_notes
+
+    bucket = packaged.template["Resources"]["DataBucket"]["Properties"]
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert [(r["Prefix"], r["ExpirationInDays"], r["Status"]) for r in rules] == [
+        ("voice-notes/", 30, "Enabled")
+    ]
+    assert f"{voice_notes.KEY_PREFIX}/" == "voice-notes/"  # the keys the worker may put
+    for module in packaged.functions():
+        assert env_of(packaged, module)["MEDIA_BLOB_URL"] == {
+            "Fn::Sub": "s3://${DataBucket}?region=${AWS::Region}"
+        }, module
+    assert env_of(packaged, "worker")["TTS_PROVIDER"] == "offline"  # a stage says openai

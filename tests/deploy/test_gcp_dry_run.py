@@ -270,7 +270,7 @@ def test_the_widget_bucket(dry_run: list[str]) -> None:
         "allUsers",
         "roles/storage.objectViewer",  # read objects, not list them
     )
-    cors = one(dry_run, "gcloud", "storage", "buckets", "update")
+    cors = one(dry_run, "gcloud", "storage", "buckets", "update", bucket)
     assert json.loads((ROOT / flag(cors, "--cors-file")).read_text())[0]["method"] == [
         "GET",
         "HEAD",
@@ -300,6 +300,7 @@ def test_env_files(build_dir: Path) -> None:
     assert values["WHATSAPP_PHONE_NUMBER_ID"] == "106540352242922"
     assert values["ADMIN_URL"] == CONSOLE_URL
     assert values["CATALOG_BLOB_URL"] == f"gs://comptoir-{STAGE}-data-{PROJECT}"
+    assert values["MEDIA_BLOB_URL"] == values["CATALOG_BLOB_URL"]  # voice notes: voice-notes/
     assert not set(values) & {n for f in FUNCTIONS for n in f.secrets}  # secrets: mounted
 
 
@@ -585,3 +586,12 @@ def test_a_console_not_built_is_skipped_with_a_message(tmp_path: Path) -> None:
     assert code == 0
     assert "the console's files are not deployed" in out.getvalue()
     assert not (tmp_path / "build" / "admin" / "web").exists()
+
+
+def test_the_data_bucket_forgets_voice_notes_after_30_days(dry_run: list[str]) -> None:
+    bucket = f"gs://comptoir-{STAGE}-data-{PROJECT}"
+    update = one(dry_run, "gcloud", "storage", "buckets", "update", bucket)
+    rules = json.loads((ROOT / flag(update, "--lifecycle-file")).read_text())["rule"]
+    assert rules == [
+        {"action": {"type": "Delete"}, "condition": {"age": 30, "matchesPrefix": ["voice-notes/"]}}
+    ]
