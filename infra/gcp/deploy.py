@@ -70,6 +70,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: the repo's functions/ holds th
 
 from functions import FUNCTIONS, Function, Schedule  # noqa: E402 - needs the line above
 from shared.llm import PROVIDERS  # noqa: E402
+from shared.speech import PROVIDERS as TTS_PROVIDERS  # noqa: E402
 
 BUILD = HERE / ".build"
 INDEXES = HERE / "firestore.indexes.json"
@@ -815,6 +816,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whatsapp-phone-number-id", default="")
     parser.add_argument("--alert-email", default="", help="where alerts go (none if unset)")
     parser.add_argument("--searxng-url", default="", help="SearXNG for the web_search tool")
+    parser.add_argument("--tts-provider", default="offline", choices=list(TTS_PROVIDERS),
+                        help="who speaks the replies to voice notes")  # fmt: skip
     parser.add_argument("--skip-web", action="store_true", help="do not upload web/dist")
     parser.add_argument("--build-dir", type=Path, default=BUILD, help="default: infra/gcp/.build")
     parser.add_argument("--console-dir", type=Path, default=CONSOLE_DIR,
@@ -839,6 +842,7 @@ def main(argv: list[str] | None = None) -> int:
             "WHATSAPP_PHONE_NUMBER_ID": args.whatsapp_phone_number_id,
             "ALERT_EMAIL": args.alert_email,
             "SEARXNG_URL": args.searxng_url,
+            "TTS_PROVIDER": args.tts_provider,
         },
     )
     config.validate()
