@@ -6,6 +6,7 @@ turned it off, when the customer wrote, or when speaking or uploading fails."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,17 @@ def test_what_is_said_leaves_out_what_is_only_read() -> None:
         "Voici :\n- **Sandales** : 17 500 FCFA\n- *Cabas* : 24 000 FCFA\nVoir https://x.example/a"
     )
     assert spoken(text) == "Voici :\nSandales : 17 500 FCFA\nCabas : 24 000 FCFA\nVoir"
+
+
+def test_make_voice_demo_answers_a_voice_note_in_text_then_in_voice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests import voice_demo
+
+    monkeypatch.chdir(tmp_path)  # it writes .data/voice-demo-reply.ogg here
+    monkeypatch.delenv("TTS_PROVIDER", raising=False)
+    assert voice_demo.main() == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"Sandales en cuir artisanales\* : 17\s500 FCFA", printed), printed
+    assert "shop (voice note)" in printed
+    check_ogg_opus((tmp_path / voice_demo.OUT).read_bytes())
