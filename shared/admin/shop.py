@@ -36,6 +36,7 @@ EDITABLE = (
     "contact",
     "url",
     "web_search",
+    "voice",
 )
 # A body of any of them; a key not editable is a 400. The values are checked by the Shop model
 # itself (``shops.apply_settings``), with the checks a setting's change takes.

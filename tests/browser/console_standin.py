@@ -121,7 +121,7 @@ class Standin:
             "business_hours": {"mon": ["09:00-18:00"]}, "timezone": "Africa/Dakar",
             "payment_provider": "test", "payment_providers": ["test", "paydunya"],
             "languages": ["fr", "en"], "contact": "", "url": "https://teranga.example",
-            "web_search": False,
+            "web_search": False, "voice": None,
         }  # fmt: skip
 
     def session(self) -> Json:

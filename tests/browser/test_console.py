@@ -226,11 +226,15 @@ def test_settings_check_fields_and_show_the_servers_400_next_to_its_field(
     web_search = c.page.get_by_label("Web search")
     expect(web_search).not_to_be_checked()
     web_search.check()
+    voice = c.page.get_by_label("Live voice calls")
+    expect(voice).not_to_be_checked()
+    voice.check()
     c.page.get_by_role("button", name="Save").click()
     expect(c.page.locator("form.settings .status")).to_have_text("Saved.")
     assert c.server.shop["offer"] == "Livraison offerte dès 2 articles"
     assert c.server.shop["business_hours"] == {"mon": ["09:00-13:00", "15:00-19:00"]}
     assert c.server.shop["web_search"] is True
+    assert c.server.shop["voice"] == {"enabled": True}
     expect(model_error).to_be_hidden()
 
 

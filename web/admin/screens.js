@@ -204,6 +204,7 @@ const settings = {
         value: (shop.whatsapp_template && shop.whatsapp_template.language) || "" }),
       payment_provider: choices("payment_provider", shop.payment_providers || [shop.payment_provider]),
       web_search: h("input", { type: "checkbox", name: "web_search", checked: Boolean(shop.web_search) }),
+      voice: h("input", { type: "checkbox", name: "voice", checked: Boolean(shop.voice && shop.voice.enabled) }),
     };
     const hours = Object.fromEntries(WEEKDAYS.map((day) => [day, h("input", {
       name: `business_hours.${day}`, inputmode: "numeric",
@@ -228,6 +229,7 @@ const settings = {
         WEEKDAYS.map((day) => field(t(day), hours[day]))),
       field(t("payment_provider"), controls.payment_provider),
       field(t("web_search"), controls.web_search, t("web_search_hint")),
+      field(t("voice"), controls.voice, t("voice_hint")),
       h("button", { type: "submit" }, t("save")),
       done,
     );
@@ -269,6 +271,9 @@ const settings = {
         business_hours: Object.keys(businessHours).length ? businessHours : null,
         payment_provider: controls.payment_provider.value,
         web_search: controls.web_search.checked,
+        // The provider, model and voice set through the CLI stay as they are.
+        voice: shop.voice || controls.voice.checked
+          ? { ...(shop.voice || {}), enabled: controls.voice.checked } : null,
       };
       try {
         Object.assign(shop, (await call("shop", body)).shop);
