@@ -81,11 +81,13 @@ def post_chat(request: Request) -> Response:
         raise MessageTooLongError(f"message over {app.settings.max_message_chars} characters")
     chat = app.chat
     chat.check_rate(shop, session_id, request.source_ip or "unknown")
+    # The widget shows its microphone from the first reply on, as from the history.
+    voice = app.voice.available(shop)
     # Where the platform buffers the response (AWS), SSE would only arrive whole, later.
     if app.settings.http_streaming and "text/event-stream" in request.header("accept"):
-        response = sse_response(_sse(chat.stream(shop, session_id, text)))
+        response = sse_response(_sse(chat.stream(shop, session_id, text), voice))
     else:
-        response = json_response(200, turn_json(chat.turn(shop, session_id, text)))
+        response = json_response(200, turn_json(chat.turn(shop, session_id, text), voice))
     response.shop = shop.id
     return response
 
@@ -155,8 +157,9 @@ def post_voice_transcript(request: Request) -> Response:
     return response
 
 
-def turn_json(result: TurnResult) -> dict[str, Any]:
-    """A turn's result as the API returns it (the JSON body, the SSE ``done`` event)."""
+def turn_json(result: TurnResult, voice: bool) -> dict[str, Any]:
+    """A turn's result as the API returns it (the JSON body, the SSE ``done`` event); ``voice``:
+    the shop offers live voice calls."""
     return {
         "session_id": result.session_id,
         # "human": a person of the shop has the conversation (the widget then polls for them).
@@ -166,6 +169,7 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
         "lead": lead_json(result.lead) if result.lead is not None else None,
         "lang": result.lang,
         "payment": payment_json(result.payment) if result.payment is not None else None,
+        "voice": voice,
     }
 
 
@@ -187,10 +191,12 @@ def history_json(entry: HistoryMessage) -> dict[str, Any]:
     }
 
 
-def _sse(events: Iterator[TurnEvent | TurnResult]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _sse(
+    events: Iterator[TurnEvent | TurnResult], voice: bool
+) -> Iterator[tuple[str, dict[str, Any]]]:
     for event in events:
         if isinstance(event, TurnResult):
-            yield "done", turn_json(event)
+            yield "done", turn_json(event, voice)
         else:
             yield event.kind, {"text": event.text}
 

@@ -28,7 +28,8 @@ _SET_HELP = """\
 values: a list takes commas (languages=fr,en), a structure JSON
 (business_hours='{{"mon": ["09:00-18:00"]}}', whatsapp_template='{{"name": "order", "language":
 "fr"}}', plans='[{{"id": "month", "name": "Monthly", "price": 5000, "currency": "XOF",
-"period_days": 30, "daily_messages": 100}}]'); key= clears an optional setting."""
+"period_days": 30, "daily_messages": 100}}]', voice='{{"enabled": true}}'); key= clears an optional
+setting."""
 
 
 def _parser() -> argparse.ArgumentParser:

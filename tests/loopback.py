@@ -48,8 +48,8 @@ class LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), handler)
 
     @property
     def root(self) -> str:
@@ -63,9 +63,12 @@ class LoopbackServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serving(handler: type[BaseHTTPRequestHandler], name: str) -> Iterator[LoopbackServer]:
-    """Run a loopback server in a thread for the duration of the block."""
-    server = LoopbackServer(handler)
+def serving(
+    handler: type[BaseHTTPRequestHandler], name: str, port: int = 0
+) -> Iterator[LoopbackServer]:
+    """Run a loopback server in a thread for the duration of the block (``port`` 0: any free
+    one)."""
+    server = LoopbackServer(handler, port)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True)
     thread.start()
     try:

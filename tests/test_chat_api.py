@@ -30,7 +30,16 @@ def test_a_turn_answers_from_the_catalogue(client: Client, app: App) -> None:
     result = post_json(client, "/chat", {"message": "Avez-vous des sandales en cuir ?"})
     assert result.status == 200, result.body
     body = result.json()
-    assert set(body) == {"session_id", "state", "reply", "products", "lead", "lang", "payment"}
+    assert set(body) == {
+        "session_id",
+        "state",
+        "reply",
+        "products",
+        "lead",
+        "lang",
+        "payment",
+        "voice",
+    }
     assert body["state"] == "bot"
     assert body["lang"] == "fr"  # the reply's: the widget writes the cards' prices the same way
     assert len(body["session_id"]) >= 22
@@ -322,9 +331,7 @@ def test_history_counts_against_the_client_limit(
 ) -> None:
     limited_app(make_app, CLIENT_RATE_LIMIT_PER_MINUTE="3")
     sid = post_json(client, "/chat", {"message": "Bonjour"}).json()["session_id"]
-    reads = [
-        client.request("GET", "/chat/history", query={"session_id": sid}) for _ in range(3)
-    ]
+    reads = [client.request("GET", "/chat/history", query={"session_id": sid}) for _ in range(3)]
     assert [r.status for r in reads] == [200, 200, 429]
     assert _error(reads[-1].status, reads[-1].body) == (429, "rate_limited")
     assert 1 <= int(reads[-1].headers["retry-after"]) <= 61

@@ -149,7 +149,17 @@ def test_streaming_sends_deltas_then_the_same_json(client: Client, app: App) -> 
     assert "delta" in kinds
     done = events[-1][1]
     assert "".join(d["text"] for k, d in events if k == "delta") == done["reply"]
-    assert set(done) == {"session_id", "state", "reply", "products", "lead", "lang", "payment"}
+    assert set(done) == {
+        "session_id",
+        "state",
+        "reply",
+        "products",
+        "lead",
+        "lang",
+        "payment",
+        "voice",
+    }
+    assert done["voice"] is False  # the shop offers no voice call: no microphone
     assert done["products"][0]["id"] == "sac-raphia"
 
 

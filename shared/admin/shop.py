@@ -37,6 +37,7 @@ EDITABLE = (
     "url",
     "web_search",
     "voice_notes",
+    "voice",
 )
 # A body of any of them; a key not editable is a 400. The values are checked by the Shop model
 # itself (``shops.apply_settings``), with the checks a setting's change takes.

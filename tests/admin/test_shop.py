@@ -16,6 +16,7 @@ import pytest
 from shared.app import App
 from shared.devserver import make_server
 from shared.http import MAX_BODY_BYTES
+from shared.models import VoiceSettings
 from shared.shops import load_shop
 from tests.admin.conftest import ADMIN_SECRET, signed_in
 from tests.admin.console import API, OTHER, SHOP, add_other_shop, audited, call, error_of
@@ -93,6 +94,23 @@ def test_the_operator_turns_voice_notes_off_and_picks_a_voice(
     assert load_shop(admin_app.store, SHOP).voice_notes.model_dump() == wanted
 
 
+def test_live_voice_is_off_until_the_operator_turns_it_on_and_keeps_its_provider(
+    client: Client, admin_app: App
+) -> None:
+    assert call(client, admin_app, "GET", "/shop").json()["shop"]["voice"] is None
+    changed = call(client, admin_app, "POST", "/shop", {"voice": {"enabled": True}})
+    assert changed.status == 200
+    assert changed.json()["shop"]["voice"]["enabled"] is True
+    assert load_shop(admin_app.store, SHOP).voice == VoiceSettings(enabled=True)
+    # Turned off by the console, which sends the settings back: the provider chosen stays.
+    gemini = {"enabled": True, "provider": "gemini", "model": "gemini-live", "voice": "Puck"}
+    call(client, admin_app, "POST", "/shop", {"voice": gemini})
+    call(client, admin_app, "POST", "/shop", {"voice": {**gemini, "enabled": False}})
+    stored = load_shop(admin_app.store, SHOP).voice
+    assert stored == VoiceSettings.model_validate({**gemini, "enabled": False})
+    assert audited(admin_app) == [("shop.settings", SHOP, {"fields": ["voice"]})] * 3
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -107,6 +125,7 @@ def test_the_operator_turns_voice_notes_off_and_picks_a_voice(
         ({"catalog_version": 7}, "catalog_version"),
         ({"plans": []}, "plans"),
         ({"web_search": "maybe"}, "web_search"),
+        ({"voice": {"enabled": True, "provider": "skype"}}, "voice"),
     ],
 )
 def test_a_bad_setting_is_a_400_naming_it_and_nothing_changes(

@@ -122,6 +122,7 @@ class Standin:
             "payment_provider": "test", "payment_providers": ["test", "paydunya"],
             "languages": ["fr", "en"], "contact": "", "url": "https://teranga.example",
             "web_search": False, "voice_notes": {"enabled": True, "voice": "", "speed": 1.0},
+            "voice": None,
         }  # fmt: skip
 
     def session(self) -> Json:

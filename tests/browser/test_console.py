@@ -230,12 +230,16 @@ def test_settings_check_fields_and_show_the_servers_400_next_to_its_field(
     expect(voice_notes).to_be_checked()
     voice_notes.uncheck()
     c.page.get_by_label("Speech speed (0.5 to 2)").fill("1.25")
+    voice = c.page.get_by_label("Live voice calls")
+    expect(voice).not_to_be_checked()
+    voice.check()
     c.page.get_by_role("button", name="Save").click()
     expect(c.page.locator("form.settings .status")).to_have_text("Saved.")
     assert c.server.shop["offer"] == "Livraison offerte dès 2 articles"
     assert c.server.shop["business_hours"] == {"mon": ["09:00-13:00", "15:00-19:00"]}
     assert c.server.shop["web_search"] is True
     assert c.server.shop["voice_notes"] == {"enabled": False, "voice": "", "speed": 1.25}
+    assert c.server.shop["voice"] == {"enabled": True}
     expect(model_error).to_be_hidden()
 
 

@@ -1,26 +1,29 @@
-"""The widget's live voice call in Debian's chromium, with a fake microphone, over real WebRTC to
-a fake realtime peer (aiortc, tests/fixtures/fake_realtime_peer.py): the SDP handshake, the
-peer's scripted tool call relayed through /voice/tools, captions with the catalogue price, the
-transcript stored, barge-in and hang-up; a failed call leaves the text chat working; and a shop
-without voice never shows the microphone nor fetches the voice module.
-
-The voice routes come from a stand-in (tests/browser/voice_standin.py) until the real ones are
-in the dev server; the shop without voice is the real dev server.
+"""The widget's live voice call in Debian's chromium, with a fake microphone, against the real
+dev server (``python -m shared serve``) whose voice provider is the fake one
+(tests/fixtures/fake_realtime_peer.py: OpenAI's client_secrets and, over real WebRTC with
+aiortc, its SDP endpoint). The demo shop has voice on; the call's scripted tool call goes
+through the real ``/voice/tools`` (the catalogue and the price guard), its captions show the
+catalogue price and its transcript is in ``GET /chat/history``. A call the provider refuses, or
+that drops, leaves the text chat working; a shop without voice has no microphone.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Request, expect
 
 from shared.money import format_price
 from tests.browser.conftest import Servers, ShopPage, chromium
-from tests.browser.voice_standin import CURRENCY, SECRET, SHOP, VoiceStandin, voice_standin
+from tests.loopback import DevServer, dev_server
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("aiortc", reason="aiortc is in requirements-dev.lock: make setup")
@@ -30,8 +33,12 @@ from tests.fixtures.fake_realtime_peer import FakeRealtimePeer, fake_realtime_pe
 OpenShop = Callable[..., ShopPage]
 # A microphone that is granted without asking and plays a test tone.
 MEDIA_FLAGS = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
-SANDALS = format_price(Decimal("18500"), CURRENCY)  # the catalogue's price (boutique data)
+SHOP = "demo"
 SESSION_KEY = f"comptoir:{SHOP}:session"
+OPENAI_KEY = "test"  # the server's long-lived key, as `make dev` is told in the README
+SANDALS = "Sandales en cuir artisanales"
+SANDALS_PRICE = format_price(Decimal("17500"), "XOF", "fr")  # shared/demo/catalog.csv
+SAID = f"{SANDALS} coûte {SANDALS_PRICE}."  # the fake assistant's line from the tool's output
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +48,36 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-@pytest.fixture
-def peer() -> Iterator[FakeRealtimePeer]:
-    with fake_realtime_peer(SECRET) as running:
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeRealtimePeer]:
+    with fake_realtime_peer(OPENAI_KEY) as running:
         yield running
 
 
+@pytest.fixture(scope="module")
+def voice_dev(
+    provider: FakeRealtimePeer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevServer]:
+    """The dev server of `make dev` with voice on for the demo shop, set as its owner would."""
+    settings = {
+        "DEFAULT_SHOP": SHOP,
+        "VOICE_API_BASE": provider.base_url,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "RATE_LIMIT_PER_MINUTE": "1000",
+        "CLIENT_RATE_LIMIT_PER_MINUTE": "1000",
+        "LOG_LEVEL": "WARNING",
+    }
+    voice_on = ("shop", "set", SHOP, 'voice={"enabled": true}')
+    data: Path = tmp_path_factory.mktemp("voice-dev")
+    with dev_server(data, settings, setup=[("seed-demo",), voice_on]) as dev:
+        yield dev
+
+
 @pytest.fixture
-def api(peer: FakeRealtimePeer) -> Iterator[VoiceStandin]:
-    with voice_standin(peer.url) as standin:
-        yield standin
+def peer(provider: FakeRealtimePeer) -> Iterator[FakeRealtimePeer]:
+    provider.reset()
+    yield provider
+    provider.reset()
 
 
 def _voice_requests(shop: ShopPage) -> list[str]:
@@ -73,18 +100,30 @@ def _wait(condition: Callable[[], bool], seconds: float = 20) -> bool:
     return condition()
 
 
+def _history(dev: DevServer, session_id: str) -> dict[str, Any]:
+    query = urllib.parse.urlencode({"shop": SHOP, "session_id": session_id})
+    with urllib.request.urlopen(f"{dev.url}/chat/history?{query}", timeout=10) as response:
+        body: dict[str, Any] = json.load(response)
+        return body
+
+
+def _call_ran(peer: FakeRealtimePeer) -> None:
+    assert _wait(lambda: peer.done.is_set() or bool(peer.failure), 30), "the peer's script hung"
+    assert peer.failure == [], peer.failure
+
+
 def test_a_voice_call_relays_the_tool_call_captions_the_price_and_stores_the_transcript(
-    api: VoiceStandin, peer: FakeRealtimePeer, open_shop: OpenShop
+    voice_dev: DevServer, peer: FakeRealtimePeer, open_shop: OpenShop
 ) -> None:
     shop = open_shop()
     fetched = _voice_requests(shop)
-    shop.goto(api.url + "/shop.html")
+    shop.goto(voice_dev.url + "/")  # the demo page of `make dev`
     page = shop.page
     shop.open()
     mic = page.locator("comptoir-chat .mic")
     expect(mic).to_be_hidden()  # voice unknown until the server says so
     shop.ask("Bonjour")
-    expect(shop.replies.last).to_have_text("Bonjour ! Que cherchez-vous ?")
+    expect(shop.replies).to_have_count(2)  # the greeting and the reply
     expect(mic).to_be_visible()
     expect(mic).to_have_accessible_name("Parler à l'assistant")
     assert fetched == []  # nothing of voice is loaded before the shopper presses the mic
@@ -94,37 +133,31 @@ def test_a_voice_call_relays_the_tool_call_captions_the_price_and_stores_the_tra
     hang = page.locator("comptoir-chat .call .hang")
     expect(hang).to_have_text("Raccrocher")
     assert shop.focused() == "BUTTON.hang"
-    assert len(fetched) == 1 and fetched[0].startswith(api.url + "/dist/voice.")
+    assert len(fetched) == 1 and fetched[0].startswith(voice_dev.url + "/dist/voice.")
 
-    assert _wait(lambda: peer.done.is_set() or bool(peer.failure), 30), "the peer's script hung"
-    assert peer.failure == [], peer.failure
-    assert peer.authorizations == [f"Bearer {SECRET}"]  # the ephemeral secret, nothing else
-    session = page.evaluate(f"localStorage.getItem('{SESSION_KEY}')")
-    assert api.posted("/voice/session") == [{"shop": SHOP, "session_id": session}]
-    # The peer's tool call went to /voice/tools, whose output went back on the data channel.
-    assert api.posted("/voice/tools") == [
-        {
-            "session_id": session,
-            "call_id": "call_1",
-            "name": "search_products",
-            "arguments": json.dumps({"query": "sandales"}),
-        }
-    ]
+    _call_ran(peer)
+    # The server minted one secret with its key; the browser called with that secret only.
+    [minting] = peer.minter.requests
+    assert minting.headers["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert "search_products" in {t["name"] for t in minting.body["session"]["tools"]}
+    assert peer.authorizations == [f"Bearer {peer.minter.minted[-1]}"]
+    # The tool call ran on the server (/voice/tools): the catalogue's product, the guard's price.
     [output] = peer.sent("conversation.item.create")
     assert output["item"]["type"] == "function_call_output"
     assert output["item"]["call_id"] == "call_1"
-    assert json.loads(output["item"]["output"])["products"][0]["price"] == SANDALS
+    first = json.loads(output["item"]["output"])["products"][0]
+    assert (first["title"], first["price"], first["price_text"]) == (SANDALS, 17500, SANDALS_PRICE)
     kinds = [event["type"] for event in peer.received]
     assert kinds.index("response.create") > kinds.index("conversation.item.create")
     assert "response.cancel" in kinds  # barge-in: the shopper spoke over the assistant
     assert _wait(lambda: peer.mic_frames > 10), "no audio from the fake microphone"
 
     # Captions: both sides in the conversation, the last line read once to screen readers.
-    said = f"Sandales en cuir tressé coûte {SANDALS}."
     expect(shop.mine.last).to_have_text("Vous avez des sandales ?")
-    expect(shop.replies.last).to_have_text(said)
-    expect(page.locator("comptoir-chat .call .caption")).to_have_text(f"Teranga : {said}")
-    expect(page.locator("comptoir-chat .call .caption")).to_have_attribute("aria-live", "polite")
+    expect(shop.replies.last).to_have_text(SAID)
+    caption = page.locator("comptoir-chat .call .caption")
+    expect(caption).to_have_text(f"Maison Teranga : {SAID}")
+    expect(caption).to_have_attribute("aria-live", "polite")
     audio_playing = page.evaluate(
         """() => {
           const audio = document.querySelector("comptoir-chat").shadowRoot.querySelector("audio");
@@ -134,9 +167,14 @@ def test_a_voice_call_relays_the_tool_call_captions_the_price_and_stores_the_tra
     assert audio_playing  # the peer's track is attached to the <audio> element
     shop.shot("in-call")
 
-    # The transcript was stored, once per line.
-    lines = [(b["role"], b["text"]) for b in api.posted("/voice/transcript")]
-    assert lines == [("user", "Vous avez des sandales ?"), ("assistant", said)]
+    # The server stored the call's lines in the conversation, once each.
+    session = str(page.evaluate(f"localStorage.getItem('{SESSION_KEY}')"))
+    assert _wait(lambda: len(_history(voice_dev, session)["messages"]) == 4)
+    history = _history(voice_dev, session)
+    assert history["voice"] is True
+    lines = [(m["role"], m["text"], m["voice"]) for m in history["messages"]]
+    assert lines[2:] == [("user", "Vous avez des sandales ?", True), ("assistant", SAID, True)]
+    assert [voice for _, _, voice in lines[:2]] == [False, False]  # the typed turn
 
     page.keyboard.press("Escape")  # hangs up, the panel stays open
     expect(hang).to_have_count(0)
@@ -147,17 +185,18 @@ def test_a_voice_call_relays_the_tool_call_captions_the_price_and_stores_the_tra
     page.reload()
     shop.open()
     restored = page.locator("comptoir-chat .past .msg")
-    expect(restored).to_have_text(
-        ["Bonjour", "Bonjour ! Que cherchez-vous ?", "Vous avez des sandales ?", said]
-    )
+    expect(restored).to_have_count(4)
+    expect(restored.nth(0)).to_have_text("Bonjour")
+    expect(restored.nth(2)).to_have_text("Vous avez des sandales ?")
+    expect(restored.nth(3)).to_have_text(SAID)
     expect(mic).to_be_visible()  # history says voice is on
 
 
 def test_a_call_that_cannot_start_leaves_the_text_chat_working(
-    api: VoiceStandin, peer: FakeRealtimePeer, open_shop: OpenShop
+    voice_dev: DevServer, peer: FakeRealtimePeer, open_shop: OpenShop
 ) -> None:
-    api.session_status = 502  # the provider would not mint a secret
-    shop = open_shop(api.url + "/shop.html")
+    peer.minter.fail_with(500)  # the provider will not mint a secret: /voice/session is 502
+    shop = open_shop(voice_dev.url + "/")
     shop.allow_errors(r"502")
     page = shop.page
     shop.open()
@@ -170,35 +209,40 @@ def test_a_call_that_cannot_start_leaves_the_text_chat_working(
     )
     expect(page.locator("comptoir-chat .call")).to_have_count(0)
     expect(mic).to_be_visible()
-    assert peer.offers == []
+    assert len(peer.minter.requests) == 1 and peer.offers == []
     shop.ask("Et par écrit ?")  # the same panel, the same conversation
     expect(shop.replies).to_have_count(3)  # the greeting and two replies
-    assert [b["message"] for b in api.posted("/chat")] == ["Bonjour", "Et par écrit ?"]
+    session = str(page.evaluate(f"localStorage.getItem('{SESSION_KEY}')"))
+    said = [m["text"] for m in _history(voice_dev, session)["messages"] if m["role"] == "user"]
+    assert said == ["Bonjour", "Et par écrit ?"]
 
 
 def test_a_dropped_call_ends_with_a_message_and_the_chat_goes_on(
-    api: VoiceStandin, peer: FakeRealtimePeer, open_shop: OpenShop
+    voice_dev: DevServer, peer: FakeRealtimePeer, open_shop: OpenShop
 ) -> None:
-    shop = open_shop(api.url + "/shop.html")
+    shop = open_shop(voice_dev.url + "/")
     page = shop.page
     shop.open()
     shop.ask("Bonjour")
+    expect(shop.replies).to_have_count(2)
     page.locator("comptoir-chat .mic").click()
-    assert _wait(lambda: peer.done.is_set() or bool(peer.failure), 30), "the peer's script hung"
+    _call_ran(peer)
     peer.close()  # the provider goes away mid-call
     expect(page.locator("comptoir-chat .note")).to_have_text(
         "L'appel a été coupé. Continuez par écrit."
     )
     expect(page.locator("comptoir-chat .call")).to_have_count(0)
     shop.ask("Toujours là ?")
-    expect(shop.replies.last).to_have_text("Bonjour ! Que cherchez-vous ?")
-    assert [b["message"] for b in api.posted("/chat")] == ["Bonjour", "Toujours là ?"]
+    expect(shop.replies).to_have_count(4)  # the greeting, two replies and the call's line
+    session = str(page.evaluate(f"localStorage.getItem('{SESSION_KEY}')"))
+    said = [m["text"] for m in _history(voice_dev, session)["messages"] if m["role"] == "user"]
+    assert said == ["Bonjour", "Vous avez des sandales ?", "Toujours là ?"]
 
 
 def test_without_voice_there_is_no_microphone_and_no_voice_module(
     servers: Servers, open_shop: OpenShop
 ) -> None:
-    # The real dev server: no shop of the demo has voice on.
+    # The browser tests' dev server: no shop of it has voice on.
     shop = open_shop()
     fetched = _voice_requests(shop)
     shop.goto(servers.dev.url + "/")

@@ -209,6 +209,7 @@ const settings = {
       voice_notes_voice: h("input", { name: "voice_notes_voice", maxlength: "50", value: voice.voice }),
       voice_notes_speed: h("input", { type: "number", name: "voice_notes_speed", min: "0.5", max: "2",
         step: "0.05", value: String(voice.speed) }),
+      voice: h("input", { type: "checkbox", name: "voice", checked: Boolean(shop.voice && shop.voice.enabled) }),
     };
     const hours = Object.fromEntries(WEEKDAYS.map((day) => [day, h("input", {
       name: `business_hours.${day}`, inputmode: "numeric",
@@ -236,6 +237,7 @@ const settings = {
       field(t("voice_notes"), controls.voice_notes, t("voice_notes_hint")),
       field(t("voice_notes_voice"), controls.voice_notes_voice),
       field(t("voice_notes_speed"), controls.voice_notes_speed),
+      field(t("voice"), controls.voice, t("voice_hint")),
       h("button", { type: "submit" }, t("save")),
       done,
     );
@@ -282,6 +284,9 @@ const settings = {
           voice: controls.voice_notes_voice.value.trim(),
           speed: Number(controls.voice_notes_speed.value) || 1,
         },
+        // The provider, model and voice set through the CLI stay as they are.
+        voice: shop.voice || controls.voice.checked
+          ? { ...(shop.voice || {}), enabled: controls.voice.checked } : null,
       };
       try {
         Object.assign(shop, (await call("shop", body)).shop);
