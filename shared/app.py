@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from shared.catalog.snapshot import CatalogSnapshots
     from shared.chat import ChatService
     from shared.checkout import Payments
-    from shared.voice import Voice
     from shared.speech import Speech
+    from shared.voice import Voice
 
 
 @dataclass
