@@ -204,28 +204,37 @@ def _side_pages(side: SideServer, dev_url: str) -> None:
     )
 
 
-@contextmanager
-def chromium(*extra_flags: str) -> Iterator[Browser]:
-    """Debian's chromium with the common flags and ``extra_flags`` (skipped if missing)."""
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """One Playwright for the session: its sync API allows one per thread, so every module's
+    browser is launched from it."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: apt-get install -y chromium"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    playwright: Playwright = sync_playwright().start()
+    running = sync_playwright().start()
     try:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_FLAGS, *extra_flags]
-        )
-        yield browser
-        browser.close()
+        yield running
     finally:
-        playwright.stop()
+        running.stop()
+
+
+@contextmanager
+def chromium(playwright: Playwright, *extra_flags: str) -> Iterator[Browser]:
+    """Debian's chromium with the common flags and ``extra_flags``."""
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_FLAGS, *extra_flags]
+    )
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    with chromium(playwright) as launched:
         yield launched
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Request, expect
+from playwright.sync_api import Browser, Playwright, Request, expect
 
 from shared.money import format_price
 from tests.browser.conftest import Servers, ShopPage, chromium
@@ -42,9 +42,9 @@ SAID = f"{SANDALS} coûte {SANDALS_PRICE}."  # the fake assistant's line from th
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(playwright: Playwright) -> Iterator[Browser]:
     """This module's chromium: the shared one has no fake microphone."""
-    with chromium(*MEDIA_FLAGS) as launched:
+    with chromium(playwright, *MEDIA_FLAGS) as launched:
         yield launched
 
 
