@@ -72,7 +72,7 @@ FUNCTIONS: tuple[Function, ...] = (
         "chat", "chat", memory_mb=1024, aws_timeout_s=29, gcp_timeout_s=60, gcp_max_instances=20,
         routes=(
             "POST /chat", "GET /chat/history",
-            "POST /voice/session", "POST /voice/tools", "POST /voice/transcript",
+            "POST /chat/voice/session", "POST /chat/voice/tools", "POST /chat/voice/transcript",
         ),
         secrets=(*LLM_SECRETS, *PAYMENT_API_SECRETS),
         settings=("SEARXNG_URL",), publishes=True,

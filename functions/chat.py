@@ -1,5 +1,6 @@
 """The chat function: ``POST /chat`` (one turn), ``GET /chat/history``, and live voice in the
-widget (``POST /voice/session``, ``/voice/tools``, ``/voice/transcript``: ``shared/voice.py``).
+widget (``POST /chat/voice/session``, ``/chat/voice/tools``, ``/chat/voice/transcript``:
+``shared/voice.py``).
 
 Targets: ``handler`` (neutral), ``lambda_handler`` (AWS), ``chat`` (functions-framework).
 """
@@ -34,8 +35,7 @@ from shared.http import (
 from shared.http.aws import lambda_adapter
 from shared.http.gcf import gcf_adapter
 
-# Mounted at the root: its routes are /chat... and /voice/... (on Google Cloud, under its URL).
-handler = HTTPFunction("chat", "", cors=Cors(lambda: get_app().settings.allowed_origins))
+handler = HTTPFunction("chat", "/chat", cors=Cors(lambda: get_app().settings.allowed_origins))
 
 
 class _Body(BaseModel):
@@ -63,7 +63,7 @@ class VoiceTranscriptBody(_Body):
     item_id: str = Field(min_length=1, max_length=100)  # the provider's item: one message each
 
 
-@handler.route("/chat", "POST")
+@handler.route("/", "POST")
 def post_chat(request: Request) -> Response:
     payload = parse_json_body(request)
     message, session_id, shop_id = (payload.get(k) for k in ("message", "session_id", "shop"))
@@ -92,7 +92,7 @@ def post_chat(request: Request) -> Response:
     return response
 
 
-@handler.route("/chat/history", "GET")
+@handler.route("/history", "GET")
 def get_history(request: Request) -> Response:
     session_id = request.query.get("session_id", "")
     if not session_id:

@@ -59,7 +59,7 @@ def test_a_session_gets_a_short_lived_key_with_the_persona_catalogue_and_tools(
 ) -> None:
     voice_app(make_app, realtime_server)
     session_id = chat_session(client)
-    result = post_json(client, "/voice/session", {"session_id": session_id})
+    result = post_json(client, "/chat/voice/session", {"session_id": session_id})
     assert result.status == 200, result.body
     body = result.json()
     assert set(body) == {
@@ -104,7 +104,7 @@ def test_a_new_visitor_gets_a_session(
     client: Client, make_app: Callable[..., App], realtime_server: RealtimeServer
 ) -> None:
     app = voice_app(make_app, realtime_server)
-    result = post_json(client, "/voice/session", {})
+    result = post_json(client, "/chat/voice/session", {})
     assert result.status == 200, result.body
     session_id = result.json()["session_id"]
     history = client.request("GET", "/chat/history", query={"session_id": session_id})
@@ -122,7 +122,7 @@ def test_gemini_live_gets_an_ephemeral_token(
         "voice": "Kore",
     }
     voice_app(make_app, realtime_server, voice)
-    result = post_json(client, "/voice/session", {"session_id": chat_session(client)})
+    result = post_json(client, "/chat/voice/session", {"session_id": chat_session(client)})
     assert result.status == 200, result.body
     body = result.json()
     assert body["provider"] == "gemini" and body["client_secret"].startswith("auth_tokens/")
@@ -154,7 +154,7 @@ def test_voice_off_is_404_and_the_widget_is_told(
 ) -> None:
     voice_app(make_app, realtime_server, voice, **keys)
     session_id = chat_session(client)
-    result = post_json(client, "/voice/session", {"session_id": session_id})
+    result = post_json(client, "/chat/voice/session", {"session_id": session_id})
     assert error_of(result) == (404, "voice_off")
     assert realtime_server.requests == []
     history = client.request("GET", "/chat/history", query={"session_id": session_id})
@@ -191,7 +191,7 @@ def test_provider_failures(
 ) -> None:
     voice_app(make_app, realtime_server)
     realtime_server.fail_with(status, headers)
-    result = post_json(client, "/voice/session", {"session_id": chat_session(client)})
+    result = post_json(client, "/chat/voice/session", {"session_id": chat_session(client)})
     assert error_of(result) == (expected, "voice_provider_error")
     assert result.headers.get("retry-after") == retry_after
     assert OPENAI_KEY not in result.body.decode() and OPENAI_KEY not in logs.getvalue()
@@ -204,7 +204,8 @@ def test_sessions_are_rate_limited(
     voice_app(make_app, realtime_server, RATE_LIMIT_PER_MINUTE="3")
     session_id = chat_session(client)  # a new session's first turn counts for the client only
     statuses = [
-        post_json(client, "/voice/session", {"session_id": session_id}).status for _ in range(4)
+        post_json(client, "/chat/voice/session", {"session_id": session_id}).status
+        for _ in range(4)
     ]
     assert statuses == [200, 200, 200, 429]
     assert len(realtime_server.requests) == 3  # a refused request mints nothing
@@ -213,7 +214,7 @@ def test_sessions_are_rate_limited(
 def tool_call(client: Client, session_id: str, name: str, arguments: Any) -> Result:
     encoded = arguments if isinstance(arguments, str) else json.dumps(arguments)
     body = {"session_id": session_id, "call_id": "call_1", "name": name, "arguments": encoded}
-    return post_json(client, "/voice/tools", body)
+    return post_json(client, "/chat/voice/tools", body)
 
 
 def test_a_tool_call_runs_the_chat_tool_with_catalogue_prices(
@@ -296,7 +297,7 @@ def test_tool_calls_the_call_may_not_make(
 
 def transcript(client: Client, session_id: str, role: str, text: str, item_id: str) -> Result:
     body = {"session_id": session_id, "role": role, "text": text, "item_id": item_id}
-    return post_json(client, "/voice/transcript", body)
+    return post_json(client, "/chat/voice/transcript", body)
 
 
 def test_the_transcript_lands_in_the_history_once(

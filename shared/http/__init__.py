@@ -410,11 +410,8 @@ class HTTPFunction:
         return path
 
     def owns(self, path: str) -> bool:
-        """Whether ``path`` (whole, as AWS passes it) is the function's: under its mount, or,
-        mounted at the root, one of its routes (whatever the method)."""
-        if self.mount:
-            return path == self.mount or path.startswith(self.mount + "/")
-        return bool(self._matches(path))
+        """Whether ``path`` (whole, as AWS passes it) is the function's: under its mount."""
+        return path == self.mount or path.startswith(self.mount + "/")
 
     def _matches(self, path: str) -> list[tuple[_Route, dict[str, str]]]:
         """The routes ``path`` fits, the most specific first."""

@@ -41,7 +41,7 @@ def test_a_new_operator_answers_a_handoff_and_changes_the_offer(
     expect(shop.replies.last).to_contain_text("conseiller")
     # The reply streams in before the turn's end stores the session: wait for the latter.
     session = shop.page.wait_for_function(
-        "localStorage.getItem('comptoir:demo:session')"
+        "() => localStorage.getItem('comptoir:demo:session')"
     ).json_value()
 
     # Live: the inbox shows it, needing a human, with no reload.

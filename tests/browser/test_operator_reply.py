@@ -29,7 +29,9 @@ def test_an_operators_reply_shows_in_the_widget_labelled_once(
     shop.ask("Je voudrais parler à un conseiller")
     expect(shop.replies.last).to_contain_text("conseiller")
     # The reply streams in before the turn's end stores the session: wait for the latter.
-    session = page.wait_for_function("localStorage.getItem('comptoir:demo:session')").json_value()
+    session = page.wait_for_function(
+        "() => localStorage.getItem('comptoir:demo:session')"
+    ).json_value()
     store = open_store(servers.dev.env["STORE_URL"])
     handed = conversations.get(store, SHOP, session)
     assert handed is not None and handed.state == "human"  # the assistant handed it over

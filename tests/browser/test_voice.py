@@ -2,7 +2,7 @@
 dev server (``python -m shared serve``) whose voice provider is the fake one
 (tests/fixtures/fake_realtime_peer.py: OpenAI's client_secrets and, over real WebRTC with
 aiortc, its SDP endpoint). The demo shop has voice on; the call's scripted tool call goes
-through the real ``/voice/tools`` (the catalogue and the price guard), its captions show the
+through the real ``/chat/voice/tools`` (the catalogue and the price guard), its captions show the
 catalogue price and its transcript is in ``GET /chat/history``. A call the provider refuses, or
 that drops, leaves the text chat working; a shop without voice has no microphone.
 """
@@ -141,7 +141,7 @@ def test_a_voice_call_relays_the_tool_call_captions_the_price_and_stores_the_tra
     assert minting.headers["authorization"] == f"Bearer {OPENAI_KEY}"
     assert "search_products" in {t["name"] for t in minting.body["session"]["tools"]}
     assert peer.authorizations == [f"Bearer {peer.minter.minted[-1]}"]
-    # The tool call ran on the server (/voice/tools): the catalogue's product, the guard's price.
+    # The tool call ran on the server (/chat/voice/tools): the catalogue product, guarded price.
     [output] = peer.sent("conversation.item.create")
     assert output["item"]["type"] == "function_call_output"
     assert output["item"]["call_id"] == "call_1"
@@ -195,7 +195,7 @@ def test_a_voice_call_relays_the_tool_call_captions_the_price_and_stores_the_tra
 def test_a_call_that_cannot_start_leaves_the_text_chat_working(
     voice_dev: DevServer, peer: FakeRealtimePeer, open_shop: OpenShop
 ) -> None:
-    peer.minter.fail_with(500)  # the provider will not mint a secret: /voice/session is 502
+    peer.minter.fail_with(500)  # the provider will not mint a secret: /chat/voice/session is 502
     shop = open_shop(voice_dev.url + "/")
     shop.allow_errors(r"502")
     page = shop.page

@@ -25,9 +25,9 @@ CONTRACT: dict[str, set[str]] = {
     "chat": {
         "POST /chat",
         "GET /chat/history",
-        "POST /voice/session",
-        "POST /voice/tools",
-        "POST /voice/transcript",
+        "POST /chat/voice/session",
+        "POST /chat/voice/tools",
+        "POST /chat/voice/transcript",
     },
     "health": {"GET /healthz"},
     "webhook_whatsapp": {"GET /webhooks/whatsapp", "POST /webhooks/whatsapp"},

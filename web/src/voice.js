@@ -2,9 +2,9 @@
 // (content-hashed file, cached a year; its own size budget).
 //
 // The browser talks WebRTC to the realtime provider directly with a short-lived secret minted by
-// POST /voice/session; the provider's tool calls come back over the "oai-events" data channel
-// and are run by POST /voice/tools (the browser never decides a result); both sides' transcripts
-// are stored with POST /voice/transcript, so the call joins the conversation's history.
+// POST /chat/voice/session; the provider's tool calls come back over the "oai-events" data channel
+// and are run by POST /chat/voice/tools (the browser never decides a result); both sides' transcripts
+// are stored with POST /chat/voice/transcript, so the call joins the conversation's history.
 // Like the panel, it hands its `startCall` over with a DOM event rather than a global.
 
 import css from "./voice.css";
@@ -86,7 +86,7 @@ function startCall(panel) {
     const colon = config.lang === "fr" ? " : " : ": ";
     caption.textContent = (role === "user" ? t.you : config.title) + colon + text;
     // Best effort: a line that cannot be stored must not end the call.
-    postJson(config.api + "/voice/transcript", {
+    postJson(config.api + "/chat/voice/transcript", {
       session_id: sessionId,
       role,
       text,
@@ -97,7 +97,7 @@ function startCall(panel) {
   async function runTool({ call_id, name, arguments: args }) {
     let output;
     try {
-      const result = await postJson(config.api + "/voice/tools", {
+      const result = await postJson(config.api + "/chat/voice/tools", {
         session_id: sessionId,
         call_id,
         name,
@@ -161,7 +161,7 @@ function startCall(panel) {
   }
 
   async function connect() {
-    const session = await postJson(config.api + "/voice/session", {
+    const session = await postJson(config.api + "/chat/voice/session", {
       shop: config.shop,
       session_id: sessionId,
     });
