@@ -127,6 +127,7 @@ def test_gemini_live_gets_an_ephemeral_token(
     body = result.json()
     assert body["provider"] == "gemini" and body["client_secret"].startswith("auth_tokens/")
     assert body["url"].startswith("ws://") and "BidiGenerateContentConstrained" in body["url"]
+    assert body["model"] == "models/gemini-live-2.5-flash"  # the socket's setup names it so
     assert GEMINI_KEY not in result.body.decode()
     [seen] = realtime_server.requests
     assert seen.path == "/v1alpha/auth_tokens" and seen.headers["x-goog-api-key"] == GEMINI_KEY
