@@ -334,3 +334,42 @@ def test_without_voice_there_is_no_microphone_and_no_voice_module(
     expect(shop.page.locator("comptoir-chat .past .msg")).to_have_count(2)
     expect(shop.page.locator("comptoir-chat .mic")).to_be_hidden()
     assert fetched == []
+
+
+def test_a_dropped_gemini_live_call_ends_with_a_message_and_the_chat_goes_on(
+    gemini_dev: DevServer, gemini: FakeGeminiLive, open_shop: OpenShop
+) -> None:
+    gemini.reset()
+    shop = open_shop(gemini_dev.url + "/")
+    page = shop.page
+    shop.open()
+    shop.ask("Bonjour")
+    expect(shop.replies).to_have_count(2)
+    page.locator("comptoir-chat .mic").click()
+    assert _wait(lambda: gemini.done.is_set() or bool(gemini.failure), 30), "the script hung"
+    gemini.close()  # the provider goes away mid-call
+    expect(page.locator("comptoir-chat .note")).to_have_text(
+        "L'appel a été coupé. Continuez par écrit."
+    )
+    expect(page.locator("comptoir-chat .call")).to_have_count(0)
+    shop.ask("Toujours là ?")
+    expect(shop.replies).to_have_count(4)  # the greeting, two replies and the call's line
+
+
+def test_a_gemini_live_socket_refused_at_the_start_says_the_call_could_not_start(
+    gemini_dev: DevServer, gemini: FakeGeminiLive, open_shop: OpenShop
+) -> None:
+    gemini.reset()
+    gemini.refusing = True  # the token is minted, the socket closed at once
+    shop = open_shop(gemini_dev.url + "/")
+    page = shop.page
+    shop.open()
+    shop.ask("Bonjour")
+    page.locator("comptoir-chat .mic").click()
+    expect(page.locator("comptoir-chat .note")).to_have_text(
+        "L'appel n'a pas pu démarrer. Continuez par écrit."
+    )
+    assert len(gemini.tokens) == 1 and gemini.setups == []
+    expect(page.locator("comptoir-chat .mic")).to_be_visible()
+    shop.ask("Et par écrit ?")
+    expect(shop.replies).to_have_count(3)
