@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from shared.app import App
+from shared.models import GEMINI_LIVE_MODEL, GEMINI_LIVE_VOICE
 from shared.voice import VOICE_TOOLS, WITHHELD
 from tests.fixtures.app import PRODUCTS, SHOP, Client, Result, post_json
 from tests.fixtures.realtime_server import GEMINI_KEY, OPENAI_KEY, RealtimeServer
@@ -136,6 +137,18 @@ def test_gemini_live_gets_an_ephemeral_token(
     assert "Sandales en cuir" in setup["systemInstruction"]["parts"][0]["text"]
     declared = {f["name"] for f in setup["tools"][0]["functionDeclarations"]}
     assert "search_products" in declared and seen.body["uses"] == 1
+
+
+def test_gemini_named_alone_gets_a_gemini_live_model_and_voice(
+    client: Client, make_app: Callable[..., App], realtime_server: RealtimeServer
+) -> None:
+    voice_app(make_app, realtime_server, {"enabled": True, "provider": "gemini"})
+    result = post_json(client, "/voice/session", {"session_id": chat_session(client)})
+    assert result.status == 200, result.body
+    assert (result.json()["model"], result.json()["voice"]) == (
+        f"models/{GEMINI_LIVE_MODEL}",
+        GEMINI_LIVE_VOICE,
+    )  # not OpenAI's gpt-realtime and alloy, the fields' defaults
 
 
 @pytest.mark.parametrize(
