@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import hours
 from shared.backoff import Backoff
@@ -18,9 +18,7 @@ from shared.store import Doc, Store
 
 Money = Decimal
 Role = Literal["user", "assistant"]
-Channel = Literal[
-    "web", "whatsapp", "telegram", "nextcloud", "email", "messenger", "instagram"
-]
+Channel = Literal["web", "whatsapp", "telegram", "nextcloud", "email", "messenger", "instagram"]
 
 
 class Model(BaseModel):
@@ -82,6 +80,10 @@ class WhatsAppTemplate(Model):
     components: list[dict[str, Any]] = Field(default_factory=list)  # as the Graph API takes them
 
 
+GEMINI_LIVE_MODEL = "gemini-live-2.5-flash-preview"
+GEMINI_LIVE_VOICE = "Puck"
+
+
 class VoiceSettings(Model):
     """Live voice in the widget (``shared/voice.py``): the realtime provider, its model and the
     voice it speaks with. The provider's key is the server's (OPENAI_API_KEY, GEMINI_API_KEY)."""
@@ -90,6 +92,15 @@ class VoiceSettings(Model):
     provider: Literal["openai", "gemini"] = "openai"
     model: str = Field(default="gpt-realtime", min_length=1, max_length=100, pattern=r"^\S+$")
     voice: str = Field(default="alloy", min_length=1, max_length=40, pattern=r"^[\w-]+$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gemini_defaults(cls, data: Any) -> Any:
+        """Gemini Live's own model and voice when the shop names the provider only (the
+        fields' defaults are OpenAI's, which Gemini would refuse)."""
+        if isinstance(data, dict) and data.get("provider") == "gemini":
+            return {"model": GEMINI_LIVE_MODEL, "voice": GEMINI_LIVE_VOICE, **data}
+        return data
 
 
 class Plan(Model):
@@ -583,4 +594,3 @@ class Lead(Model):
     @classmethod
     def _current_name(cls, status: Any) -> Any:
         return _LEGACY_STATUS.get(status, status) if isinstance(status, str) else status
-

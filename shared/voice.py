@@ -344,8 +344,9 @@ class Voice:
             f"{socket}/ws/google.ai.generativelanguage.v1alpha.GenerativeService"
             ".BidiGenerateContentConstrained"
         )
+        # The model as the socket's first message names it (``{"setup": {"model"}}``).
         return VoiceSession(
-            "gemini", token, now + SECRET_SECONDS, url, voice.model, voice.voice, session_id
+            "gemini", token, now + SECRET_SECONDS, url, model, voice.voice, session_id
         )
 
     def _post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from shared.app import App
+from shared.models import GEMINI_LIVE_MODEL, GEMINI_LIVE_VOICE
 from shared.voice import VOICE_TOOLS, WITHHELD
 from tests.fixtures.app import PRODUCTS, SHOP, Client, Result, post_json
 from tests.fixtures.realtime_server import GEMINI_KEY, OPENAI_KEY, RealtimeServer
@@ -127,6 +128,7 @@ def test_gemini_live_gets_an_ephemeral_token(
     body = result.json()
     assert body["provider"] == "gemini" and body["client_secret"].startswith("auth_tokens/")
     assert body["url"].startswith("ws://") and "BidiGenerateContentConstrained" in body["url"]
+    assert body["model"] == "models/gemini-live-2.5-flash"  # the socket's setup names it so
     assert GEMINI_KEY not in result.body.decode()
     [seen] = realtime_server.requests
     assert seen.path == "/v1alpha/auth_tokens" and seen.headers["x-goog-api-key"] == GEMINI_KEY
@@ -135,6 +137,18 @@ def test_gemini_live_gets_an_ephemeral_token(
     assert "Sandales en cuir" in setup["systemInstruction"]["parts"][0]["text"]
     declared = {f["name"] for f in setup["tools"][0]["functionDeclarations"]}
     assert "search_products" in declared and seen.body["uses"] == 1
+
+
+def test_gemini_named_alone_gets_a_gemini_live_model_and_voice(
+    client: Client, make_app: Callable[..., App], realtime_server: RealtimeServer
+) -> None:
+    voice_app(make_app, realtime_server, {"enabled": True, "provider": "gemini"})
+    result = post_json(client, "/chat/voice/session", {"session_id": chat_session(client)})
+    assert result.status == 200, result.body
+    assert (result.json()["model"], result.json()["voice"]) == (
+        f"models/{GEMINI_LIVE_MODEL}",
+        GEMINI_LIVE_VOICE,
+    )  # not OpenAI's gpt-realtime and alloy, the fields' defaults
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@ dev server (``python -m shared serve``) whose voice provider is the fake one
 aiortc, its SDP endpoint). The demo shop has voice on; the call's scripted tool call goes
 through the real ``/chat/voice/tools`` (the catalogue and the price guard), its captions show the
 catalogue price and its transcript is in ``GET /chat/history``. A call the provider refuses, or
-that drops, leaves the text chat working; a shop without voice has no microphone.
+that drops, leaves the text chat working; a shop without voice has no microphone. The same call
+with Gemini Live runs against a second dev server whose provider is
+tests/fixtures/fake_gemini_live.py (its ephemeral tokens and its WebSocket).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tests.loopback import DevServer, dev_server
 pytestmark = pytest.mark.browser
 pytest.importorskip("aiortc", reason="aiortc is in requirements-dev.lock: make setup")
 
+from tests.fixtures.fake_gemini_live import FakeGeminiLive, fake_gemini_live  # noqa: E402
 from tests.fixtures.fake_realtime_peer import FakeRealtimePeer, fake_realtime_peer  # noqa: E402
 
 OpenShop = Callable[..., ShopPage]
@@ -69,6 +72,31 @@ def voice_dev(
     }
     voice_on = ("shop", "set", SHOP, 'voice={"enabled": true}')
     data: Path = tmp_path_factory.mktemp("voice-dev")
+    with dev_server(data, settings, setup=[("seed-demo",), voice_on]) as dev:
+        yield dev
+
+
+@pytest.fixture(scope="module")
+def gemini() -> Iterator[FakeGeminiLive]:
+    with fake_gemini_live(OPENAI_KEY) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def gemini_dev(
+    gemini: FakeGeminiLive, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevServer]:
+    """The dev server of `make dev` with Gemini Live as the demo shop's voice provider."""
+    settings = {
+        "DEFAULT_SHOP": SHOP,
+        "VOICE_GEMINI_API_BASE": gemini.base_url,
+        "GEMINI_API_KEY": OPENAI_KEY,
+        "RATE_LIMIT_PER_MINUTE": "1000",
+        "CLIENT_RATE_LIMIT_PER_MINUTE": "1000",
+        "LOG_LEVEL": "WARNING",
+    }
+    voice_on = ("shop", "set", SHOP, 'voice={"enabled": true, "provider": "gemini"}')
+    data: Path = tmp_path_factory.mktemp("gemini-dev")
     with dev_server(data, settings, setup=[("seed-demo",), voice_on]) as dev:
         yield dev
 
@@ -192,6 +220,57 @@ def test_a_voice_call_relays_the_tool_call_captions_the_price_and_stores_the_tra
     expect(mic).to_be_visible()  # history says voice is on
 
 
+def test_a_gemini_live_call_relays_the_tool_call_captions_the_price_and_stores_the_transcript(
+    gemini_dev: DevServer, gemini: FakeGeminiLive, open_shop: OpenShop
+) -> None:
+    gemini.reset()
+    shop = open_shop(gemini_dev.url + "/")
+    page = shop.page
+    shop.open()
+    shop.ask("Bonjour")
+    expect(shop.replies).to_have_count(2)
+    page.locator("comptoir-chat .mic").click()
+    hang = page.locator("comptoir-chat .call .hang")
+    expect(hang).to_have_text("Raccrocher")
+    assert _wait(lambda: gemini.done.is_set() or bool(gemini.failure), 30), "the script hung"
+    assert gemini.failure == [], gemini.failure
+    expect(page.locator("comptoir-chat .call .status")).to_have_text("En communication")
+
+    # The server minted one token with its key; the socket presented that token only, and its
+    # setup named the model the token is locked to.
+    [minting] = gemini.minter.requests
+    assert minting.headers["x-goog-api-key"] == OPENAI_KEY
+    setup = minting.body["bidiGenerateContentSetup"]
+    assert "search_products" in {f["name"] for f in setup["tools"][0]["functionDeclarations"]}
+    assert len(gemini.tokens) == 1 and gemini.tokens[0].startswith("auth_tokens/")
+    assert gemini.setups == [{"model": setup["model"]}]
+    # The microphone's audio: 16 kHz PCM16 chunks (4096 samples at 48 kHz are 1365 at 16 kHz).
+    assert gemini.mic_types == {"audio/pcm;rate=16000"}
+    assert gemini.mic_chunks >= 3 and gemini.mic_bytes % 2 == 0
+    # The tool call ran on the server (/chat/voice/tools): the catalogue product, guarded price.
+    [answer] = gemini.sent("toolResponse")
+    [response] = answer["functionResponses"]
+    assert (response["id"], response["name"]) == ("call_1", "search_products")
+    first = response["response"]["products"][0]
+    assert (first["title"], first["price"], first["price_text"]) == (SANDALS, 17500, SANDALS_PRICE)
+
+    # Captions: the pieces of each side joined in one bubble; the finished line read once.
+    expect(shop.mine.last).to_have_text("Vous avez des sandales ?")
+    expect(shop.replies.last).to_have_text(SAID)
+    caption = page.locator("comptoir-chat .call .caption")
+    expect(caption).to_have_text(f"Maison Teranga : {SAID}")
+    session = str(page.evaluate(f"localStorage.getItem('{SESSION_KEY}')"))
+    assert _wait(lambda: len(_history(gemini_dev, session)["messages"]) == 4)
+    lines = [(m["role"], m["text"], m["voice"]) for m in _history(gemini_dev, session)["messages"]]
+    assert lines[2:] == [("user", "Vous avez des sandales ?", True), ("assistant", SAID, True)]
+
+    page.keyboard.press("Escape")  # hangs up: the socket closes
+    expect(hang).to_have_count(0)
+    assert _wait(lambda: not gemini.sockets)
+    shop.ask("Et par écrit ?")  # the same panel, the same conversation
+    expect(shop.replies).to_have_count(4)  # the greeting, two replies and the call's line
+
+
 def test_a_call_that_cannot_start_leaves_the_text_chat_working(
     voice_dev: DevServer, peer: FakeRealtimePeer, open_shop: OpenShop
 ) -> None:
@@ -255,3 +334,42 @@ def test_without_voice_there_is_no_microphone_and_no_voice_module(
     expect(shop.page.locator("comptoir-chat .past .msg")).to_have_count(2)
     expect(shop.page.locator("comptoir-chat .mic")).to_be_hidden()
     assert fetched == []
+
+
+def test_a_dropped_gemini_live_call_ends_with_a_message_and_the_chat_goes_on(
+    gemini_dev: DevServer, gemini: FakeGeminiLive, open_shop: OpenShop
+) -> None:
+    gemini.reset()
+    shop = open_shop(gemini_dev.url + "/")
+    page = shop.page
+    shop.open()
+    shop.ask("Bonjour")
+    expect(shop.replies).to_have_count(2)
+    page.locator("comptoir-chat .mic").click()
+    assert _wait(lambda: gemini.done.is_set() or bool(gemini.failure), 30), "the script hung"
+    gemini.close()  # the provider goes away mid-call
+    expect(page.locator("comptoir-chat .note")).to_have_text(
+        "L'appel a été coupé. Continuez par écrit."
+    )
+    expect(page.locator("comptoir-chat .call")).to_have_count(0)
+    shop.ask("Toujours là ?")
+    expect(shop.replies).to_have_count(4)  # the greeting, two replies and the call's line
+
+
+def test_a_gemini_live_socket_refused_at_the_start_says_the_call_could_not_start(
+    gemini_dev: DevServer, gemini: FakeGeminiLive, open_shop: OpenShop
+) -> None:
+    gemini.reset()
+    gemini.refusing = True  # the token is minted, the socket closed at once
+    shop = open_shop(gemini_dev.url + "/")
+    page = shop.page
+    shop.open()
+    shop.ask("Bonjour")
+    page.locator("comptoir-chat .mic").click()
+    expect(page.locator("comptoir-chat .note")).to_have_text(
+        "L'appel n'a pas pu démarrer. Continuez par écrit."
+    )
+    assert len(gemini.tokens) == 1 and gemini.setups == []
+    expect(page.locator("comptoir-chat .mic")).to_be_visible()
+    shop.ask("Et par écrit ?")
+    expect(shop.replies).to_have_count(3)

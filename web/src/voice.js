@@ -1,16 +1,37 @@
 // Comptoir live voice: loaded by the panel only when the shopper presses the microphone button
 // (content-hashed file, cached a year; its own size budget).
 //
-// The browser talks WebRTC to the realtime provider directly with a short-lived secret minted by
-// POST /chat/voice/session; the provider's tool calls come back over the "oai-events" data channel
-// and are run by POST /chat/voice/tools (the browser never decides a result); both sides' transcripts
-// are stored with POST /chat/voice/transcript, so the call joins the conversation's history.
+// The browser talks to the realtime provider directly with a short-lived secret minted by
+// POST /chat/voice/session: WebRTC with OpenAI (its events on the "oai-events" data channel), a
+// WebSocket with Gemini Live (PCM audio in JSON messages). The provider's tool calls are run by
+// POST /chat/voice/tools (the browser never decides a result); both sides' transcripts are stored
+// with POST /chat/voice/transcript, so the call joins the conversation's history.
 // Like the panel, it hands its `startCall` over with a DOM event rather than a global.
 
 import css from "./voice.css";
 import { el } from "./dom.js";
 
 const GATHER_MS = 2000; // the offer waits at most this long for its ICE candidates
+const MIC_RATE = 16000; // Gemini Live hears 16 kHz PCM16 and speaks 24 kHz PCM16
+const SPEAKER_RATE = 24000;
+
+const toBase64 = (bytes) => btoa(String.fromCharCode(...bytes));
+const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+// The microphone's samples (the context's rate, -1..1) as 16 kHz PCM16: each output sample the
+// mean of the input samples it spans (a plain low-pass before the decimation).
+function pcm16(samples, rate) {
+  const step = rate / MIC_RATE;
+  const out = new Int16Array(Math.floor(samples.length / step));
+  for (let i = 0; i < out.length; i++) {
+    let sum = 0;
+    const from = Math.floor(i * step);
+    const to = Math.floor((i + 1) * step);
+    for (let j = from; j < to; j++) sum += samples[j];
+    out[i] = Math.max(-1, Math.min(1, sum / (to - from))) * 0x7fff;
+  }
+  return new Uint8Array(out.buffer);
+}
 
 async function postJson(url, body) {
   const response = await fetch(url, {
@@ -45,6 +66,8 @@ function startCall(panel) {
   let pc = null;
   let channel = null;
   let stream = null;
+  let socket = null; // Gemini's
+  let speaker = null; // Gemini's AudioContext: the microphone's tap and the reply's playback
   let ended = false;
   let responding = false; // a response is being generated
   let playing = false; // its audio is still coming out of the speaker
@@ -71,6 +94,8 @@ function startCall(panel) {
     ended = true;
     if (stream) stream.getTracks().forEach((track) => track.stop());
     if (pc) pc.close();
+    if (socket) socket.close();
+    if (speaker) speaker.close();
     audio.srcObject = null;
     bar.remove();
     panel.notice(message);
@@ -94,8 +119,8 @@ function startCall(panel) {
     }).catch(() => {});
   }
 
-  async function runTool({ call_id, name, arguments: args }) {
-    let output;
+  // The tool's output (a JSON string), run by the server.
+  async function relay(call_id, name, args) {
     try {
       const result = await postJson(config.api + "/chat/voice/tools", {
         session_id: sessionId,
@@ -103,10 +128,14 @@ function startCall(panel) {
         name,
         arguments: args,
       });
-      output = result.output;
+      return result.output;
     } catch {
-      output = JSON.stringify({ error: "unavailable" }); // the assistant says it could not look
+      return JSON.stringify({ error: "unavailable" }); // the assistant says it could not look
     }
+  }
+
+  async function runTool({ call_id, name, arguments: args }) {
+    const output = await relay(call_id, name, args);
     const item = { type: "function_call_output", call_id, output };
     send({ type: "conversation.item.create", item });
     send({ type: "response.create" });
@@ -170,6 +199,114 @@ function startCall(panel) {
     if (ended) return;
     stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     if (ended) return stream.getTracks().forEach((track) => track.stop());
+    return session.provider === "gemini" ? gemini(session) : webrtc(session);
+  }
+
+  // --- Gemini Live: a WebSocket of JSON messages ------------------------------------------
+  // The token locks the call's setup (persona, tools, voice, transcriptions) on the server's
+  // side, so the first message only names the model. The microphone is tapped with a
+  // ScriptProcessorNode: deprecated, but an AudioWorklet needs a module URL, which a host
+  // page's CSP may refuse (blob:) and which would be a third file to build and serve.
+  function gemini(session) {
+    const lines = { user: "", assistant: "" }; // the turn's words so far, by side
+    const nodes = {}; // their caption bubbles
+    const playing = new Set();
+    const callId = Date.now().toString(36); // the lines' item ids: unique across calls
+    let turn = 0;
+    let playAt = 0;
+    let open = false; // the provider accepted the setup
+
+    const say = (message) => socket.readyState === 1 && socket.send(JSON.stringify(message));
+
+    function heard(role, text) {
+      if (!text) return;
+      if (role === "assistant") flush("user"); // the shopper's turn is over
+      lines[role] += text;
+      (nodes[role] ||= panel.caption(role)).textContent = lines[role];
+    }
+
+    function flush(role) {
+      transcript(role, lines[role].trim(), callId + "-" + turn + "-" + role);
+      lines[role] = "";
+      nodes[role] = null;
+    }
+
+    function play(data) {
+      const bytes = fromBase64(data);
+      const samples = new Int16Array(bytes.buffer, 0, bytes.length >> 1);
+      const buffer = speaker.createBuffer(1, samples.length || 1, SPEAKER_RATE);
+      buffer.getChannelData(0).set(Float32Array.from(samples, (v) => v / 0x8000));
+      const source = speaker.createBufferSource();
+      source.buffer = buffer;
+      source.connect(speaker.destination);
+      playAt = Math.max(playAt, speaker.currentTime);
+      source.start(playAt);
+      playAt += buffer.duration;
+      playing.add(source);
+      source.onended = () => playing.delete(source);
+    }
+
+    async function runTools(calls) {
+      flush("user");
+      const functionResponses = await Promise.all(
+        calls.map(async ({ id, name, args }) => {
+          const output = JSON.parse(await relay(id, name, JSON.stringify(args || {})));
+          const response = output && output.constructor === Object ? output : { output };
+          return { id, name, response };
+        }),
+      );
+      say({ toolResponse: { functionResponses } });
+    }
+
+    function onMessage(message) {
+      if (message.setupComplete) {
+        open = true;
+        status.textContent = t.inCall;
+        const source = speaker.createMediaStreamSource(stream);
+        const tap = speaker.createScriptProcessor(4096, 1, 1);
+        tap.onaudioprocess = (event) => {
+          const data = toBase64(pcm16(event.inputBuffer.getChannelData(0), speaker.sampleRate));
+          say({ realtimeInput: { audio: { data, mimeType: "audio/pcm;rate=" + MIC_RATE } } });
+        };
+        source.connect(tap);
+        tap.connect(speaker.destination); // silent: a processor runs only when connected
+      }
+      if (message.toolCall) runTools(message.toolCall.functionCalls || []);
+      const content = message.serverContent;
+      if (!content) return;
+      if (content.inputTranscription) heard("user", content.inputTranscription.text);
+      if (content.outputTranscription) heard("assistant", content.outputTranscription.text);
+      for (const part of (content.modelTurn && content.modelTurn.parts) || []) {
+        if (part.inlineData) play(part.inlineData.data);
+      }
+      if (content.interrupted) {
+        // Barge-in (the provider's own voice detection): silence what is still queued.
+        playing.forEach((source) => source.stop());
+        playAt = 0;
+      }
+      if (content.interrupted || content.turnComplete) {
+        flush("user");
+        flush("assistant");
+        turn++;
+      }
+    }
+
+    speaker = new AudioContext();
+    const token = encodeURIComponent(session.client_secret);
+    socket = new WebSocket(session.url + "?access_token=" + token);
+    socket.onopen = () => say({ setup: { model: session.model } });
+    socket.onmessage = async ({ data }) => {
+      try {
+        onMessage(JSON.parse(typeof data === "string" ? data : await data.text()));
+      } catch {
+        /* not a message we understand */
+      }
+    };
+    socket.onclose = () => end(open ? t.voiceDropped : t.voiceFailed);
+  }
+
+  // --- OpenAI Realtime: WebRTC, its events on a data channel ------------------------------
+  async function webrtc(session) {
     pc = new RTCPeerConnection();
     pc.addEventListener("track", (event) => {
       audio.srcObject = event.streams[0] || new MediaStream([event.track]);
