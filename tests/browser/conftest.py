@@ -238,6 +238,26 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         yield launched
 
 
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page: Page) -> list[dict[str, object]]:
+    """axe-core's serious and critical violations on the page as it is (open shadow roots
+    included). Evaluated through the browser's debugging protocol, which no page CSP blocks."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.evaluate(AXE.read_text() + "\n;undefined")
+    checked, found = page.evaluate(
+        """async () => {
+             const results = await axe.run(document);
+             return [results.passes.length,
+                     results.violations.map(v => ({ id: v.id, impact: v.impact,
+                       nodes: v.nodes.slice(0, 3).map(n => n.target.join(" ")) }))];
+           }"""
+    )
+    assert checked > 0, "axe-core checked nothing"
+    return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
 # --- one page of a shop --------------------------------------------------------------------------
 
 

@@ -20,10 +20,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.browser.build import DIST, ROOT
+from tests.browser.build import DIST
 from tests.loopback import LoopbackServer, serving
 
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 EMAIL = "awa@teranga.example"
 PASSWORD = "correct horse battery"
 LINK_TOKEN = "first-login-token"
@@ -356,11 +355,8 @@ def _handler(s: Standin) -> type[BaseHTTPRequestHandler]:
             self._send(status, json.dumps(payload).encode(), "application/json", **headers)
 
         def _static(self, path: str) -> None:
-            if path == "/admin/axe.min.js":  # same origin: the page's CSP allows it
-                target = AXE
-            else:
-                target = (DIST / "admin" / (path.removeprefix("/admin/") or "index.html")).resolve()
-            if not target.is_file() or not (target == AXE or target.is_relative_to(DIST)):
+            target = (DIST / "admin" / (path.removeprefix("/admin/") or "index.html")).resolve()
+            if not target.is_file() or not target.is_relative_to(DIST):
                 self._json(404, {"error": {"code": "not_found", "message": "no such file"}})
                 return
             types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}

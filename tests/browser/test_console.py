@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
-from tests.browser.conftest import ARTIFACTS, DESKTOP, PHONE
+from tests.browser.conftest import ARTIFACTS, DESKTOP, PHONE, serious_violations
 from tests.browser.console_standin import CSRF, EMAIL, LINK_TOKEN, PASSWORD, Standin, standin
 
 pytestmark = pytest.mark.browser
@@ -40,15 +40,7 @@ class Console:
 
     def axe(self) -> list[dict[str, object]]:
         """axe-core's serious and critical violations on the page as it is."""
-        if not self.page.evaluate("typeof axe !== 'undefined'"):
-            # Served by the stand-in from node_modules: same origin, so the page's CSP allows it.
-            self.page.add_script_tag(url=f"{self.server.url}/admin/axe.min.js")
-        found = self.page.evaluate(
-            """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
-                 .map(v => ({ id: v.id, impact: v.impact,
-                              nodes: v.nodes.slice(0, 3).map(n => n.target.join(" ")) }))"""
-        )
-        return [v for v in found if v["impact"] in ("serious", "critical")]
+        return serious_violations(self.page)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Playwright, Request, expect
 
 from shared.money import format_price
-from tests.browser.conftest import Servers, ShopPage, chromium
+from tests.browser.conftest import Servers, ShopPage, chromium, serious_violations
 from tests.loopback import DevServer, dev_server
 
 pytestmark = pytest.mark.browser
@@ -193,6 +193,7 @@ def test_a_voice_call_relays_the_tool_call_captions_the_price_and_stores_the_tra
         }"""
     )
     assert audio_playing  # the peer's track is attached to the <audio> element
+    assert serious_violations(page) == []  # the call bar, its captions and buttons
     shop.shot("in-call")
 
     # The server stored the call's lines in the conversation, once each.
