@@ -16,8 +16,8 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,22 +57,34 @@ def provider() -> Iterator[FakeRealtimePeer]:
         yield running
 
 
+@contextmanager
+def voice_dev_server(
+    factory: pytest.TempPathFactory, voice: str, **provider: str
+) -> Iterator[DevServer]:
+    """The dev server of `make dev` with ``voice`` set for the demo shop, as its owner would,
+    and ``provider``'s settings (its base URL and key)."""
+    settings = {
+        "DEFAULT_SHOP": SHOP,
+        "RATE_LIMIT_PER_MINUTE": "1000",
+        "CLIENT_RATE_LIMIT_PER_MINUTE": "1000",
+        "LOG_LEVEL": "WARNING",
+        **provider,
+    }
+    voice_on = ("shop", "set", SHOP, f"voice={voice}")
+    with dev_server(factory.mktemp("voice-dev"), settings, setup=[("seed-demo",), voice_on]) as dev:
+        yield dev
+
+
 @pytest.fixture(scope="module")
 def voice_dev(
     provider: FakeRealtimePeer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DevServer]:
-    """The dev server of `make dev` with voice on for the demo shop, set as its owner would."""
-    settings = {
-        "DEFAULT_SHOP": SHOP,
-        "VOICE_API_BASE": provider.base_url,
-        "OPENAI_API_KEY": OPENAI_KEY,
-        "RATE_LIMIT_PER_MINUTE": "1000",
-        "CLIENT_RATE_LIMIT_PER_MINUTE": "1000",
-        "LOG_LEVEL": "WARNING",
-    }
-    voice_on = ("shop", "set", SHOP, 'voice={"enabled": true}')
-    data: Path = tmp_path_factory.mktemp("voice-dev")
-    with dev_server(data, settings, setup=[("seed-demo",), voice_on]) as dev:
+    with voice_dev_server(
+        tmp_path_factory,
+        '{"enabled": true}',
+        VOICE_API_BASE=provider.base_url,
+        OPENAI_API_KEY=OPENAI_KEY,
+    ) as dev:
         yield dev
 
 
@@ -86,18 +98,12 @@ def gemini() -> Iterator[FakeGeminiLive]:
 def gemini_dev(
     gemini: FakeGeminiLive, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DevServer]:
-    """The dev server of `make dev` with Gemini Live as the demo shop's voice provider."""
-    settings = {
-        "DEFAULT_SHOP": SHOP,
-        "VOICE_GEMINI_API_BASE": gemini.base_url,
-        "GEMINI_API_KEY": OPENAI_KEY,
-        "RATE_LIMIT_PER_MINUTE": "1000",
-        "CLIENT_RATE_LIMIT_PER_MINUTE": "1000",
-        "LOG_LEVEL": "WARNING",
-    }
-    voice_on = ("shop", "set", SHOP, 'voice={"enabled": true, "provider": "gemini"}')
-    data: Path = tmp_path_factory.mktemp("gemini-dev")
-    with dev_server(data, settings, setup=[("seed-demo",), voice_on]) as dev:
+    with voice_dev_server(
+        tmp_path_factory,
+        '{"enabled": true, "provider": "gemini"}',
+        VOICE_GEMINI_API_BASE=gemini.base_url,
+        GEMINI_API_KEY=OPENAI_KEY,
+    ) as dev:
         yield dev
 
 
