@@ -56,6 +56,7 @@ def test_a_new_operator_answers_a_handoff_and_changes_the_offer(
     labelled = shop.page.locator("comptoir-chat .msg.assistant", has=shop.page.locator(".by"))
     expect(labelled).to_contain_text(ANSWER, timeout=15_000)  # the widget polls every 4 s
     expect(labelled.locator(".by")).to_have_text("Conseiller")
+    expect(console.locator("main")).not_to_contain_text("null")  # no absent part printed
     console.screenshot(path=str(ARTIFACTS / "console-e2e-reply.png"))
 
     # Back to the assistant, a new offer, and the next hesitation is offered it.

@@ -48,3 +48,8 @@ export function setError(control, message) {
   error.hidden = !message;
   control.toggleAttribute("aria-invalid", Boolean(message));
 }
+
+// Replace el's children with the given ones, skipping the absent (null, false) as h() does.
+export function fill(el, ...children) {
+  el.replaceChildren(...children.filter((child) => child != null && child !== false));
+}

@@ -2,7 +2,7 @@
 // product cards, order and WhatsApp window, the reply box, take over and release.
 
 import { ApiError, call } from "./api.js";
-import { field, h } from "./dom.js";
+import { field, fill, h } from "./dom.js";
 import { money, t, when } from "./strings.js";
 
 const CHANNELS = ["web", "whatsapp", "telegram", "nextcloud", "email", "messenger", "instagram"];
@@ -148,7 +148,8 @@ function drawConversation(pane, id, data) {
       appRef.fail(error);
     }
   };
-  pane.replaceChildren(
+  fill(
+    pane,
     h(
       "header",
       null,
